@@ -1,0 +1,33 @@
+"""The FastAPI application: routers from each domain, one error mapping, one body limit."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from herald import __version__
+from herald.api import errors
+from herald.api.limits import BodyLimit
+from herald.notifications.endpoints import router as notifications
+from herald.preferences.endpoints import router as preferences
+from herald.recipients.endpoints import router as users
+from herald.runtime import Runtime
+from herald.templates.endpoints import router as templates
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Herald", version=__version__, default_response_class=ORJSONResponse,
+        description="Multi-channel notifications. Authenticate with HTTP Basic: app key and secret.",
+    )
+    app.state.runtime = runtime
+    for router in (users, preferences, templates, notifications):
+        app.include_router(router)
+    errors.install(app)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.api.max_body_bytes)
+    return app

@@ -1,0 +1,68 @@
+"""The one place where domain errors become HTTP answers: `{"error": {"code", "message", "field"}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from herald.kit import errors as e
+
+STATUS: list[tuple[type[e.HeraldError], int]] = [
+    (e.Unauthenticated, 401),
+    (e.NotFound, 404),
+    (e.Conflict, 409),
+    (e.BatchTooLarge, 413),
+    (e.ValidationFailed, 422),
+    (e.Unavailable, 503),
+]
+
+_HTTP_CODES = {401: "unauthenticated", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+               415: "unsupported_media_type", 429: "rate_limited"}
+
+
+def status_for(exc: e.HeraldError) -> int:
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 400)
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return {"error": err}
+
+
+def field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(e.HeraldError)
+    async def _domain(_: Request, exc: e.HeraldError) -> ORJSONResponse:
+        headers = {"WWW-Authenticate": 'Basic realm="herald"'} if isinstance(exc, e.Unauthenticated) else None
+        if isinstance(exc, e.Unavailable):
+            headers = {"Retry-After": "5"}
+        return ORJSONResponse(error_body(exc.code, exc.message, exc.field), status_code=status_for(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        code = "invalid_json" if first.get("type") == "json_invalid" else "validation_error"
+        return ORJSONResponse(error_body(code, str(first.get("msg")), field_of(first.get("loc", ()))), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return ORJSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _db_down(_: Request, exc: Exception) -> ORJSONResponse:
+        # Nothing was committed: tell the caller to retry rather than pretend to accept.
+        return ORJSONResponse(error_body("unavailable", "the database is unavailable; nothing was accepted, retry later"),
+                              status_code=503, headers={"Retry-After": "5"})

@@ -1,0 +1,17 @@
+"""The `herald` command."""
+
+from __future__ import annotations
+
+import typer
+
+from herald.cli import apps, run, sandbox, send
+
+app = typer.Typer(help="Herald: multi-channel notifications.", no_args_is_help=True, add_completion=False)
+app.command("run", help="Set up and run everything in one process (API, workers, scheduler, sandbox).")(run.run)
+app.command("migrate", help="Bring the database schema up to date.")(run.migrate)
+app.command("send", help="Send a quick test notification through the running API.")(send.send)
+app.add_typer(apps.app, name="apps")
+app.add_typer(sandbox.app, name="sandbox")
+
+if __name__ == "__main__":
+    app()

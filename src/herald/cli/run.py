@@ -1,0 +1,69 @@
+"""`herald run` and `herald migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.console import Console
+
+from herald.apps import service as apps
+from herald.cli.context import migrate_db, settings
+from herald.config import Settings
+from herald.kit.db import transaction
+from herald.runtime import Runtime, build_runtime
+from herald.sandbox.stack import SandboxStack, start_sandbox
+from herald.serve import serve_all
+
+console = Console()
+
+
+def migrate() -> None:
+    """Apply every migration; safe to run repeatedly."""
+    s = settings()
+    migrate_db(s)
+    console.print(f"database is up to date: {s.effective_database_url().split('@')[-1]}")
+
+
+async def _first_app(runtime: Runtime) -> None:
+    async with transaction(runtime.sessions) as session:
+        if await apps.list_apps(session):
+            return
+        creds = await apps.create_app(session, "development", runtime.pepper)
+    console.print("[bold]A development app was created.[/bold] Its secret is shown only this once:")
+    console.print(f"  HERALD_APP_KEY={creds.key}")
+    console.print(f"  HERALD_APP_SECRET={creds.secret}")
+
+
+async def _run(s: Settings) -> None:
+    stack: SandboxStack | None = None
+    if s.sandbox.enabled:
+        stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address)
+    runtime = build_runtime(s, adapters=stack.adapters if stack else None)
+
+    async def ready() -> None:
+        await _first_app(runtime)
+        console.print(f"Herald API   http://{s.api.host}:{s.api.port}   (docs: /docs)")
+        if stack is not None:
+            console.print(f"Sandbox      {stack.base_url}/_sandbox/inbox   (herald sandbox inbox)")
+        console.print(f"Database     {s.effective_database_url().split('@')[-1]}")
+
+    try:
+        await serve_all(s, runtime, on_ready=ready)
+    finally:
+        await runtime.close()
+        if stack is not None:
+            await stack.stop()
+
+
+def run() -> None:
+    """Migrate, then serve the API, workers, scheduler and sandbox until interrupted."""
+    s = settings()
+    migrate_db(s)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but optional in spirit
+        pass
+    asyncio.run(_run(s))

@@ -1,0 +1,144 @@
+"""One typed settings object for the whole service, read from `HERALD_*` environment variables.
+
+Nested sections use a double underscore: `HERALD_SMTP__HOST`, `HERALD_WORKER__CONCURRENCY`.
+Durations are `timedelta` (seconds or ISO 8601), secrets are `SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from herald.kit.channels import Channel
+
+
+class Mode(StrEnum):
+    """Production refuses unsafe defaults; development generates them."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class RateLimit(BaseModel):
+    """At most `limit` sends per user per `period` on one channel."""
+
+    limit: int = Field(gt=0)
+    period: timedelta
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_batch: int = 1000
+    workers: int = 1
+
+
+class WorkerSettings(BaseModel):
+    """How a channel worker takes work: in-flight sends bounded by `concurrency`."""
+
+    concurrency: int = 256
+    claim_batch: int = 200
+    lease: timedelta = timedelta(seconds=60)
+    poll_interval: timedelta = timedelta(milliseconds=250)
+    record_batch: int = 500
+    record_interval: timedelta = timedelta(milliseconds=5)
+
+
+class RetrySettings(BaseModel):
+    """The retry ladder: attempt n waits base x factor^n (with jitter), bounded by cap."""
+
+    base: timedelta = timedelta(seconds=5)
+    factor: float = 2.0
+    cap: timedelta = timedelta(minutes=10)
+    max_attempts: int = 50
+    max_age: timedelta = timedelta(hours=6)
+
+
+class SmtpSettings(BaseModel):
+    """The SMTP relay. The defaults point at the bundled sandbox server."""
+
+    host: str = "127.0.0.1"
+    port: int = 2525
+    tls: Literal["none", "starttls", "implicit"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str = "Herald <noreply@herald.localhost>"
+    timeout: float = 10.0
+    pool_size: int = 8
+    validate_certs: bool = True
+
+
+class SandboxSettings(BaseModel):
+    """The local provider simulators that `herald run` starts by default."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    http_port: int = 8025
+
+
+class Settings(BaseSettings):
+    """Everything Herald can be told, with safe development defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HERALD_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    mode: Mode = Mode.DEVELOPMENT
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+    log_level: str = "INFO"
+
+    api: ApiSettings = ApiSettings()
+    worker: WorkerSettings = WorkerSettings()
+    retry: RetrySettings = RetrySettings()
+    smtp: SmtpSettings = SmtpSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+
+    channels: list[Channel] = list(Channel)
+    rate_limits: dict[Channel, RateLimit] = {}
+    # What a rate-limited delivery does, per category; "*" is the default for all categories.
+    rate_limit_policy: dict[str, Literal["defer", "skip"]] = {"*": "defer"}
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.resolve()
+
+    def effective_database_url(self) -> str:
+        """The configured URL, or a SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'herald.db'}"
+
+    def effective_secret_key(self) -> SecretStr:
+        """The key that encrypts provider credentials at rest.
+
+        Production must be given one; development keeps a generated key under the data directory
+        so that a restart can still read what it encrypted.
+        """
+        if self.secret_key is not None:
+            return self.secret_key
+        if self.mode is Mode.PRODUCTION:
+            raise RuntimeError("HERALD_SECRET_KEY must be set in production mode")
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return SecretStr(path.read_text().strip())
+
+    def policy_for(self, category: str | None) -> Literal["defer", "skip"]:
+        """The rate-limit policy of a category, falling back to the default."""
+        if category and category in self.rate_limit_policy:
+            return self.rate_limit_policy[category]
+        return self.rate_limit_policy.get("*", "defer")

@@ -1,0 +1,98 @@
+"""The send path for a batch of claimed deliveries.
+
+prepare: contacts from the cache, destinations, suppressions (one query per batch).
+process: opt-out, rate limit, render, provider call(s) with failover, the resulting state.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from herald.cache.interface import ContactCache
+from herald.config import Settings
+from herald.delivery import settle, work as work_repo
+from herald.delivery.decide import Send, Skip, Target, decide, resolve
+from herald.delivery.results import AttemptRecord, Result
+from herald.delivery.work import Work
+from herald.kit.clock import utcnow
+from herald.providers.messages import OutboundMessage
+from herald.providers.outcome import Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
+from herald.providers.router import Router
+from herald.ratelimit.interface import RateLimiter
+from herald.recipients.card import ContactCard
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    work: Work
+    card: ContactCard | None
+    target: Target | Skip
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], cache: ContactCache,
+                 limiter: RateLimiter, router: Router) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.cache = cache
+        self.limiter = limiter
+        self.router = router
+
+    async def prepare(self, ids: Sequence[uuid.UUID], owner: str) -> list[Prepared]:
+        async with self.sessions() as session:
+            works = await work_repo.load(session, ids, owner)
+            prepared = []
+            for w in works:
+                uid = w.notification.user_id
+                card = await self.cache.get(w.delivery.app_id, uid) if uid else None
+                prepared.append(Prepared(w, card, resolve(w, card)))
+            pairs = {(p.work.delivery.app_id, p.work.delivery.channel, p.target.address)
+                     for p in prepared if isinstance(p.target, Target) and p.target.address}
+            blocked = await work_repo.suppressed(session, pairs)
+        return [
+            Prepared(p.work, p.card, Skip("suppressed"))
+            if isinstance(p.target, Target) and (p.work.delivery.app_id, p.work.delivery.channel, p.target.address) in blocked
+            else p
+            for p in prepared
+        ]
+
+    async def process(self, p: Prepared, owner: str) -> Result:
+        now = utcnow()
+        if isinstance(p.target, Skip):
+            return settle.without_call(p.work, owner, p.target, now)
+        decision = await decide(p.work, p.card, p.target, self.limiter, self.settings)
+        if not isinstance(decision, Send):
+            return settle.without_call(p.work, owner, decision, now)
+        calls, outcome, provider = await self.call(p.work.delivery.app_id, decision.message)
+        return settle.after_calls(p.work, owner, calls, outcome, provider, p.target, self.settings.retry, utcnow())
+
+    async def call(self, app_id: uuid.UUID, message: OutboundMessage) -> tuple[list[AttemptRecord], Outcome, str]:
+        """Try providers in order; fail over to the next one on a transient failure.
+
+        An unknown outcome never fails over: the first provider may have delivered, and a
+        second provider has no way to collapse the duplicate.
+        """
+        candidates = self.router.candidates(app_id, message)
+        allowed = [a for a in candidates if self.router.breaker(app_id, a.name).allow()]
+        if not allowed:
+            code = "no_provider" if not candidates else "circuit_open"
+            return [], RetryLater(code, "no provider available for this message"), candidates[0].name if candidates else "none"
+        calls: list[AttemptRecord] = []
+        outcome: Outcome = RetryLater("no_provider")
+        for i, adapter in enumerate(allowed):
+            started, t0 = utcnow(), time.perf_counter()
+            try:
+                outcome = await adapter.send(message)
+            except Exception as exc:  # an adapter bug must not lose the delivery
+                outcome = UnknownOutcome("adapter_error", truncate(repr(exc)))
+            calls.append(AttemptRecord(adapter.name, outcome_name(outcome), outcome.code if hasattr(outcome, "code") else None,
+                                       truncate(getattr(outcome, "detail", None)), started, int((time.perf_counter() - t0) * 1000)))
+            self.router.breaker(app_id, adapter.name).record(not isinstance(outcome, RetryLater | UnknownOutcome))
+            if not (isinstance(outcome, RetryLater) and i + 1 < len(allowed)):
+                return calls, outcome, adapter.name
+        return calls, outcome, allowed[-1].name

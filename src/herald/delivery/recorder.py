@@ -1,0 +1,146 @@
+"""Writing outcomes to the log in batches.
+
+Workers hand their results here and wait; the recorder writes everything that arrived in
+the last few milliseconds in one transaction (attempt rows, delivery states, retirements)
+and only then releases the waiters, who ack their queue entries. A crash before the commit
+leaves the deliveries leased, and the lease expiry re-drives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import and_, bindparam, insert, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from herald.delivery.results import Result
+from herald.kit.clock import utcnow
+from herald.kit.ids import uuid7
+from herald.notifications.models import Attempt, Delivery, DeliveryState
+from herald.recipients.models import Device, Suppression
+
+log = logging.getLogger(__name__)
+
+Invalidate = Callable[[object, str], Awaitable[None]]
+
+_D = Delivery.__table__
+_UPDATE = (
+    update(_D)
+    .where(
+        _D.c.id == bindparam("b_id"),
+        _D.c.lease_owner == bindparam("b_owner"),
+        _D.c.state == DeliveryState.SENDING.value,
+    )
+    .values(
+        state=bindparam("b_state"), reason=bindparam("b_reason"), attempts=bindparam("b_attempts"),
+        available_at=bindparam("b_available_at"), provider=bindparam("b_provider"),
+        provider_message_id=bindparam("b_pmid"), finished_at=bindparam("b_finished_at"),
+        updated_at=bindparam("b_now"), lease_owner=None, lease_until=None,
+    )
+)
+
+
+class Recorder:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, batch: int = 500,
+                 interval: float = 0.005, on_retired: Invalidate | None = None) -> None:
+        self._sessions = sessions
+        self._batch = batch
+        self._interval = interval
+        self._on_retired = on_retired
+        self._pending: list[tuple[Result, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def record(self, result: Result) -> None:
+        """Return once the result is committed; raise if it could not be."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="recorder")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((result, fut))
+        self._wake.set()
+        await fut
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if len(self._pending) < self._batch:
+                await asyncio.sleep(self._interval)
+            items, self._pending = self._pending[: self._batch], self._pending[self._batch :]
+            if self._pending:
+                self._wake.set()
+            if not items:
+                continue
+            try:
+                await self._write([r for r, _ in items])
+            except Exception as exc:
+                log.warning("recording %d outcomes failed: %s", len(items), exc)
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for _, fut in items:
+                if not fut.done():
+                    fut.set_result(None)
+            await self._after(items)
+
+    async def _after(self, items: list[tuple[Result, asyncio.Future[None]]]) -> None:
+        if self._on_retired is None:
+            return
+        for r, _ in items:
+            if r.retire is not None and r.user_id is not None:
+                await self._on_retired(r.app_id, r.user_id)
+
+    async def _write(self, results: list[Result]) -> None:
+        now = utcnow()
+        attempts, updates = [], []
+        for r in results:
+            for i, call in enumerate(r.calls, start=1):
+                attempts.append({
+                    "id": uuid7(), "delivery_id": r.delivery_id, "app_id": r.app_id,
+                    "number": r.attempts_before + i, "provider": call.provider, "outcome": call.outcome,
+                    "code": call.code, "detail": call.detail, "started_at": call.started_at,
+                    "duration_ms": call.duration_ms,
+                })
+            updates.append({
+                "b_id": r.delivery_id, "b_owner": r.owner, "b_state": r.state, "b_reason": r.reason,
+                "b_attempts": r.attempts_before + len(r.calls), "b_available_at": r.available_at or now,
+                "b_provider": r.provider, "b_pmid": r.provider_message_id,
+                "b_finished_at": now if r.finished else None, "b_now": now,
+            })
+        async with self._sessions() as session, session.begin():
+            if attempts:
+                await session.execute(insert(Attempt), attempts)
+            await session.execute(_UPDATE, updates, execution_options={"synchronize_session": False})
+            await self._retire(session, [r for r in results if r.retire is not None], now)
+
+    async def _retire(self, session: AsyncSession, results: list[Result], now: object) -> None:
+        for r in results:
+            ret = r.retire
+            assert ret is not None
+            if ret.device_id is not None:
+                # APNs' 410 timestamp rule: a token registered again after it died is alive.
+                fresh = or_(Device.last_seen.is_(None), Device.last_seen <= ret.since) if ret.since else True
+                await session.execute(
+                    update(Device)
+                    .where(and_(Device.id == ret.device_id, Device.active.is_(True), fresh))
+                    .values(active=False, retired_reason=ret.reason[:200], retired_at=now)
+                )
+            elif ret.address and ret.channel:
+                ins = (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(Suppression)
+                await session.execute(
+                    ins.values(app_id=r.app_id, channel=ret.channel, address=ret.address, reason=ret.reason[:200], created_at=now)
+                    .on_conflict_do_nothing()
+                )
+
+    async def close(self) -> None:
+        if self._task is not None:
+            while self._pending:
+                await asyncio.sleep(self._interval)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

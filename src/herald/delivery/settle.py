@@ -1,0 +1,61 @@
+"""From a decision or a provider outcome to the delivery's next state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from herald.config import RetrySettings
+from herald.delivery.decide import Defer, Fail, Skip, Target
+from herald.delivery.results import AttemptRecord, Result, Retirement
+from herald.delivery.retry import exhausted, next_delay
+from herald.delivery.work import Work
+from herald.notifications.models import DeliveryState
+from herald.providers.outcome import (
+    DeadAddress,
+    Delivered,
+    Outcome,
+    PermanentFailure,
+    RetryLater,
+    UnknownOutcome,
+)
+
+
+def _result(work: Work, owner: str, state: DeliveryState, reason: str | None, **extra: Any) -> Result:
+    d = work.delivery
+    return Result(delivery_id=d.id, app_id=d.app_id, user_id=work.notification.user_id, owner=owner,
+                  attempts_before=d.attempts, state=state, reason=reason,
+                  finished=state.final, **extra)
+
+
+def without_call(work: Work, owner: str, decision: Skip | Defer | Fail, now: datetime) -> Result:
+    """A delivery settled before any provider was called."""
+    if isinstance(decision, Skip):
+        return _result(work, owner, DeliveryState.SKIPPED, decision.reason)
+    if isinstance(decision, Defer):
+        return _result(work, owner, DeliveryState.QUEUED, decision.reason,
+                       available_at=now + timedelta(seconds=decision.seconds))
+    return _result(work, owner, DeliveryState.FAILED, decision.code)
+
+
+def after_calls(work: Work, owner: str, calls: list[AttemptRecord], outcome: Outcome, provider: str,
+                target: Target, policy: RetrySettings, now: datetime) -> Result:
+    """Settle a delivery on the last provider's outcome."""
+    def done(state: DeliveryState, reason: str | None, **extra: Any) -> Result:
+        return _result(work, owner, state, reason, calls=tuple(calls), provider=provider, **extra)
+
+    if isinstance(outcome, Delivered):
+        return done(DeliveryState.DELIVERED, None, provider_message_id=outcome.provider_message_id)
+    if isinstance(outcome, PermanentFailure):
+        return done(DeliveryState.FAILED, outcome.code)
+    if isinstance(outcome, DeadAddress):
+        d = work.delivery
+        retire = Retirement(reason=f"{provider}:{outcome.code}", device_id=d.device_id, since=outcome.since,
+                            channel=None if d.device_id else d.channel, address=None if d.device_id else target.address)
+        return done(DeliveryState.FAILED, outcome.code, retire=retire)
+    assert isinstance(outcome, RetryLater | UnknownOutcome)
+    made = work.delivery.attempts + len(calls)
+    delay = next_delay(made, policy, outcome.retry_after if isinstance(outcome, RetryLater) else None)
+    if exhausted(made, work.delivery.created_at, now, policy, delay):
+        return done(DeliveryState.DEAD, outcome.code)
+    return done(DeliveryState.QUEUED, outcome.code, available_at=now + timedelta(seconds=delay))

@@ -1,0 +1,120 @@
+"""The domain error tree.
+
+Each error has a stable machine-readable `code` and its docstring as the default message.
+Errors know nothing of HTTP: `herald.api.errors` maps them to status codes in one place.
+"""
+
+from __future__ import annotations
+
+
+class HeraldError(Exception):
+    """Something went wrong."""
+
+    code = "error"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or (self.__doc__ or self.code).strip()
+        self.field = field
+        super().__init__(self.message)
+
+
+class ValidationFailed(HeraldError):
+    """The request is not valid."""
+
+    code = "validation_error"
+
+
+class InvalidEmail(ValidationFailed):
+    """The email address is not valid."""
+
+    code = "invalid_email"
+
+
+class InvalidPhone(ValidationFailed):
+    """The phone number is not valid."""
+
+    code = "invalid_phone"
+
+
+class InvalidTemplate(ValidationFailed):
+    """The template does not compile."""
+
+    code = "invalid_template"
+
+
+class MissingVariable(ValidationFailed):
+    """A variable used by the template was not provided."""
+
+    code = "missing_variable"
+
+
+class RenderFailed(ValidationFailed):
+    """The template could not be rendered with the given data."""
+
+    code = "render_error"
+
+
+class BatchTooLarge(ValidationFailed):
+    """The batch holds more notifications than allowed."""
+
+    code = "batch_too_large"
+
+
+class NoRecipient(ValidationFailed):
+    """The notification names no user and no inline recipient."""
+
+    code = "no_recipient"
+
+
+class NoContent(ValidationFailed):
+    """The notification has neither a template nor inline content for any channel."""
+
+    code = "no_content"
+
+
+class NotFound(HeraldError):
+    """The resource does not exist."""
+
+    code = "not_found"
+
+
+class UserNotFound(NotFound):
+    """The user does not exist."""
+
+    code = "user_not_found"
+
+
+class DeviceNotFound(NotFound):
+    """The device does not exist."""
+
+    code = "device_not_found"
+
+
+class TemplateNotFound(NotFound):
+    """The template does not exist."""
+
+    code = "template_not_found"
+
+
+class NotificationNotFound(NotFound):
+    """The notification does not exist."""
+
+    code = "notification_not_found"
+
+
+class Unauthenticated(HeraldError):
+    """Valid app credentials are required (HTTP Basic: app key and secret)."""
+
+    code = "unauthenticated"
+
+
+class Conflict(HeraldError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+
+
+class Unavailable(HeraldError):
+    """A backing service is unavailable; nothing was accepted. Retry later."""
+
+    code = "unavailable"

@@ -1,0 +1,10 @@
+"""Every model, imported once so that the metadata (and Alembic) sees the whole schema."""
+
+from herald.apps.models import App
+from herald.kit.db import Base
+from herald.notifications.models import Attempt, Delivery, Notification
+from herald.preferences.models import Preference
+from herald.recipients.models import Device, Suppression, User
+from herald.templates.models import Template
+
+__all__ = ["App", "Attempt", "Base", "Delivery", "Device", "Notification", "Suppression", "Preference", "Template", "User"]

@@ -1,0 +1,104 @@
+"""HTTP for notifications: accept one or a batch, read one, list."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import ValidationError
+
+from herald.api.deps import AppDep, RuntimeDep
+from herald.api.errors import field_of, status_for
+from herald.kit.errors import BatchTooLarge, ValidationFailed
+from herald.kit.uow import unit_of_work
+from herald.notifications import service
+from herald.notifications.schemas import (
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    ErrorBody,
+    NotificationIn,
+    NotificationOut,
+    NotificationPage,
+)
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+
+
+@router.post(
+    "", response_model=NotificationOut, status_code=202,
+    responses={200: {"description": "A notification with this event_id already exists; nothing was created"}},
+    summary="Accept a notification: 202 once it is committed to the log",
+)
+async def create(body: NotificationIn, app: AppDep, runtime: RuntimeDep, response: Response) -> NotificationOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        [result] = await service.accept_batch(uow, runtime.broker, app.app_id, [body])
+    if result.error is not None:
+        raise result.error
+    assert result.notification is not None
+    response.status_code = 202 if result.created else 200
+    return result.notification
+
+
+def _parse(index: int, raw: dict[str, Any]) -> NotificationIn | BatchItemOut:
+    try:
+        return NotificationIn.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = field_of(first.get("loc", ()))
+        return BatchItemOut(index=index, status=422, error=ErrorBody(code="validation_error", message=first["msg"], field=field))
+
+
+@router.post("/batch", response_model=BatchOut, summary="Accept up to 1,000 notifications, with a result per item")
+async def create_batch(body: BatchIn, app: AppDep, runtime: RuntimeDep) -> BatchOut:
+    limit = runtime.settings.api.max_batch
+    if len(body.notifications) > limit:
+        raise BatchTooLarge(f"a batch holds at most {limit} notifications", field="notifications")
+    parsed = [_parse(i, raw) for i, raw in enumerate(body.notifications)]
+    valid = [(i, p) for i, p in enumerate(parsed) if isinstance(p, NotificationIn)]
+    async with unit_of_work(runtime.sessions) as uow:
+        results = await service.accept_batch(uow, runtime.broker, app.app_id, [p for _, p in valid])
+    items: list[BatchItemOut] = [p for p in parsed if isinstance(p, BatchItemOut)]
+    for (i, _), r in zip(valid, results, strict=True):
+        if r.error is not None:
+            items.append(BatchItemOut(index=i, status=status_for(r.error),
+                                      error=ErrorBody(code=r.error.code, message=r.error.message, field=r.error.field)))
+        else:
+            items.append(BatchItemOut(index=i, status=202 if r.created else 200, notification=r.notification))
+    items.sort(key=lambda it: it.index)
+    return BatchOut(
+        accepted=sum(1 for it in items if it.status == 202),
+        duplicates=sum(1 for it in items if it.status == 200),
+        rejected=sum(1 for it in items if it.status >= 400),
+        results=items,
+    )
+
+
+@router.get("/{notification_id}", response_model=NotificationOut, summary="Status, deliveries and attempts")
+async def get(notification_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> NotificationOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        return await service.get_notification(uow, app.app_id, notification_id)
+
+
+@router.get("", response_model=NotificationPage, summary="List notifications, newest first")
+async def list_(
+    app: AppDep, runtime: RuntimeDep,
+    user_id: str | None = None, event_id: str | None = None, category: str | None = None,
+    state: str | None = Query(default=None, description="Only notifications with a delivery in this state"),
+    created_after: datetime | None = None, created_before: datetime | None = None,
+    cursor: str | None = None, limit: int = Query(default=50, ge=1, le=200),
+) -> NotificationPage:
+    before: uuid.UUID | None = None
+    if cursor:
+        try:
+            before = uuid.UUID(hex=cursor)
+        except ValueError as exc:
+            raise ValidationFailed("invalid cursor", field="cursor") from exc
+    async with unit_of_work(runtime.sessions) as uow:
+        items, last = await service.list_notifications(
+            uow, app.app_id, limit=limit, cursor=before, user_id=user_id, event_id=event_id,
+            category=category, state=state, created_after=created_after, created_before=created_before,
+        )
+    return NotificationPage(items=items, next_cursor=last.hex if last else None)

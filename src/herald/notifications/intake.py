@@ -1,0 +1,141 @@
+"""Turning a request into a plan of deliveries, before anything is written.
+
+Everything that can reject a request happens here (unknown user or template, bad address,
+missing template variable), so a rejected request leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from herald.kit.channels import Channel
+from herald.kit.clock import utcnow
+from herald.kit.errors import NoContent, NoRecipient, TemplateNotFound, UserNotFound, ValidationFailed
+from herald.kit.ids import uuid7
+from herald.notifications.models import Delivery, DeliveryState, Notification, SkipReason
+from herald.notifications.schemas import NotificationIn
+from herald.recipients.contacts import normalize_email, normalize_phone
+from herald.recipients.models import Device, User
+from herald.templates.models import Template
+from herald.templates.render import pick, render
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Whoever the message is for, with the addresses known at intake."""
+
+    user_id: str | None
+    email: str | None
+    phone: str | None
+    locale: str | None
+    name: str | None
+    attributes: dict[str, Any]
+    devices: tuple[Device, ...] = ()
+
+
+@dataclass
+class Plan:
+    notification: Notification
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+def render_context(data: dict[str, Any], user: dict[str, Any], event_id: str, category: str | None) -> dict[str, Any]:
+    """What a template sees: the data at top level, plus `user` and `notification`."""
+    return {**data, "data": data, "user": user, "notification": {"event_id": event_id, "category": category}}
+
+
+def user_context(name: str | None, email: str | None, phone: str | None, locale: str | None, user_id: str | None, attributes: dict[str, Any]) -> dict[str, Any]:
+    return {**attributes, "id": user_id, "name": name, "email": email, "phone": phone, "locale": locale}
+
+
+def recipient_of(req: NotificationIn, users: dict[str, User], devices: dict[str, list[Device]]) -> Recipient:
+    if req.user_id and req.recipient:
+        raise ValidationFailed("give either user_id or recipient, not both", field="recipient")
+    if req.user_id:
+        user = users.get(req.user_id)
+        if user is None:
+            raise UserNotFound(f"user {req.user_id!r} does not exist", field="user_id")
+        return Recipient(
+            user.user_id, user.email, user.phone, user.locale, user.name,
+            dict(user.attributes or {}), tuple(devices.get(user.user_id, ())),
+        )
+    if req.recipient is None:
+        raise NoRecipient(field="user_id")
+    r = req.recipient
+    if not (r.email or r.phone):
+        raise NoRecipient("an inline recipient needs an email or a phone", field="recipient")
+    return Recipient(
+        None,
+        normalize_email(r.email, "recipient.email") if r.email else None,
+        normalize_phone(r.phone, "recipient.phone") if r.phone else None,
+        r.locale, r.name, {},
+    )
+
+
+def content_of(req: NotificationIn, templates: dict[str, Template]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(channels, locales) content maps, from the template or the inline content."""
+    if req.template and req.content:
+        raise ValidationFailed("give either template or content, not both", field="content")
+    if req.template:
+        t = templates.get(req.template)
+        if t is None:
+            raise TemplateNotFound(f"template {req.template!r} does not exist", field="template")
+        return t.content.get("channels", {}), t.content.get("locales", {})
+    if req.content is None:
+        raise NoContent(field="template")
+    return req.content.as_dict(), {}
+
+
+def _destinations(channel: Channel, r: Recipient) -> list[tuple[str | None, Device | None]]:
+    if channel is Channel.EMAIL:
+        return [(r.email, None)] if r.email else []
+    if channel is Channel.SMS:
+        return [(r.phone, None)] if r.phone else []
+    return [(None, d) for d in r.devices]
+
+
+def build_plan(app_id: uuid.UUID, req: NotificationIn, r: Recipient, channels: dict[str, Any], locales: dict[str, Any], now: datetime | None = None) -> Plan:
+    now = now or utcnow()
+    wanted = req.channels or [c for c in Channel if c.value in channels]
+    if not wanted:
+        raise NoContent("the content has no channel to send on", field="channels")
+    ctx = render_context(req.data, user_context(r.name, r.email, r.phone, r.locale, r.user_id, r.attributes), req.event_id, req.category)
+    scheduled = req.send_at is not None and req.send_at > now
+    n = Notification(
+        id=uuid7(), app_id=app_id, event_id=req.event_id, user_id=r.user_id,
+        recipient=req.recipient.model_dump(exclude_none=True) if req.recipient else None,
+        template=req.template, data=req.data,
+        content=req.content.as_dict() if req.content else None,
+        category=req.category, critical=req.critical, send_at=req.send_at, created_at=now,
+    )
+    plan = Plan(n)
+    for channel in wanted:
+        content = pick(channels, locales, r.locale, channel)
+        if content is None:
+            raise NoContent(f"no {channel.value} content for this notification", field="channels")
+        render(channel, content, ctx)  # validation only: the worker renders again at send time
+        targets = _destinations(channel, r)
+        if not targets:
+            plan.deliveries.append(_delivery(n, channel, None, None, DeliveryState.SKIPPED, now, SkipReason.NO_ADDRESS))
+            continue
+        state = DeliveryState.SCHEDULED if scheduled else DeliveryState.QUEUED
+        for address, device in targets:
+            # A stored user's address is looked up again at send time; only inline
+            # recipients carry their address on the delivery.
+            addr = address if r.user_id is None else None
+            plan.deliveries.append(_delivery(n, channel, addr, device, state, req.send_at if scheduled else now))
+    return plan
+
+
+def _delivery(n: Notification, channel: Channel, address: str | None, device: Device | None, state: DeliveryState, at: datetime | None, reason: SkipReason | None = None) -> Delivery:
+    final = state is DeliveryState.SKIPPED
+    return Delivery(
+        id=uuid7(), app_id=n.app_id, notification_id=n.id, channel=channel.value,
+        device_id=device.id if device else None, platform=device.platform if device else None,
+        address=address, state=state.value, reason=reason.value if reason else None, attempts=0,
+        available_at=at or n.created_at, created_at=n.created_at, updated_at=n.created_at,
+        finished_at=n.created_at if final else None,
+    )

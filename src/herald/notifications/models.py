@@ -1,0 +1,131 @@
+"""The notification log: the truth from which every queue can be rebuilt.
+
+A notification is the caller's request; it fans out into one delivery per channel x
+destination; every provider call on a delivery leaves one attempt row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from herald.kit.clock import utcnow
+from herald.kit.db import Base, UtcDateTime
+from herald.kit.ids import uuid7
+
+
+class DeliveryState(StrEnum):
+    """The delivery state machine.
+
+    scheduled -> queued -> sending -> delivered | failed | skipped | dead, and sending ->
+    queued again for a retry or a deferral. Only the last four are final.
+    """
+
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DEAD = "dead"
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.DEAD}
+)
+
+
+class SkipReason(StrEnum):
+    OPTED_OUT = "opted_out"
+    NO_ADDRESS = "no_address"
+    RATE_LIMITED = "rate_limited"
+    NO_CONTENT = "no_content"
+    DEVICE_RETIRED = "device_retired"
+    USER_DELETED = "user_deleted"
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("app_id", "event_id"),
+        Index("ix_notifications_app_user", "app_id", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    # An inline recipient: {"email", "phone", "locale", "name"} for people who are not users.
+    recipient: Mapped[dict[str, Any] | None] = mapped_column()
+    template: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Inline content, same shape as a template's per-channel content.
+    content: Mapped[dict[str, Any] | None] = mapped_column()
+    category: Mapped[str | None] = mapped_column(String(100))
+    critical: Mapped[bool] = mapped_column(default=False)
+    send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # The embedded queue's claim and the scheduler's release both walk this index.
+        Index("ix_deliveries_claim", "channel", "state", "available_at"),
+        Index("ix_deliveries_lease", "state", "lease_until"),
+        Index("ix_deliveries_app_state", "app_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    notification_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+    platform: Mapped[str | None] = mapped_column(String(16))
+    # Set for inline recipients; for users the address is looked up at send time, so a
+    # changed phone number is used on the very next send.
+    address: Mapped[str | None] = mapped_column(String(320))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def idempotency_key(self) -> str:
+        """Fixed at creation and reused on every attempt and replay: the provider-side key."""
+        return self.id.hex
+
+
+class Attempt(Base):
+    __tablename__ = "attempts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    app_id: Mapped[uuid.UUID] = mapped_column()
+    number: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)

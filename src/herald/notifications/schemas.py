@@ -1,0 +1,107 @@
+"""Notification shapes at the API edge."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from herald.kit.channels import Channel
+from herald.templates.schemas import ChannelContent
+
+
+class InlineRecipient(BaseModel):
+    """Someone who is not a stored user: addresses travel with the notification."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    locale: str | None = Field(default=None, max_length=35)
+
+
+class NotificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(min_length=1, max_length=200, description="Unique per app: a repeat creates nothing")
+    user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    recipient: InlineRecipient | None = None
+    template: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] = Field(default_factory=dict)
+    content: ChannelContent | None = Field(default=None, description="Inline content instead of a template")
+    channels: list[Channel] | None = Field(default=None, min_length=1)
+    category: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    critical: bool = Field(default=False, description="Ignores opt-outs and rate limits")
+    send_at: AwareDatetime | None = None
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notifications: list[dict[str, Any]] = Field(min_length=1)
+
+
+class AttemptOut(BaseModel):
+    number: int
+    provider: str
+    outcome: str
+    code: str | None
+    detail: str | None
+    started_at: datetime
+    duration_ms: int
+
+
+class DeliveryOut(BaseModel):
+    id: uuid.UUID
+    channel: Channel
+    platform: str | None
+    device_id: uuid.UUID | None
+    state: str
+    reason: str | None
+    attempts: int
+    provider: str | None
+    provider_message_id: str | None
+    available_at: datetime
+    finished_at: datetime | None
+    attempt_log: list[AttemptOut] | None = None
+
+
+class NotificationOut(BaseModel):
+    id: uuid.UUID
+    event_id: str
+    user_id: str | None
+    template: str | None
+    category: str | None
+    critical: bool
+    send_at: datetime | None
+    created_at: datetime
+    status: str
+    deliveries: list[DeliveryOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    status: int
+    notification: NotificationOut | None = None
+    error: ErrorBody | None = None
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItemOut]
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None

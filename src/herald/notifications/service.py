@@ -1,0 +1,167 @@
+"""Accepting notifications into the log, and reading them back.
+
+The request owns the transaction: `accept` only flushes, and announces queued work to the
+broker after the caller's commit, so nothing is queued that could still roll back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from herald.kit.channels import Channel
+from herald.kit.errors import HeraldError, NotificationNotFound
+from herald.kit.uow import UnitOfWork
+from herald.notifications import repository
+from herald.notifications.intake import Plan, build_plan, content_of, recipient_of
+from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
+from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
+from herald.queue.interface import Broker
+from herald.recipients import repository as recipients
+from herald.templates.models import Template
+
+from sqlalchemy import select
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """One item's result: created (202), a duplicate (200), or rejected with an error."""
+
+    created: bool
+    notification: NotificationOut | None = None
+    error: HeraldError | None = None
+
+
+async def _templates(uow: UnitOfWork, app_id: uuid.UUID, keys: set[str]) -> dict[str, Template]:
+    if not keys:
+        return {}
+    rows = await uow.session.scalars(select(Template).where(Template.app_id == app_id, Template.key.in_(keys)))
+    return {t.key: t for t in rows}
+
+
+def _plan_one(app_id: uuid.UUID, req: NotificationIn, users: dict, devices: dict, templates: dict[str, Template]) -> Plan:  # type: ignore[type-arg]
+    recipient = recipient_of(req, users, devices)
+    channels, locales = content_of(req, templates)
+    return build_plan(app_id, req, recipient, channels, locales)
+
+
+async def accept_batch(uow: UnitOfWork, broker: Broker, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
+    """Plan every item, insert the new ones in bulk, and report each item's fate."""
+    existing = await repository.by_event_ids(uow.session, app_id, (r.event_id for r in reqs))
+    user_ids = {r.user_id for r in reqs if r.user_id}
+    users = await recipients.get_users(uow.session, app_id, user_ids)
+    devices = await recipients.active_devices_of(uow.session, app_id, set(users))
+    templates = await _templates(uow, app_id, {r.template for r in reqs if r.template})
+
+    outcomes: list[Plan | str | HeraldError] = []
+    seen: set[str] = set()
+    for req in reqs:
+        if req.event_id in existing or req.event_id in seen:
+            outcomes.append(req.event_id)
+            continue
+        try:
+            outcomes.append(_plan_one(app_id, req, users, devices, templates))
+            seen.add(req.event_id)
+        except HeraldError as exc:
+            outcomes.append(exc)
+
+    plans = [o for o in outcomes if isinstance(o, Plan)]
+    inserted = await repository.insert_plans(uow.session, plans)
+    _announce_after_commit(uow, broker, [p for p in plans if p.notification.id in inserted])
+    lost_races = {p.notification.event_id for p in plans if p.notification.id not in inserted}
+    if lost_races or any(isinstance(o, str) for o in outcomes):
+        existing |= await repository.by_event_ids(uow.session, app_id, lost_races | {o for o in outcomes if isinstance(o, str)})
+    dup_deliveries = await repository.deliveries_of(uow.session, [n.id for n in existing.values()])
+
+    results: list[Accepted] = []
+    for o in outcomes:
+        if isinstance(o, HeraldError):
+            results.append(Accepted(False, error=o))
+        elif isinstance(o, Plan) and o.notification.id in inserted:
+            results.append(Accepted(True, present(o.notification, o.deliveries)))
+        else:
+            event_id = o if isinstance(o, str) else o.notification.event_id
+            n = existing[event_id]
+            results.append(Accepted(False, present(n, dup_deliveries.get(n.id, []))))
+    return results
+
+
+def _announce_after_commit(uow: UnitOfWork, broker: Broker, plans: list[Plan]) -> None:
+    queued: dict[Channel, list[uuid.UUID]] = defaultdict(list)
+    for p in plans:
+        for d in p.deliveries:
+            if d.state == DeliveryState.QUEUED:
+                queued[Channel(d.channel)].append(d.id)
+    if not queued:
+        return
+
+    async def hook() -> None:
+        for channel, ids in queued.items():
+            await broker.publish(channel, ids)
+
+    uow.after_commit(hook)
+
+
+def status_of(deliveries: list[Delivery]) -> str:
+    """One word for the whole notification, derived from its deliveries."""
+    states = {d.state for d in deliveries}
+    if not states:
+        return "skipped"
+    if DeliveryState.SCHEDULED in states:
+        return "scheduled"
+    if states & {DeliveryState.QUEUED, DeliveryState.SENDING}:
+        return "processing"
+    if DeliveryState.DELIVERED in states:
+        return "delivered" if states == {DeliveryState.DELIVERED} else "partially_delivered"
+    if states == {DeliveryState.SKIPPED}:
+        return "skipped"
+    return "failed"
+
+
+def present(n: Notification, deliveries: list[Delivery], attempts: dict[uuid.UUID, list[Attempt]] | None = None) -> NotificationOut:
+    return NotificationOut(
+        id=n.id, event_id=n.event_id, user_id=n.user_id, template=n.template, category=n.category,
+        critical=n.critical, send_at=n.send_at, created_at=n.created_at, status=status_of(deliveries),
+        deliveries=[
+            DeliveryOut(
+                id=d.id, channel=Channel(d.channel), platform=d.platform, device_id=d.device_id,
+                state=d.state, reason=d.reason, attempts=d.attempts, provider=d.provider,
+                provider_message_id=d.provider_message_id, available_at=d.available_at,
+                finished_at=d.finished_at,
+                attempt_log=None if attempts is None else [
+                    AttemptOut(number=a.number, provider=a.provider, outcome=a.outcome, code=a.code,
+                               detail=a.detail, started_at=a.started_at, duration_ms=a.duration_ms)
+                    for a in attempts.get(d.id, [])
+                ],
+            )
+            for d in deliveries
+        ],
+    )
+
+
+async def get_notification(uow: UnitOfWork, app_id: uuid.UUID, notification_id: uuid.UUID) -> NotificationOut:
+    n = await repository.get(uow.session, app_id, notification_id)
+    if n is None:
+        raise NotificationNotFound()
+    deliveries = (await repository.deliveries_of(uow.session, [n.id]))[n.id]
+    attempts = await repository.attempts_of(uow.session, [d.id for d in deliveries])
+    return present(n, deliveries, attempts)
+
+
+async def list_notifications(
+    uow: UnitOfWork, app_id: uuid.UUID, *, limit: int, cursor: uuid.UUID | None, user_id: str | None = None,
+    event_id: str | None = None, category: str | None = None, state: str | None = None,
+    created_after: datetime | None = None, created_before: datetime | None = None,
+) -> tuple[list[NotificationOut], uuid.UUID | None]:
+    stmt = repository.page_query(
+        app_id, user_id=user_id, event_id=event_id, category=category, state=state,
+        created_after=created_after, created_before=created_before, before_id=cursor, limit=limit + 1,
+    )
+    rows = list((await uow.session.scalars(stmt)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    deliveries = await repository.deliveries_of(uow.session, [n.id for n in rows])
+    items = [present(n, deliveries[n.id]) for n in rows]
+    return items, (rows[-1].id if more and rows else None)

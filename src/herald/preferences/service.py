@@ -1,0 +1,60 @@
+"""Reading and replacing a user's preferences."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, select
+
+from herald.cache.interface import ContactCache
+from herald.kit.uow import UnitOfWork
+from herald.preferences.models import ANY, Preference
+from herald.preferences.schemas import CategoryPreference, PreferencesDoc
+from herald.recipients.service import require_user
+
+
+def _rows(doc: PreferencesDoc) -> list[tuple[str, str, bool]]:
+    rows = [(ch.value, ANY, on) for ch, on in doc.channels.items()]
+    for cat, pref in doc.categories.items():
+        if pref.enabled is not None:
+            rows.append((ANY, cat, pref.enabled))
+        rows.extend((ch.value, cat, on) for ch, on in pref.channels.items())
+    return rows
+
+
+async def get_preferences(uow: UnitOfWork, app_id: uuid.UUID, user_id: str) -> PreferencesDoc:
+    await require_user(uow, app_id, user_id)
+    rows = await uow.session.scalars(
+        select(Preference).where(Preference.app_id == app_id, Preference.user_id == user_id)
+    )
+    doc = PreferencesDoc()
+    for p in rows:
+        if p.category == ANY:
+            doc.channels[p.channel] = p.enabled  # type: ignore[index]
+            continue
+        cat = doc.categories.setdefault(p.category, CategoryPreference())
+        if p.channel == ANY:
+            cat.enabled = p.enabled
+        else:
+            cat.channels[p.channel] = p.enabled  # type: ignore[index]
+    return doc
+
+
+async def replace_preferences(
+    uow: UnitOfWork, cache: ContactCache, app_id: uuid.UUID, user_id: str, doc: PreferencesDoc
+) -> PreferencesDoc:
+    await require_user(uow, app_id, user_id)
+    await uow.session.execute(
+        delete(Preference).where(Preference.app_id == app_id, Preference.user_id == user_id)
+    )
+    uow.session.add_all(
+        Preference(app_id=app_id, user_id=user_id, channel=ch, category=cat, enabled=on)
+        for ch, cat, on in _rows(doc)
+    )
+    await uow.session.flush()
+
+    async def hook() -> None:
+        await cache.invalidate(app_id, user_id)
+
+    uow.after_commit(hook)
+    return await get_preferences(uow, app_id, user_id)

@@ -1,0 +1,24 @@
+"""The adapter interface every provider implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from herald.kit.channels import Channel
+from herald.providers.messages import OutboundMessage
+from herald.providers.outcome import Outcome
+
+
+class Adapter(Protocol):
+    """One provider account, speaking that provider's documented wire protocol.
+
+    `send` never raises for a provider-side problem: every answer, timeout and dropped
+    connection becomes an Outcome. Connections are opened lazily and reused.
+    """
+
+    name: str
+    channel: Channel
+
+    async def send(self, message: OutboundMessage) -> Outcome: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,75 @@
+"""The embedded queue: the deliveries table itself, so enqueueing commits with the request.
+
+A claim is one UPDATE ... RETURNING that flips due `queued` rows, and `sending` rows whose
+lease has expired (their worker died), to `sending` under the claimer's lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from herald.kit.channels import Channel
+from herald.kit.clock import utcnow
+from herald.notifications.models import Delivery, DeliveryState
+from herald.queue.interface import Job
+
+
+class EmbeddedBroker:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._events: dict[Channel, asyncio.Event] = {}
+
+    def _event(self, channel: Channel) -> asyncio.Event:
+        return self._events.setdefault(channel, asyncio.Event())
+
+    async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:
+        # The rows are already committed as `queued`: waking the channel's workers is all.
+        if delivery_ids:
+            self._event(channel).set()
+
+    async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
+        now = utcnow()
+        due = (
+            select(Delivery.id)
+            .where(
+                Delivery.channel == channel.value,
+                or_(
+                    (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
+                    (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
+                ),
+            )
+            .order_by(Delivery.available_at)
+            .limit(limit)
+        )
+        stmt = (
+            update(Delivery)
+            .where(Delivery.id.in_(due.scalar_subquery()))
+            .values(state=DeliveryState.SENDING, lease_owner=owner, lease_until=now + lease, updated_at=now)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions() as session, session.begin():
+            ids = (await session.execute(stmt)).scalars().all()
+        return [Job(i) for i in ids]
+
+    async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
+        # The outcome's commit moved the row out of `sending`: nothing else to forget.
+        return None
+
+    async def wait(self, channel: Channel, timeout: float) -> None:
+        event = self._event(channel)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        event.clear()
+
+    async def close(self) -> None:
+        for event in self._events.values():
+            event.set()

@@ -1,0 +1,40 @@
+"""The broker interface: per-channel queues of delivery ids.
+
+The log (the deliveries table) is the truth; a broker only carries work. Whatever a broker
+loses, the reconciler finds again in the log. Implementations: the embedded one keeps the
+queue in the database itself; the Redis one uses streams with consumer groups.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from herald.kit.channels import Channel
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed delivery. After `claim`, the delivery is `sending` under our lease in the log."""
+
+    delivery_id: uuid.UUID
+    receipt: str | None = None  # the broker's own handle (e.g. a stream entry id), for ack
+
+
+class Broker(Protocol):
+    async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:
+        """Announce deliveries that are committed `queued` and due now."""
+
+    async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
+        """Take up to `limit` due deliveries and lease them to `owner` in the log."""
+
+    async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
+        """Forget jobs whose outcome is committed."""
+
+    async def wait(self, channel: Channel, timeout: float) -> None:
+        """Return when work may be available, or after `timeout` seconds."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,101 @@
+"""Every SQL statement about users and devices."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.clock import utcnow
+from herald.preferences.models import Preference
+from herald.recipients.card import ContactCard, DeviceCard
+from herald.recipients.models import Device, User
+
+
+async def get_user(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> User | None:
+    return await session.get(User, (app_id, user_id))
+
+
+async def get_users(session: AsyncSession, app_id: uuid.UUID, user_ids: set[str]) -> dict[str, User]:
+    if not user_ids:
+        return {}
+    rows = await session.scalars(
+        select(User).where(User.app_id == app_id, User.user_id.in_(user_ids))
+    )
+    return {u.user_id: u for u in rows}
+
+
+async def list_devices(
+    session: AsyncSession, app_id: uuid.UUID, user_id: str, *, active_only: bool = False
+) -> list[Device]:
+    stmt = select(Device).where(Device.app_id == app_id, Device.user_id == user_id)
+    if active_only:
+        stmt = stmt.where(Device.active.is_(True))
+    return list((await session.scalars(stmt.order_by(Device.created_at))).all())
+
+
+async def active_devices_of(
+    session: AsyncSession, app_id: uuid.UUID, user_ids: set[str]
+) -> dict[str, list[Device]]:
+    out: dict[str, list[Device]] = {u: [] for u in user_ids}
+    if not user_ids:
+        return out
+    rows = await session.scalars(
+        select(Device)
+        .where(Device.app_id == app_id, Device.user_id.in_(user_ids), Device.active.is_(True))
+        .order_by(Device.created_at)
+    )
+    for d in rows:
+        out[d.user_id].append(d)
+    return out
+
+
+async def find_device_by_token(
+    session: AsyncSession, app_id: uuid.UUID, platform: str, token: str
+) -> Device | None:
+    return await session.scalar(
+        select(Device).where(
+            Device.app_id == app_id, Device.platform == platform, Device.token == token
+        )
+    )
+
+
+async def delete_user(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> bool:
+    result = await session.execute(
+        delete(User).where(User.app_id == app_id, User.user_id == user_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def retire_device(session: AsyncSession, device_id: uuid.UUID, reason: str) -> None:
+    """A dead token is never used again; the row stays so the retirement can be audited."""
+    await session.execute(
+        update(Device)
+        .where(Device.id == device_id, Device.active.is_(True))
+        .values(active=False, retired_reason=reason[:200], retired_at=utcnow())
+    )
+
+
+async def load_card(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> ContactCard | None:
+    user = await get_user(session, app_id, user_id)
+    if user is None:
+        return None
+    devices = await list_devices(session, app_id, user_id, active_only=True)
+    prefs = await session.scalars(
+        select(Preference).where(Preference.app_id == app_id, Preference.user_id == user_id)
+    )
+    return ContactCard(
+        user_id=user.user_id,
+        name=user.name,
+        email=user.email,
+        phone=user.phone,
+        locale=user.locale,
+        timezone=user.timezone,
+        attributes=dict(user.attributes or {}),
+        devices=tuple(
+            DeviceCard(id=d.id, platform=d.platform, token=d.token, subscription=d.subscription)
+            for d in devices
+        ),
+        preferences={(p.channel, p.category): p.enabled for p in prefs},
+    )

@@ -1,0 +1,96 @@
+"""Wiring: builds the engines, broker, cache, limiter, providers and send path from settings.
+
+Every process (API, worker, scheduler, or all of them in `herald run`) builds one Runtime.
+The backend is chosen by configuration alone: SQLite + in-process parts by default.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from herald.cache.interface import ContactCache
+from herald.cache.memory import MemoryContactCache
+from herald.config import Settings
+from herald.delivery.pipeline import Pipeline
+from herald.delivery.recorder import Recorder
+from herald.kit.channels import Channel
+from herald.kit.db import is_sqlite, make_engine, make_sessionmaker
+from herald.kit.secrets import Vault
+from herald.providers.base import Adapter
+from herald.providers.router import Router, Routes
+from herald.providers.smtp import SmtpAdapter
+from herald.queue.embedded import EmbeddedBroker
+from herald.queue.interface import Broker
+from herald.ratelimit.gcra import MemoryRateLimiter
+from herald.ratelimit.interface import RateLimiter
+from herald.recipients.card import ContactCard
+from herald.recipients.repository import load_card
+from herald.workers.channel import ChannelWorker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: Broker
+    cache: ContactCache
+    limiter: RateLimiter
+    router: Router
+    recorder: Recorder
+    pipeline: Pipeline
+    vault: Vault
+    pepper: str
+    read_engine: AsyncEngine
+    reads: async_sessionmaker[AsyncSession]
+    extras: dict[str, object] = field(default_factory=dict)
+
+    def worker(self, channel: Channel, *, concurrency: int | None = None, lease: float | None = None,
+               owner: str | None = None) -> ChannelWorker:
+        w = self.settings.worker
+        return ChannelWorker(
+            channel, self.broker, self.pipeline, self.recorder,
+            concurrency=concurrency or w.concurrency, claim_batch=w.claim_batch,
+            lease=lease if lease is not None else w.lease.total_seconds(),
+            poll_interval=w.poll_interval.total_seconds(), owner=owner,
+        )
+
+    async def close(self) -> None:
+        await self.recorder.close()
+        await self.router.close()
+        await self.broker.close()
+        await self.cache.close()
+        await self.limiter.close()
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+def default_adapters(settings: Settings) -> list[Adapter]:
+    return [SmtpAdapter(settings.smtp)]
+
+
+def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None, routes: Routes | None = None) -> Runtime:
+    url = settings.effective_database_url()
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    read_engine = make_engine(url, readonly=True) if is_sqlite(url) else engine
+    reads = make_sessionmaker(read_engine)
+    secret = settings.effective_secret_key().get_secret_value()
+
+    async def loader(app_id: uuid.UUID, user_id: str) -> ContactCard | None:
+        async with reads() as session:
+            return await load_card(session, app_id, user_id)
+
+    cache = MemoryContactCache(loader)
+    limiter = MemoryRateLimiter()
+    broker = EmbeddedBroker(sessions)
+    router = Router(adapters if adapters is not None else default_adapters(settings), routes or Routes())
+    recorder = Recorder(sessions, batch=settings.worker.record_batch,
+                        interval=settings.worker.record_interval.total_seconds(), on_retired=cache.invalidate)  # type: ignore[arg-type]
+    pipeline = Pipeline(settings, reads, cache, limiter, router)
+    return Runtime(settings, engine, sessions, broker, cache, limiter, router, recorder, pipeline,
+                   Vault(secret), pepper=secret, read_engine=read_engine, reads=reads)

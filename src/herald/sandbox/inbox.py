@@ -1,0 +1,86 @@
+"""The device inbox: every message every simulator accepted, per destination.
+
+Duplicates are kept, never hidden: that is how a test or the chaos run sees whether a retry
+reached a user twice. `visible()` then applies the provider's own collapse/replace rule
+(APNs `apns-collapse-id`, FCM `collapse_key`, web push `Topic`), which is what the person
+holding the device would actually see.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    provider: str  # apns | fcm | webpush | twilio | vonage | sendgrid | smtp
+    destination: str  # device token, endpoint, E.164 number or email address
+    message_id: str  # the id the simulator answered with
+    key: str | None  # Herald's key, as found in the protocol's own slot
+    collapse_key: str | None  # entries sharing one replace each other on the device
+    headers: dict[str, str]
+    body: Any
+    received_at: float = field(default_factory=time.time)
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Inbox:
+    """Thread-safe, because the SMTP sandbox runs its own thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[InboxEntry] = []
+        self._by_dest: dict[str, list[InboxEntry]] = defaultdict(list)
+        self._seq = itertools.count(1)
+
+    def record(self, entry: InboxEntry) -> InboxEntry:
+        with self._lock:
+            stamped = InboxEntry(**{**_fields(entry), "seq": next(self._seq)})
+            self._entries.append(stamped)
+            self._by_dest[stamped.destination].append(stamped)
+            return stamped
+
+    def entries(
+        self, *, provider: str | None = None, destination: str | None = None, since_seq: int = 0
+    ) -> list[InboxEntry]:
+        with self._lock:
+            pool = self._by_dest.get(destination, []) if destination else self._entries
+            return [
+                e for e in pool
+                if (provider is None or e.provider == provider) and e.seq > since_seq
+            ]
+
+    def visible(self, destination: str) -> list[InboxEntry]:
+        """What the device shows: a later entry with the same collapse key replaces an earlier."""
+        shown: dict[object, InboxEntry] = {}
+        for e in self.entries(destination=destination):
+            shown[(e.provider, e.collapse_key) if e.collapse_key else e.seq] = e
+        return sorted(shown.values(), key=lambda e: e.seq)
+
+    def count_by_key(self) -> dict[str, int]:
+        with self._lock:
+            counts: dict[str, int] = defaultdict(int)
+            for e in self._entries:
+                if e.key:
+                    counts[e.key] += 1
+            return dict(counts)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._by_dest.clear()
+
+
+def _fields(entry: InboxEntry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in entry.__dataclass_fields__}

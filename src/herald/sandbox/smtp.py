@@ -1,0 +1,128 @@
+"""The SMTP sandbox: a real SMTP server (aiosmtpd) that keeps what it receives.
+
+It answers like a mail server: 5.1.1 for a mailbox revoked at run time, 535 for bad AUTH
+when credentials are configured, and injected 4xx/5xx replies, throttling and dropped
+connections. Every accepted message is recorded per recipient, keyed by its Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from herald.config import SmtpSettings
+from herald.sandbox.faults import Faults
+from herald.sandbox.inbox import Inbox, InboxEntry
+
+# Fault codes this simulator understands, with the reply a typical MTA gives.
+REPLIES = {
+    "421": "421 4.3.2 Service not available, closing transmission channel",
+    "450": "450 4.2.1 Mailbox temporarily unavailable",
+    "451": "451 4.3.0 Local error in processing",
+    "452": "452 4.3.1 Insufficient system storage",
+    "550": "550 5.1.1 Mailbox unavailable: user unknown",
+    "553": "553 5.1.3 Mailbox name not allowed",
+    "554": "554 5.7.1 Transaction failed: message rejected",
+}
+
+
+def key_of(message_id: str | None) -> str | None:
+    """Herald's key from `<key@domain>`."""
+    if not message_id:
+        return None
+    return message_id.strip().strip("<>").split("@", 1)[0] or None
+
+
+class _Handler:
+    def __init__(self, sim: SmtpSimulator) -> None:
+        self.sim = sim
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
+        if address.lower() in self.sim.faults.revoked:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        faults = self.sim.faults
+        await faults.delay()
+        draw = faults.draw()
+        if draw.kind == "throttle":
+            return "421 4.7.0 Too many messages, slow down"
+        if draw.kind == "error":
+            return REPLIES.get(draw.code or "", f"{draw.code} Injected failure")
+        queued_as = secrets.token_hex(6).upper()
+        self.sim.record(envelope, queued_as)
+        if draw.kind == "drop" and server.transport is not None:
+            server.transport.abort()
+        return f"250 2.0.0 Ok: queued as {queued_as}"
+
+
+class SmtpSimulator:
+    name = "smtp"
+
+    def __init__(self, inbox: Inbox, *, host: str = "127.0.0.1", port: int = 0,
+                 username: str | None = None, password: str | None = None) -> None:
+        self.inbox = inbox
+        self.faults = Faults()
+        self.host, self.port = host, port
+        self._creds = (username, password) if username and password else None
+        self._server: asyncio.Server | None = None
+
+    def routes(self) -> Iterable[web.AbstractRouteDef]:
+        return []
+
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and self._creds is not None and (
+            data.login.decode(), data.password.decode()) == self._creds
+        return AuthResult(success=ok, handled=False)
+
+    def _protocol(self) -> SMTP:
+        return SMTP(
+            _Handler(self), hostname="sandbox.herald.localhost", ident="Herald SMTP sandbox",
+            authenticator=self._authenticate if self._creds else None,
+            auth_required=self._creds is not None, auth_require_tls=False, decode_data=False,
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._protocol, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def record(self, envelope: Envelope, queued_as: str) -> None:
+        raw = envelope.original_content or envelope.content or b""
+        msg = email.message_from_bytes(raw if isinstance(raw, bytes) else raw.encode(), policy=email.policy.default)
+        text = msg.get_body(("plain",)) if hasattr(msg, "get_body") else None
+        html = msg.get_body(("html",)) if hasattr(msg, "get_body") else None
+        body = {
+            "from": envelope.mail_from, "subject": str(msg.get("Subject", "")),
+            "text": text.get_content() if text is not None else None,  # type: ignore[attr-defined]
+            "html": html.get_content() if html is not None else None,  # type: ignore[attr-defined]
+        }
+        headers = {k: str(v) for k, v in msg.items()}
+        message_id = headers.get("Message-ID", "")
+        for rcpt in envelope.rcpt_tos:
+            self.inbox.record(InboxEntry(
+                provider="smtp", destination=rcpt.lower(), message_id=queued_as, key=key_of(message_id),
+                collapse_key=None, headers=headers, body=body,
+            ))
+
+    def adapter_config(self, from_address: str = "Herald <noreply@herald.localhost>") -> SmtpSettings:
+        from pydantic import SecretStr
+
+        user, password = self._creds or (None, None)
+        return SmtpSettings(host=self.host, port=self.port, tls="none", username=user,
+                            password=SecretStr(password) if password else None, from_address=from_address)

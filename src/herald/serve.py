@@ -1,0 +1,61 @@
+"""`herald run`: the whole service in one process on one event loop.
+
+API, one worker per channel, the scheduler and (by default) the provider sandbox, sharing a
+runtime. SIGINT/SIGTERM stop claiming, drain in-flight work, then exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+
+from herald.api.app import create_app
+from herald.config import Settings
+from herald.kit.channels import Channel
+from herald.runtime import Runtime
+from herald.workers.scheduler import run_scheduler
+
+log = logging.getLogger(__name__)
+
+
+def install_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+async def run_workers(runtime: Runtime, channels: list[Channel], stop: asyncio.Event, *, scheduler: bool = True) -> None:
+    tasks = [asyncio.create_task(runtime.worker(c).run(stop), name=f"worker-{c.value}") for c in channels]
+    if scheduler:
+        tasks.append(asyncio.create_task(run_scheduler(runtime.sessions, runtime.broker, stop), name="scheduler"))
+    await asyncio.gather(*tasks)
+
+
+async def serve_api(runtime: Runtime, stop: asyncio.Event, host: str, port: int) -> None:
+    config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning",
+                            access_log=False, lifespan="off", loop="none", timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def serve_all(settings: Settings, runtime: Runtime, *, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
+    stop = asyncio.Event()
+    install_signals(stop)
+    api = asyncio.create_task(serve_api(runtime, stop, settings.api.host, settings.api.port))
+    workers = asyncio.create_task(run_workers(runtime, list(settings.channels), stop))
+    if on_ready is not None:
+        await on_ready()
+    await stop.wait()
+    log.info("stopping: draining in-flight deliveries")
+    await asyncio.gather(api, workers)

@@ -1,0 +1,40 @@
+"""HTTP for templates: product people edit these, no deploy needed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Response
+
+from herald.api.deps import AppDep, RuntimeDep
+from herald.kit.uow import unit_of_work
+from herald.templates import service
+from herald.templates.schemas import TemplateIn, TemplateOut
+
+router = APIRouter(prefix="/v1/templates", tags=["templates"])
+Key = Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+@router.get("", response_model=list[TemplateOut])
+async def list_templates(app: AppDep, runtime: RuntimeDep) -> list[TemplateOut]:
+    async with unit_of_work(runtime.sessions) as uow:
+        return [service.to_out(t) for t in await service.list_templates(uow, app.app_id)]
+
+
+@router.put("/{key}", response_model=TemplateOut, summary="Create or replace a template")
+async def put_template(body: TemplateIn, app: AppDep, runtime: RuntimeDep, response: Response, key: str = Key) -> TemplateOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        t, created = await service.put_template(uow, app.app_id, key, body)
+    response.status_code = 201 if created else 200
+    return service.to_out(t)
+
+
+@router.get("/{key}", response_model=TemplateOut)
+async def get_template(app: AppDep, runtime: RuntimeDep, key: str = Key) -> TemplateOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        return service.to_out(await service.get_template(uow, app.app_id, key))
+
+
+@router.delete("/{key}", status_code=204)
+async def delete_template(app: AppDep, runtime: RuntimeDep, key: str = Key) -> Response:
+    async with unit_of_work(runtime.sessions) as uow:
+        await service.delete_template(uow, app.app_id, key)
+    return Response(status_code=204)

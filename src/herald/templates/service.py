@@ -1,0 +1,76 @@
+"""Template storage rules: every template compiles before it is saved."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from herald.kit.clock import utcnow
+from herald.kit.errors import TemplateNotFound
+from herald.kit.uow import UnitOfWork
+from herald.templates.models import Template
+from herald.templates.render import check_compiles
+from herald.templates.schemas import ChannelContent, TemplateIn, TemplateOut
+
+
+def _check(content: ChannelContent, prefix: str) -> None:
+    for channel, fields in content.as_dict().items():
+        for name, value in fields.items():
+            where = f"{prefix}.{channel}.{name}"
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    check_compiles(v, field=f"{where}.{k}")
+            elif isinstance(value, str):
+                check_compiles(value, html=name == "html", field=where)
+
+
+def to_out(t: Template) -> TemplateOut:
+    return TemplateOut(
+        key=t.key,
+        version=t.version,
+        description=t.description,
+        default_locale=t.default_locale,
+        channels=ChannelContent.model_validate(t.content.get("channels", {})),
+        locales={k: ChannelContent.model_validate(v) for k, v in t.content.get("locales", {}).items()},
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+    )
+
+
+async def put_template(uow: UnitOfWork, app_id: uuid.UUID, key: str, body: TemplateIn) -> tuple[Template, bool]:
+    _check(body.channels, "channels")
+    for locale, content in body.locales.items():
+        _check(content, f"locales.{locale}")
+    content: dict[str, Any] = {
+        "channels": body.channels.as_dict(),
+        "locales": {k: v.as_dict() for k, v in body.locales.items()},
+    }
+    t = await uow.session.get(Template, (app_id, key))
+    created = t is None
+    if t is None:
+        t = Template(app_id=app_id, key=key, content=content, version=1)
+        uow.session.add(t)
+    else:
+        t.content, t.version, t.updated_at = content, t.version + 1, utcnow()
+    t.description, t.default_locale = body.description, body.default_locale
+    await uow.session.flush()
+    return t, created
+
+
+async def get_template(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> Template:
+    t = await uow.session.get(Template, (app_id, key))
+    if t is None:
+        raise TemplateNotFound(f"template {key!r} does not exist", field="template")
+    return t
+
+
+async def delete_template(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> None:
+    t = await get_template(uow, app_id, key)
+    await uow.session.delete(t)
+
+
+async def list_templates(uow: UnitOfWork, app_id: uuid.UUID) -> list[Template]:
+    rows = await uow.session.scalars(select(Template).where(Template.app_id == app_id).order_by(Template.key))
+    return list(rows.all())

@@ -1,0 +1,82 @@
+"""A channel worker: claim, hand each delivery to the pipeline, record, ack. Nothing more.
+
+In-flight sends are bounded by `concurrency` (by Little's law, rate x provider latency).
+On stop it claims nothing new and lets what it holds finish; anything it cannot finish
+stays leased and is re-driven when the lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+
+from herald.delivery.pipeline import Pipeline, Prepared
+from herald.delivery.recorder import Recorder
+from herald.kit.channels import Channel
+from herald.queue.interface import Broker, Job
+
+log = logging.getLogger(__name__)
+
+
+def worker_id(channel: Channel) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{channel.value}:{uuid.uuid4().hex[:8]}"
+
+
+class ChannelWorker:
+    def __init__(self, channel: Channel, broker: Broker, pipeline: Pipeline, recorder: Recorder, *,
+                 concurrency: int, claim_batch: int, lease: float, poll_interval: float, owner: str | None = None) -> None:
+        self.channel = channel
+        self.broker = broker
+        self.pipeline = pipeline
+        self.recorder = recorder
+        self.concurrency = concurrency
+        self.claim_batch = claim_batch
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.owner = owner or worker_id(channel)
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from datetime import timedelta
+
+        lease = timedelta(seconds=self.lease)
+        while not stop.is_set():
+            free = self.concurrency - len(self._inflight)
+            if free <= 0:
+                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                jobs = await self.broker.claim(self.channel, self.owner, min(free, self.claim_batch), lease)
+                if not jobs:
+                    await self.broker.wait(self.channel, self.poll_interval)
+                    continue
+                await self._start(jobs)
+            except Exception:
+                log.exception("%s worker: claim failed; backing off", self.channel.value)
+                await asyncio.sleep(min(5.0, self.poll_interval * 4))
+        if self._inflight:
+            await asyncio.wait(self._inflight)
+
+    async def _start(self, jobs: list[Job]) -> None:
+        by_id = {j.delivery_id: j for j in jobs}
+        prepared = await self.pipeline.prepare(list(by_id), self.owner)
+        for p in prepared:
+            task = asyncio.create_task(self._handle(p, by_id[p.work.delivery.id]))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        loaded = {p.work.delivery.id for p in prepared}
+        stale = [j for j in jobs if j.delivery_id not in loaded]
+        if stale:  # leased away or settled meanwhile: nothing for us to do
+            await self.broker.ack(self.channel, stale)
+
+    async def _handle(self, p: Prepared, job: Job) -> None:
+        try:
+            result = await self.pipeline.process(p, self.owner)
+            await self.recorder.record(result)
+            await self.broker.ack(self.channel, [job])
+        except Exception:
+            # Left leased: the lease expiry re-drives it, so nothing is lost.
+            log.exception("delivery %s could not be settled", job.delivery_id)
