@@ -87,9 +87,7 @@ class SandboxSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything Herald can be told, with safe development defaults."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="HERALD_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="HERALD_", env_nested_delimiter="__", extra="ignore")
 
     mode: Mode = Mode.DEVELOPMENT
     data_dir: Path = Path("var")

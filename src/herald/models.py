@@ -7,4 +7,15 @@ from herald.preferences.models import Preference
 from herald.recipients.models import Device, Suppression, User
 from herald.templates.models import Template
 
-__all__ = ["App", "Attempt", "Base", "Delivery", "Device", "Notification", "Suppression", "Preference", "Template", "User"]
+__all__ = [
+    "App",
+    "Attempt",
+    "Base",
+    "Delivery",
+    "Device",
+    "Notification",
+    "Preference",
+    "Suppression",
+    "Template",
+    "User",
+]

@@ -48,14 +48,20 @@ class Runtime:
     reads: async_sessionmaker[AsyncSession]
     extras: dict[str, object] = field(default_factory=dict)
 
-    def worker(self, channel: Channel, *, concurrency: int | None = None, lease: float | None = None,
-               owner: str | None = None) -> ChannelWorker:
+    def worker(
+        self, channel: Channel, *, concurrency: int | None = None, lease: float | None = None, owner: str | None = None
+    ) -> ChannelWorker:
         w = self.settings.worker
         return ChannelWorker(
-            channel, self.broker, self.pipeline, self.recorder,
-            concurrency=concurrency or w.concurrency, claim_batch=w.claim_batch,
+            channel,
+            self.broker,
+            self.pipeline,
+            self.recorder,
+            concurrency=concurrency or w.concurrency,
+            claim_batch=w.claim_batch,
             lease=lease if lease is not None else w.lease.total_seconds(),
-            poll_interval=w.poll_interval.total_seconds(), owner=owner,
+            poll_interval=w.poll_interval.total_seconds(),
+            owner=owner,
         )
 
     async def close(self) -> None:
@@ -73,7 +79,9 @@ def default_adapters(settings: Settings) -> list[Adapter]:
     return [SmtpAdapter(settings.smtp)]
 
 
-def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None, routes: Routes | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, *, adapters: list[Adapter] | None = None, routes: Routes | None = None
+) -> Runtime:
     url = settings.effective_database_url()
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
@@ -89,8 +97,25 @@ def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None, 
     limiter = MemoryRateLimiter()
     broker = EmbeddedBroker(sessions)
     router = Router(adapters if adapters is not None else default_adapters(settings), routes or Routes())
-    recorder = Recorder(sessions, batch=settings.worker.record_batch,
-                        interval=settings.worker.record_interval.total_seconds(), on_retired=cache.invalidate)  # type: ignore[arg-type]
+    recorder = Recorder(
+        sessions,
+        batch=settings.worker.record_batch,
+        interval=settings.worker.record_interval.total_seconds(),
+        on_retired=cache.invalidate,
+    )
     pipeline = Pipeline(settings, reads, cache, limiter, router)
-    return Runtime(settings, engine, sessions, broker, cache, limiter, router, recorder, pipeline,
-                   Vault(secret), pepper=secret, read_engine=read_engine, reads=reads)
+    return Runtime(
+        settings,
+        engine,
+        sessions,
+        broker,
+        cache,
+        limiter,
+        router,
+        recorder,
+        pipeline,
+        Vault(secret),
+        pepper=secret,
+        read_engine=read_engine,
+        reads=reads,
+    )

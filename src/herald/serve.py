@@ -7,9 +7,10 @@ runtime. SIGINT/SIGTERM stop claiming, drain in-flight work, then exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
@@ -31,25 +32,44 @@ def install_signals(stop: asyncio.Event) -> None:
             pass
 
 
-async def run_workers(runtime: Runtime, channels: list[Channel], stop: asyncio.Event, *, scheduler: bool = True) -> None:
+async def run_workers(
+    runtime: Runtime, channels: list[Channel], stop: asyncio.Event, *, scheduler: bool = True
+) -> None:
     tasks = [asyncio.create_task(runtime.worker(c).run(stop), name=f"worker-{c.value}") for c in channels]
     if scheduler:
         tasks.append(asyncio.create_task(run_scheduler(runtime.sessions, runtime.broker, stop), name="scheduler"))
     await asyncio.gather(*tasks)
 
 
+class _QuietServer(uvicorn.Server):
+    """Signals belong to `herald run`, which drains workers before the API goes away."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve_api(runtime: Runtime, stop: asyncio.Event, host: str, port: int) -> None:
-    config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="warning",
-                            access_log=False, lifespan="off", loop="none", timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        loop="none",
+        timeout_graceful_shutdown=10,
+    )
+    server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
     await stop.wait()
     server.should_exit = True
     await task
 
 
-async def serve_all(settings: Settings, runtime: Runtime, *, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
+async def serve_all(
+    settings: Settings, runtime: Runtime, *, on_ready: Callable[[], Awaitable[None]] | None = None
+) -> None:
     stop = asyncio.Event()
     install_signals(stop)
     api = asyncio.create_task(serve_api(runtime, stop, settings.api.host, settings.api.port))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from herald import __version__
 from herald.api import errors
@@ -17,7 +16,8 @@ from herald.templates.endpoints import router as templates
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
-        title="Herald", version=__version__, default_response_class=ORJSONResponse,
+        title="Herald",
+        version=__version__,
         description="Multi-channel notifications. Authenticate with HTTP Basic: app key and secret.",
     )
     app.state.runtime = runtime

@@ -27,7 +27,9 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def current_app(runtime: RuntimeDep, creds: Annotated[HTTPBasicCredentials | None, Depends(_basic)]) -> AppIdentity:
+async def current_app(
+    runtime: RuntimeDep, creds: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+) -> AppIdentity:
     if creds is None or not creds.username or not creds.password:
         raise Unauthenticated()
     key = (id(runtime), creds.username, hashlib.sha256(creds.password.encode()).hexdigest())

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,8 +21,14 @@ STATUS: list[tuple[type[e.HeraldError], int]] = [
     (e.Unavailable, 503),
 ]
 
-_HTTP_CODES = {401: "unauthenticated", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-               415: "unsupported_media_type", 429: "rate_limited"}
+_HTTP_CODES = {
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
 
 
 def status_for(exc: e.HeraldError) -> int:
@@ -43,26 +49,31 @@ def field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.HeraldError)
-    async def _domain(_: Request, exc: e.HeraldError) -> ORJSONResponse:
+    async def _domain(_: Request, exc: e.HeraldError) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Basic realm="herald"'} if isinstance(exc, e.Unauthenticated) else None
         if isinstance(exc, e.Unavailable):
             headers = {"Retry-After": "5"}
-        return ORJSONResponse(error_body(exc.code, exc.message, exc.field), status_code=status_for(exc), headers=headers)
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         code = "invalid_json" if first.get("type") == "json_invalid" else "validation_error"
-        return ORJSONResponse(error_body(code, str(first.get("msg")), field_of(first.get("loc", ()))), status_code=422)
+        return JSONResponse(
+            error_body(code, str(first.get("msg")), field_of(tuple(first.get("loc", ())))), status_code=422
+        )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return ORJSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
-    async def _db_down(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         # Nothing was committed: tell the caller to retry rather than pretend to accept.
-        return ORJSONResponse(error_body("unavailable", "the database is unavailable; nothing was accepted, retry later"),
-                              status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            error_body("unavailable", "the database is unavailable; nothing was accepted, retry later"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import typer
 from rich.console import Console
 
 from herald.apps import service as apps

@@ -35,7 +35,11 @@ def inbox(
     table = Table("#", "provider", "destination", "key", "summary")
     for m in data["messages"]:
         body = m["body"]
-        summary = body.get("subject") or body.get("title") or body.get("Body") or body.get("text") if isinstance(body, dict) else str(body)
+        summary = (
+            body.get("subject") or body.get("title") or body.get("Body") or body.get("text")
+            if isinstance(body, dict)
+            else str(body)
+        )
         table.add_row(str(m["seq"]), m["provider"], m["destination"], (m["key"] or "")[:12], str(summary)[:60])
     console.print(table)
     console.print(f"{data['total']} message(s)")

@@ -35,7 +35,9 @@ def send(
     }
     auth = base64.b64encode(f"{key}:{secret}".encode()).decode()
     req = urllib.request.Request(  # noqa: S310 - operator-supplied Herald URL
-        f"{base}/v1/notifications", data=json.dumps(body).encode(), method="POST",
+        f"{base}/v1/notifications",
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
     )
     try:

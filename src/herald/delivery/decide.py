@@ -72,7 +72,9 @@ def _rate_key(work: Work, target: Target) -> str:
     return f"{work.delivery.app_id}:{who}:{work.delivery.channel}"
 
 
-async def decide(work: Work, card: ContactCard | None, target: Target, limiter: RateLimiter, settings: Settings) -> Decision:
+async def decide(
+    work: Work, card: ContactCard | None, target: Target, limiter: RateLimiter, settings: Settings
+) -> Decision:
     d, n = work.delivery, work.notification
     channel = Channel(d.channel)
     if card is not None and not n.critical and not allows(card.preferences, channel.value, n.category):
@@ -100,5 +102,14 @@ async def decide(work: Work, card: ContactCard | None, target: Target, limiter: 
         rendered = render(channel, content, render_context(n.data, user, n.event_id, n.category))
     except HeraldError as exc:
         return Fail(exc.code, exc.message)
-    return Send(compose(d.idempotency_key, rendered, address=target.address, device=target.device,
-                        name=name, category=n.category, critical=n.critical))
+    return Send(
+        compose(
+            d.idempotency_key,
+            rendered,
+            address=target.address,
+            device=target.device,
+            name=name,
+            category=n.category,
+            critical=n.critical,
+        )
+    )

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.cache.interface import ContactCache
 from herald.config import Settings
-from herald.delivery import settle, work as work_repo
+from herald.delivery import settle
+from herald.delivery import work as work_repo
 from herald.delivery.decide import Send, Skip, Target, decide, resolve
 from herald.delivery.results import AttemptRecord, Result
 from herald.delivery.work import Work
@@ -35,8 +36,14 @@ class Prepared:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], cache: ContactCache,
-                 limiter: RateLimiter, router: Router) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        cache: ContactCache,
+        limiter: RateLimiter,
+        router: Router,
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.cache = cache
@@ -51,12 +58,16 @@ class Pipeline:
                 uid = w.notification.user_id
                 card = await self.cache.get(w.delivery.app_id, uid) if uid else None
                 prepared.append(Prepared(w, card, resolve(w, card)))
-            pairs = {(p.work.delivery.app_id, p.work.delivery.channel, p.target.address)
-                     for p in prepared if isinstance(p.target, Target) and p.target.address}
+            pairs = {
+                (p.work.delivery.app_id, p.work.delivery.channel, p.target.address)
+                for p in prepared
+                if isinstance(p.target, Target) and p.target.address
+            }
             blocked = await work_repo.suppressed(session, pairs)
         return [
             Prepared(p.work, p.card, Skip("suppressed"))
-            if isinstance(p.target, Target) and (p.work.delivery.app_id, p.work.delivery.channel, p.target.address) in blocked
+            if isinstance(p.target, Target)
+            and (p.work.delivery.app_id, p.work.delivery.channel, p.target.address) in blocked
             else p
             for p in prepared
         ]
@@ -81,7 +92,11 @@ class Pipeline:
         allowed = [a for a in candidates if self.router.breaker(app_id, a.name).allow()]
         if not allowed:
             code = "no_provider" if not candidates else "circuit_open"
-            return [], RetryLater(code, "no provider available for this message"), candidates[0].name if candidates else "none"
+            return (
+                [],
+                RetryLater(code, "no provider available for this message"),
+                candidates[0].name if candidates else "none",
+            )
         calls: list[AttemptRecord] = []
         outcome: Outcome = RetryLater("no_provider")
         for i, adapter in enumerate(allowed):
@@ -90,8 +105,16 @@ class Pipeline:
                 outcome = await adapter.send(message)
             except Exception as exc:  # an adapter bug must not lose the delivery
                 outcome = UnknownOutcome("adapter_error", truncate(repr(exc)))
-            calls.append(AttemptRecord(adapter.name, outcome_name(outcome), outcome.code if hasattr(outcome, "code") else None,
-                                       truncate(getattr(outcome, "detail", None)), started, int((time.perf_counter() - t0) * 1000)))
+            calls.append(
+                AttemptRecord(
+                    adapter.name,
+                    outcome_name(outcome),
+                    outcome.code if hasattr(outcome, "code") else None,
+                    truncate(getattr(outcome, "detail", None)),
+                    started,
+                    int((time.perf_counter() - t0) * 1000),
+                )
+            )
             self.router.breaker(app_id, adapter.name).record(not isinstance(outcome, RetryLater | UnknownOutcome))
             if not (isinstance(outcome, RetryLater) and i + 1 < len(allowed)):
                 return calls, outcome, adapter.name

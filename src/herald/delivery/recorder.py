@@ -11,23 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import and_, bindparam, insert, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.delivery.results import Result
 from herald.kit.clock import utcnow
+from herald.kit.db import upsert_insert
 from herald.kit.ids import uuid7
 from herald.notifications.models import Attempt, Delivery, DeliveryState
 from herald.recipients.models import Device, Suppression
 
 log = logging.getLogger(__name__)
 
-Invalidate = Callable[[object, str], Awaitable[None]]
+Invalidate = Callable[[uuid.UUID, str], Awaitable[None]]
 
 _D = Delivery.__table__
+assert isinstance(_D, Table)
 _UPDATE = (
     update(_D)
     .where(
@@ -36,17 +38,29 @@ _UPDATE = (
         _D.c.state == DeliveryState.SENDING.value,
     )
     .values(
-        state=bindparam("b_state"), reason=bindparam("b_reason"), attempts=bindparam("b_attempts"),
-        available_at=bindparam("b_available_at"), provider=bindparam("b_provider"),
-        provider_message_id=bindparam("b_pmid"), finished_at=bindparam("b_finished_at"),
-        updated_at=bindparam("b_now"), lease_owner=None, lease_until=None,
+        state=bindparam("b_state"),
+        reason=bindparam("b_reason"),
+        attempts=bindparam("b_attempts"),
+        available_at=bindparam("b_available_at"),
+        provider=bindparam("b_provider"),
+        provider_message_id=bindparam("b_pmid"),
+        finished_at=bindparam("b_finished_at"),
+        updated_at=bindparam("b_now"),
+        lease_owner=None,
+        lease_until=None,
     )
 )
 
 
 class Recorder:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, batch: int = 500,
-                 interval: float = 0.005, on_retired: Invalidate | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        batch: int = 500,
+        interval: float = 0.005,
+        on_retired: Invalidate | None = None,
+    ) -> None:
         self._sessions = sessions
         self._batch = batch
         self._interval = interval
@@ -100,18 +114,34 @@ class Recorder:
         attempts, updates = [], []
         for r in results:
             for i, call in enumerate(r.calls, start=1):
-                attempts.append({
-                    "id": uuid7(), "delivery_id": r.delivery_id, "app_id": r.app_id,
-                    "number": r.attempts_before + i, "provider": call.provider, "outcome": call.outcome,
-                    "code": call.code, "detail": call.detail, "started_at": call.started_at,
-                    "duration_ms": call.duration_ms,
-                })
-            updates.append({
-                "b_id": r.delivery_id, "b_owner": r.owner, "b_state": r.state, "b_reason": r.reason,
-                "b_attempts": r.attempts_before + len(r.calls), "b_available_at": r.available_at or now,
-                "b_provider": r.provider, "b_pmid": r.provider_message_id,
-                "b_finished_at": now if r.finished else None, "b_now": now,
-            })
+                attempts.append(
+                    {
+                        "id": uuid7(),
+                        "delivery_id": r.delivery_id,
+                        "app_id": r.app_id,
+                        "number": r.attempts_before + i,
+                        "provider": call.provider,
+                        "outcome": call.outcome,
+                        "code": call.code,
+                        "detail": call.detail,
+                        "started_at": call.started_at,
+                        "duration_ms": call.duration_ms,
+                    }
+                )
+            updates.append(
+                {
+                    "b_id": r.delivery_id,
+                    "b_owner": r.owner,
+                    "b_state": r.state,
+                    "b_reason": r.reason,
+                    "b_attempts": r.attempts_before + len(r.calls),
+                    "b_available_at": r.available_at or now,
+                    "b_provider": r.provider,
+                    "b_pmid": r.provider_message_id,
+                    "b_finished_at": now if r.finished else None,
+                    "b_now": now,
+                }
+            )
         async with self._sessions() as session, session.begin():
             if attempts:
                 await session.execute(insert(Attempt), attempts)
@@ -124,23 +154,31 @@ class Recorder:
             assert ret is not None
             if ret.device_id is not None:
                 # APNs' 410 timestamp rule: a token registered again after it died is alive.
-                fresh = or_(Device.last_seen.is_(None), Device.last_seen <= ret.since) if ret.since else True
+                fresh: ColumnElement[bool] = (
+                    or_(Device.last_seen.is_(None), Device.last_seen <= ret.since) if ret.since else true()
+                )
                 await session.execute(
                     update(Device)
                     .where(and_(Device.id == ret.device_id, Device.active.is_(True), fresh))
                     .values(active=False, retired_reason=ret.reason[:200], retired_at=now)
                 )
             elif ret.address and ret.channel:
-                ins = (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(Suppression)
+                ins = upsert_insert(session, Suppression)
                 await session.execute(
-                    ins.values(app_id=r.app_id, channel=ret.channel, address=ret.address, reason=ret.reason[:200], created_at=now)
-                    .on_conflict_do_nothing()
+                    ins.values(
+                        app_id=r.app_id,
+                        channel=ret.channel,
+                        address=ret.address,
+                        reason=ret.reason[:200],
+                        created_at=now,
+                    ).on_conflict_do_nothing()
                 )
 
     async def close(self) -> None:
         if self._task is not None:
-            while self._pending:
-                await asyncio.sleep(self._interval)
+            # Let what is already handed in be written before stopping.
+            if self._pending:
+                await asyncio.gather(*(fut for _, fut in self._pending), return_exceptions=True)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from herald.config import RetrySettings
 
 
-def next_delay(attempt: int, policy: RetrySettings, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+def next_delay(
+    attempt: int, policy: RetrySettings, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
     """Seconds before attempt `attempt + 1`; `attempt` counts the calls made so far (>= 1)."""
     rng = rng or random.Random()
     raw = policy.base.total_seconds() * policy.factor ** max(0, attempt - 1)

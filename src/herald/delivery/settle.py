@@ -23,9 +23,17 @@ from herald.providers.outcome import (
 
 def _result(work: Work, owner: str, state: DeliveryState, reason: str | None, **extra: Any) -> Result:
     d = work.delivery
-    return Result(delivery_id=d.id, app_id=d.app_id, user_id=work.notification.user_id, owner=owner,
-                  attempts_before=d.attempts, state=state, reason=reason,
-                  finished=state.final, **extra)
+    return Result(
+        delivery_id=d.id,
+        app_id=d.app_id,
+        user_id=work.notification.user_id,
+        owner=owner,
+        attempts_before=d.attempts,
+        state=state,
+        reason=reason,
+        finished=state.final,
+        **extra,
+    )
 
 
 def without_call(work: Work, owner: str, decision: Skip | Defer | Fail, now: datetime) -> Result:
@@ -33,14 +41,24 @@ def without_call(work: Work, owner: str, decision: Skip | Defer | Fail, now: dat
     if isinstance(decision, Skip):
         return _result(work, owner, DeliveryState.SKIPPED, decision.reason)
     if isinstance(decision, Defer):
-        return _result(work, owner, DeliveryState.QUEUED, decision.reason,
-                       available_at=now + timedelta(seconds=decision.seconds))
+        return _result(
+            work, owner, DeliveryState.QUEUED, decision.reason, available_at=now + timedelta(seconds=decision.seconds)
+        )
     return _result(work, owner, DeliveryState.FAILED, decision.code)
 
 
-def after_calls(work: Work, owner: str, calls: list[AttemptRecord], outcome: Outcome, provider: str,
-                target: Target, policy: RetrySettings, now: datetime) -> Result:
+def after_calls(
+    work: Work,
+    owner: str,
+    calls: list[AttemptRecord],
+    outcome: Outcome,
+    provider: str,
+    target: Target,
+    policy: RetrySettings,
+    now: datetime,
+) -> Result:
     """Settle a delivery on the last provider's outcome."""
+
     def done(state: DeliveryState, reason: str | None, **extra: Any) -> Result:
         return _result(work, owner, state, reason, calls=tuple(calls), provider=provider, **extra)
 
@@ -50,8 +68,13 @@ def after_calls(work: Work, owner: str, calls: list[AttemptRecord], outcome: Out
         return done(DeliveryState.FAILED, outcome.code)
     if isinstance(outcome, DeadAddress):
         d = work.delivery
-        retire = Retirement(reason=f"{provider}:{outcome.code}", device_id=d.device_id, since=outcome.since,
-                            channel=None if d.device_id else d.channel, address=None if d.device_id else target.address)
+        retire = Retirement(
+            reason=f"{provider}:{outcome.code}",
+            device_id=d.device_id,
+            since=outcome.since,
+            channel=None if d.device_id else d.channel,
+            address=None if d.device_id else target.address,
+        )
         return done(DeliveryState.FAILED, outcome.code, retire=retire)
     assert isinstance(outcome, RetryLater | UnknownOutcome)
     made = work.delivery.attempts + len(calls)

@@ -117,3 +117,12 @@ async def transaction(
     """One unit of work: the caller owns the commit, services only flush."""
     async with sessions() as session, session.begin():
         yield session
+
+
+def upsert_insert(session: AsyncSession, model: type[Base]) -> Any:
+    """An INSERT that supports ON CONFLICT, in the dialect of the session's backend."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)

@@ -28,7 +28,9 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
 
 @router.post(
-    "", response_model=NotificationOut, status_code=202,
+    "",
+    response_model=NotificationOut,
+    status_code=202,
     responses={200: {"description": "A notification with this event_id already exists; nothing was created"}},
     summary="Accept a notification: 202 once it is committed to the log",
 )
@@ -48,7 +50,9 @@ def _parse(index: int, raw: dict[str, Any]) -> NotificationIn | BatchItemOut:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = field_of(first.get("loc", ()))
-        return BatchItemOut(index=index, status=422, error=ErrorBody(code="validation_error", message=first["msg"], field=field))
+        return BatchItemOut(
+            index=index, status=422, error=ErrorBody(code="validation_error", message=first["msg"], field=field)
+        )
 
 
 @router.post("/batch", response_model=BatchOut, summary="Accept up to 1,000 notifications, with a result per item")
@@ -63,8 +67,13 @@ async def create_batch(body: BatchIn, app: AppDep, runtime: RuntimeDep) -> Batch
     items: list[BatchItemOut] = [p for p in parsed if isinstance(p, BatchItemOut)]
     for (i, _), r in zip(valid, results, strict=True):
         if r.error is not None:
-            items.append(BatchItemOut(index=i, status=status_for(r.error),
-                                      error=ErrorBody(code=r.error.code, message=r.error.message, field=r.error.field)))
+            items.append(
+                BatchItemOut(
+                    index=i,
+                    status=status_for(r.error),
+                    error=ErrorBody(code=r.error.code, message=r.error.message, field=r.error.field),
+                )
+            )
         else:
             items.append(BatchItemOut(index=i, status=202 if r.created else 200, notification=r.notification))
     items.sort(key=lambda it: it.index)
@@ -84,11 +93,16 @@ async def get(notification_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> N
 
 @router.get("", response_model=NotificationPage, summary="List notifications, newest first")
 async def list_(
-    app: AppDep, runtime: RuntimeDep,
-    user_id: str | None = None, event_id: str | None = None, category: str | None = None,
+    app: AppDep,
+    runtime: RuntimeDep,
+    user_id: str | None = None,
+    event_id: str | None = None,
+    category: str | None = None,
     state: str | None = Query(default=None, description="Only notifications with a delivery in this state"),
-    created_after: datetime | None = None, created_before: datetime | None = None,
-    cursor: str | None = None, limit: int = Query(default=50, ge=1, le=200),
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(default=50, ge=1, le=200),
 ) -> NotificationPage:
     before: uuid.UUID | None = None
     if cursor:
@@ -98,7 +112,15 @@ async def list_(
             raise ValidationFailed("invalid cursor", field="cursor") from exc
     async with unit_of_work(runtime.sessions) as uow:
         items, last = await service.list_notifications(
-            uow, app.app_id, limit=limit, cursor=before, user_id=user_id, event_id=event_id,
-            category=category, state=state, created_after=created_after, created_before=created_before,
+            uow,
+            app.app_id,
+            limit=limit,
+            cursor=before,
+            user_id=user_id,
+            event_id=event_id,
+            category=category,
+            state=state,
+            created_after=created_after,
+            created_before=created_before,
         )
     return NotificationPage(items=items, next_cursor=last.hex if last else None)

@@ -47,7 +47,14 @@ def render_context(data: dict[str, Any], user: dict[str, Any], event_id: str, ca
     return {**data, "data": data, "user": user, "notification": {"event_id": event_id, "category": category}}
 
 
-def user_context(name: str | None, email: str | None, phone: str | None, locale: str | None, user_id: str | None, attributes: dict[str, Any]) -> dict[str, Any]:
+def user_context(
+    name: str | None,
+    email: str | None,
+    phone: str | None,
+    locale: str | None,
+    user_id: str | None,
+    attributes: dict[str, Any],
+) -> dict[str, Any]:
     return {**attributes, "id": user_id, "name": name, "email": email, "phone": phone, "locale": locale}
 
 
@@ -59,8 +66,13 @@ def recipient_of(req: NotificationIn, users: dict[str, User], devices: dict[str,
         if user is None:
             raise UserNotFound(f"user {req.user_id!r} does not exist", field="user_id")
         return Recipient(
-            user.user_id, user.email, user.phone, user.locale, user.name,
-            dict(user.attributes or {}), tuple(devices.get(user.user_id, ())),
+            user.user_id,
+            user.email,
+            user.phone,
+            user.locale,
+            user.name,
+            dict(user.attributes or {}),
+            tuple(devices.get(user.user_id, ())),
         )
     if req.recipient is None:
         raise NoRecipient(field="user_id")
@@ -71,7 +83,9 @@ def recipient_of(req: NotificationIn, users: dict[str, User], devices: dict[str,
         None,
         normalize_email(r.email, "recipient.email") if r.email else None,
         normalize_phone(r.phone, "recipient.phone") if r.phone else None,
-        r.locale, r.name, {},
+        r.locale,
+        r.name,
+        {},
     )
 
 
@@ -97,19 +111,35 @@ def _destinations(channel: Channel, r: Recipient) -> list[tuple[str | None, Devi
     return [(None, d) for d in r.devices]
 
 
-def build_plan(app_id: uuid.UUID, req: NotificationIn, r: Recipient, channels: dict[str, Any], locales: dict[str, Any], now: datetime | None = None) -> Plan:
+def build_plan(
+    app_id: uuid.UUID,
+    req: NotificationIn,
+    r: Recipient,
+    channels: dict[str, Any],
+    locales: dict[str, Any],
+    now: datetime | None = None,
+) -> Plan:
     now = now or utcnow()
     wanted = req.channels or [c for c in Channel if c.value in channels]
     if not wanted:
         raise NoContent("the content has no channel to send on", field="channels")
-    ctx = render_context(req.data, user_context(r.name, r.email, r.phone, r.locale, r.user_id, r.attributes), req.event_id, req.category)
+    ctx = render_context(
+        req.data, user_context(r.name, r.email, r.phone, r.locale, r.user_id, r.attributes), req.event_id, req.category
+    )
     scheduled = req.send_at is not None and req.send_at > now
     n = Notification(
-        id=uuid7(), app_id=app_id, event_id=req.event_id, user_id=r.user_id,
+        id=uuid7(),
+        app_id=app_id,
+        event_id=req.event_id,
+        user_id=r.user_id,
         recipient=req.recipient.model_dump(exclude_none=True) if req.recipient else None,
-        template=req.template, data=req.data,
+        template=req.template,
+        data=req.data,
         content=req.content.as_dict() if req.content else None,
-        category=req.category, critical=req.critical, send_at=req.send_at, created_at=now,
+        category=req.category,
+        critical=req.critical,
+        send_at=req.send_at,
+        created_at=now,
     )
     plan = Plan(n)
     for channel in wanted:
@@ -130,12 +160,29 @@ def build_plan(app_id: uuid.UUID, req: NotificationIn, r: Recipient, channels: d
     return plan
 
 
-def _delivery(n: Notification, channel: Channel, address: str | None, device: Device | None, state: DeliveryState, at: datetime | None, reason: SkipReason | None = None) -> Delivery:
+def _delivery(
+    n: Notification,
+    channel: Channel,
+    address: str | None,
+    device: Device | None,
+    state: DeliveryState,
+    at: datetime | None,
+    reason: SkipReason | None = None,
+) -> Delivery:
     final = state is DeliveryState.SKIPPED
     return Delivery(
-        id=uuid7(), app_id=n.app_id, notification_id=n.id, channel=channel.value,
-        device_id=device.id if device else None, platform=device.platform if device else None,
-        address=address, state=state.value, reason=reason.value if reason else None, attempts=0,
-        available_at=at or n.created_at, created_at=n.created_at, updated_at=n.created_at,
+        id=uuid7(),
+        app_id=n.app_id,
+        notification_id=n.id,
+        channel=channel.value,
+        device_id=device.id if device else None,
+        platform=device.platform if device else None,
+        address=address,
+        state=state.value,
+        reason=reason.value if reason else None,
+        attempts=0,
+        available_at=at or n.created_at,
+        created_at=n.created_at,
+        updated_at=n.created_at,
         finished_at=n.created_at if final else None,
     )

@@ -39,9 +39,7 @@ class DeliveryState(StrEnum):
         return self in _FINAL
 
 
-_FINAL = frozenset(
-    {DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.DEAD}
-)
+_FINAL = frozenset({DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.SKIPPED, DeliveryState.DEAD})
 
 
 class SkipReason(StrEnum):
@@ -87,9 +85,7 @@ class Delivery(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
-    notification_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
-    )
+    notification_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     device_id: Mapped[uuid.UUID | None] = mapped_column()
     platform: Mapped[str | None] = mapped_column(String(16))
@@ -118,9 +114,7 @@ class Attempt(Base):
     __tablename__ = "attempts"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    delivery_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
-    )
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
     app_id: Mapped[uuid.UUID] = mapped_column()
     number: Mapped[int] = mapped_column(Integer)
     provider: Mapped[str] = mapped_column(String(32))

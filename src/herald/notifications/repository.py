@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.kit.db import Base
+from herald.kit.db import Base, upsert_insert
 from herald.notifications.intake import Plan
 from herald.notifications.models import Attempt, Delivery, Notification
 
@@ -19,11 +18,6 @@ from herald.notifications.models import Attempt, Delivery, Notification
 def row_of(obj: Base) -> dict[str, Any]:
     """An unsaved ORM object as a plain row, for bulk Core inserts."""
     return {c.key: getattr(obj, c.key) for c in obj.__mapper__.column_attrs}
-
-
-def _upsert_ignore(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Notification)
 
 
 async def insert_plans(session: AsyncSession, plans: Sequence[Plan]) -> set[uuid.UUID]:
@@ -34,9 +28,11 @@ async def insert_plans(session: AsyncSession, plans: Sequence[Plan]) -> set[uuid
     """
     if not plans:
         return set()
-    stmt = _upsert_ignore(session).on_conflict_do_nothing(
-        index_elements=["app_id", "event_id"]
-    ).returning(Notification.id)
+    stmt = (
+        upsert_insert(session, Notification)
+        .on_conflict_do_nothing(index_elements=["app_id", "event_id"])
+        .returning(Notification.id)
+    )
     result = await session.execute(stmt, [row_of(p.notification) for p in plans])
     inserted = set(result.scalars().all())
     rows = [row_of(d) for p in plans if p.notification.id in inserted for d in p.deliveries]
@@ -55,7 +51,9 @@ async def by_event_ids(session: AsyncSession, app_id: uuid.UUID, event_ids: Iter
     return {n.event_id: n for n in rows}
 
 
-async def deliveries_of(session: AsyncSession, notification_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Delivery]]:
+async def deliveries_of(
+    session: AsyncSession, notification_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Delivery]]:
     out: dict[uuid.UUID, list[Delivery]] = {i: [] for i in notification_ids}
     if not notification_ids:
         return out
@@ -71,9 +69,7 @@ async def attempts_of(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) 
     out: dict[uuid.UUID, list[Attempt]] = {i: [] for i in delivery_ids}
     if not delivery_ids:
         return out
-    rows = await session.scalars(
-        select(Attempt).where(Attempt.delivery_id.in_(delivery_ids)).order_by(Attempt.id)
-    )
+    rows = await session.scalars(select(Attempt).where(Attempt.delivery_id.in_(delivery_ids)).order_by(Attempt.id))
     for a in rows:
         out[a.delivery_id].append(a)
     return out
@@ -96,7 +92,7 @@ def page_query(
     created_before: datetime | None,
     before_id: uuid.UUID | None,
     limit: int,
-) -> Select[tuple[Notification]]:
+) -> Select[Notification]:
     """Newest first, keyset-paginated on the time-ordered id."""
     stmt = select(Notification).where(Notification.app_id == app_id)
     if user_id is not None:
@@ -111,7 +107,9 @@ def page_query(
         stmt = stmt.where(Notification.created_at < created_before)
     if state is not None:
         stmt = stmt.where(
-            Notification.id.in_(select(Delivery.notification_id).where(Delivery.app_id == app_id, Delivery.state == state))
+            Notification.id.in_(
+                select(Delivery.notification_id).where(Delivery.app_id == app_id, Delivery.state == state)
+            )
         )
     if before_id is not None:
         stmt = stmt.where(Notification.id < before_id)

@@ -11,6 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+
 from herald.kit.channels import Channel
 from herald.kit.errors import HeraldError, NotificationNotFound
 from herald.kit.uow import UnitOfWork
@@ -20,9 +22,8 @@ from herald.notifications.models import Attempt, Delivery, DeliveryState, Notifi
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
 from herald.queue.interface import Broker
 from herald.recipients import repository as recipients
+from herald.recipients.models import Device, User
 from herald.templates.models import Template
-
-from sqlalchemy import select
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +42,21 @@ async def _templates(uow: UnitOfWork, app_id: uuid.UUID, keys: set[str]) -> dict
     return {t.key: t for t in rows}
 
 
-def _plan_one(app_id: uuid.UUID, req: NotificationIn, users: dict, devices: dict, templates: dict[str, Template]) -> Plan:  # type: ignore[type-arg]
+def _plan_one(
+    app_id: uuid.UUID,
+    req: NotificationIn,
+    users: dict[str, User],
+    devices: dict[str, list[Device]],
+    templates: dict[str, Template],
+) -> Plan:
     recipient = recipient_of(req, users, devices)
     channels, locales = content_of(req, templates)
     return build_plan(app_id, req, recipient, channels, locales)
 
 
-async def accept_batch(uow: UnitOfWork, broker: Broker, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
+async def accept_batch(
+    uow: UnitOfWork, broker: Broker, app_id: uuid.UUID, reqs: list[NotificationIn]
+) -> list[Accepted]:
     """Plan every item, insert the new ones in bulk, and report each item's fate."""
     existing = await repository.by_event_ids(uow.session, app_id, (r.event_id for r in reqs))
     user_ids = {r.user_id for r in reqs if r.user_id}
@@ -72,7 +81,9 @@ async def accept_batch(uow: UnitOfWork, broker: Broker, app_id: uuid.UUID, reqs:
     _announce_after_commit(uow, broker, [p for p in plans if p.notification.id in inserted])
     lost_races = {p.notification.event_id for p in plans if p.notification.id not in inserted}
     if lost_races or any(isinstance(o, str) for o in outcomes):
-        existing |= await repository.by_event_ids(uow.session, app_id, lost_races | {o for o in outcomes if isinstance(o, str)})
+        existing |= await repository.by_event_ids(
+            uow.session, app_id, lost_races | {o for o in outcomes if isinstance(o, str)}
+        )
     dup_deliveries = await repository.deliveries_of(uow.session, [n.id for n in existing.values()])
 
     results: list[Accepted] = []
@@ -120,19 +131,44 @@ def status_of(deliveries: list[Delivery]) -> str:
     return "failed"
 
 
-def present(n: Notification, deliveries: list[Delivery], attempts: dict[uuid.UUID, list[Attempt]] | None = None) -> NotificationOut:
+def present(
+    n: Notification, deliveries: list[Delivery], attempts: dict[uuid.UUID, list[Attempt]] | None = None
+) -> NotificationOut:
     return NotificationOut(
-        id=n.id, event_id=n.event_id, user_id=n.user_id, template=n.template, category=n.category,
-        critical=n.critical, send_at=n.send_at, created_at=n.created_at, status=status_of(deliveries),
+        id=n.id,
+        event_id=n.event_id,
+        user_id=n.user_id,
+        template=n.template,
+        category=n.category,
+        critical=n.critical,
+        send_at=n.send_at,
+        created_at=n.created_at,
+        status=status_of(deliveries),
         deliveries=[
             DeliveryOut(
-                id=d.id, channel=Channel(d.channel), platform=d.platform, device_id=d.device_id,
-                state=d.state, reason=d.reason, attempts=d.attempts, provider=d.provider,
-                provider_message_id=d.provider_message_id, available_at=d.available_at,
+                id=d.id,
+                channel=Channel(d.channel),
+                platform=d.platform,
+                device_id=d.device_id,
+                state=d.state,
+                reason=d.reason,
+                attempts=d.attempts,
+                provider=d.provider,
+                provider_message_id=d.provider_message_id,
+                available_at=d.available_at,
                 finished_at=d.finished_at,
-                attempt_log=None if attempts is None else [
-                    AttemptOut(number=a.number, provider=a.provider, outcome=a.outcome, code=a.code,
-                               detail=a.detail, started_at=a.started_at, duration_ms=a.duration_ms)
+                attempt_log=None
+                if attempts is None
+                else [
+                    AttemptOut(
+                        number=a.number,
+                        provider=a.provider,
+                        outcome=a.outcome,
+                        code=a.code,
+                        detail=a.detail,
+                        started_at=a.started_at,
+                        duration_ms=a.duration_ms,
+                    )
                     for a in attempts.get(d.id, [])
                 ],
             )
@@ -151,13 +187,28 @@ async def get_notification(uow: UnitOfWork, app_id: uuid.UUID, notification_id: 
 
 
 async def list_notifications(
-    uow: UnitOfWork, app_id: uuid.UUID, *, limit: int, cursor: uuid.UUID | None, user_id: str | None = None,
-    event_id: str | None = None, category: str | None = None, state: str | None = None,
-    created_after: datetime | None = None, created_before: datetime | None = None,
+    uow: UnitOfWork,
+    app_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: uuid.UUID | None,
+    user_id: str | None = None,
+    event_id: str | None = None,
+    category: str | None = None,
+    state: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> tuple[list[NotificationOut], uuid.UUID | None]:
     stmt = repository.page_query(
-        app_id, user_id=user_id, event_id=event_id, category=category, state=state,
-        created_after=created_after, created_before=created_before, before_id=cursor, limit=limit + 1,
+        app_id,
+        user_id=user_id,
+        event_id=event_id,
+        category=category,
+        state=state,
+        created_after=created_after,
+        created_before=created_before,
+        before_id=cursor,
+        limit=limit + 1,
     )
     rows = list((await uow.session.scalars(stmt)).all())
     more = len(rows) > limit

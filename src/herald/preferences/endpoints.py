@@ -20,6 +20,8 @@ async def get_preferences(app: AppDep, runtime: RuntimeDep, user_id: str = UserI
 
 
 @router.put("/{user_id}/preferences", response_model=PreferencesDoc, summary="Replace a user's opt-outs")
-async def put_preferences(body: PreferencesDoc, app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> PreferencesDoc:
+async def put_preferences(
+    body: PreferencesDoc, app: AppDep, runtime: RuntimeDep, user_id: str = UserId
+) -> PreferencesDoc:
     async with unit_of_work(runtime.sessions) as uow:
         return await service.replace_preferences(uow, runtime.cache, app.app_id, user_id, body)

@@ -18,9 +18,7 @@ ANY = "*"
 class Preference(Base):
     __tablename__ = "preferences"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["app_id", "user_id"], ["users.app_id", "users.user_id"], ondelete="CASCADE"
-        ),
+        ForeignKeyConstraint(["app_id", "user_id"], ["users.app_id", "users.user_id"], ondelete="CASCADE"),
     )
 
     app_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import delete, select
 
 from herald.cache.interface import ContactCache
+from herald.kit.channels import Channel
 from herald.kit.uow import UnitOfWork
 from herald.preferences.models import ANY, Preference
 from herald.preferences.schemas import CategoryPreference, PreferencesDoc
@@ -30,13 +31,13 @@ async def get_preferences(uow: UnitOfWork, app_id: uuid.UUID, user_id: str) -> P
     doc = PreferencesDoc()
     for p in rows:
         if p.category == ANY:
-            doc.channels[p.channel] = p.enabled  # type: ignore[index]
+            doc.channels[Channel(p.channel)] = p.enabled
             continue
         cat = doc.categories.setdefault(p.category, CategoryPreference())
         if p.channel == ANY:
             cat.enabled = p.enabled
         else:
-            cat.channels[p.channel] = p.enabled  # type: ignore[index]
+            cat.channels[Channel(p.channel)] = p.enabled
     return doc
 
 
@@ -44,12 +45,9 @@ async def replace_preferences(
     uow: UnitOfWork, cache: ContactCache, app_id: uuid.UUID, user_id: str, doc: PreferencesDoc
 ) -> PreferencesDoc:
     await require_user(uow, app_id, user_id)
-    await uow.session.execute(
-        delete(Preference).where(Preference.app_id == app_id, Preference.user_id == user_id)
-    )
+    await uow.session.execute(delete(Preference).where(Preference.app_id == app_id, Preference.user_id == user_id))
     uow.session.add_all(
-        Preference(app_id=app_id, user_id=user_id, channel=ch, category=cat, enabled=on)
-        for ch, cat, on in _rows(doc)
+        Preference(app_id=app_id, user_id=user_id, channel=ch, category=cat, enabled=on) for ch, cat, on in _rows(doc)
     )
     await uow.session.flush()
 

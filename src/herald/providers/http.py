@@ -7,7 +7,6 @@ inside the running loop.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +66,7 @@ class HttpClient:
                 return HttpAnswer(resp.status, resp.headers, body)
         except aiohttp.ClientConnectorError as exc:
             return RetryLater("connect_error", str(exc))
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             return UnknownOutcome("timeout", str(exc) or "no answer before the timeout")
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
             return UnknownOutcome("connection_lost", str(exc) or type(exc).__name__)

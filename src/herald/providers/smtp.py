@@ -65,8 +65,12 @@ class SmtpAdapter:
     async def _connect(self) -> aiosmtplib.SMTP:
         c = self.config
         client = aiosmtplib.SMTP(
-            hostname=c.host, port=c.port, timeout=c.timeout, use_tls=c.tls == "implicit",
-            start_tls=c.tls == "starttls", tls_context=self._tls_context(),
+            hostname=c.host,
+            port=c.port,
+            timeout=c.timeout,
+            use_tls=c.tls == "implicit",
+            start_tls=c.tls == "starttls",
+            tls_context=self._tls_context(),
         )
         await client.connect()
         if c.username and c.password:
@@ -110,7 +114,7 @@ class SmtpAdapter:
 
     async def _send_on(self, client: aiosmtplib.SMTP, message: EmailMessage) -> tuple[Outcome, bool]:
         try:
-            errors, reply = await client.send_message(self.mime(message))
+            _errors, reply = await client.send_message(self.mime(message))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             return classify_reply(refused.code, refused.message), True

@@ -21,9 +21,7 @@ def normalize_phone(value: str, field: str = "phone") -> str:
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(
-            "invalid phone number: use E.164, e.g. +14155550123", field=field
-        ) from exc
+        raise InvalidPhone("invalid phone number: use E.164, e.g. +14155550123", field=field) from exc
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone("invalid phone number: not a valid number", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -17,18 +17,36 @@ UserId = Path(min_length=1, max_length=200)
 
 
 def device_out(d: Device) -> DeviceOut:
-    return DeviceOut(id=d.id, platform=d.platform, token=d.token, active=d.active,
-                     retired_reason=d.retired_reason, last_seen=d.last_seen, created_at=d.created_at)
+    return DeviceOut(
+        id=d.id,
+        platform=d.platform,
+        token=d.token,
+        active=d.active,
+        retired_reason=d.retired_reason,
+        last_seen=d.last_seen,
+        created_at=d.created_at,
+    )
 
 
 def user_out(u: User, devices: list[Device]) -> UserOut:
-    return UserOut(user_id=u.user_id, name=u.name, email=u.email, phone=u.phone, locale=u.locale,
-                   timezone=u.timezone, attributes=u.attributes, devices=[device_out(d) for d in devices],
-                   created_at=u.created_at, updated_at=u.updated_at)
+    return UserOut(
+        user_id=u.user_id,
+        name=u.name,
+        email=u.email,
+        phone=u.phone,
+        locale=u.locale,
+        timezone=u.timezone,
+        attributes=u.attributes,
+        devices=[device_out(d) for d in devices],
+        created_at=u.created_at,
+        updated_at=u.updated_at,
+    )
 
 
 @router.put("/{user_id}", response_model=UserOut, summary="Create or replace a user")
-async def put_user(body: UserIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId) -> UserOut:
+async def put_user(
+    body: UserIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId
+) -> UserOut:
     async with unit_of_work(runtime.sessions) as uow:
         user, created = await service.upsert_user(uow, runtime.cache, app.app_id, user_id, body)
         devices = await repository.list_devices(uow.session, app.app_id, user_id)
@@ -52,7 +70,9 @@ async def delete_user(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -
 
 
 @router.post("/{user_id}/devices", response_model=DeviceOut, status_code=201, summary="Register a push device")
-async def add_device(body: DeviceIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId) -> DeviceOut:
+async def add_device(
+    body: DeviceIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId
+) -> DeviceOut:
     async with unit_of_work(runtime.sessions) as uow:
         device, created = await service.register_device(uow, runtime.cache, app.app_id, user_id, body)
     response.status_code = 201 if created else 200

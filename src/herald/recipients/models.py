@@ -17,9 +17,7 @@ from herald.kit.ids import uuid7
 class User(Base):
     __tablename__ = "users"
 
-    app_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
-    )
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
@@ -34,9 +32,7 @@ class User(Base):
 class Device(Base):
     __tablename__ = "devices"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["app_id", "user_id"], ["users.app_id", "users.user_id"], ondelete="CASCADE"
-        ),
+        ForeignKeyConstraint(["app_id", "user_id"], ["users.app_id", "users.user_id"], ondelete="CASCADE"),
         Index("ix_devices_owner", "app_id", "user_id"),
         Index("ix_devices_token", "app_id", "platform", "token", unique=True),
     )
@@ -64,9 +60,7 @@ class Suppression(Base):
 
     __tablename__ = "suppressions"
 
-    app_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
-    )
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     address: Mapped[str] = mapped_column(String(320), primary_key=True)
     reason: Mapped[str] = mapped_column(String(200))

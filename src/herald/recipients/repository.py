@@ -20,9 +20,7 @@ async def get_user(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> Us
 async def get_users(session: AsyncSession, app_id: uuid.UUID, user_ids: set[str]) -> dict[str, User]:
     if not user_ids:
         return {}
-    rows = await session.scalars(
-        select(User).where(User.app_id == app_id, User.user_id.in_(user_ids))
-    )
+    rows = await session.scalars(select(User).where(User.app_id == app_id, User.user_id.in_(user_ids)))
     return {u.user_id: u for u in rows}
 
 
@@ -35,9 +33,7 @@ async def list_devices(
     return list((await session.scalars(stmt.order_by(Device.created_at))).all())
 
 
-async def active_devices_of(
-    session: AsyncSession, app_id: uuid.UUID, user_ids: set[str]
-) -> dict[str, list[Device]]:
+async def active_devices_of(session: AsyncSession, app_id: uuid.UUID, user_ids: set[str]) -> dict[str, list[Device]]:
     out: dict[str, list[Device]] = {u: [] for u in user_ids}
     if not user_ids:
         return out
@@ -51,20 +47,14 @@ async def active_devices_of(
     return out
 
 
-async def find_device_by_token(
-    session: AsyncSession, app_id: uuid.UUID, platform: str, token: str
-) -> Device | None:
+async def find_device_by_token(session: AsyncSession, app_id: uuid.UUID, platform: str, token: str) -> Device | None:
     return await session.scalar(
-        select(Device).where(
-            Device.app_id == app_id, Device.platform == platform, Device.token == token
-        )
+        select(Device).where(Device.app_id == app_id, Device.platform == platform, Device.token == token)
     )
 
 
 async def delete_user(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> bool:
-    result = await session.execute(
-        delete(User).where(User.app_id == app_id, User.user_id == user_id)
-    )
+    result = await session.execute(delete(User).where(User.app_id == app_id, User.user_id == user_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -82,9 +72,7 @@ async def load_card(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> C
     if user is None:
         return None
     devices = await list_devices(session, app_id, user_id, active_only=True)
-    prefs = await session.scalars(
-        select(Preference).where(Preference.app_id == app_id, Preference.user_id == user_id)
-    )
+    prefs = await session.scalars(select(Preference).where(Preference.app_id == app_id, Preference.user_id == user_id))
     return ContactCard(
         user_id=user.user_id,
         name=user.name,
@@ -94,8 +82,7 @@ async def load_card(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> C
         timezone=user.timezone,
         attributes=dict(user.attributes or {}),
         devices=tuple(
-            DeviceCard(id=d.id, platform=d.platform, token=d.token, subscription=d.subscription)
-            for d in devices
+            DeviceCard(id=d.id, platform=d.platform, token=d.token, subscription=d.subscription) for d in devices
         ),
         preferences={(p.channel, p.category): p.enabled for p in prefs},
     )

@@ -83,7 +83,9 @@ def _device_token(body: DeviceIn) -> str:
             raise ValidationFailed("a web device needs a push subscription", field="subscription")
         # RFC 8291: p256dh is an uncompressed P-256 point, auth a 16-byte secret.
         if _b64url_len(sub.keys.get("p256dh", "")) != 65:
-            raise ValidationFailed("subscription.keys.p256dh must be a P-256 public key", field="subscription.keys.p256dh")
+            raise ValidationFailed(
+                "subscription.keys.p256dh must be a P-256 public key", field="subscription.keys.p256dh"
+            )
         if _b64url_len(sub.keys.get("auth", "")) != 16:
             raise ValidationFailed("subscription.keys.auth must be 16 bytes", field="subscription.keys.auth")
         return sub.endpoint

@@ -53,10 +53,7 @@ class Inbox:
     ) -> list[InboxEntry]:
         with self._lock:
             pool = self._by_dest.get(destination, []) if destination else self._entries
-            return [
-                e for e in pool
-                if (provider is None or e.provider == provider) and e.seq > since_seq
-            ]
+            return [e for e in pool if (provider is None or e.provider == provider) and e.seq > since_seq]
 
     def visible(self, destination: str) -> list[InboxEntry]:
         """What the device shows: a later entry with the same collapse key replaces an earlier."""

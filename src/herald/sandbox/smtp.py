@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import secrets
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,7 +46,9 @@ class _Handler:
     def __init__(self, sim: SmtpSimulator) -> None:
         self.sim = sim
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if address.lower() in self.sim.faults.revoked:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table"
         envelope.rcpt_tos.append(address)
@@ -60,16 +64,26 @@ class _Handler:
             return REPLIES.get(draw.code or "", f"{draw.code} Injected failure")
         queued_as = secrets.token_hex(6).upper()
         self.sim.record(envelope, queued_as)
-        if draw.kind == "drop" and server.transport is not None:
+        if draw.kind == "drop" and isinstance(server.transport, asyncio.Transport):
             server.transport.abort()
         return f"250 2.0.0 Ok: queued as {queued_as}"
+
+
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 class SmtpSimulator:
     name = "smtp"
 
-    def __init__(self, inbox: Inbox, *, host: str = "127.0.0.1", port: int = 0,
-                 username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.inbox = inbox
         self.faults = Faults()
         self.host, self.port = host, port
@@ -79,16 +93,31 @@ class SmtpSimulator:
     def routes(self) -> Iterable[web.AbstractRouteDef]:
         return []
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and self._creds is not None and (
-            data.login.decode(), data.password.decode()) == self._creds
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and self._creds is not None
+            and (data.login.decode(), data.password.decode()) == self._creds
+        )
         return AuthResult(success=ok, handled=False)
 
     def _protocol(self) -> SMTP:
+        # The sandbox is loopback-only, so AUTH without TLS is deliberate: hush aiosmtpd's warning.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._make_protocol()
+
+    def _make_protocol(self) -> SMTP:
         return SMTP(
-            _Handler(self), hostname="sandbox.herald.localhost", ident="Herald SMTP sandbox",
+            _Handler(self),
+            hostname="sandbox.herald.localhost",
+            ident="Herald SMTP sandbox",
             authenticator=self._authenticate if self._creds else None,
-            auth_required=self._creds is not None, auth_require_tls=False, decode_data=False,
+            auth_required=self._creds is not None,
+            auth_require_tls=False,
+            decode_data=False,
         )
 
     async def start(self) -> None:
@@ -108,21 +137,35 @@ class SmtpSimulator:
         text = msg.get_body(("plain",)) if hasattr(msg, "get_body") else None
         html = msg.get_body(("html",)) if hasattr(msg, "get_body") else None
         body = {
-            "from": envelope.mail_from, "subject": str(msg.get("Subject", "")),
-            "text": text.get_content() if text is not None else None,  # type: ignore[attr-defined]
-            "html": html.get_content() if html is not None else None,  # type: ignore[attr-defined]
+            "from": envelope.mail_from,
+            "subject": str(msg.get("Subject", "")),
+            "text": text.get_content() if text is not None else None,
+            "html": html.get_content() if html is not None else None,
         }
         headers = {k: str(v) for k, v in msg.items()}
         message_id = headers.get("Message-ID", "")
         for rcpt in envelope.rcpt_tos:
-            self.inbox.record(InboxEntry(
-                provider="smtp", destination=rcpt.lower(), message_id=queued_as, key=key_of(message_id),
-                collapse_key=None, headers=headers, body=body,
-            ))
+            self.inbox.record(
+                InboxEntry(
+                    provider="smtp",
+                    destination=rcpt.lower(),
+                    message_id=queued_as,
+                    key=key_of(message_id),
+                    collapse_key=None,
+                    headers=headers,
+                    body=body,
+                )
+            )
 
     def adapter_config(self, from_address: str = "Herald <noreply@herald.localhost>") -> SmtpSettings:
         from pydantic import SecretStr
 
         user, password = self._creds or (None, None)
-        return SmtpSettings(host=self.host, port=self.port, tls="none", username=user,
-                            password=SecretStr(password) if password else None, from_address=from_address)
+        return SmtpSettings(
+            host=self.host,
+            port=self.port,
+            tls="none",
+            username=user,
+            password=SecretStr(password) if password else None,
+            from_address=from_address,
+        )

@@ -5,7 +5,6 @@ This is what lets `herald run` deliver on every channel with no provider credent
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 from herald.config import SandboxSettings
@@ -35,7 +34,6 @@ class SandboxStack:
 async def start_sandbox(cfg: SandboxSettings, *, from_address: str) -> SandboxStack:
     """Start the simulators on the configured ports (0 = any free port)."""
     inbox = Inbox()
-    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
     smtp = SmtpSimulator(inbox, host=cfg.host, port=cfg.smtp_port)
     sims: list[Simulator] = [smtp]
     sandbox = Sandbox(sims, inbox)

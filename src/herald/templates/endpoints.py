@@ -20,7 +20,9 @@ async def list_templates(app: AppDep, runtime: RuntimeDep) -> list[TemplateOut]:
 
 
 @router.put("/{key}", response_model=TemplateOut, summary="Create or replace a template")
-async def put_template(body: TemplateIn, app: AppDep, runtime: RuntimeDep, response: Response, key: str = Key) -> TemplateOut:
+async def put_template(
+    body: TemplateIn, app: AppDep, runtime: RuntimeDep, response: Response, key: str = Key
+) -> TemplateOut:
     async with unit_of_work(runtime.sessions) as uow:
         t, created = await service.put_template(uow, app.app_id, key, body)
     response.status_code = 201 if created else 200

@@ -16,9 +16,7 @@ from herald.kit.db import Base, UtcDateTime
 class Template(Base):
     __tablename__ = "templates"
 
-    app_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
-    )
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     description: Mapped[str | None] = mapped_column(String(500))
     default_locale: Mapped[str] = mapped_column(String(35), default="en")

@@ -41,19 +41,19 @@ def to_out(t: Template) -> TemplateOut:
 
 async def put_template(uow: UnitOfWork, app_id: uuid.UUID, key: str, body: TemplateIn) -> tuple[Template, bool]:
     _check(body.channels, "channels")
-    for locale, content in body.locales.items():
-        _check(content, f"locales.{locale}")
-    content: dict[str, Any] = {
+    for locale, variant in body.locales.items():
+        _check(variant, f"locales.{locale}")
+    stored: dict[str, Any] = {
         "channels": body.channels.as_dict(),
         "locales": {k: v.as_dict() for k, v in body.locales.items()},
     }
     t = await uow.session.get(Template, (app_id, key))
     created = t is None
     if t is None:
-        t = Template(app_id=app_id, key=key, content=content, version=1)
+        t = Template(app_id=app_id, key=key, content=stored, version=1)
         uow.session.add(t)
     else:
-        t.content, t.version, t.updated_at = content, t.version + 1, utcnow()
+        t.content, t.version, t.updated_at = stored, t.version + 1, utcnow()
     t.description, t.default_locale = body.description, body.default_locale
     await uow.session.flush()
     return t, created

@@ -26,8 +26,19 @@ def worker_id(channel: Channel) -> str:
 
 
 class ChannelWorker:
-    def __init__(self, channel: Channel, broker: Broker, pipeline: Pipeline, recorder: Recorder, *,
-                 concurrency: int, claim_batch: int, lease: float, poll_interval: float, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        broker: Broker,
+        pipeline: Pipeline,
+        recorder: Recorder,
+        *,
+        concurrency: int,
+        claim_batch: int,
+        lease: float,
+        poll_interval: float,
+        owner: str | None = None,
+    ) -> None:
         self.channel = channel
         self.broker = broker
         self.pipeline = pipeline

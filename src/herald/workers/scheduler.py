@@ -59,8 +59,9 @@ async def next_due_in(sessions: async_sessionmaker[AsyncSession]) -> float | Non
     return None if at is None else max(0.0, (at - utcnow()).total_seconds())
 
 
-async def run_scheduler(sessions: async_sessionmaker[AsyncSession], broker: Broker, stop: asyncio.Event,
-                        max_sleep: float = 1.0) -> None:
+async def run_scheduler(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker, stop: asyncio.Event, max_sleep: float = 1.0
+) -> None:
     while not stop.is_set():
         try:
             released = await release_due(sessions, broker)

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import herald.kit.db
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -58,9 +58,7 @@ def upgrade() -> None:
         sa.Column("critical", sa.Boolean(), nullable=False),
         sa.Column("send_at", herald.kit.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["app_id"], ["apps.id"], name=op.f("fk_notifications_app_id_apps"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_notifications_app_id_apps"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
         sa.UniqueConstraint("app_id", "event_id", name=op.f("uq_notifications_app_id_event_id")),
     )
@@ -74,9 +72,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(length=320), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=False),
         sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["app_id"], ["apps.id"], name=op.f("fk_suppressions_app_id_apps"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_suppressions_app_id_apps"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("app_id", "channel", "address", name=op.f("pk_suppressions")),
     )
     op.create_table(
@@ -93,9 +89,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["app_id"], ["apps.id"], name=op.f("fk_templates_app_id_apps"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_templates_app_id_apps"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("app_id", "key", name=op.f("pk_templates")),
     )
     op.create_table(
@@ -114,9 +108,7 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["app_id"], ["apps.id"], name=op.f("fk_users_app_id_apps"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_users_app_id_apps"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("app_id", "user_id", name=op.f("pk_users")),
     )
     op.create_table(
@@ -139,9 +131,7 @@ def upgrade() -> None:
         sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", herald.kit.db.UtcDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["app_id"], ["apps.id"], name=op.f("fk_deliveries_app_id_apps"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_deliveries_app_id_apps"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["notification_id"],
             ["notifications.id"],
@@ -152,13 +142,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_app_state", ["app_id", "state"], unique=False)
-        batch_op.create_index(
-            "ix_deliveries_claim", ["channel", "state", "available_at"], unique=False
-        )
+        batch_op.create_index("ix_deliveries_claim", ["channel", "state", "available_at"], unique=False)
         batch_op.create_index("ix_deliveries_lease", ["state", "lease_until"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_deliveries_notification_id"), ["notification_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_deliveries_notification_id"), ["notification_id"], unique=False)
 
     op.create_table(
         "devices",
@@ -202,9 +188,7 @@ def upgrade() -> None:
             name=op.f("fk_preferences_app_id_users"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint(
-            "app_id", "user_id", "channel", "category", name=op.f("pk_preferences")
-        ),
+        sa.PrimaryKeyConstraint("app_id", "user_id", "channel", "category", name=op.f("pk_preferences")),
     )
     op.create_table(
         "attempts",

@@ -1,0 +1,210 @@
+"""Apple Push Notification service: `POST /3/device/<token>` over HTTP/2, token (JWT) auth.
+
+Herald's key rides in `apns-id` (echoed back, so it correlates the answer) and in
+`apns-collapse-id`, so a resend after an unknown outcome replaces the notification on the
+device instead of showing it twice.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from herald.kit.channels import Channel
+from herald.providers.apns_transport import (
+    ConnectFailed,
+    H2Pool,
+    H2Response,
+    NotSent,
+    Unanswered,
+    tls_context,
+)
+from herald.providers.http import retry_after_seconds
+from herald.providers.messages import OutboundMessage, PushMessage
+from herald.providers.outcome import (
+    DeadAddress,
+    Delivered,
+    Outcome,
+    PermanentFailure,
+    RetryLater,
+    UnknownOutcome,
+    truncate,
+)
+
+MAX_PAYLOAD = 4096
+# 400 reasons that mean the token itself is wrong for this app: retire it, as zulip does.
+DEAD_400 = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic"})
+_HEX_TOKEN = re.compile(r"[0-9a-fA-F]+")
+
+
+class ApnsConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str = "https://api.push.apple.com"
+    team_id: str
+    key_id: str
+    private_key: SecretStr  # PEM of the P-256 signing key (.p8)
+    topic: str  # the app's bundle id
+    ca_pem: str | None = Field(default=None, repr=False)  # an extra CA to trust (the sandbox)
+    # Apple: refresh no more often than every 20 min and at least every 60 min.
+    token_refresh: float = Field(default=3000.0, ge=1200.0, le=3600.0)
+    timeout: float = Field(default=10.0, gt=0)
+    connections: int = Field(default=1, ge=1, le=64)
+
+
+class ProviderToken:
+    """One JWT shared by every stream and connection, re-minted only when due.
+
+    APNs answers 429 TooManyProviderTokenUpdates to a token renewed sooner than 20 minutes,
+    so a token is never minted per request.
+    """
+
+    def __init__(self, config: ApnsConfig, clock: Callable[[], float] = time.time) -> None:
+        self._team_id, self._key_id = config.team_id, config.key_id
+        self._refresh = config.token_refresh
+        self._clock = clock
+        key = load_pem_private_key(config.private_key.get_secret_value().encode(), password=None)
+        if not isinstance(key, EllipticCurvePrivateKey):
+            raise ValueError("APNs signing keys are P-256 EC keys")
+        self._key = key
+        self._token: str | None = None
+        self._issued_at = 0
+
+    def current(self) -> str:
+        if self._token is None or self._clock() - self._issued_at >= self._refresh:
+            return self._mint()
+        return self._token
+
+    def renew(self, rejected: str) -> str:
+        """A fresh token after ExpiredProviderToken, unless another send already renewed it."""
+        if rejected == self._token:
+            return self._mint()
+        return self.current()
+
+    def _mint(self) -> str:
+        self._issued_at = int(self._clock())
+        self._token = jwt.encode(
+            {"iss": self._team_id, "iat": self._issued_at}, self._key, algorithm="ES256",
+            headers={"kid": self._key_id, "typ": None},
+        )
+        return self._token
+
+
+class ApnsAdapter:
+    name = "apns"
+    channel = Channel.PUSH
+
+    def __init__(self, config: ApnsConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        self._tokens = ProviderToken(config, clock)
+        url = urlsplit(config.base_url)
+        if url.scheme != "https" or not url.hostname:
+            raise ValueError("APNs base_url must be https://host[:port]")
+        self._pool = H2Pool(
+            url.hostname, url.port or 443, tls_context(config.ca_pem), size=config.connections,
+            connect_timeout=config.timeout,
+        )
+
+    @property
+    def connections_opened(self) -> int:
+        return self._pool.opened
+
+    async def send(self, message: OutboundMessage) -> Outcome:
+        if not isinstance(message, PushMessage) or message.platform != "ios":
+            return PermanentFailure("unsupported_message", "APNs sends iOS push messages only")
+        if not _HEX_TOKEN.fullmatch(message.token):
+            # APNs would answer BadDeviceToken; a non-hex token would not even form a path.
+            return DeadAddress("BadDeviceToken", "device token is not hexadecimal")
+        body = payload(message)
+        if len(body) > MAX_PAYLOAD:
+            return PermanentFailure("PayloadTooLarge", f"payload is {len(body)} bytes, limit {MAX_PAYLOAD}")
+        bearer = self._tokens.current()
+        answer = await self._exchange(message, body, bearer)
+        if isinstance(answer, H2Response) and _reason(answer) == "ExpiredProviderToken":
+            answer = await self._exchange(message, body, self._tokens.renew(bearer))
+        return classify(answer) if isinstance(answer, H2Response) else answer
+
+    def headers(self, message: PushMessage, bearer: str) -> list[tuple[bytes, bytes]]:
+        expiration = int(self._clock()) + message.ttl_seconds if message.ttl_seconds > 0 else 0
+        return [
+            (b":method", b"POST"),
+            (b":path", f"/3/device/{message.token}".encode("ascii")),
+            (b"authorization", f"bearer {bearer}".encode("ascii")),
+            (b"apns-push-type", b"alert"),
+            (b"apns-topic", self.config.topic.encode()),
+            (b"apns-id", message.key_uuid.encode("ascii")),
+            (b"apns-collapse-id", message.key.encode()),
+            (b"apns-priority", b"10" if message.priority == "high" else b"5"),
+            (b"apns-expiration", str(expiration).encode("ascii")),
+            (b"content-type", b"application/json"),
+        ]
+
+    async def _exchange(self, message: PushMessage, body: bytes, bearer: str) -> H2Response | Outcome:
+        try:
+            return await self._pool.request(self.headers(message, bearer), body, self.config.timeout)
+        except ConnectFailed as exc:
+            return RetryLater("connect_error", truncate(str(exc)))
+        except NotSent as exc:
+            return RetryLater(exc.code, "the request never reached APNs")
+        except Unanswered as exc:
+            return UnknownOutcome(exc.code, truncate(exc.detail))
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+def payload(message: PushMessage) -> bytes:
+    """The alert, with custom data at the top level beside `aps`, as Apple lays it out."""
+    body: dict[str, Any] = {k: v for k, v in message.data.items() if k != "aps"}
+    body["aps"] = {"alert": {"title": message.title, "body": message.body}, "sound": "default"}
+    return orjson.dumps(body)
+
+
+def classify(answer: H2Response) -> Outcome:
+    """One APNs answer as an outcome, per Apple's table of statuses and reasons."""
+    status = answer.status
+    if status == 200:
+        return Delivered(answer.headers.get("apns-id"))
+    reason = _reason(answer) or str(status)
+    detail = truncate(answer.body)
+    if status == 410:
+        return DeadAddress(reason, detail, since=_since(answer))
+    if status == 400 and reason in DEAD_400:
+        return DeadAddress(reason, detail)
+    if status == 429 or status >= 500:
+        return RetryLater(reason, detail, retry_after_seconds(answer.headers.get("retry-after")))
+    return PermanentFailure(reason, detail)
+
+
+def _error_body(answer: H2Response) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(answer.body) if answer.body else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _reason(answer: H2Response) -> str | None:
+    if answer.status == 200:
+        return None
+    reason = _error_body(answer).get("reason")
+    return reason if isinstance(reason, str) else None
+
+
+def _since(answer: H2Response) -> datetime | None:
+    """The 410 `timestamp`: milliseconds since the epoch when APNs saw the token die."""
+    stamp = _error_body(answer).get("timestamp")
+    if not isinstance(stamp, int | float):
+        return None
+    return datetime.fromtimestamp(stamp / 1000, tz=UTC)

@@ -1,0 +1,117 @@
+"""Shared fixtures: a migrated database per test, the SMTP sandbox, a runtime, API clients.
+
+`backend` selects the storage engines; every test that uses the runtime runs on each.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from herald.api.app import create_app
+from herald.api.deps import forget_credentials
+from herald.apps.service import create_app as create_client_app
+from herald.config import RetrySettings, Settings, WorkerSettings
+from herald.kit.db import transaction
+from herald.migrations import upgrade
+from herald.providers.smtp import SmtpAdapter
+from herald.runtime import Runtime, build_runtime
+from herald.sandbox.inbox import Inbox
+from herald.sandbox.smtp import SmtpSimulator
+from tests.harness import Herald
+
+IN_CI = os.environ.get("CI") == "true"
+BACKENDS = ["sqlite"]
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database built by the migrations; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "herald.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
+    base: dict[str, object] = {
+        "data_dir": tmp_path,
+        "database_url": database_url,
+        "secret_key": SecretStr("test-secret-key"),
+        "worker": WorkerSettings(poll_interval=timedelta(milliseconds=20), lease=timedelta(seconds=30)),
+        "retry": RetrySettings(base=timedelta(milliseconds=50), factor=2.0, max_attempts=5),
+    }
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, migrated_sqlite: Path) -> str:
+    db = tmp_path / "herald.db"
+    shutil.copy(migrated_sqlite, db)
+    return f"sqlite+aiosqlite:///{db}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return test_settings(tmp_path, database_url)
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+@pytest.fixture
+async def smtp_sim(inbox: Inbox) -> AsyncIterator[SmtpSimulator]:
+    sim = SmtpSimulator(inbox)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+async def runtime(settings: Settings, smtp_sim: SmtpSimulator) -> AsyncIterator[Runtime]:
+    rt = build_runtime(settings, adapters=[SmtpAdapter(smtp_sim.adapter_config())])
+    yield rt
+    await rt.close()
+    forget_credentials()
+
+
+async def _client_for(runtime: Runtime, name: str) -> httpx.AsyncClient:
+    async with transaction(runtime.sessions) as session:
+        creds = await create_client_app(session, name, runtime.pepper)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://herald.test",
+        auth=(creds.key, creds.secret), timeout=30,
+    )
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    c = await _client_for(runtime, "app-one")
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+async def other_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    c = await _client_for(runtime, "app-two")
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def herald(runtime: Runtime, client: httpx.AsyncClient, inbox: Inbox) -> Herald:
+    return Herald(runtime, client, inbox)

@@ -1,0 +1,83 @@
+"""Driving Herald in tests: seed through the API, run the workers until the log settles."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import func, or_, select
+
+from herald.kit.channels import Channel
+from herald.kit.clock import utcnow
+from herald.notifications.models import Delivery, DeliveryState
+from herald.runtime import Runtime
+from herald.sandbox.inbox import Inbox
+from herald.workers.scheduler import release_due
+
+EMAIL_TEMPLATE = {
+    "channels": {
+        "email": {
+            "subject": "Order {{ order_id }} shipped",
+            "text": "Hi {{ user.name }}, order {{ order_id }} is on its way.",
+            "html": "<p>Hi {{ user.name }}, order <b>{{ order_id }}</b> is on its way.</p>",
+        },
+        "sms": {"text": "Order {{ order_id }} shipped"},
+        "push": {"title": "Shipped", "body": "Order {{ order_id }} is on its way", "data": {"order": "{{ order_id }}"}},
+    },
+    "locales": {"fr": {"email": {"subject": "Commande {{ order_id }} expédiée", "text": "Bonjour {{ user.name }}"}}},
+}
+
+
+class Herald:
+    def __init__(self, runtime: Runtime, client: httpx.AsyncClient, inbox: Inbox) -> None:
+        self.runtime = runtime
+        self.client = client
+        self.inbox = inbox
+
+    async def user(self, user_id: str = "42", **fields: Any) -> dict[str, Any]:
+        body = {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+14155550123", **fields}
+        r = await self.client.put(f"/v1/users/{user_id}", json=body)
+        assert r.status_code in (200, 201), r.text
+        return dict(r.json())
+
+    async def template(self, key: str = "order-shipped", body: dict[str, Any] | None = None) -> None:
+        r = await self.client.put(f"/v1/templates/{key}", json=body or EMAIL_TEMPLATE)
+        assert r.status_code in (200, 201), r.text
+
+    async def notify(self, **body: Any) -> httpx.Response:
+        payload = {"event_id": uuid.uuid4().hex, "user_id": "42", "template": "order-shipped",
+                   "data": {"order_id": 7}, "channels": ["email"], **body}
+        return await self.client.post("/v1/notifications", json=payload)
+
+    async def pending(self) -> int:
+        """Deliveries due now that are not settled: queued and due, or sending."""
+        now = utcnow()
+        async with self.runtime.sessions() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(Delivery).where(or_(
+                    (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
+                    Delivery.state == DeliveryState.SENDING,
+                ))
+            ) or 0)
+
+    async def drain(self, timeout: float = 15.0, channels: list[Channel] | None = None, **worker: Any) -> None:
+        """Run one worker per channel until nothing due is left unsettled."""
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(self.runtime.worker(c, **worker).run(stop)) for c in channels or list(Channel)]
+        try:
+            async with asyncio.timeout(timeout):
+                quiet = 0
+                while quiet < 3:
+                    await release_due(self.runtime.sessions, self.runtime.broker)
+                    quiet = quiet + 1 if await self.pending() == 0 else 0
+                    await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+    async def notification(self, notification_id: str) -> dict[str, Any]:
+        r = await self.client.get(f"/v1/notifications/{notification_id}")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
