@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,17 +18,18 @@ from pydantic import SecretStr
 from herald.api.app import create_app
 from herald.api.deps import forget_credentials
 from herald.apps.service import create_app as create_client_app
-from herald.config import RetrySettings, Settings, WorkerSettings
+from herald.config import RedisSettings, RetrySettings, Settings, WorkerSettings
 from herald.kit.db import transaction
 from herald.migrations import upgrade
 from herald.providers.smtp import SmtpAdapter
 from herald.runtime import Runtime, build_runtime
 from herald.sandbox.inbox import Inbox
 from herald.sandbox.smtp import SmtpSimulator
+from tests import backends
 from tests.harness import Herald
 
 IN_CI = os.environ.get("CI") == "true"
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +40,26 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_template(worker_id: str) -> str:
+    backends.require_services()
+    return backends.make_template(worker_id)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def redis_url(backend: str) -> Iterator[str | None]:
+    """None on the embedded backend; a private key prefix on Redis otherwise."""
+    if backend != "postgres":
+        yield None
+        return
+    prefix = backends.redis_prefix()
+    yield prefix
+    backends.clear_redis(prefix)
 
 
 def test_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
@@ -57,15 +75,25 @@ def test_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
 
 
 @pytest.fixture
-def database_url(backend: str, tmp_path: Path, migrated_sqlite: Path) -> str:
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "postgres":
+        name, url = backends.clone(request.getfixturevalue("pg_template"))
+        yield url
+        backends.drop(name)
+        return
     db = tmp_path / "herald.db"
-    shutil.copy(migrated_sqlite, db)
-    return f"sqlite+aiosqlite:///{db}"
+    shutil.copy(request.getfixturevalue("migrated_sqlite"), db)
+    yield f"sqlite+aiosqlite:///{db}"
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return test_settings(tmp_path, database_url)
+def settings(tmp_path: Path, database_url: str, redis_url: str | None) -> Settings:
+    if redis_url is None:
+        return test_settings(tmp_path, database_url)
+    return test_settings(
+        tmp_path, database_url, redis_url=backends.REDIS_URL, database_pool_size=5,
+        redis=RedisSettings(prefix=redis_url, block=timedelta(milliseconds=20)),
+    )
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from herald.kit.clock import utcnow
 from herald.notifications.models import Delivery, DeliveryState
 from herald.runtime import Runtime
 from herald.sandbox.inbox import Inbox
+from herald.queue.relay import relay_once
 from herald.workers.scheduler import release_due
 
 EMAIL_TEMPLATE = {
@@ -70,12 +71,20 @@ class Herald:
             async with asyncio.timeout(timeout):
                 quiet = 0
                 while quiet < 3:
-                    await release_due(self.runtime.sessions, self.runtime.broker)
+                    await self.housekeeping()
                     quiet = quiet + 1 if await self.pending() == 0 else 0
                     await asyncio.sleep(0.02)
         finally:
             stop.set()
             await asyncio.gather(*tasks)
+
+    async def housekeeping(self) -> None:
+        """What the scheduler and relay processes do, once."""
+        broker = self.runtime.broker
+        await relay_once(self.runtime.sessions, broker)
+        await release_due(self.runtime.sessions, broker)
+        for channel in Channel:
+            await broker.promote_due(channel)
 
     async def notification(self, notification_id: str) -> dict[str, Any]:
         r = await self.client.get(f"/v1/notifications/{notification_id}")

@@ -75,6 +75,22 @@ class SmtpSettings(BaseModel):
     validate_certs: bool = True
 
 
+class RedisSettings(BaseModel):
+    """Production engines: streams for queues, plus the cache and the rate limiter."""
+
+    prefix: str = "herald"
+    stream_maxlen: int = 1_000_000
+    block: timedelta = timedelta(milliseconds=100)
+    cache_ttl: timedelta = timedelta(minutes=5)
+
+
+class ReconcilerSettings(BaseModel):
+    """How long a delivery may sit in `queued` past its due time before it is re-driven."""
+
+    grace: timedelta = timedelta(seconds=60)
+    interval: timedelta = timedelta(seconds=10)
+
+
 class SandboxSettings(BaseModel):
     """The local provider simulators that `herald run` starts by default."""
 
@@ -92,6 +108,7 @@ class Settings(BaseSettings):
     mode: Mode = Mode.DEVELOPMENT
     data_dir: Path = Path("var")
     database_url: str = ""
+    database_pool_size: int = 10
     redis_url: str | None = None
     secret_key: SecretStr | None = None
     log_level: str = "INFO"
@@ -101,6 +118,8 @@ class Settings(BaseSettings):
     retry: RetrySettings = RetrySettings()
     smtp: SmtpSettings = SmtpSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    redis: RedisSettings = RedisSettings()
+    reconciler: ReconcilerSettings = ReconcilerSettings()
 
     channels: list[Channel] = list(Channel)
     rate_limits: dict[Channel, RateLimit] = {}

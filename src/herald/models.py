@@ -4,6 +4,7 @@ from herald.apps.models import App
 from herald.kit.db import Base
 from herald.notifications.models import Attempt, Delivery, Notification
 from herald.preferences.models import Preference
+from herald.queue.models import OutboxEntry
 from herald.recipients.models import Device, Suppression, User
 from herald.templates.models import Template
 
@@ -14,6 +15,7 @@ __all__ = [
     "Delivery",
     "Device",
     "Notification",
+    "OutboxEntry",
     "Preference",
     "Suppression",
     "Template",

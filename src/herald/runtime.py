@@ -13,19 +13,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herald.cache.interface import ContactCache
 from herald.cache.memory import MemoryContactCache
+from herald.cache.redis import RedisContactCache
 from herald.config import Settings
 from herald.delivery.pipeline import Pipeline
 from herald.delivery.recorder import Recorder
 from herald.kit.channels import Channel
 from herald.kit.db import is_sqlite, make_engine, make_sessionmaker
+from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
 from herald.providers.base import Adapter
 from herald.providers.router import Router, Routes
 from herald.providers.smtp import SmtpAdapter
 from herald.queue.embedded import EmbeddedBroker
+from herald.queue.redis_streams import RedisBroker
 from herald.queue.interface import Broker
 from herald.ratelimit.gcra import MemoryRateLimiter
 from herald.ratelimit.interface import RateLimiter
+from herald.ratelimit.redis import RedisRateLimiter
 from herald.recipients.card import ContactCard
 from herald.recipients.repository import load_card
 from herald.workers.channel import ChannelWorker
@@ -83,7 +87,7 @@ def build_runtime(
     settings: Settings, *, adapters: list[Adapter] | None = None, routes: Routes | None = None
 ) -> Runtime:
     url = settings.effective_database_url()
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=settings.database_pool_size)
     sessions = make_sessionmaker(engine)
     read_engine = make_engine(url, readonly=True) if is_sqlite(url) else engine
     reads = make_sessionmaker(read_engine)
@@ -93,9 +97,20 @@ def build_runtime(
         async with reads() as session:
             return await load_card(session, app_id, user_id)
 
-    cache = MemoryContactCache(loader)
-    limiter = MemoryRateLimiter()
-    broker = EmbeddedBroker(sessions)
+    cache: ContactCache
+    limiter: RateLimiter
+    broker: Broker
+    if settings.redis_url:
+        r = settings.redis
+        redis = connect(settings.redis_url)
+        keys = Keys(r.prefix)
+        cache = RedisContactCache(redis, keys, loader, ttl=int(r.cache_ttl.total_seconds()))
+        limiter = RedisRateLimiter(redis, keys)
+        broker = RedisBroker(redis, sessions, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000))
+    else:
+        cache = MemoryContactCache(loader)
+        limiter = MemoryRateLimiter()
+        broker = EmbeddedBroker(sessions)
     router = Router(adapters if adapters is not None else default_adapters(settings), routes or Routes())
     recorder = Recorder(
         sessions,

@@ -140,11 +140,12 @@ async def test_killed_workers_lease_is_picked_up_again(herald: Herald) -> None:
     await herald.user()
     await herald.template()
     r = await herald.notify()
+    await herald.housekeeping()
     # A worker claims the delivery and dies before settling it.
     jobs = await herald.runtime.broker.claim(Channel.EMAIL, "dead-worker", 10, timedelta(milliseconds=500))
     assert len(jobs) == 1
     stop = asyncio.Event()
-    live = asyncio.create_task(herald.runtime.worker(Channel.EMAIL).run(stop))
+    live = asyncio.create_task(herald.runtime.worker(Channel.EMAIL, lease=0.5).run(stop))
     await asyncio.sleep(0.2)
     stop.set()
     await live
@@ -153,7 +154,7 @@ async def test_killed_workers_lease_is_picked_up_again(herald: Herald) -> None:
         d = await s.scalar(select(Delivery))
         assert d is not None and d.state == DeliveryState.SENDING and d.lease_owner == "dead-worker"
     await asyncio.sleep(0.35)
-    await herald.drain()
+    await herald.drain(lease=0.5)  # a claimer takes over entries idle longer than its lease
     assert len(herald.inbox.entries()) == 1
     assert (await herald.notification(r.json()["id"]))["status"] == "delivered"
 

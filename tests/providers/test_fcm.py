@@ -60,8 +60,12 @@ async def env() -> AsyncIterator[Env]:
 
 def push(token: str = "fcm-token-1", **kw: Any) -> PushMessage:
     fields: dict[str, Any] = {
-        "key": secrets.token_hex(16), "platform": "android", "token": token,
-        "title": "Hi", "body": "There", "data": {"order": "42"},
+        "key": secrets.token_hex(16),
+        "platform": "android",
+        "token": token,
+        "title": "Hi",
+        "body": "There",
+        "data": {"order": "42"},
     }
     return PushMessage(**{**fields, **kw})
 
@@ -277,8 +281,13 @@ async def test_wrong_project_is_permission_denied(env: Env) -> None:
 
 def _claims(env: Env, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"iss": env.sim.client_email, "scope": SCOPE, "aud": f"{env.base_url}/token",
-              "iat": now, "exp": now + 3600}
+    claims = {
+        "iss": env.sim.client_email,
+        "scope": SCOPE,
+        "aud": f"{env.base_url}/token",
+        "iat": now,
+        "exp": now + 3600,
+    }
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +12,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald.kit import errors as e
+
+log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[e.HeraldError], int]] = [
     (e.Unauthenticated, 401),
@@ -71,6 +74,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database error; answering 503: %s", exc)
         # Nothing was committed: tell the caller to retry rather than pretend to accept.
         return JSONResponse(
             error_body("unavailable", "the database is unavailable; nothing was accepted, retry later"),

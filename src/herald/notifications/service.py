@@ -21,6 +21,7 @@ from herald.notifications.intake import Plan, build_plan, content_of, recipient_
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
 from herald.queue.interface import Broker
+from herald.queue.relay import write_outbox
 from herald.recipients import repository as recipients
 from herald.recipients.models import Device, User
 from herald.templates.models import Template
@@ -78,7 +79,7 @@ async def accept_batch(
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
     inserted = await repository.insert_plans(uow.session, plans)
-    _announce_after_commit(uow, broker, [p for p in plans if p.notification.id in inserted])
+    await _announce(uow, broker, [p for p in plans if p.notification.id in inserted])
     lost_races = {p.notification.event_id for p in plans if p.notification.id not in inserted}
     if lost_races or any(isinstance(o, str) for o in outcomes):
         existing |= await repository.by_event_ids(
@@ -99,17 +100,24 @@ async def accept_batch(
     return results
 
 
-def _announce_after_commit(uow: UnitOfWork, broker: Broker, plans: list[Plan]) -> None:
-    queued: dict[Channel, list[uuid.UUID]] = defaultdict(list)
-    for p in plans:
-        for d in p.deliveries:
-            if d.state == DeliveryState.QUEUED:
-                queued[Channel(d.channel)].append(d.id)
+async def _announce(uow: UnitOfWork, broker: Broker, plans: list[Plan]) -> None:
+    """Make queued deliveries known to the broker, durably.
+
+    An in-database queue needs only a wake-up after commit. An external broker gets outbox
+    rows in this very transaction, so a crash after commit cannot lose the announcement.
+    """
+    queued = [(Channel(d.channel), d.id) for p in plans for d in p.deliveries if d.state == DeliveryState.QUEUED]
     if not queued:
         return
+    if broker.uses_outbox:
+        await write_outbox(uow.session, queued)
+        return
+    by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
+    for channel, delivery_id in queued:
+        by_channel[channel].append(delivery_id)
 
     async def hook() -> None:
-        for channel, ids in queued.items():
+        for channel, ids in by_channel.items():
             await broker.publish(channel, ids)
 
     uow.after_commit(hook)

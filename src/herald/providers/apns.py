@@ -7,7 +7,9 @@ device instead of showing it twice.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,11 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from herald.kit.channels import Channel
 from herald.providers.apns_transport import (
     ConnectFailed,
-    H2Pool,
+    H2ClientConnection,
     H2Response,
+    Headers,
     NotSent,
     Unanswered,
-    tls_context,
 )
 from herald.providers.http import retry_after_seconds
 from herald.providers.messages import OutboundMessage, PushMessage
@@ -208,3 +210,73 @@ def _since(answer: H2Response) -> datetime | None:
     if not isinstance(stamp, int | float):
         return None
     return datetime.fromtimestamp(stamp / 1000, tz=UTC)
+
+
+class H2Pool:
+    """A few long-lived connections to one origin, opened lazily and replaced when they die."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext, *, size: int = 1,
+                 connect_timeout: float = 10.0) -> None:
+        self._host, self._port, self._tls = host, port, tls
+        self._authority = (host if port == 443 else f"{host}:{port}").encode("ascii")
+        self._connect_timeout = connect_timeout
+        self._conns: list[H2ClientConnection | None] = [None] * size
+        self._locks = [asyncio.Lock() for _ in range(size)]
+        self._turn = 0
+        self.opened = 0
+
+    async def request(self, headers: Headers, body: bytes, timeout: float) -> H2Response:
+        """Send on a live connection; a request the server never saw gets one more connection."""
+        for attempt in (1, 2):
+            conn = await self._connection()
+            try:
+                return await conn.request(headers, body, timeout)
+            except NotSent as exc:
+                if attempt == 2 or exc.code == "timeout":
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _connection(self) -> H2ClientConnection:
+        index = self._turn % len(self._conns)
+        self._turn += 1
+        conn = self._conns[index]
+        if conn is not None and conn.usable:
+            return conn
+        async with self._locks[index]:
+            conn = self._conns[index]
+            if conn is None or not conn.usable:
+                conn = await self._open()
+                self._conns[index] = conn
+            return conn
+
+    async def _open(self) -> H2ClientConnection:
+        loop = asyncio.get_running_loop()
+        conn: H2ClientConnection | None = None
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: H2ClientConnection(self._authority), self._host, self._port,
+                    ssl=self._tls, server_hostname=self._host,
+                )
+                await conn.ready
+        except (OSError, TimeoutError, ConnectFailed) as exc:
+            if conn is not None:
+                conn.close()
+            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+        self.opened += 1
+        return conn
+
+    async def close(self) -> None:
+        for index, conn in enumerate(self._conns):
+            if conn is not None:
+                conn.close()
+            self._conns[index] = None
+
+
+def tls_context(ca_pem: str | None) -> ssl.SSLContext:
+    """The system trust store, plus an extra CA (the sandbox's) when given; ALPN h2 only."""
+    ctx = ssl.create_default_context()
+    if ca_pem:
+        ctx.load_verify_locations(cadata=ca_pem)
+    ctx.set_alpn_protocols(["h2"])
+    return ctx

@@ -5,12 +5,12 @@ so each connection multiplexes up to the server's SETTINGS_MAX_CONCURRENT_STREAM
 before the first authenticated request, commonly 1000 after). A request that finds every
 stream busy waits for one to free up. Failures are split by what the server can have seen:
 `NotSent` (safe to send again), `Unanswered` (it may have been delivered), `ConnectFailed`.
+The pool of such connections and the TLS context live with the adapter (providers/apns.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -92,6 +92,8 @@ class _StreamSlots:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # the slot was handed over just as we gave up
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
             raise
 
     def release(self) -> None:
@@ -122,7 +124,13 @@ class H2ClientConnection(asyncio.Protocol):
 
     def __init__(self, authority: bytes) -> None:
         self._authority = authority
-        self._h2 = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+        self._h2 = H2Connection(H2Configuration(
+            client_side=True, header_encoding=None,
+            # Our headers are built lowercase and well-formed, so h2's per-header checks
+            # are skipped (a large share of a send's CPU). Unnormalised, the bearer token
+            # is HPACK-indexed once instead of re-encoded on every request.
+            validate_outbound_headers=False, normalize_outbound_headers=False,
+        ))
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
         # Until the server's first SETTINGS arrives its stream limit is unknown; h2 assumes
@@ -136,10 +144,6 @@ class H2ClientConnection(asyncio.Protocol):
     @property
     def usable(self) -> bool:
         return not (self.closed or self.goaway)
-
-    @property
-    def in_flight(self) -> int:
-        return self._slots.used
 
     # asyncio callbacks
 
@@ -185,7 +189,8 @@ class H2ClientConnection(asyncio.Protocol):
             async with asyncio.timeout_at(deadline):
                 await self._send_body(stream_id, body)
                 await self._streams[stream_id].done
-            return self._answer(self._streams[stream_id])
+            stream = self._streams[stream_id]
+            return H2Response(stream.status, stream.headers, bytes(stream.body))
         except TimeoutError:
             self._reset(stream_id)
             raise Unanswered("timeout", "no answer before the timeout") from None
@@ -208,7 +213,7 @@ class H2ClientConnection(asyncio.Protocol):
             stream_id: int = self._h2.get_next_available_stream_id()
             self._h2.send_headers(stream_id, request)
         except H2Error as exc:
-            raise NotSent(f"h2: {exc}") from exc
+            raise NotSent("stream_unavailable") from exc
         self._streams[stream_id] = _Stream(asyncio.get_running_loop().create_future())
         return stream_id
 
@@ -226,15 +231,13 @@ class H2ClientConnection(asyncio.Protocol):
                     return
                 view = view[size:]
             else:
+                self._flush()  # the HEADERS frame must go out even while the body waits
                 await self._window_opened()
 
     async def _window_opened(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
         self._flow_waiters.append(waiter)
         await waiter
-
-    def _answer(self, stream: _Stream) -> H2Response:
-        return H2Response(stream.status, stream.headers, bytes(stream.body))
 
     def _reset(self, stream_id: int | None) -> None:
         if stream_id is None or self.closed:
@@ -331,7 +334,7 @@ class H2ClientConnection(asyncio.Protocol):
         self._slots.fail(NotSent("connection_lost"))
         self._fail_flow(Unanswered("connection_lost", reason))
         self._fail_ready(ConnectFailed(reason))
-        if self._transport is not None:
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.abort()
 
     def _fail_ready(self, exc: ConnectFailed) -> None:
@@ -356,73 +359,3 @@ class H2ClientConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
         self._lost("closed by the client")
-
-
-class H2Pool:
-    """A few long-lived connections to one origin, opened lazily and replaced when they die."""
-
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext, *, size: int = 1,
-                 connect_timeout: float = 10.0) -> None:
-        self._host, self._port, self._tls = host, port, tls
-        self._authority = (host if port == 443 else f"{host}:{port}").encode("ascii")
-        self._connect_timeout = connect_timeout
-        self._conns: list[H2ClientConnection | None] = [None] * size
-        self._locks = [asyncio.Lock() for _ in range(size)]
-        self._turn = 0
-        self.opened = 0
-
-    async def request(self, headers: Headers, body: bytes, timeout: float) -> H2Response:
-        """Send on a live connection; a request the server never saw gets one more connection."""
-        for attempt in (1, 2):
-            conn = await self._connection()
-            try:
-                return await conn.request(headers, body, timeout)
-            except NotSent as exc:
-                if attempt == 2 or exc.code == "timeout":
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _connection(self) -> H2ClientConnection:
-        index = self._turn % len(self._conns)
-        self._turn += 1
-        conn = self._conns[index]
-        if conn is not None and conn.usable:
-            return conn
-        async with self._locks[index]:
-            conn = self._conns[index]
-            if conn is None or not conn.usable:
-                conn = await self._open()
-                self._conns[index] = conn
-            return conn
-
-    async def _open(self) -> H2ClientConnection:
-        loop = asyncio.get_running_loop()
-        conn: H2ClientConnection | None = None
-        try:
-            async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: H2ClientConnection(self._authority), self._host, self._port,
-                    ssl=self._tls, server_hostname=self._host,
-                )
-                await conn.ready
-        except (OSError, TimeoutError, ConnectFailed) as exc:
-            if conn is not None:
-                conn.close()
-            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
-        self.opened += 1
-        return conn
-
-    async def close(self) -> None:
-        for index, conn in enumerate(self._conns):
-            if conn is not None:
-                conn.close()
-            self._conns[index] = None
-
-
-def tls_context(ca_pem: str | None) -> ssl.SSLContext:
-    """The system trust store, plus an extra CA (the sandbox's) when given; ALPN h2 only."""
-    ctx = ssl.create_default_context()
-    if ca_pem:
-        ctx.load_verify_locations(cadata=ca_pem)
-    ctx.set_alpn_protocols(["h2"])
-    return ctx

@@ -78,17 +78,13 @@ class ServiceAccount:
             raise ValueError("FCM service_account private_key is not a PEM key") from None
         if not isinstance(key, RSAPrivateKey):
             raise ValueError("FCM service_account private_key is not an RSA key")
-        return cls(
-            info["project_id"], info["client_email"], key, info["private_key_id"], info["token_uri"]
-        )
+        return cls(info["project_id"], info["client_email"], key, info["private_key_id"], info["token_uri"])
 
 
 class AccessTokens:
     """OAuth2 access tokens for one service account, renewed by one caller at a time."""
 
-    def __init__(
-        self, account: ServiceAccount, http: HttpClient, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, account: ServiceAccount, http: HttpClient, clock: Callable[[], float]) -> None:
         self._account = account
         self._http = http
         self._clock = clock
@@ -119,9 +115,7 @@ class AccessTokens:
             "iat": int(now),
             "exp": int(now) + 3600,
         }
-        return jwt.encode(
-            claims, a.private_key, algorithm="RS256", headers={"kid": a.private_key_id}
-        )
+        return jwt.encode(claims, a.private_key, algorithm="RS256", headers={"kid": a.private_key_id})
 
     async def _fetch(self) -> str | RetryLater | PermanentFailure:
         now = self._clock()
@@ -133,11 +127,7 @@ class AccessTokens:
         if isinstance(answer, RetryLater):
             return answer
         body = answer.json()
-        if (
-            answer.status == 200
-            and isinstance(body, dict)
-            and isinstance(body.get("access_token"), str)
-        ):
+        if answer.status == 200 and isinstance(body, dict) and isinstance(body.get("access_token"), str):
             token: str = body["access_token"]
             expires_in = float(body.get("expires_in") or 3600)
             self._token = token
@@ -181,9 +171,7 @@ class FcmAdapter:
         data = {**m.data, "herald_key": m.key}
         reserved = sorted(k for k in data if is_reserved(k))
         if reserved:
-            return PermanentFailure(
-                "reserved_data_key", f"FCM reserves data keys: {', '.join(reserved)}"
-            )
+            return PermanentFailure("reserved_data_key", f"FCM reserves data keys: {', '.join(reserved)}")
         notification = {"title": m.title, "body": m.body}
         size = payload_bytes(data, notification)
         if size > MAX_PAYLOAD_BYTES:

@@ -121,7 +121,8 @@ class TwilioAdapter:
         self._url = (
             f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
         )
-        self._auth = aiohttp.BasicAuth(config.account_sid, config.auth_token.get_secret_value())
+        token = config.auth_token.get_secret_value()
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(config.account_sid, token)}
         self._http = HttpClient(timeout=config.timeout)
 
     def form(self, message: SmsMessage) -> dict[str, str]:
@@ -138,7 +139,7 @@ class TwilioAdapter:
     async def send(self, message: OutboundMessage) -> Outcome:
         assert isinstance(message, SmsMessage)
         form = self.form(message)
-        answer = await self._http.request("POST", self._url, data=form, auth=self._auth)
+        answer = await self._http.request("POST", self._url, data=form, headers=self._headers)
         if not isinstance(answer, HttpAnswer):
             return answer
         return outcome_of(answer)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +21,8 @@ from herald.queue.interface import Job
 
 
 class EmbeddedBroker:
+    uses_outbox = False
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._events: dict[Channel, asyncio.Event] = {}
@@ -46,6 +48,7 @@ class EmbeddedBroker:
             )
             .order_by(Delivery.available_at)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
         stmt = (
             update(Delivery)
@@ -61,6 +64,13 @@ class EmbeddedBroker:
     async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
         # The outcome's commit moved the row out of `sending`: nothing else to forget.
         return None
+
+    async def defer(self, channel: Channel, due: Sequence[tuple[uuid.UUID, datetime]]) -> None:
+        # The row's available_at already says when: claims skip it until then.
+        return None
+
+    async def promote_due(self, channel: Channel) -> int:
+        return 0
 
     async def wait(self, channel: Channel, timeout: float) -> None:
         event = self._event(channel)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from herald.kit.channels import Channel
@@ -25,6 +25,10 @@ class Job:
 
 
 class Broker(Protocol):
+    # A broker outside the database cannot commit with the log: announcements then go
+    # through outbox rows written in the request's transaction, published by the relay.
+    uses_outbox: bool
+
     async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:
         """Announce deliveries that are committed `queued` and due now."""
 
@@ -33,6 +37,12 @@ class Broker(Protocol):
 
     async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
         """Forget jobs whose outcome is committed."""
+
+    async def defer(self, channel: Channel, due: Sequence[tuple[uuid.UUID, datetime]]) -> None:
+        """Re-announce deliveries committed back to `queued`, each when it falls due."""
+
+    async def promote_due(self, channel: Channel) -> int:
+        """Move deferred deliveries that fell due back onto the queue; returns how many."""
 
     async def wait(self, channel: Channel, timeout: float) -> None:
         """Return when work may be available, or after `timeout` seconds."""

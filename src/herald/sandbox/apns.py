@@ -1,8 +1,10 @@
 """The APNs sandbox: HTTP/2 over TLS on its own port, checking what Apple checks.
 
 Provider tokens are verified (ES256 against the registered key, `iss` = the key's team), aged
-(older than an hour: ExpiredProviderToken) and rate-limited per connection (a new token
-sooner than 20 minutes after the last: TooManyProviderTokenUpdates). A connection allows one
+(older than an hour: ExpiredProviderToken) and rate-limited per connection: a token issued
+less than 20 minutes after the one the connection already uses is TooManyProviderTokenUpdates.
+The gap is measured between `iat`s, not arrival times, so a client that reconnects with its
+current token and then refreshes on schedule is not punished. A connection allows one
 stream until its first authenticated request, then 1000, as APNs does. Accepted
 notifications land in the inbox keyed by `apns-id` and collapsed by `apns-collapse-id`.
 """
@@ -62,6 +64,8 @@ STREAMS_BEFORE_AUTH, STREAMS_AFTER_AUTH = 1, 1000
 _DEVICE = re.compile(r"[0-9a-fA-F]{64,200}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _REPEATABLE = frozenset({b"cookie"})
+# Wildcard listen addresses: clients reach them over loopback.
+_WILDCARD = frozenset({"0.0.0.0", "::", ""})  # noqa: S104
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +80,7 @@ class _TokenState:
 
     token: str
     iat: int
-    updated_at: float
-    expired: bool = False
+    expired: bool = False  # we said ExpiredProviderToken: any newer token is welcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +102,9 @@ class ApnsSimulator:
         self.device_topics: dict[str, str] = {}  # token -> the only topic it accepts
         self.clock = clock
         self.connections_opened = 0
+        self.requests = 0
         self._ca = trustme.CA()
-        self._cert = self._ca.issue_cert(*{"127.0.0.1", "localhost", host} - {"0.0.0.0", "::", ""})
+        self._cert = self._ca.issue_cert(*{"127.0.0.1", "localhost", host} - _WILDCARD)
         self._keys: dict[str, _Key] = {}
         self._auth: dict[H2ServerConnection, _TokenState] = {}
         self._authenticated: set[H2ServerConnection] = set()
@@ -116,7 +120,7 @@ class ApnsSimulator:
 
     @property
     def base_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = "127.0.0.1" if self.host in _WILDCARD else self.host
         return f"https://{host}:{self.port}"
 
     def routes(self) -> Iterable[web.AbstractRouteDef]:
@@ -201,6 +205,7 @@ class ApnsSimulator:
         self._handle(conn, request)
 
     def _handle(self, conn: H2ServerConnection, request: H2Request) -> None:
+        self.requests += 1
         headers, duplicated = _header_map(request.headers)
         apns_id = headers.get("apns-id") or str(uuid.uuid4())
         if conn.closing:
@@ -273,10 +278,9 @@ class ApnsSimulator:
             return _Refusal(403, "InvalidProviderToken")
         if now - iat > TOKEN_MAX_AGE:
             return _Refusal(403, "ExpiredProviderToken")
-        renewed = state is not None and iat != state.iat
-        if state is not None and renewed and not state.expired and now - state.updated_at < TOKEN_MIN_REFRESH:
+        if state is not None and not state.expired and 0 < iat - state.iat < TOKEN_MIN_REFRESH:
             return _Refusal(429, "TooManyProviderTokenUpdates")
-        self._auth[conn] = _TokenState(token, iat, now if state is None or renewed else state.updated_at)
+        self._auth[conn] = _TokenState(token, iat)
         if conn not in self._authenticated:
             self._authenticated.add(conn)
             conn.raise_stream_limit(STREAMS_AFTER_AUTH)

@@ -116,9 +116,11 @@ class H2ServerConnection(asyncio.Protocol):
         self._close_if_done()
 
     def raise_stream_limit(self, streams: int) -> None:
-        if self._h2.local_settings.max_concurrent_streams < streams:
+        try:
             self._h2.update_settings({SettingCodes.MAX_CONCURRENT_STREAMS: streams})
-            self._flush()
+        except H2Error:
+            return  # the connection already ended
+        self._flush()
 
     def shutdown(self) -> None:
         """Stop taking work and close with GOAWAY once the requests in hand are answered."""

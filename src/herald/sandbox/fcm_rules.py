@@ -97,8 +97,7 @@ def _target(message: dict[str, Any]) -> Violation | None:
         return Violation("Recipient of the message is not set.", "message")
     if len(targets) > 1:
         return Violation(
-            f"Invalid JSON payload received. Oneof field 'target' is already set. "
-            f"Cannot set '{targets[1]}'",
+            f"Invalid JSON payload received. Oneof field 'target' is already set. Cannot set '{targets[1]}'",
             f"message.{targets[1]}",
             fcm_error=False,
         )
@@ -110,9 +109,7 @@ def _target(message: dict[str, Any]) -> Violation | None:
             fcm_error=False,
         )
     if targets[0] == "token" and not _TOKEN.fullmatch(value):
-        return Violation(
-            "The registration token is not a valid FCM registration token", "message.token"
-        )
+        return Violation("The registration token is not a valid FCM registration token", "message.token")
     if targets[0] == "topic" and not _TOPIC.fullmatch(value):
         return Violation("Invalid topic name", "message.topic")
     return None
@@ -145,9 +142,7 @@ def _notification(message: dict[str, Any]) -> Violation | None:
     if notification is None:
         return None
     if not isinstance(notification, dict):
-        return Violation(
-            "Invalid value at 'message.notification'", "message.notification", fcm_error=False
-        )
+        return Violation("Invalid value at 'message.notification'", "message.notification", fcm_error=False)
     for key, value in notification.items():
         if key not in _NOTIFICATION_FIELDS:
             return _unknown(key, "message.notification")
@@ -187,8 +182,7 @@ def _android(message: dict[str, Any]) -> Violation | None:
         match = _TTL.fullmatch(ttl) if isinstance(ttl, str) else None
         if match is None:
             return Violation(
-                "Invalid value at 'message.android.ttl' (type.googleapis.com/"
-                "google.protobuf.Duration)",
+                "Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration)",
                 "message.android.ttl",
                 fcm_error=False,
             )

@@ -129,9 +129,9 @@ class SendGridSimulator:
         refused = self._authorized(request)
         if refused:
             return refused
-        if (request.content_length or 0) > MAX_BODY:
+        raw = await _read_within_limit(request)
+        if raw is None:
             return errors(413, error(_HTTP_FAULTS["413"]))
-        raw = await request.read()
         await self.faults.delay()
         draw = self.faults.draw()
         if draw.kind == "throttle":
@@ -207,6 +207,20 @@ class SendGridSimulator:
         if refused:
             return refused
         return web.json_response(list(self.bounces.values()))
+
+
+async def _read_within_limit(request: web.Request) -> bytes | None:
+    """The body, or None when it exceeds SendGrid's 30 MB (drained, not buffered)."""
+    if (request.content_length or 0) <= MAX_BODY:
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return None
+        return raw if len(raw) <= MAX_BODY else None
+    # An unread body would hold the connection open, so it is read and discarded.
+    async for _ in request.content.iter_any():
+        pass
+    return None
 
 
 # SendGrid's own validation, in its words. Kept to what the real endpoint checks cheaply.

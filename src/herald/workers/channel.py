@@ -16,6 +16,7 @@ import uuid
 from herald.delivery.pipeline import Pipeline, Prepared
 from herald.delivery.recorder import Recorder
 from herald.kit.channels import Channel
+from herald.notifications.models import DeliveryState
 from herald.queue.interface import Broker, Job
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class ChannelWorker:
         try:
             result = await self.pipeline.process(p, self.owner)
             await self.recorder.record(result)
+            if result.state == DeliveryState.QUEUED and result.available_at is not None:
+                await self.broker.defer(self.channel, [(result.delivery_id, result.available_at)])
             await self.broker.ack(self.channel, [job])
         except Exception:
             # Left leased: the lease expiry re-drives it, so nothing is lost.

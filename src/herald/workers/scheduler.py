@@ -29,6 +29,7 @@ async def release_due(sessions: async_sessionmaker[AsyncSession], broker: Broker
         select(Delivery.id)
         .where(Delivery.state == DeliveryState.SCHEDULED, Delivery.available_at <= now)
         .limit(limit)
+        .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     stmt = (
@@ -60,11 +61,14 @@ async def next_due_in(sessions: async_sessionmaker[AsyncSession]) -> float | Non
 
 
 async def run_scheduler(
-    sessions: async_sessionmaker[AsyncSession], broker: Broker, stop: asyncio.Event, max_sleep: float = 1.0
+    sessions: async_sessionmaker[AsyncSession], broker: Broker, stop: asyncio.Event, max_sleep: float = 0.25
 ) -> None:
+    """Release scheduled sends and promote due retries, sleeping until the next is due."""
     while not stop.is_set():
         try:
             released = await release_due(sessions, broker)
+            for channel in Channel:
+                released += await broker.promote_due(channel)
             wait = 0.0 if released else min(max_sleep, (await next_due_in(sessions)) or max_sleep)
         except Exception:
             log.exception("scheduler tick failed")

@@ -2,16 +2,16 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 13:13:40.158968
+Create Date: 2026-11-21 13:19:30.203927
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 import herald.kit.db
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -33,26 +33,28 @@ def upgrade() -> None:
         sa.UniqueConstraint("key_id", name=op.f("uq_apps_key_id")),
     )
     op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("delivery_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+    )
+    op.create_table(
         "notifications",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("app_id", sa.Uuid(), nullable=False),
         sa.Column("event_id", sa.String(length=200), nullable=False),
         sa.Column("user_id", sa.String(length=200), nullable=True),
         sa.Column(
-            "recipient",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
+            "recipient", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
         ),
         sa.Column("template", sa.String(length=200), nullable=True),
         sa.Column(
-            "data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "data", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column(
-            "content",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
+            "content", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
         ),
         sa.Column("category", sa.String(length=100), nullable=True),
         sa.Column("critical", sa.Boolean(), nullable=False),
@@ -82,9 +84,7 @@ def upgrade() -> None:
         sa.Column("description", sa.String(length=500), nullable=True),
         sa.Column("default_locale", sa.String(length=35), nullable=False),
         sa.Column(
-            "content",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "content", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
@@ -102,9 +102,7 @@ def upgrade() -> None:
         sa.Column("locale", sa.String(length=35), nullable=True),
         sa.Column("timezone", sa.String(length=64), nullable=True),
         sa.Column(
-            "attributes",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "attributes", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
@@ -154,9 +152,7 @@ def upgrade() -> None:
         sa.Column("platform", sa.String(length=16), nullable=False),
         sa.Column("token", sa.Text(), nullable=False),
         sa.Column(
-            "subscription",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
+            "subscription", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
         ),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("retired_reason", sa.String(length=200), nullable=True),
@@ -203,10 +199,7 @@ def upgrade() -> None:
         sa.Column("started_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["delivery_id"],
-            ["deliveries.id"],
-            name=op.f("fk_attempts_delivery_id_deliveries"),
-            ondelete="CASCADE",
+            ["delivery_id"], ["deliveries.id"], name=op.f("fk_attempts_delivery_id_deliveries"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attempts")),
     )
@@ -242,5 +235,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notifications_app_user")
 
     op.drop_table("notifications")
+    op.drop_table("outbox")
     op.drop_table("apps")
     # ### end Alembic commands ###

@@ -1,0 +1,78 @@
+"""The shared contact cache in Redis, for any number of worker processes.
+
+Every update through the API bumps a per-user generation and deletes the entry after its
+commit. A loader stores what it read only if the generation is unchanged, so a read that
+raced with an update can never put stale contacts back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from herald.cache.interface import CardLoader
+from herald.kit.redis import Keys
+from herald.recipients.card import ContactCard, DeviceCard
+
+_STORE_IF_CURRENT = """
+local gen = redis.call('GET', KEYS[2]) or '0'
+if gen == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
+_MISSING = b"-"  # a cached "no such user", so a deleted user costs no database read per send
+
+
+def dump_card(card: ContactCard | None) -> bytes:
+    if card is None:
+        return _MISSING
+    return orjson.dumps({
+        "user_id": card.user_id, "name": card.name, "email": card.email, "phone": card.phone,
+        "locale": card.locale, "timezone": card.timezone, "attributes": card.attributes,
+        "devices": [[str(d.id), d.platform, d.token, d.subscription] for d in card.devices],
+        "preferences": [[ch, cat, on] for (ch, cat), on in card.preferences.items()],
+    })
+
+
+def load_card(raw: bytes) -> ContactCard | None:
+    if raw == _MISSING:
+        return None
+    d: dict[str, Any] = orjson.loads(raw)
+    return ContactCard(
+        user_id=d["user_id"], name=d["name"], email=d["email"], phone=d["phone"], locale=d["locale"],
+        timezone=d["timezone"], attributes=d["attributes"],
+        devices=tuple(DeviceCard(uuid.UUID(i), p, t, s) for i, p, t, s in d["devices"]),
+        preferences={(ch, cat): on for ch, cat, on in d["preferences"]},
+    )
+
+
+class RedisContactCache:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, loader: CardLoader, *, ttl: int = 300) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.loader = loader
+        self.ttl = ttl
+        self._store = redis.register_script(_STORE_IF_CURRENT)
+
+    async def get(self, app_id: uuid.UUID, user_id: str) -> ContactCard | None:
+        card_key, gen_key = self.keys.card(app_id, user_id), self.keys.card_gen(app_id, user_id)
+        raw, gen = await self.redis.mget([card_key, gen_key])
+        if raw is not None:
+            return load_card(raw)
+        card = await self.loader(app_id, user_id)
+        await self._store(keys=[card_key, gen_key], args=[gen or b"0", dump_card(card), self.ttl])
+        return card
+
+    async def invalidate(self, app_id: uuid.UUID, user_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self.keys.card_gen(app_id, user_id))
+            pipe.delete(self.keys.card(app_id, user_id))
+            await pipe.execute()
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,147 @@
+"""The Redis broker: one stream per channel, one consumer group per channel.
+
+- publish: XADD (pipelined), the stream capped at about `maxlen`; the log is the truth.
+- claim: XAUTOCLAIM entries idle past the lease (their consumer died), then XREADGROUP
+  for new ones; then lease the deliveries in the log, and only those still claimable.
+- ack: XACK, called only after the outcome is committed.
+- defer: a sorted set per channel, promoted into the stream by `promote_due` when due.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from herald.kit.channels import Channel
+from herald.kit.clock import utcnow
+from herald.kit.redis import Keys
+from herald.notifications.models import Delivery, DeliveryState
+from herald.queue.interface import Job
+
+GROUP = "workers"
+
+# Move due members of a delayed set into the stream, atomically, so two movers never
+# promote one retry twice.
+_PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(due) do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'd', id)
+  redis.call('ZREM', KEYS[1], id)
+end
+return #due
+"""
+
+
+class RedisBroker:
+    uses_outbox = True
+
+    def __init__(self, redis: aioredis.Redis, sessions: async_sessionmaker[AsyncSession], keys: Keys, *,
+                 maxlen: int = 1_000_000, block_ms: int = 100) -> None:
+        self.redis = redis
+        self.sessions = sessions
+        self.keys = keys
+        self.maxlen = maxlen
+        self.block_ms = block_ms
+        self._groups: set[str] = set()
+        self._promote = redis.register_script(_PROMOTE)
+
+    async def _group(self, stream: str) -> None:
+        if stream in self._groups:
+            return
+        try:
+            await self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(stream)
+
+    async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:
+        if not delivery_ids:
+            return
+        stream = self.keys.stream(channel.value)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in delivery_ids:
+                pipe.xadd(stream, {"d": i.hex}, maxlen=self.maxlen, approximate=True)
+            await pipe.execute()
+
+    async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
+        stream = self.keys.stream(channel.value)
+        await self._group(stream)
+        entries = await self._reclaim(stream, owner, limit, lease)
+        if len(entries) < limit:
+            got = await self.redis.xreadgroup(GROUP, owner, {stream: ">"}, count=limit - len(entries), block=self.block_ms)
+            for _, items in got or []:
+                entries.extend((eid, fields) for eid, fields in items)
+        if not entries:
+            return []
+        receipts: dict[uuid.UUID, list[str]] = {}
+        orphans: list[str] = []
+        for eid, fields in entries:
+            raw = fields.get(b"d") if fields else None
+            if raw is None:
+                orphans.append(eid.decode() if isinstance(eid, bytes) else str(eid))
+                continue
+            receipts.setdefault(uuid.UUID(hex=raw.decode()), []).append(eid.decode() if isinstance(eid, bytes) else str(eid))
+        leased = await self._lease(list(receipts), owner, lease)
+        # An entry whose delivery is settled, not due, or leased elsewhere is stale: the log
+        # decides, so it is acked away (the reconciler re-drives anything really stuck).
+        stale = orphans + [r for i, rs in receipts.items() if i not in leased for r in rs]
+        extra = [r for i in leased for r in receipts[i][1:]]
+        if stale or extra:
+            await self.redis.xack(stream, GROUP, *(stale + extra))
+        return [Job(i, receipts[i][0]) for i in leased]
+
+    async def _reclaim(self, stream: str, owner: str, limit: int, lease: timedelta) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        idle_ms = int(lease.total_seconds() * 1000)
+        result = await self.redis.xautoclaim(stream, GROUP, owner, min_idle_time=idle_ms, start_id="0-0", count=limit)
+        claimed = result[1] if result else []
+        return [(eid, fields) for eid, fields in claimed if fields is not None]
+
+    async def _lease(self, ids: list[uuid.UUID], owner: str, lease: timedelta) -> set[uuid.UUID]:
+        now = utcnow()
+        stmt = (
+            update(Delivery)
+            .where(
+                Delivery.id.in_(ids),
+                or_(
+                    (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
+                    (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
+                ),
+            )
+            .values(state=DeliveryState.SENDING, lease_owner=owner, lease_until=now + lease, updated_at=now)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.sessions() as session, session.begin():
+            return set((await session.execute(stmt)).scalars().all())
+
+    async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
+        receipts = [j.receipt for j in jobs if j.receipt]
+        if receipts:
+            await self.redis.xack(self.keys.stream(channel.value), GROUP, *receipts)
+
+    async def defer(self, channel: Channel, due: Sequence[tuple[uuid.UUID, datetime]]) -> None:
+        if due:
+            await self.redis.zadd(self.keys.delayed(channel.value), {i.hex: at.timestamp() for i, at in due})
+
+    async def promote_due(self, channel: Channel, batch: int = 1000) -> int:
+        """Move due retries and deferrals into the channel's stream; returns how many."""
+        moved = await self._promote(
+            keys=[self.keys.delayed(channel.value), self.keys.stream(channel.value)],
+            args=[time.time(), batch, self.maxlen],
+        )
+        return int(moved)
+
+    async def wait(self, channel: Channel, timeout: float) -> None:
+        # claim() already blocked on XREADGROUP; nothing more to wait for.
+        return None
+
+    async def close(self) -> None:
+        await self.redis.aclose()
