@@ -10,12 +10,27 @@ import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from herald.kit.channels import Channel
+
+
+def _seconds(value: object) -> object:
+    """Plain numbers are seconds: HERALD_WORKER__LEASE=60 means a minute."""
+    if isinstance(value, str):
+        try:
+            return timedelta(seconds=float(value))
+        except ValueError:
+            return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_seconds)]
 
 
 class Mode(StrEnum):
@@ -29,7 +44,7 @@ class RateLimit(BaseModel):
     """At most `limit` sends per user per `period` on one channel."""
 
     limit: int = Field(gt=0)
-    period: timedelta
+    period: Duration
 
 
 class ApiSettings(BaseModel):
@@ -45,20 +60,20 @@ class WorkerSettings(BaseModel):
 
     concurrency: int = 256
     claim_batch: int = 200
-    lease: timedelta = timedelta(seconds=60)
-    poll_interval: timedelta = timedelta(milliseconds=250)
+    lease: Duration = timedelta(seconds=60)
+    poll_interval: Duration = timedelta(milliseconds=250)
     record_batch: int = 500
-    record_interval: timedelta = timedelta(milliseconds=5)
+    record_interval: Duration = timedelta(milliseconds=5)
 
 
 class RetrySettings(BaseModel):
     """The retry ladder: attempt n waits base x factor^n (with jitter), bounded by cap."""
 
-    base: timedelta = timedelta(seconds=5)
+    base: Duration = timedelta(seconds=5)
     factor: float = 2.0
-    cap: timedelta = timedelta(minutes=10)
+    cap: Duration = timedelta(minutes=10)
     max_attempts: int = 50
-    max_age: timedelta = timedelta(hours=6)
+    max_age: Duration = timedelta(hours=6)
 
 
 class SmtpSettings(BaseModel):
@@ -80,15 +95,15 @@ class RedisSettings(BaseModel):
 
     prefix: str = "herald"
     stream_maxlen: int = 1_000_000
-    block: timedelta = timedelta(milliseconds=100)
-    cache_ttl: timedelta = timedelta(minutes=5)
+    block: Duration = timedelta(milliseconds=100)
+    cache_ttl: Duration = timedelta(minutes=5)
 
 
 class ReconcilerSettings(BaseModel):
     """How long a delivery may sit in `queued` past its due time before it is re-driven."""
 
-    grace: timedelta = timedelta(seconds=60)
-    interval: timedelta = timedelta(seconds=10)
+    grace: Duration = timedelta(seconds=60)
+    interval: Duration = timedelta(seconds=10)
 
 
 class SandboxSettings(BaseModel):

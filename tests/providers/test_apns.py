@@ -240,7 +240,9 @@ async def test_connection_lost_mid_flight_is_unknown_then_reconnects(
     assert isinstance(await adapter.send(push()), Delivered)
     sim.faults.configure(FaultSettings(latency_ms=2000))
     sends = [asyncio.ensure_future(adapter.send(push())) for _ in range(5)]
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(5):
+        while sim.in_flight < 5:
+            await asyncio.sleep(0.01)
     sim.drop_connections()
     outcomes = await asyncio.gather(*sends)
     assert all(o == UnknownOutcome("connection_lost", o.detail) for o in outcomes)

@@ -248,6 +248,8 @@ def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
         (lambda b: b.update(content=[]), "content"),
         (lambda b: b.update(content=list(reversed(b["content"]))), "content"),
         (lambda b: b["content"][0].update(value=""), "content.0.value"),
+        (lambda b: b.update(mail_settings={"sandbox_mode": {"enable": "true"}}),
+         "mail_settings.sandbox_mode.enable"),
     ],
 )
 async def test_validation_in_sendgrid_words(env: Env, change: Any, field_name: str) -> None:

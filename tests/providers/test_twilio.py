@@ -157,6 +157,16 @@ async def test_async_errors_arrive_in_a_signed_status_callback(env: Env, fault: 
     assert len(env.inbox) == 0  # the handset never got it
 
 
+async def test_delivered_callback_when_enabled(env: Env) -> None:
+    env.sim.report_delivered = True
+    outcome = await env.adapter.send(sms())
+    await env.sim.webhooks.drain()
+    [(url, form, headers)] = env.hooks.calls
+    assert "ErrorCode" not in form
+    assert verify_signature(env.sim.auth_token, url, form, headers["X-Twilio-Signature"])
+    assert status_outcome(form) == Delivered(outcome.provider_message_id, "delivered")  # type: ignore[union-attr]
+
+
 async def test_twilio_request_validator_accepts_the_simulator_signature(env: Env) -> None:
     fail_with(env.sim, "30003")
     await env.adapter.send(sms())

@@ -83,6 +83,7 @@ class ProviderToken:
         self._issued_at = 0
 
     def current(self) -> str:
+        """The cached token, re-minted once `token_refresh` seconds have passed."""
         if self._token is None or self._clock() - self._issued_at >= self._refresh:
             return self._mint()
         return self._token
@@ -123,6 +124,7 @@ class ApnsAdapter:
         return self._pool.opened
 
     async def send(self, message: OutboundMessage) -> Outcome:
+        """One notification, one outcome; ExpiredProviderToken earns one new token and one retry."""
         if not isinstance(message, PushMessage) or message.platform != "ios":
             return PermanentFailure("unsupported_message", "APNs sends iOS push messages only")
         if not _HEX_TOKEN.fullmatch(message.token):
@@ -138,6 +140,7 @@ class ApnsAdapter:
         return classify(answer) if isinstance(answer, H2Response) else answer
 
     def headers(self, message: PushMessage, bearer: str) -> list[tuple[bytes, bytes]]:
+        """The request headers, lowercase as HTTP/2 requires; the key fills apns-id and collapse-id."""
         expiration = int(self._clock()) + message.ttl_seconds if message.ttl_seconds > 0 else 0
         return [
             (b":method", b"POST"),
@@ -163,6 +166,7 @@ class ApnsAdapter:
             return UnknownOutcome(exc.code, truncate(exc.detail))
 
     async def close(self) -> None:
+        """Close every connection with GOAWAY; the next send reconnects."""
         await self._pool.close()
 
 

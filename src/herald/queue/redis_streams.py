@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.kit.channels import Channel
@@ -90,9 +90,11 @@ class RedisBroker:
                 continue
             receipts.setdefault(uuid.UUID(hex=raw.decode()), []).append(eid.decode() if isinstance(eid, bytes) else str(eid))
         leased = await self._lease(list(receipts), owner, lease)
-        # An entry whose delivery is settled, not due, or leased elsewhere is stale: the log
-        # decides, so it is acked away (the reconciler re-drives anything really stuck).
-        stale = orphans + [r for i, rs in receipts.items() if i not in leased for r in rs]
+        held = await self._held_elsewhere([i for i in receipts if i not in leased])
+        # An entry whose delivery is settled, not due, or unknown is stale: the log decides,
+        # so it is acked away. One still leased by a live worker stays pending, to be taken
+        # over if that worker dies; duplicates of a leased entry are acked.
+        stale = orphans + [r for i, rs in receipts.items() if i not in leased and i not in held for r in rs]
         extra = [r for i in leased for r in receipts[i][1:]]
         if stale or extra:
             await self.redis.xack(stream, GROUP, *(stale + extra))
@@ -121,6 +123,15 @@ class RedisBroker:
         )
         async with self.sessions() as session, session.begin():
             return set((await session.execute(stmt)).scalars().all())
+
+    async def _held_elsewhere(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        if not ids:
+            return set()
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Delivery.id).where(Delivery.id.in_(ids), Delivery.state == DeliveryState.SENDING)
+            )
+            return set(rows.all())
 
     async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
         receipts = [j.receipt for j in jobs if j.receipt]

@@ -123,10 +123,17 @@ class ApnsSimulator:
         host = "127.0.0.1" if self.host in _WILDCARD else self.host
         return f"https://{host}:{self.port}"
 
+    @property
+    def in_flight(self) -> int:
+        """Requests received and not yet answered (held back by injected latency)."""
+        return sum(conn.pending for conn in self._live)
+
     def routes(self) -> Iterable[web.AbstractRouteDef]:
+        """None: APNs has its own HTTP/2 listener."""
         return []
 
     async def start(self) -> None:
+        """Listen on host:port (0 = any free port, read back into `.port`)."""
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._cert.configure_cert(tls)
         tls.set_alpn_protocols(["h2"])

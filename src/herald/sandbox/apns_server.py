@@ -94,6 +94,7 @@ class H2ServerConnection(asyncio.Protocol):
 
     def respond(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
                 body: bytes = b"") -> None:
+        """Answer one request; an answer to a stream the client already reset is dropped."""
         self.pending -= 1
         try:
             self._h2.send_headers(stream_id, [(b":status", str(status).encode()), *headers],

@@ -145,7 +145,7 @@ class SendGridSimulator:
             return errors(400, *problems)
         if draw.kind == "error":
             return self._fault(draw.code or "500")
-        if ((mail.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable") is True:
+        if sandbox_mode(mail) is True:
             return web.Response(status=200)
         message_id = secrets.token_urlsafe(16)[:22]
         self._deliver(mail, message_id)
@@ -265,12 +265,22 @@ def mail_errors(mail: Any) -> list[dict[str, Any]]:
         problems.append(invalid("from.email", _NEED_FROM, "from"))
     elif not is_email(sender["email"]):
         problems.append(invalid("from.email", "The from email does not contain a valid address.", "from"))
+    if sandbox_mode(mail) not in (None, True, False):
+        message = "The sandbox mode enable param should be a boolean value."
+        problems.append(invalid("mail_settings.sandbox_mode.enable", message, "mail_settings"))
     if mail.get("template_id"):
         return problems
     per = mail.get("personalizations") if isinstance(mail.get("personalizations"), list) else []
     if not mail.get("subject") and not (per and all(isinstance(p, dict) and p.get("subject") for p in per)):
         problems.append(invalid("subject", _NEED_SUBJECT, "subject"))
     return problems + _content_errors(mail.get("content"))
+
+
+def sandbox_mode(mail: dict[str, Any]) -> Any:
+    """`mail_settings.sandbox_mode.enable` as sent (None when absent)."""
+    settings = mail.get("mail_settings")
+    mode = settings.get("sandbox_mode") if isinstance(settings, dict) else None
+    return mode.get("enable") if isinstance(mode, dict) else None
 
 
 def _personalization_errors(ps: Any) -> list[dict[str, Any]]:

@@ -62,6 +62,9 @@ class _Handler:
             return "421 4.7.0 Too many messages, slow down"
         if draw.kind == "error":
             return REPLIES.get(draw.code or "", f"{draw.code} Injected failure")
+        if server.transport is None or server.transport.is_closing():
+            # The client left before our final reply: per RFC 5321 we never took responsibility.
+            return "421 4.4.2 Connection dropped"
         queued_as = secrets.token_hex(6).upper()
         self.sim.record(envelope, queued_as)
         if draw.kind == "drop" and isinstance(server.transport, asyncio.Transport):

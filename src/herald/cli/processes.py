@@ -1,0 +1,95 @@
+"""The production processes: `herald api`, `herald worker`, `herald relay`, `herald scheduler`.
+
+Each can run any number of times on any host; they share nothing but the database and
+Redis. SIGTERM drains gracefully: stop claiming, finish in-flight work, exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from herald.cli.context import settings
+from herald.kit.channels import Channel
+from herald.queue.relay import run_relay
+from herald.runtime import Runtime, build_runtime
+from herald.serve import install_signals
+from herald.workers.reconciler import run_reconciler
+from herald.workers.scheduler import run_scheduler
+
+console = Console()
+
+
+def _uvloop() -> None:
+    import uvloop
+
+    uvloop.install()
+
+
+def _serve(body: Callable[[Runtime, asyncio.Event], Awaitable[None]]) -> None:
+    s = settings()
+
+    async def main() -> None:
+        runtime = build_runtime(s)
+        stop = asyncio.Event()
+        install_signals(stop)
+        try:
+            await body(runtime, stop)
+        finally:
+            await runtime.close()
+
+    _uvloop()
+    asyncio.run(main())
+
+
+def api(
+    host: str | None = typer.Option(None, help="Bind address (default HERALD_API__HOST)"),
+    port: int | None = typer.Option(None, help="Port (default HERALD_API__PORT)"),
+    workers: int | None = typer.Option(None, help="Server processes (default HERALD_API__WORKERS)"),
+) -> None:
+    """Serve the HTTP API (no workers): scale with --workers and more hosts."""
+    s = settings()
+    uvicorn.run(
+        "herald.api.main:create", factory=True, host=host or s.api.host, port=port or s.api.port,
+        workers=workers or s.api.workers, loop="uvloop", http="httptools", log_level="warning",
+        access_log=False, timeout_graceful_shutdown=10,
+    )
+
+
+def worker(
+    channel: list[Channel] = typer.Option(..., "--channel", "-c", help="Channel(s) to work: email, sms, push"),
+    concurrency: int | None = typer.Option(None, help="In-flight sends per channel (default HERALD_WORKER__CONCURRENCY)"),
+) -> None:
+    """Deliver one or more channels' queues."""
+
+    async def body(runtime: Runtime, stop: asyncio.Event) -> None:
+        console.print(f"worker: {', '.join(c.value for c in channel)}")
+        await asyncio.gather(*(runtime.worker(c, concurrency=concurrency).run(stop) for c in channel))
+
+    _serve(body)
+
+
+def relay() -> None:
+    """Publish committed outbox rows to the broker."""
+
+    async def body(runtime: Runtime, stop: asyncio.Event) -> None:
+        await run_relay(runtime.sessions, runtime.broker, stop, runtime.settings.effective_database_url())
+
+    _serve(body)
+
+
+def scheduler() -> None:
+    """Release scheduled sends, promote due retries, and re-drive anything a queue lost."""
+
+    async def body(runtime: Runtime, stop: asyncio.Event) -> None:
+        r = runtime.settings.reconciler
+        await asyncio.gather(
+            run_scheduler(runtime.sessions, runtime.broker, stop),
+            run_reconciler(runtime.sessions, runtime.broker, stop, r.grace, r.interval),
+        )
+
+    _serve(body)
