@@ -91,7 +91,10 @@ def settings(tmp_path: Path, database_url: str, redis_url: str | None) -> Settin
     if redis_url is None:
         return test_settings(tmp_path, database_url)
     return test_settings(
-        tmp_path, database_url, redis_url=backends.REDIS_URL, database_pool_size=5,
+        tmp_path,
+        database_url,
+        redis_url=backends.REDIS_URL,
+        database_pool_size=5,
         redis=RedisSettings(prefix=redis_url, block=timedelta(milliseconds=20)),
     )
 
@@ -121,8 +124,10 @@ async def _client_for(runtime: Runtime, name: str) -> httpx.AsyncClient:
     async with transaction(runtime.sessions) as session:
         creds = await create_client_app(session, name, runtime.pepper)
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://herald.test",
-        auth=(creds.key, creds.secret), timeout=30,
+        transport=httpx.ASGITransport(app=create_app(runtime)),
+        base_url="http://herald.test",
+        auth=(creds.key, creds.secret),
+        timeout=30,
     )
 
 

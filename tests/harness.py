@@ -12,9 +12,9 @@ from sqlalchemy import func, or_, select
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.notifications.models import Delivery, DeliveryState
+from herald.queue.relay import relay_once
 from herald.runtime import Runtime
 from herald.sandbox.inbox import Inbox
-from herald.queue.relay import relay_once
 from herald.workers.scheduler import release_due
 
 EMAIL_TEMPLATE = {
@@ -48,20 +48,33 @@ class Herald:
         assert r.status_code in (200, 201), r.text
 
     async def notify(self, **body: Any) -> httpx.Response:
-        payload = {"event_id": uuid.uuid4().hex, "user_id": "42", "template": "order-shipped",
-                   "data": {"order_id": 7}, "channels": ["email"], **body}
+        payload = {
+            "event_id": uuid.uuid4().hex,
+            "user_id": "42",
+            "template": "order-shipped",
+            "data": {"order_id": 7},
+            "channels": ["email"],
+            **body,
+        }
         return await self.client.post("/v1/notifications", json=payload)
 
     async def pending(self) -> int:
         """Deliveries due now that are not settled: queued and due, or sending."""
         now = utcnow()
         async with self.runtime.sessions() as session:
-            return int(await session.scalar(
-                select(func.count()).select_from(Delivery).where(or_(
-                    (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
-                    Delivery.state == DeliveryState.SENDING,
-                ))
-            ) or 0)
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(
+                        or_(
+                            (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
+                            Delivery.state == DeliveryState.SENDING,
+                        )
+                    )
+                )
+                or 0
+            )
 
     async def drain(self, timeout: float = 15.0, channels: list[Channel] | None = None, **worker: Any) -> None:
         """Run one worker per channel until nothing due is left unsettled."""

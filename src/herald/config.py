@@ -10,7 +10,7 @@ import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,6 +90,31 @@ class SmtpSettings(BaseModel):
     validate_certs: bool = True
 
 
+class SmsRoute(BaseModel):
+    """Numbers starting with one of `prefixes` (E.164 country codes, e.g. "+44") prefer `providers`."""
+
+    prefixes: list[str]
+    providers: list[str]
+
+
+class RouteSettings(BaseModel):
+    """Deployment-wide provider order per channel, used by apps with no providers of their own."""
+
+    email: list[str] = ["smtp", "sendgrid"]
+    sms: list[str] = ["twilio", "vonage"]
+    sms_rules: list[SmsRoute] = [SmsRoute(prefixes=["+44"], providers=["vonage"])]
+    push: dict[str, list[str]] = {"ios": ["apns"], "android": ["fcm"], "web": ["webpush"]}
+
+
+class BreakerSettings(BaseModel):
+    """Per provider: open after `failure_ratio` of the last `window` calls failed, probe after `cooldown`."""
+
+    window: int = 20
+    min_calls: int = 10
+    failure_ratio: float = 0.5
+    cooldown: Duration = timedelta(seconds=30)
+
+
 class RedisSettings(BaseModel):
     """Production engines: streams for queues, plus the cache and the rate limiter."""
 
@@ -134,6 +159,12 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     sandbox: SandboxSettings = SandboxSettings()
     redis: RedisSettings = RedisSettings()
+    routes: RouteSettings = RouteSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    # Deployment-wide provider credentials by kind (apns, fcm, webpush, twilio, vonage,
+    # sendgrid), e.g. HERALD_PROVIDERS='{"twilio": {"account_sid": "AC...", ...}}'.
+    # SMTP is configured by HERALD_SMTP__*.
+    providers: dict[str, dict[str, Any]] = {}
     reconciler: ReconcilerSettings = ReconcilerSettings()
 
     channels: list[Channel] = list(Channel)

@@ -17,16 +17,18 @@ from herald.cache.redis import RedisContactCache
 from herald.config import Settings
 from herald.delivery.pipeline import Pipeline
 from herald.delivery.recorder import Recorder
+from herald.integrations.service import Account, load_accounts
 from herald.kit.channels import Channel
 from herald.kit.db import is_sqlite, make_engine, make_sessionmaker
 from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
 from herald.providers.base import Adapter
-from herald.providers.router import Router, Routes
+from herald.providers.registry import build_adapter
+from herald.providers.router import Router
 from herald.providers.smtp import SmtpAdapter
 from herald.queue.embedded import EmbeddedBroker
-from herald.queue.redis_streams import RedisBroker
 from herald.queue.interface import Broker
+from herald.queue.redis_streams import RedisBroker
 from herald.ratelimit.gcra import MemoryRateLimiter
 from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
@@ -80,12 +82,11 @@ class Runtime:
 
 
 def default_adapters(settings: Settings) -> list[Adapter]:
-    return [SmtpAdapter(settings.smtp)]
+    """The deployment-wide providers: SMTP from HERALD_SMTP__*, others from HERALD_PROVIDERS."""
+    return [SmtpAdapter(settings.smtp)] + [build_adapter(kind, cfg) for kind, cfg in settings.providers.items()]
 
 
-def build_runtime(
-    settings: Settings, *, adapters: list[Adapter] | None = None, routes: Routes | None = None
-) -> Runtime:
+def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) -> Runtime:
     url = settings.effective_database_url()
     engine = make_engine(url, pool_size=settings.database_pool_size)
     sessions = make_sessionmaker(engine)
@@ -106,12 +107,22 @@ def build_runtime(
         keys = Keys(r.prefix)
         cache = RedisContactCache(redis, keys, loader, ttl=int(r.cache_ttl.total_seconds()))
         limiter = RedisRateLimiter(redis, keys)
-        broker = RedisBroker(redis, sessions, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000))
+        broker = RedisBroker(
+            redis, sessions, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000)
+        )
     else:
         cache = MemoryContactCache(loader)
         limiter = MemoryRateLimiter()
         broker = EmbeddedBroker(sessions)
-    router = Router(adapters if adapters is not None else default_adapters(settings), routes or Routes())
+    vault = Vault(secret)
+
+    async def accounts(app_id: uuid.UUID) -> list[Account]:
+        async with reads() as session:
+            return await load_accounts(session, vault, app_id)
+
+    router = Router(
+        adapters if adapters is not None else default_adapters(settings), settings.routes, accounts, settings.breaker
+    )
     recorder = Recorder(
         sessions,
         batch=settings.worker.record_batch,
@@ -129,7 +140,7 @@ def build_runtime(
         router,
         recorder,
         pipeline,
-        Vault(secret),
+        vault,
         pepper=secret,
         read_engine=read_engine,
         reads=reads,

@@ -72,10 +72,15 @@ async def test_missing_variable_names_the_field(herald: Herald) -> None:
 
 
 async def test_inline_recipient_and_content(herald: Herald) -> None:
-    r = await herald.client.post("/v1/notifications", json={
-        "event_id": "inline-1", "recipient": {"email": "guest@example.com"},
-        "content": {"email": {"subject": "Hello {{ who }}", "text": "x"}}, "data": {"who": "guest"},
-    })
+    r = await herald.client.post(
+        "/v1/notifications",
+        json={
+            "event_id": "inline-1",
+            "recipient": {"email": "guest@example.com"},
+            "content": {"email": {"subject": "Hello {{ who }}", "text": "x"}},
+            "data": {"who": "guest"},
+        },
+    )
     assert r.status_code == 202, r.text
     assert [d["channel"] for d in r.json()["deliveries"]] == ["email"]
 
@@ -92,11 +97,36 @@ async def test_batch_per_item_results(herald: Herald) -> None:
     await herald.user()
     await herald.template()
     items = [
-        {"event_id": "b1", "user_id": "42", "template": "order-shipped", "data": {"order_id": 1}, "channels": ["email"]},
+        {
+            "event_id": "b1",
+            "user_id": "42",
+            "template": "order-shipped",
+            "data": {"order_id": 1},
+            "channels": ["email"],
+        },
         {"event_id": "b2", "user_id": "42", "template": "nope"},
-        {"event_id": "b1", "user_id": "42", "template": "order-shipped", "data": {"order_id": 1}, "channels": ["email"]},
-        {"event_id": "b3", "user_id": "42", "template": "order-shipped", "data": {"order_id": 3}, "channels": ["email"], "bogus": 1},
-        {"event_id": "b4", "user_id": "42", "template": "order-shipped", "data": {"order_id": 4}, "channels": ["email"]},
+        {
+            "event_id": "b1",
+            "user_id": "42",
+            "template": "order-shipped",
+            "data": {"order_id": 1},
+            "channels": ["email"],
+        },
+        {
+            "event_id": "b3",
+            "user_id": "42",
+            "template": "order-shipped",
+            "data": {"order_id": 3},
+            "channels": ["email"],
+            "bogus": 1,
+        },
+        {
+            "event_id": "b4",
+            "user_id": "42",
+            "template": "order-shipped",
+            "data": {"order_id": 4},
+            "channels": ["email"],
+        },
     ]
     r = await herald.client.post("/v1/notifications/batch", json={"notifications": items})
     assert r.status_code == 200, r.text
@@ -115,7 +145,9 @@ async def test_batch_too_large_and_body_too_large(herald: Herald) -> None:
     big = {"notifications": [{"event_id": "y", "data": {"blob": "x" * 3_000_000}}]}
     r = await herald.client.post("/v1/notifications/batch", json=big)
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
-    r = await herald.client.post("/v1/notifications", content=b"{not json", headers={"content-type": "application/json"})
+    r = await herald.client.post(
+        "/v1/notifications", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_json"
     assert await rows(herald.runtime) == (0, 0)
 

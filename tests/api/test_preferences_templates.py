@@ -36,7 +36,11 @@ async def test_template_that_does_not_compile_is_rejected(client: httpx.AsyncCli
     bad = {"channels": {"email": {"subject": "Hi {{ name ", "text": "x"}}}
     r = await client.put("/v1/templates/broken", json=bad)
     assert r.status_code == 422
-    assert r.json()["error"] == {"code": "invalid_template", "message": r.json()["error"]["message"], "field": "channels.email.subject"}
+    assert r.json()["error"] == {
+        "code": "invalid_template",
+        "message": r.json()["error"]["message"],
+        "field": "channels.email.subject",
+    }
     assert (await client.get("/v1/templates/broken")).status_code == 404
     r = await client.put("/v1/templates/empty", json={"channels": {"email": {"subject": "x"}}})
     assert r.status_code == 422  # an email needs a body

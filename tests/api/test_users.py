@@ -17,8 +17,17 @@ async def count(runtime: Runtime, model: type) -> int:
 
 
 async def test_upsert_get_and_normalise(client: httpx.AsyncClient) -> None:
-    r = await client.put("/v1/users/u1", json={"name": "Ada", "email": "Ada@Example.COM", "phone": "+44 20 7946 0958",
-                                               "locale": "fr_CA", "timezone": "Europe/Paris", "attributes": {"plan": "pro"}})
+    r = await client.put(
+        "/v1/users/u1",
+        json={
+            "name": "Ada",
+            "email": "Ada@Example.COM",
+            "phone": "+44 20 7946 0958",
+            "locale": "fr_CA",
+            "timezone": "Europe/Paris",
+            "attributes": {"plan": "pro"},
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["email"] == "Ada@example.com"  # the domain is case-insensitive, the local part is not
@@ -30,7 +39,9 @@ async def test_upsert_get_and_normalise(client: httpx.AsyncClient) -> None:
     assert got["name"] == "Ada L" and got["email"] is None and got["attributes"] == {}
 
 
-async def test_invalid_email_phone_timezone_rejected_and_nothing_written(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_invalid_email_phone_timezone_rejected_and_nothing_written(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     cases = [
         ({"email": "not-an-email"}, "invalid_email", "email"),
         ({"phone": "12345"}, "invalid_phone", "phone"),
@@ -76,7 +87,10 @@ async def test_bad_devices_rejected(client: httpx.AsyncClient) -> None:
         {"platform": "ios", "token": "zz"},
         {"platform": "android"},
         {"platform": "web"},
-        {"platform": "web", "subscription": {"endpoint": "https://push.example/x", "keys": {"p256dh": "AAAA", "auth": "AAAA"}}},
+        {
+            "platform": "web",
+            "subscription": {"endpoint": "https://push.example/x", "keys": {"p256dh": "AAAA", "auth": "AAAA"}},
+        },
         {"platform": "blackberry", "token": "x"},
     ]
     for body in bad:

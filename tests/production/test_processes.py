@@ -111,8 +111,12 @@ async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
 
 
 def notification(event_id: str) -> dict[str, Any]:
-    return {"event_id": event_id, "recipient": {"email": "ada@example.com"},
-            "content": {"email": {"subject": "Event {{ n }}", "text": "x"}}, "data": {"n": event_id}}
+    return {
+        "event_id": event_id,
+        "recipient": {"email": "ada@example.com"},
+        "content": {"email": {"subject": "Event {{ n }}", "text": "x"}},
+        "data": {"n": event_id},
+    }
 
 
 async def test_same_event_to_two_api_processes_makes_one_notification(
@@ -126,7 +130,9 @@ async def test_same_event_to_two_api_processes_makes_one_notification(
     await cluster.start("scheduler")
     events = [f"evt-{uuid.uuid4().hex[:8]}" for _ in range(40)]
     async with httpx.AsyncClient(auth=auth, timeout=30) as c:
-        answers = await asyncio.gather(*(c.post(f"{u}/v1/notifications", json=notification(e)) for e in events for u in urls))
+        answers = await asyncio.gather(
+            *(c.post(f"{u}/v1/notifications", json=notification(e)) for e in events for u in urls)
+        )
     codes = sorted(r.status_code for r in answers)
     assert codes == [200] * 40 + [202] * 40  # one of each pair won, the other saw the winner
     assert await count(runtime, Notification) == 40

@@ -46,8 +46,13 @@ class Clock:
 
 
 def push(**fields: object) -> PushMessage:
-    values: dict[str, object] = {"key": uuid.uuid4().hex, "platform": "ios", "token": TOKEN,
-                                 "title": "Hello", "body": "World"}
+    values: dict[str, object] = {
+        "key": uuid.uuid4().hex,
+        "platform": "ios",
+        "token": TOKEN,
+        "title": "Hello",
+        "body": "World",
+    }
     return PushMessage(**{**values, **fields})  # type: ignore[arg-type]
 
 
@@ -76,8 +81,7 @@ async def test_delivered_with_apns_id_and_key_in_inbox(sim: ApnsSimulator, adapt
     [entry] = sim.inbox.entries(provider="apns")
     assert (entry.destination, entry.key, entry.collapse_key) == (TOKEN, message.key, message.key)
     assert entry.message_id == message.key_uuid
-    assert entry.body == {"aps": {"alert": {"title": "Hello", "body": "World"}, "sound": "default"},
-                          "thread": "42"}
+    assert entry.body == {"aps": {"alert": {"title": "Hello", "body": "World"}, "sound": "default"}, "thread": "42"}
     assert entry.headers["apns-topic"] == "com.herald.sandbox"
     assert entry.headers["apns-push-type"] == "alert"
     assert entry.headers["apns-priority"] == "5"
@@ -97,14 +101,14 @@ async def test_300_concurrent_sends_share_one_connection(sim: ApnsSimulator, ada
     messages = [push() for _ in range(300)]
     outcomes = await asyncio.gather(*(adapter.send(m) for m in messages))
     assert all(isinstance(o, Delivered) for o in outcomes)
-    assert [o.provider_message_id for o in outcomes if isinstance(o, Delivered)] == [
-        m.key_uuid for m in messages]
+    assert [o.provider_message_id for o in outcomes if isinstance(o, Delivered)] == [m.key_uuid for m in messages]
     assert sim.connections_opened == 1 and adapter.connections_opened == 1
     assert set(sim.inbox.count_by_key()) == {m.key for m in messages}
 
 
 async def test_waits_for_a_free_stream_at_the_servers_limit(
-        sim: ApnsSimulator, adapter: ApnsAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim: ApnsSimulator, adapter: ApnsAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # h2 on the server side kills the connection if a client opens more streams than allowed.
     monkeypatch.setattr(apns_sandbox, "STREAMS_AFTER_AUTH", 3)
     sim.faults.configure(FaultSettings(latency_ms=20))
@@ -133,13 +137,11 @@ async def test_pool_of_connections(sim: ApnsSimulator) -> None:
 # --- every documented reason ---------------------------------------------------------------
 
 DEAD = {"BadDeviceToken", "DeviceTokenNotForTopic", "ExpiredToken", "Unregistered"}
-RETRY = {"TooManyProviderTokenUpdates", "TooManyRequests", "InternalServerError",
-         "ServiceUnavailable", "Shutdown"}
+RETRY = {"TooManyProviderTokenUpdates", "TooManyRequests", "InternalServerError", "ServiceUnavailable", "Shutdown"}
 
 
 @pytest.mark.parametrize("reason", sorted(apns_sandbox.STATUS))
-async def test_every_reason_maps_to_its_outcome(reason: str, sim: ApnsSimulator,
-                                                adapter: ApnsAdapter) -> None:
+async def test_every_reason_maps_to_its_outcome(reason: str, sim: ApnsSimulator, adapter: ApnsAdapter) -> None:
     sim.faults.configure(FaultSettings(error_rates={reason: 1.0}))
     outcome = await adapter.send(push())
     expected = DeadAddress if reason in DEAD else RetryLater if reason in RETRY else PermanentFailure
@@ -151,10 +153,10 @@ async def test_every_reason_maps_to_its_outcome(reason: str, sim: ApnsSimulator,
 
 
 async def test_expired_provider_token_is_retried_once_with_a_new_token(
-        sim: ApnsSimulator, adapter: ApnsAdapter) -> None:
+    sim: ApnsSimulator, adapter: ApnsAdapter
+) -> None:
     sim.faults.configure(FaultSettings(error_rates={"ExpiredProviderToken": 1.0}))
-    assert await adapter.send(push()) == PermanentFailure(
-        "ExpiredProviderToken", '{"reason":"ExpiredProviderToken"}')
+    assert await adapter.send(push()) == PermanentFailure("ExpiredProviderToken", '{"reason":"ExpiredProviderToken"}')
     assert sim.requests == 2
 
 
@@ -213,8 +215,7 @@ async def test_topic_not_of_this_team_is_refused(sim: ApnsSimulator) -> None:
     assert isinstance(outcome, PermanentFailure) and outcome.code == "TopicDisallowed"
 
 
-async def test_oversized_payload_is_refused_without_sending(sim: ApnsSimulator,
-                                                            adapter: ApnsAdapter) -> None:
+async def test_oversized_payload_is_refused_without_sending(sim: ApnsSimulator, adapter: ApnsAdapter) -> None:
     outcome = await adapter.send(push(body="x" * 4100))
     assert isinstance(outcome, PermanentFailure) and outcome.code == "PayloadTooLarge"
     assert sim.requests == 0
@@ -235,8 +236,7 @@ async def test_accept_then_drop_is_unknown(sim: ApnsSimulator, adapter: ApnsAdap
     assert [e.key for e in sim.inbox.entries()] == [message.key]
 
 
-async def test_connection_lost_mid_flight_is_unknown_then_reconnects(
-        sim: ApnsSimulator, adapter: ApnsAdapter) -> None:
+async def test_connection_lost_mid_flight_is_unknown_then_reconnects(sim: ApnsSimulator, adapter: ApnsAdapter) -> None:
     assert isinstance(await adapter.send(push()), Delivered)
     sim.faults.configure(FaultSettings(latency_ms=2000))
     sends = [asyncio.ensure_future(adapter.send(push())) for _ in range(5)]
@@ -408,23 +408,34 @@ async def test_new_token_within_20_minutes_is_too_many_updates(sim: ApnsSimulato
     finally:
         await pool.close()
     assert [(a.status, a.body) for a in statuses] == [
-        (200, b""), (200, b""), (429, b'{"reason":"TooManyProviderTokenUpdates"}'), (200, b"")]
+        (200, b""),
+        (200, b""),
+        (429, b'{"reason":"TooManyProviderTokenUpdates"}'),
+        (200, b""),
+    ]
 
 
 # --- the simulator's own validation, driven by a hand-built request -------------------------
 
 
-def _request(sim: ApnsSimulator, config: ApnsConfig, *,
-             iat: int | None = None) -> list[tuple[bytes, bytes]]:
+def _request(sim: ApnsSimulator, config: ApnsConfig, *, iat: int | None = None) -> list[tuple[bytes, bytes]]:
     """A request signed with PyJWT directly, independent of the adapter's token code."""
     private = load_pem_private_key(config.private_key.get_secret_value().encode(), None)
     claims = {"iss": config.team_id, "iat": int(time.time()) if iat is None else iat}
-    bearer = jwt.encode(claims, private, algorithm="ES256",  # type: ignore[arg-type]
-                        headers={"kid": config.key_id})
+    bearer = jwt.encode(
+        claims,
+        private,
+        algorithm="ES256",  # type: ignore[arg-type]
+        headers={"kid": config.key_id},
+    )
     return [
-        (b":method", b"POST"), (b":path", f"/3/device/{TOKEN}".encode()),
-        (b"authorization", f"bearer {bearer}".encode()), (b"apns-topic", b"com.herald.sandbox"),
-        (b"apns-push-type", b"alert"), (b"apns-priority", b"10"), (b"apns-expiration", b"0"),
+        (b":method", b"POST"),
+        (b":path", f"/3/device/{TOKEN}".encode()),
+        (b"authorization", f"bearer {bearer}".encode()),
+        (b"apns-topic", b"com.herald.sandbox"),
+        (b"apns-push-type", b"alert"),
+        (b"apns-priority", b"10"),
+        (b"apns-expiration", b"0"),
     ]
 
 
@@ -453,13 +464,13 @@ CASES: list[tuple[str, int, bytes, bytes | None, bytes]] = [
 
 
 @pytest.mark.parametrize(("reason", "status", "name", "value", "body"), CASES)
-async def test_simulator_validates_like_apns(sim: ApnsSimulator, reason: str, status: int,
-                                             name: bytes, value: bytes | None, body: bytes) -> None:
+async def test_simulator_validates_like_apns(
+    sim: ApnsSimulator, reason: str, status: int, name: bytes, value: bytes | None, body: bytes
+) -> None:
     config = sim.adapter_config()
     pool = H2Pool("127.0.0.1", sim.port, tls_context(sim.ca_pem))
     if name.startswith(b":"):
-        headers = [(n, value) if n == name and value is not None else (n, v)
-                   for n, v in _request(sim, config)]
+        headers = [(n, value) if n == name and value is not None else (n, v) for n, v in _request(sim, config)]
     else:
         headers = _edit(_request(sim, config), name, value)
     try:
@@ -474,8 +485,7 @@ async def test_simulator_rejects_duplicate_headers_and_generates_ids(sim: ApnsSi
     config = sim.adapter_config()
     pool = H2Pool("127.0.0.1", sim.port, tls_context(sim.ca_pem))
     try:
-        dup = await pool.request([*_request(sim, config), (b"apns-topic", b"com.herald.sandbox")],
-                                 b"{}", 5.0)
+        dup = await pool.request([*_request(sim, config), (b"apns-topic", b"com.herald.sandbox")], b"{}", 5.0)
         ok = await pool.request(_request(sim, config), b'{"aps":{}}', 5.0)
     finally:
         await pool.close()

@@ -87,8 +87,7 @@ async def env(hooks: Hooks) -> AsyncIterator[Env]:
 
 
 def mail(to: str = TO, *, text: str | None = "Hi Ada", html: str | None = "<p>Hi Ada</p>") -> EmailMessage:
-    return EmailMessage(key=KEY, to=to, subject="Welcome", html=html, text=text, to_name="Ada",
-                        category="welcome")
+    return EmailMessage(key=KEY, to=to, subject="Welcome", html=html, text=text, to_name="Ada", category="welcome")
 
 
 async def post_raw(env: Env, body: Any, *, auth: bool = True) -> tuple[int, dict[str, str], Any]:
@@ -159,8 +158,9 @@ async def test_wrong_api_key_is_401_in_sendgrid_words(env: Env) -> None:
         await adapter.close()
     assert isinstance(outcome, PermanentFailure) and outcome.code == "401"
     assert json.loads(outcome.detail or "") == {
-        "errors": [{"field": None, "message": "The provided authorization grant is invalid, expired, or revoked",
-                    "help": None}]
+        "errors": [
+            {"field": None, "message": "The provided authorization grant is invalid, expired, or revoked", "help": None}
+        ]
     }
     status, _, body = await post_raw(env, env.adapter.payload(mail()), auth=False)
     assert status == 401 and body["errors"][0]["message"] == "authorization required"
@@ -199,9 +199,10 @@ async def test_revoked_address_is_accepted_then_bounces(env: Env) -> None:
     assert isinstance(first.outcome, DeadAddress) and first.outcome.code == "bounce"
     assert (first.key, first.email, first.message_id) == (KEY, TO, accepted.provider_message_id)
     assert isinstance(second.outcome, DeadAddress) and second.event == "dropped"
-    async with aiohttp.ClientSession() as s, s.get(
-        f"{env.base}/v3/suppression/bounces", headers={"Authorization": f"Bearer {env.sim.api_key}"}
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"{env.base}/v3/suppression/bounces", headers={"Authorization": f"Bearer {env.sim.api_key}"}) as r,
+    ):
         assert [b["email"] for b in await r.json()] == [TO]
 
 
@@ -248,8 +249,7 @@ def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
         (lambda b: b.update(content=[]), "content"),
         (lambda b: b.update(content=list(reversed(b["content"]))), "content"),
         (lambda b: b["content"][0].update(value=""), "content.0.value"),
-        (lambda b: b.update(mail_settings={"sandbox_mode": {"enable": "true"}}),
-         "mail_settings.sandbox_mode.enable"),
+        (lambda b: b.update(mail_settings={"sandbox_mode": {"enable": "true"}}), "mail_settings.sandbox_mode.enable"),
     ],
 )
 async def test_validation_in_sendgrid_words(env: Env, change: Any, field_name: str) -> None:

@@ -84,9 +84,15 @@ async def test_auth_is_checked(sim: SmtpSimulator) -> None:
 
 @pytest.mark.parametrize(
     ("code", "expected", "reason"),
-    [("421", RetryLater, "4.3.2"), ("450", RetryLater, "4.2.1"), ("451", RetryLater, "4.3.0"),
-     ("452", RetryLater, "4.3.1"), ("550", DeadAddress, "5.1.1"), ("553", DeadAddress, "5.1.3"),
-     ("554", PermanentFailure, "5.7.1")],
+    [
+        ("421", RetryLater, "4.3.2"),
+        ("450", RetryLater, "4.2.1"),
+        ("451", RetryLater, "4.3.0"),
+        ("452", RetryLater, "4.3.1"),
+        ("550", DeadAddress, "5.1.1"),
+        ("553", DeadAddress, "5.1.3"),
+        ("554", PermanentFailure, "5.7.1"),
+    ],
 )
 async def test_reply_codes_map_to_outcomes(sim: SmtpSimulator, code: str, expected: type, reason: str) -> None:
     sim.faults.configure(FaultSettings(error_rates={code: 1.0}))

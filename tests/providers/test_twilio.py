@@ -264,8 +264,17 @@ async def post_raw(env: Env, form: dict[str, str]) -> tuple[Any, int]:
 
 @pytest.mark.parametrize(
     ("body", "segments"),
-    [("a" * 160, "1"), ("a" * 161, "2"), ("{" * 80, "1"), ("{" * 81, "2"), ("é" * 160, "1"),
-     ("ś" * 70, "1"), ("ś" * 71, "2"), ("😀" * 35, "1"), ("😀" * 36, "2")],
+    [
+        ("a" * 160, "1"),
+        ("a" * 161, "2"),
+        ("{" * 80, "1"),
+        ("{" * 81, "2"),
+        ("é" * 160, "1"),
+        ("ś" * 70, "1"),
+        ("ś" * 71, "2"),
+        ("😀" * 35, "1"),
+        ("😀" * 36, "2"),
+    ],
 )
 async def test_segments_follow_gsm7_and_ucs2(env: Env, body: str, segments: str) -> None:
     resource, status = await post_raw(env, {"To": TO, "From": "+15005550006", "Body": body})

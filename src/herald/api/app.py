@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from herald import __version__
 from herald.api import errors
 from herald.api.limits import BodyLimit
+from herald.integrations.endpoints import router as integrations
 from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
 from herald.recipients.endpoints import router as users
@@ -21,7 +22,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Multi-channel notifications. Authenticate with HTTP Basic: app key and secret.",
     )
     app.state.runtime = runtime
-    for router in (users, preferences, templates, notifications):
+    for router in (users, preferences, templates, notifications, integrations):
         app.include_router(router)
     errors.install(app)
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald.kit import errors as e
+from herald.kit.errors import field_of
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,6 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     if field:
         err["field"] = field
     return {"error": err}
-
-
-def field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or None
 
 
 def install(app: FastAPI) -> None:

@@ -31,12 +31,19 @@ _MISSING = b"-"  # a cached "no such user", so a deleted user costs no database 
 def dump_card(card: ContactCard | None) -> bytes:
     if card is None:
         return _MISSING
-    return orjson.dumps({
-        "user_id": card.user_id, "name": card.name, "email": card.email, "phone": card.phone,
-        "locale": card.locale, "timezone": card.timezone, "attributes": card.attributes,
-        "devices": [[str(d.id), d.platform, d.token, d.subscription] for d in card.devices],
-        "preferences": [[ch, cat, on] for (ch, cat), on in card.preferences.items()],
-    })
+    return orjson.dumps(
+        {
+            "user_id": card.user_id,
+            "name": card.name,
+            "email": card.email,
+            "phone": card.phone,
+            "locale": card.locale,
+            "timezone": card.timezone,
+            "attributes": card.attributes,
+            "devices": [[str(d.id), d.platform, d.token, d.subscription] for d in card.devices],
+            "preferences": [[ch, cat, on] for (ch, cat), on in card.preferences.items()],
+        }
+    )
 
 
 def load_card(raw: bytes) -> ContactCard | None:
@@ -44,8 +51,13 @@ def load_card(raw: bytes) -> ContactCard | None:
         return None
     d: dict[str, Any] = orjson.loads(raw)
     return ContactCard(
-        user_id=d["user_id"], name=d["name"], email=d["email"], phone=d["phone"], locale=d["locale"],
-        timezone=d["timezone"], attributes=d["attributes"],
+        user_id=d["user_id"],
+        name=d["name"],
+        email=d["email"],
+        phone=d["phone"],
+        locale=d["locale"],
+        timezone=d["timezone"],
+        attributes=d["attributes"],
         devices=tuple(DeviceCard(uuid.UUID(i), p, t, s) for i, p, t, s in d["devices"]),
         preferences={(ch, cat): on for ch, cat, on in d["preferences"]},
     )
@@ -63,7 +75,7 @@ class RedisContactCache:
         card_key, gen_key = self.keys.card(app_id, user_id), self.keys.card_gen(app_id, user_id)
         raw, gen = await self.redis.mget([card_key, gen_key])
         if raw is not None:
-            return load_card(raw)
+            return load_card(raw if isinstance(raw, bytes) else raw.encode())
         card = await self.loader(app_id, user_id)
         await self._store(keys=[card_key, gen_key], args=[gen or b"0", dump_card(card), self.ttl])
         return card

@@ -54,15 +54,24 @@ def api(
     """Serve the HTTP API (no workers): scale with --workers and more hosts."""
     s = settings()
     uvicorn.run(
-        "herald.api.main:create", factory=True, host=host or s.api.host, port=port or s.api.port,
-        workers=workers or s.api.workers, loop="uvloop", http="httptools", log_level="warning",
-        access_log=False, timeout_graceful_shutdown=10,
+        "herald.api.main:create",
+        factory=True,
+        host=host or s.api.host,
+        port=port or s.api.port,
+        workers=workers or s.api.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
     )
 
 
 def worker(
     channel: list[Channel] = typer.Option(..., "--channel", "-c", help="Channel(s) to work: email, sms, push"),
-    concurrency: int | None = typer.Option(None, help="In-flight sends per channel (default HERALD_WORKER__CONCURRENCY)"),
+    concurrency: int | None = typer.Option(
+        None, help="In-flight sends per channel (default HERALD_WORKER__CONCURRENCY)"
+    ),
 ) -> None:
     """Deliver one or more channels' queues."""
 

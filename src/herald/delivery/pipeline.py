@@ -88,7 +88,7 @@ class Pipeline:
         An unknown outcome never fails over: the first provider may have delivered, and a
         second provider has no way to collapse the duplicate.
         """
-        candidates = self.router.candidates(app_id, message)
+        candidates = await self.router.candidates(app_id, message)
         allowed = [a for a in candidates if self.router.breaker(app_id, a.name).allow()]
         if not allowed:
             code = "no_provider" if not candidates else "circuit_open"

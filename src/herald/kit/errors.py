@@ -6,6 +6,15 @@ Errors know nothing of HTTP: `herald.api.errors` maps them to status codes in on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+
+def field_of(loc: Sequence[Any]) -> str | None:
+    """A dotted field name from a validation error location, without the transport part."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
 
 class HeraldError(Exception):
     """Something went wrong."""

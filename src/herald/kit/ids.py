@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 
+_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+
 
 def uuid7() -> uuid.UUID:
-    """An RFC 9562 version 7 UUID: 48 bits of milliseconds, then randomness.
+    """An RFC 9562 version 7 UUID, monotonic within this process.
 
-    Python 3.11 has no uuid7; ordering by id equals ordering by creation time, which keyset
-    pagination and index locality both rely on.
+    48 bits of milliseconds, then a 12-bit counter for ids made in the same millisecond
+    (RFC 9562 method 1), then randomness. Python 3.11 has no uuid7; ordering by id equals
+    ordering by creation, which keyset pagination and index locality rely on.
     """
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
+    global _last_ms, _seq
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            _seq += 1
+            if _seq > 0xFFF:
+                _last_ms, _seq = _last_ms + 1, 0
+            ms = _last_ms
+        else:
+            _last_ms, _seq = ms, 0
+        seq = _seq
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     return uuid.UUID(int=value)

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
 from herald.api.deps import AppDep, RuntimeDep
-from herald.api.errors import field_of, status_for
-from herald.kit.errors import BatchTooLarge, ValidationFailed
+from herald.api.errors import status_for
+from herald.kit.errors import BatchTooLarge, ValidationFailed, field_of
 from herald.kit.uow import unit_of_work
 from herald.notifications import service
 from herald.notifications.schemas import (

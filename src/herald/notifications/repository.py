@@ -69,7 +69,7 @@ async def attempts_of(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) 
     out: dict[uuid.UUID, list[Attempt]] = {i: [] for i in delivery_ids}
     if not delivery_ids:
         return out
-    rows = await session.scalars(select(Attempt).where(Attempt.delivery_id.in_(delivery_ids)).order_by(Attempt.id))
+    rows = await session.scalars(select(Attempt).where(Attempt.delivery_id.in_(delivery_ids)).order_by(Attempt.number))
     for a in rows:
         out[a.delivery_id].append(a)
     return out

@@ -97,7 +97,9 @@ class ProviderToken:
     def _mint(self) -> str:
         self._issued_at = int(self._clock())
         self._token = jwt.encode(
-            {"iss": self._team_id, "iat": self._issued_at}, self._key, algorithm="ES256",
+            {"iss": self._team_id, "iat": self._issued_at},
+            self._key,
+            algorithm="ES256",
             headers={"kid": self._key_id, "typ": None},
         )
         return self._token
@@ -115,7 +117,10 @@ class ApnsAdapter:
         if url.scheme != "https" or not url.hostname:
             raise ValueError("APNs base_url must be https://host[:port]")
         self._pool = H2Pool(
-            url.hostname, url.port or 443, tls_context(config.ca_pem), size=config.connections,
+            url.hostname,
+            url.port or 443,
+            tls_context(config.ca_pem),
+            size=config.connections,
             connect_timeout=config.timeout,
         )
 
@@ -219,8 +224,9 @@ def _since(answer: H2Response) -> datetime | None:
 class H2Pool:
     """A few long-lived connections to one origin, opened lazily and replaced when they die."""
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext, *, size: int = 1,
-                 connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self, host: str, port: int, tls: ssl.SSLContext, *, size: int = 1, connect_timeout: float = 10.0
+    ) -> None:
         self._host, self._port, self._tls = host, port, tls
         self._authority = (host if port == 443 else f"{host}:{port}").encode("ascii")
         self._connect_timeout = connect_timeout
@@ -259,8 +265,11 @@ class H2Pool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await loop.create_connection(
-                    lambda: H2ClientConnection(self._authority), self._host, self._port,
-                    ssl=self._tls, server_hostname=self._host,
+                    lambda: H2ClientConnection(self._authority),
+                    self._host,
+                    self._port,
+                    ssl=self._tls,
+                    server_hostname=self._host,
                 )
                 await conn.ready
         except (OSError, TimeoutError, ConnectFailed) as exc:

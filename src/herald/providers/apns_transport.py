@@ -124,13 +124,17 @@ class H2ClientConnection(asyncio.Protocol):
 
     def __init__(self, authority: bytes) -> None:
         self._authority = authority
-        self._h2 = H2Connection(H2Configuration(
-            client_side=True, header_encoding=None,
-            # Our headers are built lowercase and well-formed, so h2's per-header checks
-            # are skipped (a large share of a send's CPU). Unnormalised, the bearer token
-            # is HPACK-indexed once instead of re-encoded on every request.
-            validate_outbound_headers=False, normalize_outbound_headers=False,
-        ))
+        self._h2 = H2Connection(
+            H2Configuration(
+                client_side=True,
+                header_encoding=None,
+                # Our headers are built lowercase and well-formed, so h2's per-header checks
+                # are skipped (a large share of a send's CPU). Unnormalised, the bearer token
+                # is HPACK-indexed once instead of re-encoded on every request.
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
+        )
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
         # Until the server's first SETTINGS arrives its stream limit is unknown; h2 assumes
@@ -262,8 +266,12 @@ class H2ClientConnection(asyncio.Protocol):
             self._finish(event.stream_id, None)
         elif isinstance(event, StreamReset):
             refused = event.error_code == ErrorCodes.REFUSED_STREAM
-            self._finish(event.stream_id, NotSent("refused_stream") if refused
-                         else Unanswered("stream_reset", f"RST_STREAM {event.error_code!r}"))
+            self._finish(
+                event.stream_id,
+                NotSent("refused_stream")
+                if refused
+                else Unanswered("stream_reset", f"RST_STREAM {event.error_code!r}"),
+            )
         elif isinstance(event, WindowUpdated):
             self._wake_flow()
         elif isinstance(event, RemoteSettingsChanged):
@@ -296,8 +304,7 @@ class H2ClientConnection(asyncio.Protocol):
         last = event.last_stream_id or 0
         detail = f"GOAWAY {event.error_code!r} {(event.additional_data or b'').decode('utf-8', 'replace')}"
         for stream_id in list(self._streams):
-            self._finish(stream_id, NotSent("goaway") if stream_id > last
-                         else Unanswered("goaway", detail.strip()))
+            self._finish(stream_id, NotSent("goaway") if stream_id > last else Unanswered("goaway", detail.strip()))
         self._slots.fail(NotSent("goaway"))
         self._fail_flow(Unanswered("goaway", detail.strip()))
         self._fail_ready(ConnectFailed(detail))

@@ -1,66 +1,118 @@
-"""Choosing providers for a message: by channel, platform or destination country, then priority.
+"""Choosing providers for a message: the app's own accounts, else the deployment's defaults.
 
-The router returns candidates in order; the send path tries the next one on a transient
-failure, and skips any whose circuit breaker is open.
+Order: for SMS, accounts preferred for the number's country first (by E.164 prefix), then
+the rest; otherwise by priority. The send path tries the next candidate on a transient
+failure and skips any whose circuit breaker is open.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
+from herald.config import BreakerSettings, RouteSettings
+from herald.integrations.service import Account
 from herald.kit.channels import Channel
 from herald.providers.base import Adapter
 from herald.providers.breaker import Breaker
 from herald.providers.messages import EmailMessage, OutboundMessage, PushMessage, SmsMessage
+from herald.providers.registry import KINDS, build_adapter
+
+AccountLoader = Callable[[uuid.UUID], Awaitable[list[Account]]]
+_ACCOUNTS_TTL = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class SmsRule:
-    """Numbers starting with one of `prefixes` (E.164 country codes, e.g. "+44") use `providers`."""
-
-    prefixes: tuple[str, ...]
-    providers: tuple[str, ...]
+def channel_of(message: OutboundMessage) -> Channel:
+    if isinstance(message, EmailMessage):
+        return Channel.EMAIL
+    return Channel.SMS if isinstance(message, SmsMessage) else Channel.PUSH
 
 
-@dataclass
-class Routes:
-    email: tuple[str, ...] = ("smtp",)
-    sms: tuple[str, ...] = ("twilio",)
-    sms_rules: tuple[SmsRule, ...] = ()
-    push: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"ios": ("apns",), "android": ("fcm",), "web": ("webpush",)}
-    )
+def _prefer_country(names: Sequence[tuple[str, tuple[str, ...]]], number: str) -> list[str]:
+    matched = [n for n, prefixes in names if prefixes and number.startswith(prefixes)]
+    return matched + [n for n, prefixes in names if n not in matched and not prefixes]
 
 
 class Router:
-    def __init__(self, adapters: Sequence[Adapter], routes: Routes) -> None:
+    def __init__(
+        self,
+        adapters: Sequence[Adapter],
+        routes: RouteSettings,
+        accounts: AccountLoader | None = None,
+        breaker: BreakerSettings | None = None,
+    ) -> None:
+        self.breaker_settings = breaker or BreakerSettings()
+        self.clock: Callable[[], float] = time.monotonic
         self.adapters = {a.name: a for a in adapters}
         self.routes = routes
+        self._load_accounts = accounts
+        self._accounts: dict[uuid.UUID, tuple[float, list[Account]]] = {}
+        self._built: dict[uuid.UUID, tuple[datetime, Adapter]] = {}
         self._breakers: dict[tuple[uuid.UUID | None, str], Breaker] = {}
 
     def breaker(self, app_id: uuid.UUID | None, name: str) -> Breaker:
-        return self._breakers.setdefault((app_id, name), Breaker())
+        key = (app_id, name)
+        if key not in self._breakers:
+            b = self.breaker_settings
+            self._breakers[key] = Breaker(
+                window=b.window,
+                min_calls=b.min_calls,
+                failure_ratio=b.failure_ratio,
+                cooldown=b.cooldown.total_seconds(),
+                clock=lambda: self.clock(),
+            )
+        return self._breakers[key]
 
-    def _names(self, message: OutboundMessage) -> tuple[str, ...]:
+    def forget(self, app_id: uuid.UUID) -> None:
+        """Drop the app's cached accounts after an integration changed."""
+        self._accounts.pop(app_id, None)
+
+    def _defaults(self, message: OutboundMessage) -> list[str]:
+        r = self.routes
         if isinstance(message, EmailMessage):
-            return self.routes.email
+            return list(r.email)
         if isinstance(message, SmsMessage):
-            for rule in self.routes.sms_rules:
-                if message.to.startswith(rule.prefixes):
-                    return rule.providers + tuple(p for p in self.routes.sms if p not in rule.providers)
-            return self.routes.sms
+            rules = [(p, tuple(rule.prefixes)) for rule in r.sms_rules for p in rule.providers]
+            preferred = _prefer_country(rules, message.to)
+            return preferred + [p for p in r.sms if p not in preferred]
         assert isinstance(message, PushMessage)
-        return tuple(self.routes.push.get(message.platform, ()))
+        return list(r.push.get(message.platform, ()))
 
-    def candidates(self, app_id: uuid.UUID, message: OutboundMessage) -> list[Adapter]:
-        """Configured providers for this message, in priority order, that exist here."""
-        return [self.adapters[n] for n in self._names(message) if n in self.adapters]
+    async def _app_accounts(self, app_id: uuid.UUID) -> list[Account]:
+        if self._load_accounts is None:
+            return []
+        hit = self._accounts.get(app_id)
+        now = time.monotonic()
+        if hit is None or hit[0] < now:
+            hit = (now + _ACCOUNTS_TTL, await self._load_accounts(app_id))
+            self._accounts[app_id] = hit
+        return hit[1]
 
-    def channel_of(self, name: str) -> Channel:
-        return self.adapters[name].channel
+    def _adapter_for(self, account: Account) -> Adapter:
+        built = self._built.get(account.id)
+        if built is None or built[0] != account.updated_at:
+            built = (account.updated_at, build_adapter(account.kind, account.config, name=account.name))
+            self._built[account.id] = built
+        return built[1]
+
+    async def candidates(self, app_id: uuid.UUID, message: OutboundMessage) -> list[Adapter]:
+        """Providers for this message, in the order to try them."""
+        channel = channel_of(message)
+        own = [a for a in await self._app_accounts(app_id) if a.channel == channel.value]
+        if isinstance(message, PushMessage):
+            own = [a for a in own if message.platform in KINDS[a.kind].platforms]
+        if own:
+            ordered = sorted(own, key=lambda a: a.priority)
+            if isinstance(message, SmsMessage) and any(a.countries for a in ordered):
+                names = _prefer_country([(a.name, a.countries) for a in ordered], message.to)
+                ordered = sorted(ordered, key=lambda a: names.index(a.name) if a.name in names else len(names))
+            return [self._adapter_for(a) for a in ordered]
+        return [self.adapters[n] for n in self._defaults(message) if n in self.adapters]
 
     async def close(self) -> None:
         for adapter in self.adapters.values():
+            await adapter.close()
+        for _, adapter in self._built.values():
             await adapter.close()

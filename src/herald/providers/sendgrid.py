@@ -42,9 +42,7 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 # A 400 naming a recipient's address field means the address itself is unusable.
 _RECIPIENT_FIELD = re.compile(r"^personalizations\.\d+\.(to|cc|bcc)\.\d+\.email$")
 # Drop reasons that mean SendGrid will never deliver to this address again.
-_DEAD_DROPS = frozenset(
-    {"Bounced Address", "Invalid", "Unsubscribed Address", "Spam Reporting Address"}
-)
+_DEAD_DROPS = frozenset({"Bounced Address", "Invalid", "Unsubscribed Address", "Spam Reporting Address"})
 
 
 class SendGridConfig(BaseModel):
@@ -87,9 +85,7 @@ def event_outcome(event: Mapping[str, Any]) -> SendGridEvent:
     elif name in ("spamreport", "unsubscribe"):
         outcome = DeadAddress(name, reason)
     key, email = event.get(KEY_ARG), event.get("email")
-    return SendGridEvent(
-        name, str(email) if email else None, str(key) if key else None, message_id, outcome
-    )
+    return SendGridEvent(name, str(email) if email else None, str(key) if key else None, message_id, outcome)
 
 
 def verify_event_signature(public_key: str, payload: bytes, signature: str, timestamp: str) -> bool:
@@ -191,6 +187,4 @@ def _names_recipient(body: Any) -> bool:
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list):
         return False
-    return any(
-        isinstance(e, dict) and _RECIPIENT_FIELD.match(str(e.get("field") or "")) for e in errors
-    )
+    return any(isinstance(e, dict) and _RECIPIENT_FIELD.match(str(e.get("field") or "")) for e in errors)

@@ -62,9 +62,7 @@ class TwilioConfig(BaseModel):
         return self
 
 
-def classify(
-    status: int, code: str, detail: str | None, retry_after: float | None = None
-) -> Outcome:
+def classify(status: int, code: str, detail: str | None, retry_after: float | None = None) -> Outcome:
     """A Twilio error code (sync answer or async ErrorCode) as an outcome."""
     if code in _DEAD:
         return DeadAddress(code, detail)
@@ -118,9 +116,7 @@ class TwilioAdapter:
 
     def __init__(self, config: TwilioConfig) -> None:
         self.config = config
-        self._url = (
-            f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
-        )
+        self._url = f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
         token = config.auth_token.get_secret_value()
         self._headers = {"Authorization": aiohttp.encode_basic_auth(config.account_sid, token)}
         self._http = HttpClient(timeout=config.timeout)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -42,8 +43,15 @@ return #due
 class RedisBroker:
     uses_outbox = True
 
-    def __init__(self, redis: aioredis.Redis, sessions: async_sessionmaker[AsyncSession], keys: Keys, *,
-                 maxlen: int = 1_000_000, block_ms: int = 100) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        sessions: async_sessionmaker[AsyncSession],
+        keys: Keys,
+        *,
+        maxlen: int = 1_000_000,
+        block_ms: int = 100,
+    ) -> None:
         self.redis = redis
         self.sessions = sessions
         self.keys = keys
@@ -76,7 +84,9 @@ class RedisBroker:
         await self._group(stream)
         entries = await self._reclaim(stream, owner, limit, lease)
         if len(entries) < limit:
-            got = await self.redis.xreadgroup(GROUP, owner, {stream: ">"}, count=limit - len(entries), block=self.block_ms)
+            got: Any = await self.redis.xreadgroup(
+                GROUP, owner, {stream: ">"}, count=limit - len(entries), block=self.block_ms
+            )
             for _, items in got or []:
                 entries.extend((eid, fields) for eid, fields in items)
         if not entries:
@@ -88,7 +98,9 @@ class RedisBroker:
             if raw is None:
                 orphans.append(eid.decode() if isinstance(eid, bytes) else str(eid))
                 continue
-            receipts.setdefault(uuid.UUID(hex=raw.decode()), []).append(eid.decode() if isinstance(eid, bytes) else str(eid))
+            receipts.setdefault(uuid.UUID(hex=raw.decode()), []).append(
+                eid.decode() if isinstance(eid, bytes) else str(eid)
+            )
         leased = await self._lease(list(receipts), owner, lease)
         held = await self._held_elsewhere([i for i in receipts if i not in leased])
         # An entry whose delivery is settled, not due, or unknown is stale: the log decides,
@@ -100,7 +112,9 @@ class RedisBroker:
             await self.redis.xack(stream, GROUP, *(stale + extra))
         return [Job(i, receipts[i][0]) for i in leased]
 
-    async def _reclaim(self, stream: str, owner: str, limit: int, lease: timedelta) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    async def _reclaim(
+        self, stream: str, owner: str, limit: int, lease: timedelta
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         idle_ms = int(lease.total_seconds() * 1000)
         result = await self.redis.xautoclaim(stream, GROUP, owner, min_idle_time=idle_ms, start_id="0-0", count=limit)
         claimed = result[1] if result else []

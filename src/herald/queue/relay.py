@@ -72,8 +72,13 @@ def asyncpg_dsn(url: str) -> str | None:
     return "postgresql://" + url.split("://", 1)[1]
 
 
-async def run_relay(sessions: async_sessionmaker[AsyncSession], broker: Broker, stop: asyncio.Event,
-                    database_url: str, poll: float = 0.2) -> None:
+async def run_relay(
+    sessions: async_sessionmaker[AsyncSession],
+    broker: Broker,
+    stop: asyncio.Event,
+    database_url: str,
+    poll: float = 0.2,
+) -> None:
     wake = asyncio.Event()
     listener = None
     dsn = asyncpg_dsn(database_url)

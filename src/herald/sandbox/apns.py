@@ -41,23 +41,62 @@ from herald.sandbox.inbox import Inbox, InboxEntry
 
 # Every documented reason with the status APNs answers it with.
 STATUS: dict[str, int] = {
-    **dict.fromkeys((
-        "BadCollapseId", "BadDeviceToken", "BadExpirationDate", "BadMessageId", "BadPriority",
-        "BadTopic", "DeviceTokenNotForTopic", "DuplicateHeaders", "IdleTimeout",
-        "InvalidPushType", "MissingDeviceToken", "MissingTopic", "PayloadEmpty", "TopicDisallowed",
-    ), 400),
-    **dict.fromkeys((
-        "BadCertificate", "BadCertificateEnvironment", "ExpiredProviderToken", "Forbidden",
-        "InvalidProviderToken", "MissingProviderToken",
-    ), 403),
-    "BadPath": 404, "MethodNotAllowed": 405, "ExpiredToken": 410, "Unregistered": 410,
-    "PayloadTooLarge": 413, "TooManyProviderTokenUpdates": 429, "TooManyRequests": 429,
-    "InternalServerError": 500, "ServiceUnavailable": 503, "Shutdown": 503,
+    **dict.fromkeys(
+        (
+            "BadCollapseId",
+            "BadDeviceToken",
+            "BadExpirationDate",
+            "BadMessageId",
+            "BadPriority",
+            "BadTopic",
+            "DeviceTokenNotForTopic",
+            "DuplicateHeaders",
+            "IdleTimeout",
+            "InvalidPushType",
+            "MissingDeviceToken",
+            "MissingTopic",
+            "PayloadEmpty",
+            "TopicDisallowed",
+        ),
+        400,
+    ),
+    **dict.fromkeys(
+        (
+            "BadCertificate",
+            "BadCertificateEnvironment",
+            "ExpiredProviderToken",
+            "Forbidden",
+            "InvalidProviderToken",
+            "MissingProviderToken",
+        ),
+        403,
+    ),
+    "BadPath": 404,
+    "MethodNotAllowed": 405,
+    "ExpiredToken": 410,
+    "Unregistered": 410,
+    "PayloadTooLarge": 413,
+    "TooManyProviderTokenUpdates": 429,
+    "TooManyRequests": 429,
+    "InternalServerError": 500,
+    "ServiceUnavailable": 503,
+    "Shutdown": 503,
 }
-PUSH_TYPES = frozenset({
-    "alert", "background", "controls", "location", "voip", "complication", "fileprovider",
-    "mdm", "liveactivity", "pushtotalk", "widgets",
-})
+PUSH_TYPES = frozenset(
+    {
+        "alert",
+        "background",
+        "controls",
+        "location",
+        "voip",
+        "complication",
+        "fileprovider",
+        "mdm",
+        "liveactivity",
+        "pushtotalk",
+        "widgets",
+    }
+)
 TOKEN_MAX_AGE = 3600.0  # older: ExpiredProviderToken
 TOKEN_MIN_REFRESH = 1200.0  # a new token sooner than this: TooManyProviderTokenUpdates
 STREAMS_BEFORE_AUTH, STREAMS_AFTER_AUTH = 1, 1000
@@ -92,9 +131,15 @@ class _Key:
 class ApnsSimulator:
     name = "apns"
 
-    def __init__(self, inbox: Inbox, *, host: str = "127.0.0.1", port: int = 0,
-                 topics: Iterable[str] = ("com.herald.sandbox",),
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        topics: Iterable[str] = ("com.herald.sandbox",),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.inbox = inbox
         self.faults = Faults()
         self.host, self.port = host, port
@@ -138,8 +183,7 @@ class ApnsSimulator:
         self._cert.configure_cert(tls)
         tls.set_alpn_protocols(["h2"])
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._connection, self.host, self.port, ssl=tls,
-                                                backlog=1024)
+        self._server = await loop.create_server(self._connection, self.host, self.port, ssl=tls, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -179,16 +223,19 @@ class ApnsSimulator:
         """Config for ApnsAdapter; base_url defaults to this simulator's own listener."""
         team_id, key_id, pem = self.new_key()
         fields: dict[str, object] = {
-            "base_url": base_url or self.base_url, "team_id": team_id, "key_id": key_id,
-            "private_key": SecretStr(pem), "topic": sorted(self.topics)[0], "ca_pem": self.ca_pem,
+            "base_url": base_url or self.base_url,
+            "team_id": team_id,
+            "key_id": key_id,
+            "private_key": SecretStr(pem),
+            "topic": sorted(self.topics)[0],
+            "ca_pem": self.ca_pem,
         }
         return ApnsConfig.model_validate({**fields, **overrides})
 
     # connections
 
     def _connection(self) -> H2ServerConnection:
-        conn = H2ServerConnection(self._dispatch, initial_streams=STREAMS_BEFORE_AUTH,
-                                  on_close=self._closed)
+        conn = H2ServerConnection(self._dispatch, initial_streams=STREAMS_BEFORE_AUTH, on_close=self._closed)
         self.connections_opened += 1
         self._live.add(conn)
         return conn
@@ -224,8 +271,14 @@ class ApnsSimulator:
         if draw.kind == "error":
             return self._inject(conn, request, apns_id, draw)
         if draw.kind == "throttle":
-            return self._reply(conn, request.stream_id, apns_id, 429, "TooManyRequests",
-                               extra=[(b"retry-after", str(draw.retry_after or 1).encode())])
+            return self._reply(
+                conn,
+                request.stream_id,
+                apns_id,
+                429,
+                "TooManyRequests",
+                extra=[(b"retry-after", str(draw.retry_after or 1).encode())],
+            )
         self._record(headers, request.body, apns_id)
         if draw.kind == "drop":
             return conn.reset(request.stream_id)
@@ -233,8 +286,7 @@ class ApnsSimulator:
 
     # validation, in the order APNs applies it
 
-    def _check(self, conn: H2ServerConnection, h: dict[str, str], duplicated: bool,
-               body: bytearray) -> _Refusal | None:
+    def _check(self, conn: H2ServerConnection, h: dict[str, str], duplicated: bool, body: bytearray) -> _Refusal | None:
         if h.get(":method") != "POST":
             return _Refusal(405, "MethodNotAllowed")
         path = h.get(":path", "")
@@ -300,8 +352,9 @@ class ApnsSimulator:
             key = self._keys.get(str(header.get("kid")))
             if key is None or header.get("alg") != "ES256":
                 return None
-            claims = jwt.decode(token, key.public_key, algorithms=["ES256"],
-                                options={"verify_iat": False, "require": ["iss", "iat"]})
+            claims = jwt.decode(
+                token, key.public_key, algorithms=["ES256"], options={"verify_iat": False, "require": ["iss", "iat"]}
+            )
         except jwt.PyJWTError:
             return None
         iat = claims.get("iat")
@@ -316,10 +369,8 @@ class ApnsSimulator:
 
     # answers
 
-    def _refuse(self, conn: H2ServerConnection, request: H2Request, apns_id: str,
-                refusal: _Refusal) -> None:
-        self._reply(conn, request.stream_id, apns_id, refusal.status, refusal.reason,
-                    token=_token_of(request))
+    def _refuse(self, conn: H2ServerConnection, request: H2Request, apns_id: str, refusal: _Refusal) -> None:
+        self._reply(conn, request.stream_id, apns_id, refusal.status, refusal.reason, token=_token_of(request))
 
     def _inject(self, conn: H2ServerConnection, request: H2Request, apns_id: str, draw: Draw) -> None:
         reason = draw.code or "InternalServerError"
@@ -330,14 +381,26 @@ class ApnsSimulator:
         if reason == "Shutdown":
             conn.shutdown()
 
-    def _reply(self, conn: H2ServerConnection, stream_id: int, apns_id: str, status: int,
-               reason: str, *, token: str = "", extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    def _reply(
+        self,
+        conn: H2ServerConnection,
+        stream_id: int,
+        apns_id: str,
+        status: int,
+        reason: str,
+        *,
+        token: str = "",
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         body: dict[str, object] = {"reason": reason}
         if status == 410:
             self._revoked_at.setdefault(token, int(self.clock() * 1000))
             body["timestamp"] = self._revoked_at[token]
-        headers = [(b"apns-id", apns_id.encode()),
-                   (b"content-type", b"application/json; charset=utf-8"), *(extra or [])]
+        headers = [
+            (b"apns-id", apns_id.encode()),
+            (b"content-type", b"application/json; charset=utf-8"),
+            *(extra or []),
+        ]
         conn.respond(stream_id, status, headers, orjson.dumps(body))
 
     def _record(self, h: dict[str, str], body: bytearray, apns_id: str) -> None:
@@ -346,13 +409,17 @@ class ApnsSimulator:
         except orjson.JSONDecodeError:
             parsed = body.decode("utf-8", "replace")
         client_id = h.get("apns-id")
-        self.inbox.record(InboxEntry(
-            provider="apns", destination=h[":path"].removeprefix("/3/device/"), message_id=apns_id,
-            key=uuid.UUID(client_id).hex if client_id else None,
-            collapse_key=h.get("apns-collapse-id"),
-            headers={k: v for k, v in h.items() if not k.startswith(":") and k != "authorization"},
-            body=parsed,
-        ))
+        self.inbox.record(
+            InboxEntry(
+                provider="apns",
+                destination=h[":path"].removeprefix("/3/device/"),
+                message_id=apns_id,
+                key=uuid.UUID(client_id).hex if client_id else None,
+                collapse_key=h.get("apns-collapse-id"),
+                headers={k: v for k, v in h.items() if not k.startswith(":") and k != "authorization"},
+                body=parsed,
+            )
+        )
 
 
 def _header_map(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], bool]:

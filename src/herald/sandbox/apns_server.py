@@ -35,15 +35,23 @@ class H2Request:
 class H2ServerConnection(asyncio.Protocol):
     """One client connection; `handler` gets each complete request and must answer or reset it."""
 
-    def __init__(self, handler: Callable[[H2ServerConnection, H2Request], None], *,
-                 initial_streams: int, on_close: Callable[[H2ServerConnection], None]) -> None:
+    def __init__(
+        self,
+        handler: Callable[[H2ServerConnection, H2Request], None],
+        *,
+        initial_streams: int,
+        on_close: Callable[[H2ServerConnection], None],
+    ) -> None:
         self._handler = handler
         self._on_close = on_close
         self._h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
-        self._h2.local_settings = Settings(client=False, initial_values={
-            SettingCodes.MAX_CONCURRENT_STREAMS: initial_streams,
-            SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
-        })
+        self._h2.local_settings = Settings(
+            client=False,
+            initial_values={
+                SettingCodes.MAX_CONCURRENT_STREAMS: initial_streams,
+                SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
+            },
+        )
         self._transport: asyncio.Transport | None = None
         self._requests: dict[int, H2Request] = {}
         self.pending = 0  # handed to the handler, not yet answered
@@ -92,13 +100,11 @@ class H2ServerConnection(asyncio.Protocol):
         elif isinstance(event, ConnectionTerminated) and self._transport is not None:
             self._transport.close()
 
-    def respond(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
-                body: bytes = b"") -> None:
+    def respond(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:
         """Answer one request; an answer to a stream the client already reset is dropped."""
         self.pending -= 1
         try:
-            self._h2.send_headers(stream_id, [(b":status", str(status).encode()), *headers],
-                                  end_stream=not body)
+            self._h2.send_headers(stream_id, [(b":status", str(status).encode()), *headers], end_stream=not body)
             if body:
                 self._h2.send_data(stream_id, body, end_stream=True)
         except H2Error:

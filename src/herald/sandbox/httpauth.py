@@ -44,16 +44,12 @@ class WebhookPoster:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def post(
-        self, url: str, *, data: bytes | Mapping[str, str], headers: Mapping[str, str]
-    ) -> None:
+    def post(self, url: str, *, data: bytes | Mapping[str, str], headers: Mapping[str, str]) -> None:
         task = asyncio.get_running_loop().create_task(self._post(url, data, dict(headers)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _post(
-        self, url: str, data: bytes | Mapping[str, str], headers: dict[str, str]
-    ) -> None:
+    async def _post(self, url: str, data: bytes | Mapping[str, str], headers: dict[str, str]) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):

@@ -100,7 +100,9 @@ class SendGridSimulator:
 
     def adapter_config(self, base_url: str, *, from_email: str = "herald@example.com") -> SendGridConfig:
         return SendGridConfig(
-            base_url=base_url, api_key=SecretStr(self.api_key), from_email=from_email,
+            base_url=base_url,
+            api_key=SecretStr(self.api_key),
+            from_email=from_email,
             from_name="Herald",
         )
 
@@ -170,9 +172,13 @@ class SendGridSimulator:
                 continue
             self.inbox.record(
                 InboxEntry(
-                    provider=self.name, destination=email, message_id=message_id,
-                    key=args.get(KEY_ARG), collapse_key=None,
-                    headers={"X-Message-Id": message_id}, body=mail,
+                    provider=self.name,
+                    destination=email,
+                    message_id=message_id,
+                    key=args.get(KEY_ARG),
+                    collapse_key=None,
+                    headers={"X-Message-Id": message_id},
+                    body=mail,
                 )
             )
         if dead:
@@ -182,7 +188,10 @@ class SendGridSimulator:
     def _bounce(self, email: str, args: dict[str, str], sg_message_id: str) -> dict[str, Any]:
         now = int(self._clock())
         event: dict[str, Any] = {
-            **args, "email": email, "timestamp": now, "sg_event_id": secrets.token_urlsafe(16),
+            **args,
+            "email": email,
+            "timestamp": now,
+            "sg_event_id": secrets.token_urlsafe(16),
             "sg_message_id": sg_message_id,
         }
         if email in self.bounces:
@@ -304,8 +313,11 @@ def _personalization_errors(ps: Any) -> list[dict[str, Any]]:
             addresses = p.get(kind) or []
             total += len(addresses)
             problems += [
-                invalid(f"personalizations.{i}.{kind}.{j}.email", "Does not contain a valid address.",
-                        f"personalizations.{kind}")
+                invalid(
+                    f"personalizations.{i}.{kind}.{j}.email",
+                    "Does not contain a valid address.",
+                    f"personalizations.{kind}",
+                )
                 for j, a in enumerate(addresses)
                 if not is_email(a.get("email") if isinstance(a, dict) else None)
             ]
@@ -319,8 +331,11 @@ def _content_errors(content: Any) -> list[dict[str, Any]]:
     if not isinstance(content, list) or not content:
         return [invalid("content", _NEED_CONTENT, "content")]
     problems = [
-        invalid(f"content.{i}.value", "The content value must be a string at least one character "
-                "in length.", "content.value")
+        invalid(
+            f"content.{i}.value",
+            "The content value must be a string at least one character in length.",
+            "content.value",
+        )
         for i, c in enumerate(content)
         if not (isinstance(c, dict) and isinstance(c.get("value"), str) and c["value"])
     ]

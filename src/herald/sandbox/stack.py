@@ -8,11 +8,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from herald.config import SandboxSettings
+from herald.providers.apns import ApnsAdapter
 from herald.providers.base import Adapter
+from herald.providers.fcm import FcmAdapter
+from herald.providers.sendgrid import SendGridAdapter
 from herald.providers.smtp import SmtpAdapter
+from herald.providers.twilio import TwilioAdapter
+from herald.providers.vonage import VonageAdapter
+from herald.providers.webpush import WebPushAdapter
+from herald.sandbox.apns import ApnsSimulator
+from herald.sandbox.fcm import FcmSimulator
 from herald.sandbox.inbox import Inbox
-from herald.sandbox.server import Sandbox, Simulator
+from herald.sandbox.sendgrid import SendGridSimulator
+from herald.sandbox.server import Sandbox
 from herald.sandbox.smtp import SmtpSimulator
+from herald.sandbox.twilio import TwilioSimulator
+from herald.sandbox.vonage import VonageSimulator
+from herald.sandbox.webpush import WebPushSimulator
 
 
 @dataclass
@@ -25,18 +37,39 @@ class SandboxStack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.sandbox.port}"
 
+    @property
+    def webpush(self) -> WebPushSimulator:
+        sim = self.sandbox.simulator("webpush")
+        assert isinstance(sim, WebPushSimulator)
+        return sim
+
     async def stop(self) -> None:
         for adapter in self.adapters:
             await adapter.close()
         await self.sandbox.stop()
 
 
-async def start_sandbox(cfg: SandboxSettings, *, from_address: str) -> SandboxStack:
-    """Start the simulators on the configured ports (0 = any free port)."""
+async def start_sandbox(
+    cfg: SandboxSettings, *, from_address: str, apns_port: int = 0, vonage_rate_limit: int | None = 30
+) -> SandboxStack:
+    """Start every simulator (ports from `cfg`, 0 = any free port) and adapters bound to them."""
     inbox = Inbox()
     smtp = SmtpSimulator(inbox, host=cfg.host, port=cfg.smtp_port)
-    sims: list[Simulator] = [smtp]
-    sandbox = Sandbox(sims, inbox)
-    await sandbox.start(cfg.host, cfg.http_port)
-    adapters: list[Adapter] = [SmtpAdapter(smtp.adapter_config(from_address))]
+    apns = ApnsSimulator(inbox, host=cfg.host, port=apns_port)
+    fcm, webpush = FcmSimulator(inbox), WebPushSimulator(inbox)
+    twilio, vonage = TwilioSimulator(inbox), VonageSimulator(inbox, rate_limit=vonage_rate_limit)
+    sendgrid = SendGridSimulator(inbox)
+    sandbox = Sandbox([smtp, apns, fcm, webpush, twilio, vonage, sendgrid], inbox)
+    port = await sandbox.start(cfg.host, cfg.http_port)
+    base = f"http://{cfg.host}:{port}"
+    webpush.base_url = base
+    adapters: list[Adapter] = [
+        SmtpAdapter(smtp.adapter_config(from_address)),
+        ApnsAdapter(apns.adapter_config()),
+        FcmAdapter(fcm.adapter_config(base)),
+        WebPushAdapter(webpush.adapter_config(base)),
+        TwilioAdapter(twilio.adapter_config(base)),
+        VonageAdapter(vonage.adapter_config(base)),
+        SendGridAdapter(sendgrid.adapter_config(base)),
+    ]
     return SandboxStack(sandbox, inbox, adapters)

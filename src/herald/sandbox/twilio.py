@@ -54,8 +54,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "21610": (400, "Attempt to send to unsubscribed recipient"),
     "21612": (
         400,
-        "The 'To' phone number: {to}, is not currently reachable using the 'From' phone "
-        "number: {from_} via SMS.",
+        "The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {from_} via SMS.",
     ),
     "21614": (400, "'To' number {to} is not a valid mobile number"),
     "21617": (400, "The concatenated message body exceeds the 1600 character limit."),
@@ -117,9 +116,7 @@ class TwilioSimulator:
     async def stop(self) -> None:
         await self.webhooks.close()
 
-    def adapter_config(
-        self, base_url: str, *, status_callback_url: str | None = None
-    ) -> TwilioConfig:
+    def adapter_config(self, base_url: str, *, status_callback_url: str | None = None) -> TwilioConfig:
         return TwilioConfig(
             base_url=base_url,
             account_sid=self.account_sid,
@@ -160,9 +157,13 @@ class TwilioSimulator:
             return web.json_response(resource, status=201)
         self.inbox.record(
             InboxEntry(
-                provider=self.name, destination=form["To"], message_id=resource["sid"],
-                key=callback_key(form.get("StatusCallback", "")), collapse_key=None,
-                headers={}, body=form,
+                provider=self.name,
+                destination=form["To"],
+                message_id=resource["sid"],
+                key=callback_key(form.get("StatusCallback", "")),
+                collapse_key=None,
+                headers={},
+                body=form,
             )
         )
         if draw.kind == "drop":
@@ -220,8 +221,9 @@ class TwilioSimulator:
             "uri": f"{base}.json",
         }
 
-    def _callback(self, form: Mapping[str, str], resource: Mapping[str, Any], status: str,
-                  error_code: str | None) -> None:
+    def _callback(
+        self, form: Mapping[str, str], resource: Mapping[str, Any], status: str, error_code: str | None
+    ) -> None:
         url = form.get("StatusCallback")
         if not url:
             return

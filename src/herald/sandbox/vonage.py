@@ -78,7 +78,9 @@ class VonageSimulator:
 
     def adapter_config(self, base_url: str) -> VonageConfig:
         return VonageConfig(
-            base_url=base_url, api_key=self.api_key, api_secret=SecretStr(self.api_secret),
+            base_url=base_url,
+            api_key=self.api_key,
+            api_secret=SecretStr(self.api_secret),
             from_="Herald",
         )
 
@@ -133,8 +135,13 @@ class VonageSimulator:
         parts = self._parts(p)
         self.inbox.record(
             InboxEntry(
-                provider=self.name, destination="+" + p["to"], message_id=parts[0]["message-id"],
-                key=p.get("client-ref"), collapse_key=None, headers={}, body=_without_secret(p),
+                provider=self.name,
+                destination="+" + p["to"],
+                message_id=parts[0]["message-id"],
+                key=p.get("client-ref"),
+                collapse_key=None,
+                headers={},
+                body=_without_secret(p),
             )
         )
         if draw.kind == "drop":

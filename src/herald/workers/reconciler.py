@@ -26,8 +26,9 @@ from herald.queue.interface import Broker
 log = logging.getLogger(__name__)
 
 
-async def reconcile_once(sessions: async_sessionmaker[AsyncSession], broker: Broker, grace: timedelta,
-                         batch: int = 5000) -> int:
+async def reconcile_once(
+    sessions: async_sessionmaker[AsyncSession], broker: Broker, grace: timedelta, batch: int = 5000
+) -> int:
     """Re-announce stuck deliveries; returns how many."""
     if not broker.uses_outbox:
         return 0
@@ -37,7 +38,9 @@ async def reconcile_once(sessions: async_sessionmaker[AsyncSession], broker: Bro
         select(Delivery.id)
         .where(
             or_(
-                (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at < cutoff) & (Delivery.updated_at < cutoff),
+                (Delivery.state == DeliveryState.QUEUED)
+                & (Delivery.available_at < cutoff)
+                & (Delivery.updated_at < cutoff),
                 (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < cutoff),
             )
         )
@@ -65,8 +68,13 @@ async def reconcile_once(sessions: async_sessionmaker[AsyncSession], broker: Bro
     return len(rows)
 
 
-async def run_reconciler(sessions: async_sessionmaker[AsyncSession], broker: Broker, stop: asyncio.Event,
-                         grace: timedelta, interval: timedelta) -> None:
+async def run_reconciler(
+    sessions: async_sessionmaker[AsyncSession],
+    broker: Broker,
+    stop: asyncio.Event,
+    grace: timedelta,
+    interval: timedelta,
+) -> None:
     while not stop.is_set():
         try:
             await reconcile_once(sessions, broker, grace)

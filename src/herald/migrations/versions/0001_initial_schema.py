@@ -2,16 +2,16 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 13:19:30.203927
+Create Date: 2026-11-21 13:31:01.275967
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import herald.kit.db
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -39,6 +39,25 @@ def upgrade() -> None:
         sa.Column("delivery_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+    )
+    op.create_table(
+        "integrations",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("app_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column(
+            "countries", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("sealed_config", sa.Text(), nullable=False),
+        sa.Column("created_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], name=op.f("fk_integrations_app_id_apps"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_integrations")),
+        sa.UniqueConstraint("app_id", "name", name=op.f("uq_integrations_app_id_name")),
     )
     op.create_table(
         "notifications",
@@ -235,6 +254,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notifications_app_user")
 
     op.drop_table("notifications")
+    op.drop_table("integrations")
     op.drop_table("outbox")
     op.drop_table("apps")
     # ### end Alembic commands ###

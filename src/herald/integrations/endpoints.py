@@ -1,0 +1,44 @@
+"""HTTP for an app's provider accounts. Credentials are write-only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Response
+
+from herald.api.deps import AppDep, RuntimeDep
+from herald.integrations import service
+from herald.integrations.schemas import IntegrationIn, IntegrationOut
+from herald.kit.uow import unit_of_work
+
+router = APIRouter(prefix="/v1/integrations", tags=["integrations"])
+Name = Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+@router.get("", response_model=list[IntegrationOut])
+async def list_integrations(app: AppDep, runtime: RuntimeDep) -> list[IntegrationOut]:
+    async with unit_of_work(runtime.sessions) as uow:
+        return [service.present(i, runtime.vault) for i in await service.list_all(uow, app.app_id)]
+
+
+@router.put("/{name}", response_model=IntegrationOut, summary="Create or replace a provider account")
+async def put_integration(
+    body: IntegrationIn, app: AppDep, runtime: RuntimeDep, response: Response, name: str = Name
+) -> IntegrationOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        i, created = await service.put(uow, runtime.vault, app.app_id, name, body)
+    runtime.router.forget(app.app_id)
+    response.status_code = 201 if created else 200
+    return service.present(i, runtime.vault)
+
+
+@router.get("/{name}", response_model=IntegrationOut)
+async def get_integration(app: AppDep, runtime: RuntimeDep, name: str = Name) -> IntegrationOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        return service.present(await service.get(uow, app.app_id, name), runtime.vault)
+
+
+@router.delete("/{name}", status_code=204)
+async def delete_integration(app: AppDep, runtime: RuntimeDep, name: str = Name) -> Response:
+    async with unit_of_work(runtime.sessions) as uow:
+        await service.delete(uow, app.app_id, name)
+    runtime.router.forget(app.app_id)
+    return Response(status_code=204)

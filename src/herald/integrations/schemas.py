@@ -1,0 +1,30 @@
+"""Integration shapes at the API edge: secrets go in, never come out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class IntegrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="apns, fcm, webpush, twilio, vonage, smtp or sendgrid")
+    priority: int = Field(default=0, description="Lower goes first; the next is the failover")
+    countries: list[str] = Field(default_factory=list, description='E.164 prefixes preferred here, e.g. ["+44"]')
+    enabled: bool = True
+    config: dict[str, Any] = Field(description="The provider's settings and credentials")
+
+
+class IntegrationOut(BaseModel):
+    name: str
+    kind: str
+    channel: str
+    priority: int
+    countries: list[str]
+    enabled: bool
+    config: dict[str, Any] = Field(description="Secrets are masked")
+    created_at: datetime
+    updated_at: datetime
