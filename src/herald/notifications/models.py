@@ -77,8 +77,9 @@ class Notification(Base):
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
-        # The embedded queue's claim and the scheduler's release both walk this index.
-        Index("ix_deliveries_claim", "channel", "state", "available_at"),
+        # The embedded queue's claim, the scheduler's release and the reconciler's sweep all
+        # walk this index by state first.
+        Index("ix_deliveries_claim", "state", "channel", "available_at"),
         Index("ix_deliveries_lease", "state", "lease_until"),
         Index("ix_deliveries_app_state", "app_id", "state"),
     )

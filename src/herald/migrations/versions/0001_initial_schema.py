@@ -2,16 +2,16 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 13:31:01.275967
+Create Date: 2026-11-21 13:35:32.646429
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 import herald.kit.db
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -159,7 +159,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_app_state", ["app_id", "state"], unique=False)
-        batch_op.create_index("ix_deliveries_claim", ["channel", "state", "available_at"], unique=False)
+        batch_op.create_index("ix_deliveries_claim", ["state", "channel", "available_at"], unique=False)
         batch_op.create_index("ix_deliveries_lease", ["state", "lease_until"], unique=False)
         batch_op.create_index(batch_op.f("ix_deliveries_notification_id"), ["notification_id"], unique=False)
 
