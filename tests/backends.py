@@ -61,7 +61,8 @@ async def _admin(*statements: str) -> None:
 
 def make_template(worker: str) -> str:
     """Build (again) this test process's template database with the migrations."""
-    name = f"herald_tpl_{worker}"
+    # The pid keeps concurrent test runs on one server (a developer's and CI's) apart.
+    name = f"herald_tpl_{worker}_{os.getpid()}"
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
     upgrade(_sqlalchemy_url(name))
     return name

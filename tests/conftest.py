@@ -41,9 +41,11 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_template(worker_id: str) -> str:
+def pg_template(worker_id: str) -> Iterator[str]:
     backends.require_services()
-    return backends.make_template(worker_id)
+    name = backends.make_template(worker_id)
+    yield name
+    backends.drop(name)
 
 
 @pytest.fixture(params=BACKENDS)
