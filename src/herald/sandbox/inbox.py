@@ -70,6 +70,27 @@ class Inbox:
                     counts[e.key] += 1
             return dict(counts)
 
+    def summary(self) -> dict[str, list[int]]:
+        """Per Herald key: [messages received, messages still visible after collapse rules]."""
+        with self._lock:
+            entries = list(self._entries)
+        shown: dict[object, InboxEntry] = {}
+        for e in entries:
+            shown[(e.provider, e.destination, e.collapse_key) if e.collapse_key else e.seq] = e
+        out: dict[str, list[int]] = {}
+        for e in entries:
+            if e.key:
+                out.setdefault(e.key, [0, 0])[0] += 1
+        for e in shown.values():
+            if e.key:
+                out[e.key][1] += 1
+        return out
+
+    def timestamps(self, since_seq: int = 0) -> list[tuple[int, str | None, str, float]]:
+        """(seq, key, provider, received_at) for every entry after `since_seq`: cheap to ship."""
+        with self._lock:
+            return [(e.seq, e.key, e.provider, e.received_at) for e in self._entries if e.seq > since_seq]
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -56,6 +56,8 @@ class Sandbox:
                 web.get("/_sandbox/inbox", self._inbox),
                 web.get("/_sandbox/inbox/visible", self._visible),
                 web.delete("/_sandbox/inbox", self._clear),
+                web.get("/_sandbox/inbox/summary", self._summary),
+                web.get("/_sandbox/inbox/timestamps", self._timestamps),
                 web.get("/_sandbox/{sim}/faults", self._get_faults),
                 web.put("/_sandbox/{sim}/faults", self._put_faults),
                 web.delete("/_sandbox/{sim}/faults", self._reset_faults),
@@ -102,6 +104,13 @@ class Sandbox:
     async def _visible(self, request: web.Request) -> web.Response:
         dest = request.query.get("destination", "")
         return web.json_response({"messages": [e.to_json() for e in self.inbox.visible(dest)]})
+
+    async def _summary(self, _: web.Request) -> web.Response:
+        return web.json_response({"keys": self.inbox.summary(), "total": len(self.inbox)})
+
+    async def _timestamps(self, request: web.Request) -> web.Response:
+        rows = self.inbox.timestamps(int(request.query.get("since", 0)))
+        return web.json_response({"rows": rows})
 
     async def _clear(self, _: web.Request) -> web.Response:
         self.inbox.clear()

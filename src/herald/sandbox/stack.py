@@ -5,17 +5,14 @@ This is what lets `herald run` deliver on every channel with no provider credent
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
-from herald.config import SandboxSettings
-from herald.providers.apns import ApnsAdapter
+from pydantic import BaseModel
+
+from herald.config import SandboxSettings, SmtpSettings
 from herald.providers.base import Adapter
-from herald.providers.fcm import FcmAdapter
-from herald.providers.sendgrid import SendGridAdapter
-from herald.providers.smtp import SmtpAdapter
-from herald.providers.twilio import TwilioAdapter
-from herald.providers.vonage import VonageAdapter
-from herald.providers.webpush import WebPushAdapter
+from herald.providers.registry import build_adapter, reveal
 from herald.sandbox.apns import ApnsSimulator
 from herald.sandbox.fcm import FcmSimulator
 from herald.sandbox.inbox import Inbox
@@ -32,6 +29,20 @@ class SandboxStack:
     sandbox: Sandbox
     inbox: Inbox
     adapters: list[Adapter] = field(default_factory=list)
+    # What Herald processes elsewhere need to reach these simulators: provider configs by kind.
+    configs: dict[str, BaseModel] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        """HERALD_* variables that point a Herald process at this sandbox."""
+        smtp = self.configs["smtp"]
+        assert isinstance(smtp, SmtpSettings)
+        providers = {k: reveal(v) for k, v in self.configs.items() if k != "smtp"}
+        return {
+            "HERALD_PROVIDERS": json.dumps(providers),
+            "HERALD_SMTP__HOST": smtp.host,
+            "HERALD_SMTP__PORT": str(smtp.port),
+            "HERALD_SANDBOX__ENABLED": "false",
+        }
 
     @property
     def base_url(self) -> str:
@@ -63,13 +74,14 @@ async def start_sandbox(
     port = await sandbox.start(cfg.host, cfg.http_port)
     base = f"http://{cfg.host}:{port}"
     webpush.base_url = base
-    adapters: list[Adapter] = [
-        SmtpAdapter(smtp.adapter_config(from_address)),
-        ApnsAdapter(apns.adapter_config()),
-        FcmAdapter(fcm.adapter_config(base)),
-        WebPushAdapter(webpush.adapter_config(base)),
-        TwilioAdapter(twilio.adapter_config(base)),
-        VonageAdapter(vonage.adapter_config(base)),
-        SendGridAdapter(sendgrid.adapter_config(base)),
-    ]
-    return SandboxStack(sandbox, inbox, adapters)
+    configs: dict[str, BaseModel] = {
+        "smtp": smtp.adapter_config(from_address),
+        "apns": apns.adapter_config(),
+        "fcm": fcm.adapter_config(base),
+        "webpush": webpush.adapter_config(base),
+        "twilio": twilio.adapter_config(base),
+        "vonage": vonage.adapter_config(base),
+        "sendgrid": sendgrid.adapter_config(base),
+    }
+    adapters = [build_adapter(kind, cfg) for kind, cfg in configs.items()]
+    return SandboxStack(sandbox, inbox, adapters, configs)
