@@ -91,6 +91,35 @@ class Herald:
             stop.set()
             await asyncio.gather(*tasks)
 
+    async def sending(self) -> int:
+        async with self.runtime.sessions() as session:
+            return int(
+                await session.scalar(
+                    select(func.count()).select_from(Delivery).where(Delivery.state == DeliveryState.SENDING)
+                )
+                or 0
+            )
+
+    async def unsettled(self) -> int:
+        async with self.runtime.sessions() as session:
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]))
+                )
+                or 0
+            )
+
+    async def finish(self, timeout: float = 60.0) -> None:
+        """Drain again and again until every delivery is final, retries included."""
+        async with asyncio.timeout(timeout):
+            while True:
+                await self.drain(timeout=timeout)
+                if await self.unsettled() == 0:
+                    return
+                await asyncio.sleep(0.05)
+
     async def housekeeping(self) -> None:
         """What the scheduler and relay processes do, once."""
         broker = self.runtime.broker

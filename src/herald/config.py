@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
     retry: RetrySettings = RetrySettings()
+    # Per-channel ladders, e.g. HERALD_RETRY_CHANNELS='{"sms": {"max_attempts": 10}}'.
+    retry_channels: dict[Channel, RetrySettings] = {}
     smtp: SmtpSettings = SmtpSettings()
     sandbox: SandboxSettings = SandboxSettings()
     redis: RedisSettings = RedisSettings()
@@ -199,6 +201,10 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return SecretStr(path.read_text().strip())
+
+    def retry_for(self, channel: Channel | str) -> RetrySettings:
+        """The retry ladder of a channel: its override, else the default."""
+        return self.retry_channels.get(Channel(channel), self.retry)
 
     def policy_for(self, category: str | None) -> Literal["defer", "skip"]:
         """The rate-limit policy of a category, falling back to the default."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from herald import __version__
 from herald.api import errors
 from herald.api.limits import BodyLimit
+from herald.deadletters.endpoints import router as dead_letters
 from herald.integrations.endpoints import router as integrations
 from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
@@ -22,9 +24,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Multi-channel notifications. Authenticate with HTTP Basic: app key and secret.",
     )
     app.state.runtime = runtime
-    for router in (users, preferences, templates, notifications, integrations):
+    for router in (users, preferences, templates, notifications, dead_letters, integrations):
         app.include_router(router)
     errors.install(app)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:

@@ -69,6 +69,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(TimeoutError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         log.error("database error; answering 503: %s", exc)
         # Nothing was committed: tell the caller to retry rather than pretend to accept.

@@ -75,7 +75,7 @@ def serve(
             sim.faults.configure(FaultSettings(latency_ms=latency_ms))
         env = stack.environment()
         if env_file is not None:
-            env_file.write_text(json.dumps(env))
+            await asyncio.to_thread(env_file.write_text, json.dumps(env))
         console.print(f"sandbox: {stack.base_url}  (SMTP {smtp_port}, APNs {apns_port})", highlight=False)
         stop = asyncio.Event()
         install_signals(stop)

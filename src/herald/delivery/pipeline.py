@@ -21,8 +21,10 @@ from herald.delivery.decide import Send, Skip, Target, decide, resolve
 from herald.delivery.results import AttemptRecord, Result
 from herald.delivery.work import Work
 from herald.kit.clock import utcnow
+from herald.kit.metrics import ATTEMPTS, SEND_SECONDS, UNKNOWN_RESENDS
+from herald.providers.base import Adapter
 from herald.providers.messages import OutboundMessage
-from herald.providers.outcome import Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
+from herald.providers.outcome import Delivered, Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
 from herald.providers.router import Router
 from herald.ratelimit.interface import RateLimiter
 from herald.recipients.card import ContactCard
@@ -79,43 +81,57 @@ class Pipeline:
         decision = await decide(p.work, p.card, p.target, self.limiter, self.settings)
         if not isinstance(decision, Send):
             return settle.without_call(p.work, owner, decision, now)
-        calls, outcome, provider = await self.call(p.work.delivery.app_id, decision.message)
-        return settle.after_calls(p.work, owner, calls, outcome, provider, p.target, self.settings.retry, utcnow())
+        calls, outcome, provider = await self.call(p.work.delivery.app_id, decision.message, p.work.delivery.unknowns)
+        policy = self.settings.retry_for(p.work.delivery.channel)
+        return settle.after_calls(p.work, owner, calls, outcome, provider, p.target, policy, utcnow())
 
-    async def call(self, app_id: uuid.UUID, message: OutboundMessage) -> tuple[list[AttemptRecord], Outcome, str]:
+    async def call(
+        self, app_id: uuid.UUID, message: OutboundMessage, unknowns: int = 0
+    ) -> tuple[list[AttemptRecord], Outcome, str]:
         """Try providers in order; fail over to the next one on a transient failure.
 
         An unknown outcome never fails over: the first provider may have delivered, and a
-        second provider has no way to collapse the duplicate.
+        second provider has no way to collapse the duplicate. After an unknown outcome, a
+        provider that can be asked (`lookup`) is asked before anything is resent.
         """
         candidates = await self.router.candidates(app_id, message)
         allowed = [a for a in candidates if self.router.breaker(app_id, a.name).allow()]
         if not allowed:
             code = "no_provider" if not candidates else "circuit_open"
-            return (
-                [],
-                RetryLater(code, "no provider available for this message"),
-                candidates[0].name if candidates else "none",
-            )
+            name = candidates[0].name if candidates else "none"
+            return [], RetryLater(code, "no provider available for this message"), name
         calls: list[AttemptRecord] = []
         outcome: Outcome = RetryLater("no_provider")
         for i, adapter in enumerate(allowed):
-            started, t0 = utcnow(), time.perf_counter()
-            try:
-                outcome = await adapter.send(message)
-            except Exception as exc:  # an adapter bug must not lose the delivery
-                outcome = UnknownOutcome("adapter_error", truncate(repr(exc)))
-            calls.append(
-                AttemptRecord(
-                    adapter.name,
-                    outcome_name(outcome),
-                    outcome.code if hasattr(outcome, "code") else None,
-                    truncate(getattr(outcome, "detail", None)),
-                    started,
-                    int((time.perf_counter() - t0) * 1000),
-                )
-            )
+            outcome, record = await self._one(adapter, message, unknowns)
+            calls.append(record)
             self.router.breaker(app_id, adapter.name).record(not isinstance(outcome, RetryLater | UnknownOutcome))
             if not (isinstance(outcome, RetryLater) and i + 1 < len(allowed)):
                 return calls, outcome, adapter.name
         return calls, outcome, allowed[-1].name
+
+    async def _one(self, adapter: Adapter, message: OutboundMessage, unknowns: int) -> tuple[Outcome, AttemptRecord]:
+        started, t0 = utcnow(), time.perf_counter()
+        note = None
+        lookup = getattr(adapter, "lookup", None)
+        found = await lookup(message) if unknowns and lookup is not None else None
+        if isinstance(found, Delivered):
+            outcome: Outcome = found
+            note = "found delivered by lookup after an unknown outcome; not resent"
+        else:
+            if unknowns:
+                collapsing = bool(getattr(adapter, "collapses_duplicates", False))
+                UNKNOWN_RESENDS.labels(adapter.name, str(collapsing).lower()).inc()
+                note = "resent after an unknown outcome" + ("" if collapsing else "; may be a duplicate")
+            try:
+                outcome = await adapter.send(message)
+            except Exception as exc:  # an adapter bug must not lose the delivery
+                outcome = UnknownOutcome("adapter_error", truncate(repr(exc)))
+        elapsed = time.perf_counter() - t0
+        name = outcome_name(outcome)
+        ATTEMPTS.labels(adapter.name, name).inc()
+        SEND_SECONDS.labels(adapter.name).observe(elapsed)
+        detail = getattr(outcome, "detail", None)
+        if note:
+            detail = f"{note}: {detail}" if detail else note
+        return outcome, AttemptRecord(adapter.name, name, outcome.code, truncate(detail), started, int(elapsed * 1000))

@@ -39,6 +39,7 @@ _UPDATE = (
     )
     .values(
         state=bindparam("b_state"),
+        unknowns=_D.c.unknowns + bindparam("b_unknowns"),
         reason=bindparam("b_reason"),
         attempts=bindparam("b_attempts"),
         available_at=bindparam("b_available_at"),
@@ -133,6 +134,7 @@ class Recorder:
                     "b_id": r.delivery_id,
                     "b_owner": r.owner,
                     "b_state": r.state,
+                    "b_unknowns": r.unknowns,
                     "b_reason": r.reason,
                     "b_attempts": r.attempts_before + len(r.calls),
                     "b_available_at": r.available_at or now,

@@ -43,4 +43,6 @@ class Result:
     calls: tuple[AttemptRecord, ...] = ()
     retire: Retirement | None = None
     finished: bool = False
+    # Calls whose outcome was unknown: the request went out and no answer came back.
+    unknowns: int = 0
     extra: dict[str, str] = field(default_factory=dict)

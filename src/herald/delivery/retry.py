@@ -20,8 +20,9 @@ def next_delay(
     return max(delay, retry_after or 0.0)
 
 
-def exhausted(attempts: int, created_at: datetime, now: datetime, policy: RetrySettings, delay: float) -> bool:
-    """Out of attempts, or the next try would land past the maximum age."""
+def exhausted(attempts: int, since: datetime, now: datetime, policy: RetrySettings, delay: float) -> bool:
+    """Out of attempts, or the next try would land past the maximum age (both counted from
+    creation, or from the last replay of a dead letter)."""
     if attempts >= policy.max_attempts:
         return True
-    return now + timedelta(seconds=delay) - created_at > policy.max_age
+    return now + timedelta(seconds=delay) - since > policy.max_age

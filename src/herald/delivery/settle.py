@@ -60,7 +60,8 @@ def after_calls(
     """Settle a delivery on the last provider's outcome."""
 
     def done(state: DeliveryState, reason: str | None, **extra: Any) -> Result:
-        return _result(work, owner, state, reason, calls=tuple(calls), provider=provider, **extra)
+        unknowns = sum(1 for c in calls if c.outcome == "unknown")
+        return _result(work, owner, state, reason, calls=tuple(calls), provider=provider, unknowns=unknowns, **extra)
 
     if isinstance(outcome, Delivered):
         return done(DeliveryState.DELIVERED, None, provider_message_id=outcome.provider_message_id)
@@ -77,8 +78,9 @@ def after_calls(
         )
         return done(DeliveryState.FAILED, outcome.code, retire=retire)
     assert isinstance(outcome, RetryLater | UnknownOutcome)
-    made = work.delivery.attempts + len(calls)
+    d = work.delivery
+    made = d.attempts + len(calls) - d.retry_base
     delay = next_delay(made, policy, outcome.retry_after if isinstance(outcome, RetryLater) else None)
-    if exhausted(made, work.delivery.created_at, now, policy, delay):
+    if exhausted(made, d.replayed_at or d.created_at, now, policy, delay):
         return done(DeliveryState.DEAD, outcome.code)
     return done(DeliveryState.QUEUED, outcome.code, available_at=now + timedelta(seconds=delay))

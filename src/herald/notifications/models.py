@@ -96,6 +96,12 @@ class Delivery(Base):
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Calls whose outcome was unknown (sent, no answer): each later resend may duplicate.
+    unknowns: Mapped[int] = mapped_column(Integer, default=0)
+    # A replayed dead letter gets a fresh retry budget from `retry_base` attempts on.
+    replays: Mapped[int] = mapped_column(Integer, default=0)
+    retry_base: Mapped[int] = mapped_column(Integer, default=0)
+    replayed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     available_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

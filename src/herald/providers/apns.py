@@ -108,6 +108,7 @@ class ProviderToken:
 class ApnsAdapter:
     name = "apns"
     channel = Channel.PUSH
+    collapses_duplicates = True  # Herald's key is the collapse key: a resend replaces, never doubles
 
     def __init__(self, config: ApnsConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config

@@ -18,6 +18,9 @@ class Adapter(Protocol):
 
     name: str
     channel: Channel
+    # True when a resend replaces the earlier copy on the device (APNs collapse id, FCM
+    # collapse key, web push Topic), so an unknown outcome can be resent without a duplicate.
+    collapses_duplicates: bool
 
     async def send(self, message: OutboundMessage) -> Outcome: ...
 

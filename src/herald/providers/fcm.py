@@ -157,6 +157,7 @@ def is_reserved(key: str) -> bool:
 class FcmAdapter:
     name = "fcm"
     channel = Channel.PUSH
+    collapses_duplicates = True  # Herald's key is the collapse key: a resend replaces, never doubles
 
     def __init__(self, config: FcmConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config

@@ -111,6 +111,7 @@ def verify_event_signature(public_key: str, payload: bytes, signature: str, time
 class SendGridAdapter:
     name = "sendgrid"
     channel = Channel.EMAIL
+    collapses_duplicates = False
 
     def __init__(self, config: SendGridConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config

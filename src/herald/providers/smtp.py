@@ -45,6 +45,7 @@ def classify_reply(code: int, text: str) -> Outcome:
 class SmtpAdapter:
     name = "smtp"
     channel = Channel.EMAIL
+    collapses_duplicates = False
 
     def __init__(self, config: SmtpSettings, *, ca_pem: str | None = None) -> None:
         self.config = config

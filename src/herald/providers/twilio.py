@@ -113,6 +113,7 @@ def with_key(url: str, key: str) -> str:
 class TwilioAdapter:
     name = "twilio"
     channel = Channel.SMS
+    collapses_duplicates = False
 
     def __init__(self, config: TwilioConfig) -> None:
         self.config = config

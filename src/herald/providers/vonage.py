@@ -112,6 +112,7 @@ def receipt_outcome(dlr: Mapping[str, str]) -> Outcome | None:
 class VonageAdapter:
     name = "vonage"
     channel = Channel.SMS
+    collapses_duplicates = False
 
     def __init__(self, config: VonageConfig) -> None:
         self.config = config

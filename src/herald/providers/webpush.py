@@ -99,6 +99,7 @@ def encrypt(plaintext: bytes, p256dh: str, auth: str) -> bytes:
 class WebPushAdapter:
     name = "webpush"
     channel = Channel.PUSH
+    collapses_duplicates = True  # Herald's key is the collapse key: a resend replaces, never doubles
 
     def __init__(self, config: WebPushConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config

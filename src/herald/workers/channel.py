@@ -16,6 +16,7 @@ import uuid
 from herald.delivery.pipeline import Pipeline, Prepared
 from herald.delivery.recorder import Recorder
 from herald.kit.channels import Channel
+from herald.kit.metrics import SETTLED
 from herald.notifications.models import DeliveryState
 from herald.queue.interface import Broker, Job
 
@@ -88,6 +89,7 @@ class ChannelWorker:
         try:
             result = await self.pipeline.process(p, self.owner)
             await self.recorder.record(result)
+            SETTLED.labels(self.channel.value, result.state).inc()
             if result.state == DeliveryState.QUEUED and result.available_at is not None:
                 await self.broker.defer(self.channel, [(result.delivery_id, result.available_at)])
             await self.broker.ack(self.channel, [job])

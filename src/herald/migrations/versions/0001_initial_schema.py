@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 13:35:32.646429
+Create Date: 2026-11-21 13:39:30.094636
 """
 
 from collections.abc import Sequence
@@ -140,6 +140,10 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("unknowns", sa.Integer(), nullable=False),
+        sa.Column("replays", sa.Integer(), nullable=False),
+        sa.Column("retry_base", sa.Integer(), nullable=False),
+        sa.Column("replayed_at", herald.kit.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("available_at", herald.kit.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("lease_until", herald.kit.db.UtcDateTime(timezone=True), nullable=True),

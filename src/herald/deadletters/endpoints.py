@@ -1,0 +1,64 @@
+"""HTTP for dead letters: list, inspect, replay one or many."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from herald.api.deps import AppDep, RuntimeDep
+from herald.deadletters import service
+from herald.deadletters.schemas import DeadLetterOut, DeadLetterPage, ReplayFilter, ReplayOut
+from herald.kit.channels import Channel
+from herald.kit.errors import ValidationFailed
+from herald.kit.uow import unit_of_work
+
+router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+
+
+@router.get("", response_model=DeadLetterPage, summary="Deliveries that ran out of attempts, newest first")
+async def list_dead(
+    app: AppDep,
+    runtime: RuntimeDep,
+    channel: Channel | None = None,
+    reason: str | None = None,
+    since: AwareDatetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+) -> DeadLetterPage:
+    try:
+        before = uuid.UUID(hex=cursor) if cursor else None
+    except ValueError as exc:
+        raise ValidationFailed("invalid cursor", field="cursor") from exc
+    async with unit_of_work(runtime.sessions) as uow:
+        items, last = await service.list_page(
+            uow,
+            app.app_id,
+            channel=channel.value if channel else None,
+            reason=reason,
+            since=since,
+            cursor=before,
+            limit=limit,
+        )
+    return DeadLetterPage(items=items, next_cursor=last.hex if last else None)
+
+
+@router.get("/{delivery_id}", response_model=DeadLetterOut, summary="One dead letter with its attempts")
+async def inspect(delivery_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> DeadLetterOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        return await service.inspect(uow, app.app_id, delivery_id)
+
+
+@router.post("/{delivery_id}/replay", response_model=ReplayOut, summary="Send again (idempotent)")
+async def replay_one(delivery_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> ReplayOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        ids = await service.replay(uow, runtime.broker, app.app_id, [delivery_id])
+    return ReplayOut(replayed=len(ids), ids=ids)
+
+
+@router.post("/replay", response_model=ReplayOut, summary="Replay every dead letter matching a filter")
+async def replay_many(body: ReplayFilter, app: AppDep, runtime: RuntimeDep) -> ReplayOut:
+    async with unit_of_work(runtime.sessions) as uow:
+        ids = await service.replay_matching(uow, runtime.broker, app.app_id, body)
+    return ReplayOut(replayed=len(ids), ids=ids)

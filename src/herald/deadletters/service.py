@@ -1,0 +1,127 @@
+"""Inspecting and replaying dead letters: deliveries that ran out of attempts or age."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+
+from herald.deadletters import repository
+from herald.deadletters.schemas import DeadLetterOut, ReplayFilter
+from herald.kit.channels import Channel
+from herald.kit.errors import NotFound, ValidationFailed
+from herald.kit.uow import UnitOfWork
+from herald.notifications import repository as log
+from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
+from herald.notifications.schemas import AttemptOut
+from herald.queue.interface import Broker
+from herald.queue.relay import write_outbox
+
+
+class DeadLetterNotFound(NotFound):
+    """The dead letter does not exist."""
+
+    code = "dead_letter_not_found"
+
+
+def present(d: Delivery, n: Notification, attempts: list[Attempt] | None = None) -> DeadLetterOut:
+    return DeadLetterOut(
+        id=d.id,
+        notification_id=n.id,
+        event_id=n.event_id,
+        channel=Channel(d.channel),
+        reason=d.reason,
+        attempts=d.attempts,
+        replays=d.replays,
+        provider=d.provider,
+        created_at=d.created_at,
+        finished_at=d.finished_at,
+        attempt_log=None
+        if attempts is None
+        else [
+            AttemptOut(
+                number=a.number,
+                provider=a.provider,
+                outcome=a.outcome,
+                code=a.code,
+                detail=a.detail,
+                started_at=a.started_at,
+                duration_ms=a.duration_ms,
+            )
+            for a in attempts
+        ],
+    )
+
+
+async def list_page(
+    uow: UnitOfWork,
+    app_id: uuid.UUID | None,
+    *,
+    channel: str | None = None,
+    reason: str | None = None,
+    since: datetime | None = None,
+    cursor: uuid.UUID | None = None,
+    limit: int = 50,
+) -> tuple[list[DeadLetterOut], uuid.UUID | None]:
+    stmt = repository.page(app_id, channel=channel, reason=reason, since=since, before=cursor, limit=limit + 1)
+    rows = (await uow.session.execute(stmt)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [present(d, n) for d, n in rows], (rows[-1][0].id if more and rows else None)
+
+
+async def inspect(uow: UnitOfWork, app_id: uuid.UUID, delivery_id: uuid.UUID) -> DeadLetterOut:
+    row = (
+        await uow.session.execute(
+            select(Delivery, Notification)
+            .join(Notification, Notification.id == Delivery.notification_id)
+            .where(Delivery.id == delivery_id, Delivery.app_id == app_id, Delivery.state == DeliveryState.DEAD)
+        )
+    ).first()
+    if row is None:
+        raise DeadLetterNotFound()
+    attempts = (await log.attempts_of(uow.session, [delivery_id]))[delivery_id]
+    return present(row[0], row[1], attempts)
+
+
+async def replay(uow: UnitOfWork, broker: Broker, app_id: uuid.UUID | None, ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Replay these deliveries if they are (still) dead; announce them durably."""
+    if app_id is not None and ids:
+        owned = await uow.session.scalars(select(Delivery.id).where(Delivery.id.in_(ids), Delivery.app_id == app_id))
+        ids = list(owned.all())
+    revived = await repository.revive(uow.session, ids)
+    entries = [(Channel(c), i) for i, c in revived]
+    if broker.uses_outbox:
+        await write_outbox(uow.session, entries)
+    elif entries:
+        by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
+        for c, i in entries:
+            by_channel[c].append(i)
+
+        async def hook() -> None:
+            for c, batch in by_channel.items():
+                await broker.publish(c, batch)
+
+        uow.after_commit(hook)
+    return [i for i, _ in revived]
+
+
+async def replay_matching(
+    uow: UnitOfWork, broker: Broker, app_id: uuid.UUID | None, f: ReplayFilter
+) -> list[uuid.UUID]:
+    if f.ids is None and f.channel is None and f.reason is None and f.since is None:
+        raise ValidationFailed("say which dead letters to replay: ids, channel, reason or since", field="channel")
+    stmt = repository.page(
+        app_id,
+        channel=f.channel.value if f.channel else None,
+        reason=f.reason,
+        since=f.since,
+        before=None,
+        limit=f.limit,
+    )
+    if f.ids is not None:
+        stmt = stmt.where(Delivery.id.in_(f.ids))
+    ids = [d.id for d, _ in (await uow.session.execute(stmt)).all()]
+    return await replay(uow, broker, app_id, ids)
