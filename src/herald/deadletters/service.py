@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import select
@@ -16,8 +15,8 @@ from herald.kit.uow import UnitOfWork
 from herald.notifications import repository as log
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
 from herald.notifications.schemas import AttemptOut
+from herald.queue.announce import announce
 from herald.queue.interface import Broker
-from herald.queue.relay import write_outbox
 
 
 class DeadLetterNotFound(NotFound):
@@ -38,20 +37,7 @@ def present(d: Delivery, n: Notification, attempts: list[Attempt] | None = None)
         provider=d.provider,
         created_at=d.created_at,
         finished_at=d.finished_at,
-        attempt_log=None
-        if attempts is None
-        else [
-            AttemptOut(
-                number=a.number,
-                provider=a.provider,
-                outcome=a.outcome,
-                code=a.code,
-                detail=a.detail,
-                started_at=a.started_at,
-                duration_ms=a.duration_ms,
-            )
-            for a in attempts
-        ],
+        attempt_log=None if attempts is None else [AttemptOut.model_validate(a) for a in attempts],
     )
 
 
@@ -92,19 +78,7 @@ async def replay(uow: UnitOfWork, broker: Broker, app_id: uuid.UUID | None, ids:
         owned = await uow.session.scalars(select(Delivery.id).where(Delivery.id.in_(ids), Delivery.app_id == app_id))
         ids = list(owned.all())
     revived = await repository.revive(uow.session, ids)
-    entries = [(Channel(c), i) for i, c in revived]
-    if broker.uses_outbox:
-        await write_outbox(uow.session, entries)
-    elif entries:
-        by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
-        for c, i in entries:
-            by_channel[c].append(i)
-
-        async def hook() -> None:
-            for c, batch in by_channel.items():
-                await broker.publish(c, batch)
-
-        uow.after_commit(hook)
+    await announce(uow, broker, revived)
     return [i for i, _ in revived]
 
 

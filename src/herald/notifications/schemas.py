@@ -45,6 +45,8 @@ class BatchIn(BaseModel):
 
 
 class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     number: int
     provider: str
     outcome: str

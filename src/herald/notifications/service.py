@@ -7,7 +7,6 @@ broker after the caller's commit, so nothing is queued that could still roll bac
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,8 +19,8 @@ from herald.notifications import repository
 from herald.notifications.intake import Plan, build_plan, content_of, recipient_of
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
+from herald.queue.announce import announce
 from herald.queue.interface import Broker
-from herald.queue.relay import write_outbox
 from herald.recipients import repository as recipients
 from herald.recipients.models import Device, User
 from herald.templates.models import Template
@@ -79,7 +78,14 @@ async def accept_batch(
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
     inserted = await repository.insert_plans(uow.session, plans)
-    await _announce(uow, broker, [p for p in plans if p.notification.id in inserted])
+    queued = [
+        (d.id, d.channel)
+        for p in plans
+        if p.notification.id in inserted
+        for d in p.deliveries
+        if d.state == DeliveryState.QUEUED
+    ]
+    await announce(uow, broker, queued)
     lost_races = {p.notification.event_id for p in plans if p.notification.id not in inserted}
     if lost_races or any(isinstance(o, str) for o in outcomes):
         existing |= await repository.by_event_ids(
@@ -98,29 +104,6 @@ async def accept_batch(
             n = existing[event_id]
             results.append(Accepted(False, present(n, dup_deliveries.get(n.id, []))))
     return results
-
-
-async def _announce(uow: UnitOfWork, broker: Broker, plans: list[Plan]) -> None:
-    """Make queued deliveries known to the broker, durably.
-
-    An in-database queue needs only a wake-up after commit. An external broker gets outbox
-    rows in this very transaction, so a crash after commit cannot lose the announcement.
-    """
-    queued = [(Channel(d.channel), d.id) for p in plans for d in p.deliveries if d.state == DeliveryState.QUEUED]
-    if not queued:
-        return
-    if broker.uses_outbox:
-        await write_outbox(uow.session, queued)
-        return
-    by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
-    for channel, delivery_id in queued:
-        by_channel[channel].append(delivery_id)
-
-    async def hook() -> None:
-        for channel, ids in by_channel.items():
-            await broker.publish(channel, ids)
-
-    uow.after_commit(hook)
 
 
 def status_of(deliveries: list[Delivery]) -> str:
@@ -167,18 +150,7 @@ def present(
                 finished_at=d.finished_at,
                 attempt_log=None
                 if attempts is None
-                else [
-                    AttemptOut(
-                        number=a.number,
-                        provider=a.provider,
-                        outcome=a.outcome,
-                        code=a.code,
-                        detail=a.detail,
-                        started_at=a.started_at,
-                        duration_ms=a.duration_ms,
-                    )
-                    for a in attempts.get(d.id, [])
-                ],
+                else [AttemptOut.model_validate(a) for a in attempts.get(d.id, [])],
             )
             for d in deliveries
         ],

@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from collections import defaultdict
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.notifications.models import Delivery, DeliveryState
+from herald.queue.announce import publish
 from herald.queue.interface import Broker
 
 log = logging.getLogger(__name__)
@@ -58,11 +56,7 @@ async def reconcile_once(
     )
     async with sessions() as session, session.begin():
         rows = (await session.execute(stmt)).all()
-    by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
-    for delivery_id, channel in rows:
-        by_channel[Channel(channel)].append(delivery_id)
-    for channel, ids in by_channel.items():
-        await broker.publish(channel, ids)
+    await publish(broker, [(i, c) for i, c in rows])
     if rows:
         log.info("reconciler: re-announced %d stuck deliveries", len(rows))
     return len(rows)

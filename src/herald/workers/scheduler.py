@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections import defaultdict
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.notifications.models import Delivery, DeliveryState
+from herald.queue.announce import publish
 from herald.queue.interface import Broker
 
 log = logging.getLogger(__name__)
@@ -41,11 +40,7 @@ async def release_due(sessions: async_sessionmaker[AsyncSession], broker: Broker
     )
     async with sessions() as session, session.begin():
         rows = (await session.execute(stmt)).all()
-    by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
-    for delivery_id, channel in rows:
-        by_channel[Channel(channel)].append(delivery_id)
-    for channel, ids in by_channel.items():
-        await broker.publish(channel, ids)
+    await publish(broker, [(i, c) for i, c in rows])
     return len(rows)
 
 

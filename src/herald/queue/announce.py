@@ -1,0 +1,45 @@
+"""Telling the broker about deliveries that became due, the one way every caller should.
+
+With an in-database queue, a wake-up after commit is enough. With an external broker, the
+announcement is an outbox row in the caller's transaction, so a crash after commit cannot
+lose it. Callers that hold no transaction (scheduler, reconciler) publish directly: anything
+they fail to publish is found again in the log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+
+from herald.kit.channels import Channel
+from herald.kit.uow import UnitOfWork
+from herald.queue.interface import Broker
+from herald.queue.relay import write_outbox
+
+
+def by_channel(pairs: Iterable[tuple[uuid.UUID, str]]) -> dict[Channel, list[uuid.UUID]]:
+    grouped: dict[Channel, list[uuid.UUID]] = defaultdict(list)
+    for delivery_id, channel in pairs:
+        grouped[Channel(channel)].append(delivery_id)
+    return grouped
+
+
+async def publish(broker: Broker, pairs: Iterable[tuple[uuid.UUID, str]]) -> None:
+    """Publish (delivery id, channel) pairs now, one call per channel."""
+    for channel, ids in by_channel(pairs).items():
+        await broker.publish(channel, ids)
+
+
+async def announce(uow: UnitOfWork, broker: Broker, pairs: list[tuple[uuid.UUID, str]]) -> None:
+    """Announce deliveries queued in this unit of work, durably and only once it commits."""
+    if not pairs:
+        return
+    if broker.uses_outbox:
+        await write_outbox(uow.session, [(Channel(c), i) for i, c in pairs])
+        return
+
+    async def hook() -> None:
+        await publish(broker, pairs)
+
+    uow.after_commit(hook)
