@@ -64,7 +64,7 @@ class Cluster:
         await self.start("api", "--port", str(port))
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient() as c:
-            for _ in range(200):
+            for _ in range(600):
                 try:
                     if (await c.get(f"{url}/health")).status_code == 200:
                         return url
@@ -104,7 +104,7 @@ async def count(runtime: Runtime, model: Any, *where: Any) -> int:
         return int(await s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
+async def wait_until(predicate: Any, timeout: float = 90.0) -> None:
     async with asyncio.timeout(timeout):
         while not await predicate():
             await asyncio.sleep(0.1)

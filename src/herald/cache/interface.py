@@ -15,6 +15,9 @@ class ContactCache(Protocol):
     async def get(self, app_id: uuid.UUID, user_id: str) -> ContactCard | None:
         """The user's card, loaded from the log on a miss; None if there is no such user."""
 
+    async def get_many(self, keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
+        """Cards for a batch of users in one round trip, loading the misses."""
+
     async def invalidate(self, app_id: uuid.UUID, user_id: str) -> None:
         """Forget the user, so the next send sees the change just committed."""
 

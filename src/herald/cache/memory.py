@@ -34,6 +34,9 @@ class MemoryContactCache:
                 self._entries.popitem(last=False)
         return card
 
+    async def get_many(self, keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
+        return {k: await self.get(*k) for k in dict.fromkeys(keys)}
+
     async def invalidate(self, app_id: uuid.UUID, user_id: str) -> None:
         self._generation += 1
         self._entries.pop((app_id, user_id), None)

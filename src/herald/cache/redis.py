@@ -80,6 +80,20 @@ class RedisContactCache:
         await self._store(keys=[card_key, gen_key], args=[gen or b"0", dump_card(card), self.ttl])
         return card
 
+    async def get_many(self, keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return {}
+        raw = await self.redis.mget([self.keys.card(a, u) for a, u in unique])
+        out: dict[tuple[uuid.UUID, str], ContactCard | None] = {}
+        for key, value in zip(unique, raw, strict=True):
+            out[key] = (
+                load_card(value if isinstance(value, bytes) else value.encode())
+                if value is not None
+                else await self.get(*key)
+            )
+        return out
+
     async def invalidate(self, app_id: uuid.UUID, user_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(self.keys.card_gen(app_id, user_id))

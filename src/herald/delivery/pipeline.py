@@ -55,10 +55,13 @@ class Pipeline:
     async def prepare(self, ids: Sequence[uuid.UUID], owner: str) -> list[Prepared]:
         async with self.sessions() as session:
             works = await work_repo.load(session, ids, owner)
+            cards = await self.cache.get_many(
+                [(w.delivery.app_id, w.notification.user_id) for w in works if w.notification.user_id]
+            )
             prepared = []
             for w in works:
                 uid = w.notification.user_id
-                card = await self.cache.get(w.delivery.app_id, uid) if uid else None
+                card = cards[(w.delivery.app_id, uid)] if uid else None
                 prepared.append(Prepared(w, card, resolve(w, card)))
             pairs = {
                 (p.work.delivery.app_id, p.work.delivery.channel, p.target.address)

@@ -23,6 +23,37 @@ from herald.queue.interface import Broker, Job
 log = logging.getLogger(__name__)
 
 
+class _Acks:
+    """Acks gathered for a few milliseconds and sent together: one XACK for many deliveries.
+
+    An ack that is lost (a crash before the flush) only leaves a stream entry pending; a
+    later claim finds its delivery settled in the log and drops it.
+    """
+
+    def __init__(self, broker: Broker, channel: Channel) -> None:
+        self.broker = broker
+        self.channel = channel
+        self._jobs: list[Job] = []
+        self._flush: asyncio.Task[None] | None = None
+
+    def add(self, job: Job) -> None:
+        self._jobs.append(job)
+        if self._flush is None:
+            self._flush = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        await asyncio.sleep(0.002)
+        jobs, self._jobs, self._flush = self._jobs, [], None
+        try:
+            await self.broker.ack(self.channel, jobs)
+        except Exception as exc:
+            log.warning("ack of %d jobs failed (they will be dropped on reclaim): %s", len(jobs), exc)
+
+    async def drain(self) -> None:
+        if self._flush is not None:
+            await self._flush
+
+
 def worker_id(channel: Channel) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{channel.value}:{uuid.uuid4().hex[:8]}"
 
@@ -51,6 +82,7 @@ class ChannelWorker:
         self.poll_interval = poll_interval
         self.owner = owner or worker_id(channel)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._acks = _Acks(broker, channel)
 
     async def run(self, stop: asyncio.Event) -> None:
         from datetime import timedelta
@@ -72,6 +104,7 @@ class ChannelWorker:
                 await asyncio.sleep(min(5.0, self.poll_interval * 4))
         if self._inflight:
             await asyncio.wait(self._inflight)
+        await self._acks.drain()
 
     async def _start(self, jobs: list[Job]) -> None:
         by_id = {j.delivery_id: j for j in jobs}
@@ -92,7 +125,7 @@ class ChannelWorker:
             SETTLED.labels(self.channel.value, result.state).inc()
             if result.state == DeliveryState.QUEUED and result.available_at is not None:
                 await self.broker.defer(self.channel, [(result.delivery_id, result.available_at)])
-            await self.broker.ack(self.channel, [job])
+            self._acks.add(job)
         except Exception:
             # Left leased: the lease expiry re-drives it, so nothing is lost.
             log.exception("delivery %s could not be settled", job.delivery_id)
