@@ -177,3 +177,14 @@ async def test_app_integrations_route_and_keep_secrets_sealed(full: Herald, stac
     assert (await full.notification(uk.json()["id"]))["deliveries"][0]["provider"] == "uk-sms"
     assert (await full.notification(us.json()["id"]))["deliveries"][0]["provider"] == "main-sms"
     assert {e.provider for e in stack.inbox.entries()} == {"vonage", "twilio"}
+
+
+async def test_changed_phone_number_is_used_on_the_very_next_send(full: Herald, stack: SandboxStack) -> None:
+    await full.user(phone="+14155550123")
+    await full.template()
+    await full.notify(channels=["sms"])
+    await full.drain()  # the contact card is now cached (in Redis on the production backend)
+    await full.user(phone="+14155550199")
+    await full.notify(channels=["sms"])
+    await full.drain()
+    assert [e.destination for e in stack.inbox.entries()] == ["+14155550123", "+14155550199"]
