@@ -88,9 +88,12 @@ class ChannelWorker:
         from datetime import timedelta
 
         lease = timedelta(seconds=self.lease)
+        # Claim in batches: waiting for a quarter of the slots to free up costs a few ms of
+        # latency under full load and saves a claim query per completed delivery.
+        low_water = max(1, min(self.claim_batch, self.concurrency) // 4)
         while not stop.is_set():
             free = self.concurrency - len(self._inflight)
-            if free <= 0:
+            if free < low_water and self._inflight:
                 await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
