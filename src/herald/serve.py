@@ -18,6 +18,8 @@ from herald.api.app import create_app
 from herald.config import Settings
 from herald.kit.channels import Channel
 from herald.runtime import Runtime
+from herald.queue.relay import run_relay
+from herald.workers.reconciler import run_reconciler
 from herald.workers.scheduler import run_scheduler
 
 log = logging.getLogger(__name__)
@@ -35,9 +37,18 @@ def install_signals(stop: asyncio.Event) -> None:
 async def run_workers(
     runtime: Runtime, channels: list[Channel], stop: asyncio.Event, *, scheduler: bool = True
 ) -> None:
+    """Every background loop of one process: workers, scheduler and, with an external broker,
+    the outbox relay and the reconciler."""
     tasks = [asyncio.create_task(runtime.worker(c).run(stop), name=f"worker-{c.value}") for c in channels]
     if scheduler:
         tasks.append(asyncio.create_task(run_scheduler(runtime.sessions, runtime.broker, stop), name="scheduler"))
+    if runtime.broker.uses_outbox:
+        r = runtime.settings.reconciler
+        url = runtime.settings.effective_database_url()
+        tasks.append(asyncio.create_task(run_relay(runtime.sessions, runtime.broker, stop, url), name="relay"))
+        tasks.append(
+            asyncio.create_task(run_reconciler(runtime.sessions, runtime.broker, stop, r.grace, r.interval))
+        )
     await asyncio.gather(*tasks)
 
 

@@ -7,6 +7,7 @@ failure and skips any whose circuit breaker is open.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -49,6 +50,7 @@ class Router:
         self.routes = routes
         self._load_accounts = accounts
         self._accounts: dict[uuid.UUID, tuple[float, list[Account]]] = {}
+        self._loading: dict[uuid.UUID, asyncio.Lock] = {}
         self._built: dict[uuid.UUID, tuple[datetime, Adapter]] = {}
         self._breakers: dict[tuple[uuid.UUID | None, str], Breaker] = {}
 
@@ -84,10 +86,16 @@ class Router:
         if self._load_accounts is None:
             return []
         hit = self._accounts.get(app_id)
-        now = time.monotonic()
-        if hit is None or hit[0] < now:
-            hit = (now + _ACCOUNTS_TTL, await self._load_accounts(app_id))
-            self._accounts[app_id] = hit
+        if hit is not None and hit[0] >= time.monotonic():
+            return hit[1]
+        # One load per app at a time: hundreds of in-flight sends missing together must not
+        # each take a database connection (they would starve the pool).
+        lock = self._loading.setdefault(app_id, asyncio.Lock())
+        async with lock:
+            hit = self._accounts.get(app_id)
+            if hit is None or hit[0] < time.monotonic():
+                hit = (time.monotonic() + _ACCOUNTS_TTL, await self._load_accounts(app_id))
+                self._accounts[app_id] = hit
         return hit[1]
 
     def _adapter_for(self, account: Account) -> Adapter:

@@ -1,0 +1,1 @@
+"""The Celery + Redis baseline Herald is measured against (see README.md)."""

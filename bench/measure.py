@@ -1,0 +1,298 @@
+"""What a phase measured: deliveries/s, latencies and CPU/RSS per process type.
+
+Every delivery time comes from the simulators (`received_at` in the sandbox inbox) and every
+accept time from the server's own `created_at`, joined on the delivery key; nothing is
+inferred from the driver's side except the accept latency of its own requests. The first
+`warmup` seconds of a phase are excluded from every figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import resource
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from bench.cluster import SandboxProcess
+from bench.drive import Load
+
+_TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class Measured(Protocol):
+    def cpu_seconds(self) -> float: ...
+
+    def rss_bytes(self) -> int: ...
+
+
+Processes = dict[str, list[Measured]]
+
+
+def _stat(pid: str) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+class PgBackends:
+    """The PostgreSQL server processes serving one database (found by their process title).
+
+    The shared server's own background processes serve every database and are not counted.
+    Pools close overflow connections, so backends come and go: every backend ever seen keeps
+    its last observed CPU (the sampler refreshes twice a second), and only what a backend
+    spent after its last sample is lost.
+    """
+
+    def __init__(self, database: str) -> None:
+        self._needle = f" {database} ".encode()
+        self._seen: dict[tuple[str, str], float] = {}
+
+    def _scan(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres:") and self._needle in title and (st := _stat(entry.name)):
+                self._seen[(entry.name, st[19])] = (int(st[11]) + int(st[12])) / _TICK
+
+    def cpu_seconds(self) -> float:
+        self._scan()
+        return sum(self._seen.values())
+
+    def rss_bytes(self) -> int:
+        self._scan()  # the sampler's twice-a-second call keeps short-lived backends counted
+        return 0  # shared buffers would be counted once per backend: meaningless as a sum
+
+
+class Machine:
+    """Every CPU second the machine spent (all processes: ours, the servers', anyone else's)."""
+
+    def cpu_seconds(self) -> float:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+        return (user + nice + system + irq + softirq + steal) / _TICK
+
+    def rss_bytes(self) -> int:
+        return 0
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99 (nearest rank) and the max, in the unit given."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "n": 0}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+    return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": ordered[-1], "n": len(ordered)}
+
+
+def driver_cpu() -> float:
+    """CPU seconds of this process (the load driver) so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Meter:
+    """CPU and peak RSS of each process type; the driver (this process) counts as `driver`."""
+
+    def __init__(self, procs: Processes) -> None:
+        self.procs = procs
+        self.peak_rss: dict[str, int] = Counter()
+        # (seconds since start, {kind: largest process RSS}), for the soak's "flat" check.
+        self.timeline: list[tuple[float, dict[str, int]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._t0 = 0.0
+
+    def cpu(self) -> dict[str, float]:
+        out = {kind: sum(p.cpu_seconds() for p in ps) for kind, ps in self.procs.items()}
+        out["driver"] = driver_cpu()
+        return out
+
+    def sample_rss(self) -> None:
+        now: dict[str, int] = Counter()
+        for kind, ps in self.procs.items():
+            for p in ps:
+                if rss := p.rss_bytes():
+                    now[kind] = max(now[kind], rss)
+                    self.peak_rss[kind] = max(self.peak_rss[kind], rss)
+        self.timeline.append((time.monotonic() - self._t0, dict(now)))
+
+    async def _sampler(self, period: float) -> None:
+        while True:
+            self.sample_rss()
+            await asyncio.sleep(period)
+
+    def start(self, period: float = 0.5) -> None:
+        self.peak_rss, self.timeline, self._t0 = Counter(), [], time.monotonic()
+        self._task = asyncio.create_task(self._sampler(period))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self.sample_rss()
+
+
+class Inbox:
+    """The sandbox's message count (cheap, for flow control) and its timestamps (for the join)."""
+
+    def __init__(self, sandbox: SandboxProcess) -> None:
+        self.sandbox = sandbox
+        self._client = httpx.AsyncClient(base_url=sandbox.base_url, timeout=30)
+
+    async def total(self) -> int:
+        resp = await self._client.get("/_sandbox/health")
+        resp.raise_for_status()
+        return int(resp.json()["messages"])
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+@dataclass
+class Window:
+    """The measured part of a phase: after the warm-up, until the driver stopped."""
+
+    start: float = 0.0
+    end: float = 0.0
+    cpu0: dict[str, float] = field(default_factory=dict)
+    cpu1: dict[str, float] = field(default_factory=dict)
+
+
+async def run_phase(
+    meter: Meter,
+    inbox: Inbox,
+    drive: Callable[[Callable[[], Awaitable[int]]], Awaitable[Load]],
+    *,
+    warmup: float,
+    drain_timeout: float = 30.0,
+) -> tuple[Load, list[tuple[int, str | None, str, float]], Window]:
+    """Drive, snapshot CPU around the window, wait for stragglers, fetch the simulators' times."""
+    seq0 = await inbox.total()
+
+    async def delivered() -> int:
+        try:
+            return await inbox.total() - seq0
+        except httpx.HTTPError:
+            return 0
+
+    window = Window()
+
+    async def open_window() -> None:
+        await asyncio.sleep(warmup)
+        window.start, window.cpu0 = time.time(), meter.cpu()
+
+    meter.start()
+    opener = asyncio.create_task(open_window())
+    load = await drive(delivered)
+    window.end, window.cpu1 = time.time(), meter.cpu()
+    if not opener.done():  # a phase shorter than its warm-up: measure all of it
+        opener.cancel()
+        window.start, window.cpu0 = load.started, window.cpu1
+    # Stragglers: wait until everything accepted arrived, or nothing more arrives for 5 s
+    # (retries far in the future), or the timeout.
+    deadline = time.monotonic() + drain_timeout
+    got, progress_at = -1, time.monotonic()
+    while time.monotonic() < deadline and (now := await delivered()) < len(load.accepted):
+        if now != got:
+            got, progress_at = now, time.monotonic()
+        elif time.monotonic() - progress_at > 5.0:
+            break
+        await asyncio.sleep(0.2)
+    await meter.stop()
+    rows = await inbox.sandbox.timestamps(since=seq0)
+    return load, rows, window
+
+
+def summarize(
+    load: Load,
+    rows: list[tuple[int, str | None, str, float]],
+    window: Window,
+    meter: Meter,
+    *,
+    latency_ms: float,
+    herald_kinds: tuple[str, ...],
+) -> dict[str, Any]:
+    """Every figure of one phase, as plain JSON-ready values."""
+    span = max(1e-9, window.end - window.start)
+    received = [r for r in rows if window.start <= r[3] <= window.end]
+    first: dict[str, float] = {}
+    copies: Counter[str] = Counter()
+    for _, key, _, at in rows:
+        if key:
+            copies[key] += 1
+            first[key] = min(at, first.get(key, at))
+    a2p: list[float] = []
+    by_channel: dict[str, list[float]] = {}
+    missing = 0
+    for key, (accepted_at, channel) in load.accepted.items():
+        if not window.start <= accepted_at <= window.end:
+            continue
+        if key not in first:
+            missing += 1
+            continue
+        ms = (first[key] - accepted_at) * 1000
+        a2p.append(ms)
+        by_channel.setdefault(channel, []).append(ms)
+    accept = [(s.done - s.due) * 1000 for s in load.requests if window.start <= s.due <= window.end and s.status < 300]
+    delivered = len(received)
+    cpu = {k: window.cpu1.get(k, 0.0) - window.cpu0.get(k, 0.0) for k in window.cpu1}
+    machine = cpu.pop("machine", 0.0)
+    per_1k = {k: (v / delivered * 1000 if delivered else None) for k, v in cpu.items()}
+    cores = os.cpu_count() or 1
+    herald_cpu = sum(cpu.get(k, 0.0) for k in herald_kinds)
+    return {
+        "offered_rate": load.offered_rate,
+        "window_s": round(span, 2),
+        "deliveries_per_s": delivered / span,
+        "accepted_total": len(load.accepted),
+        "received_in_window": delivered,
+        "missing_after_drain": missing,
+        "duplicates": sum(1 for n in copies.values() if n > 1),
+        "unkeyed": sum(1 for r in rows if not r[1]),
+        "errors": dict(load.errors),
+        "requests": len(load.requests),
+        "accept_ms": percentiles(accept),
+        "a2p_ms": percentiles(a2p),
+        "a2p_arrival_ms": percentiles([v - latency_ms for v in a2p]),
+        "a2p_by_channel_ms": {c: percentiles(v) for c, v in sorted(by_channel.items())},
+        "cpu_s": cpu,
+        "cpu_s_per_1k": per_1k,
+        # How busy the whole machine was, and how much of that no measured process explains
+        # (Redis, shared PostgreSQL processes, and anything else running on the machine).
+        "machine_busy_pct": 100 * machine / span / cores,
+        "unattributed_cores": (machine - sum(cpu.values())) / span,
+        "system_cpu_ms_per_delivery": herald_cpu / delivered * 1000 if delivered else None,
+        "system_and_db_cpu_ms_per_delivery": (herald_cpu + cpu.get("postgres", 0.0)) / delivered * 1000
+        if delivered
+        else None,
+        "peak_rss_mb": {k: v / 2**20 for k, v in meter.peak_rss.items()},
+        "rss_timeline_mb": rss_timeline(meter.timeline),
+    }
+
+
+def rss_timeline(samples: list[tuple[float, dict[str, int]]], points: int = 40) -> dict[str, list[list[float]]]:
+    """Per process type, at most `points` (seconds, MB) samples spread over the phase."""
+    step = max(1, len(samples) // points)
+    picked = samples[::step] + ([samples[-1]] if samples and (len(samples) - 1) % step else [])
+    out: dict[str, list[list[float]]] = {}
+    for t, kinds in picked:
+        for kind, rss in kinds.items():
+            out.setdefault(kind, []).append([round(t, 1), round(rss / 2**20, 1)])
+    return out

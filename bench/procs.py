@@ -1,0 +1,169 @@
+"""Started commands as process groups: bounded waits, group-wide signals, cleanup at exit.
+
+Every process started here runs in its own session, so a signal reaches the children it
+forks too (`herald api --workers N`), and whatever is still alive when the interpreter exits
+is killed then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+# Started and not yet terminated: killed at exit.
+_LIVE: set[Proc] = set()
+
+
+def free_port() -> int:
+    """A TCP port that nothing on loopback listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _kill_leftovers() -> None:
+    for proc in list(_LIVE):
+        proc.send(signal.SIGKILL)
+
+
+atexit.register(_kill_leftovers)
+
+
+async def run_command(cmd: list[str], timeout: float, log: Path) -> None:
+    """Run a setup command to completion, its output appended to `log`; raise if it fails."""
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            rc = await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise RuntimeError(f"{cmd[0]} timed out after {timeout}s; see {log}") from None
+    if rc != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {rc}; see {log}:\n{tail(log)}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _group_stats(pgid: int) -> list[list[str]]:
+    """/proc/PID/stat fields (from `state` on) of every live process in a process group."""
+    rows = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(")") + 2 :].split()
+        if int(fields[2]) == pgid:
+            rows.append(fields)
+    return rows
+
+
+class Proc:
+    """One started command in its own process group (so `--workers N` children die with it)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path, ready_url: str | None = None):
+        self.name = name
+        self.args = args
+        self.env = env
+        self.log = log
+        self.ready_url = ready_url
+        self.pid = 0
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.args,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self._proc.pid
+        _LIVE.add(self)
+        if self.ready_url is not None:
+            await self.wait_ready(self.ready_url)
+
+    async def wait_ready(self, url: str, timeout: float = 90.0) -> None:
+        """Poll `url` until it answers 200; fail early (with the log) if the process dies."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if not self.alive():
+                    raise RuntimeError(f"{self.name} exited during startup; log {self.log}:\n{tail(self.log)}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(url)).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s at {url}; log {self.log}")
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.returncode
+
+    def forget(self) -> None:
+        """A process that exited on its own needs no killing at exit."""
+        _LIVE.discard(self)
+
+    def send(self, sig: int) -> None:
+        """Signal the whole process group, as long as it is still ours.
+
+        Until we reap the leader its pid cannot be reused, and a process group id is not
+        reused while any member lives; once both are gone the id may name someone else's group.
+        """
+        if self._proc is None or (self._proc.returncode is not None and not _group_stats(self.pid)):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    async def wait(self, timeout: float) -> bool:
+        """True if the process exited within `timeout` seconds."""
+        if self._proc is None:
+            return True
+        try:
+            await asyncio.wait_for(self._proc.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def terminate(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        """Signal, wait, and SIGKILL the group if it has not exited in time."""
+        self.send(sig)
+        if not await self.wait(timeout):
+            self.send(signal.SIGKILL)
+            await self.wait(10.0)
+        self.send(signal.SIGKILL)  # children of a leader that exited on its own
+        _LIVE.discard(self)
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of every live process of the group (API workers included)."""
+        return sum(int(f[11]) + int(f[12]) for f in _group_stats(self.pid)) / _CLK_TCK
+
+    def rss_bytes(self) -> int:
+        """Resident memory summed over the group."""
+        return sum(int(f[21]) * _PAGE for f in _group_stats(self.pid))
