@@ -64,7 +64,7 @@ def redis_url(backend: str) -> Iterator[str | None]:
     backends.clear_redis(prefix)
 
 
-def test_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
+def settings_for(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
     base: dict[str, object] = {
         "data_dir": tmp_path,
         "database_url": database_url,
@@ -91,8 +91,8 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, redis_url: str | None) -> Settings:
     if redis_url is None:
-        return test_settings(tmp_path, database_url)
-    return test_settings(
+        return settings_for(tmp_path, database_url)
+    return settings_for(
         tmp_path,
         database_url,
         redis_url=backends.REDIS_URL,

@@ -17,8 +17,8 @@ import uvicorn
 from herald.api.app import create_app
 from herald.config import Settings
 from herald.kit.channels import Channel
-from herald.runtime import Runtime
 from herald.queue.relay import run_relay
+from herald.runtime import Runtime
 from herald.workers.reconciler import run_reconciler
 from herald.workers.scheduler import run_scheduler
 

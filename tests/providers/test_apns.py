@@ -494,3 +494,21 @@ async def test_simulator_rejects_duplicate_headers_and_generates_ids(sim: ApnsSi
     assert str(uuid.UUID(ok.headers["apns-id"])) == ok.headers["apns-id"]  # lowercase canonical
     [entry] = sim.inbox.entries()
     assert entry.key is None and entry.message_id == ok.headers["apns-id"]
+
+
+def test_delivers_under_uvloop() -> None:
+    """`herald run` and the production processes run on uvloop, whose TLS transport is not an
+    `asyncio.Transport` subclass: the HTTP/2 client and the simulator must work over it too."""
+    import uvloop
+
+    async def one_send() -> object:
+        simulator = ApnsSimulator(Inbox())
+        await simulator.start()
+        a = ApnsAdapter(simulator.adapter_config())
+        try:
+            return await a.send(push())
+        finally:
+            await a.close()
+            await simulator.stop()
+
+    assert isinstance(uvloop.run(one_send()), Delivered)

@@ -5,9 +5,17 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A pooled client; bytes in and out, so stream ids and ids round-trip exactly."""
-    return aioredis.Redis.from_url(url, decode_responses=False, health_check_interval=30)
+def connect(url: str, max_connections: int = 64) -> aioredis.Redis:
+    """A pooled client; bytes in and out, so stream ids and ids round-trip exactly.
+
+    The pool blocks when every connection is busy instead of raising (redis-py's default
+    pool raises `Too many connections` past 100): hundreds of in-flight sends share a few
+    dozen connections, and a burst waits for one rather than losing its follow-up work.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=30, decode_responses=False, health_check_interval=30
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 class Keys:

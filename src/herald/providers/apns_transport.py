@@ -14,6 +14,7 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -152,12 +153,12 @@ class H2ClientConnection(asyncio.Protocol):
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        tls = transport.get_extra_info("ssl_object")
+        # uvloop's TLS transport is not an asyncio.Transport subclass, but it has its methods.
+        self._transport = cast(asyncio.Transport, transport)
+        tls = self._transport.get_extra_info("ssl_object")
         if tls is not None and tls.selected_alpn_protocol() != "h2":
             self._fail_ready(ConnectFailed("the server did not negotiate h2 over ALPN"))
-            transport.close()
+            self._transport.close()
             return
         self._h2.initiate_connection()
         self._flush()

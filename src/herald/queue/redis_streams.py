@@ -82,13 +82,16 @@ class RedisBroker:
     async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
         stream = self.keys.stream(channel.value)
         await self._group(stream)
-        entries = await self._reclaim(stream, owner, limit, lease)
-        if len(entries) < limit:
-            got: Any = await self.redis.xreadgroup(
-                GROUP, owner, {stream: ">"}, count=limit - len(entries), block=self.block_ms
-            )
-            for _, items in got or []:
-                entries.extend((eid, fields) for eid, fields in items)
+        try:
+            entries = await self._read(stream, owner, limit, lease)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost the group (a restart without persistence, a flush): make it again.
+            # Whatever the lost stream carried, the reconciler re-announces from the log.
+            self._groups.discard(stream)
+            await self._group(stream)
+            entries = await self._read(stream, owner, limit, lease)
         if not entries:
             return []
         receipts: dict[uuid.UUID, list[str]] = {}
@@ -111,6 +114,18 @@ class RedisBroker:
         if stale or extra:
             await self.redis.xack(stream, GROUP, *(stale + extra))
         return [Job(i, receipts[i][0]) for i in leased]
+
+    async def _read(
+        self, stream: str, owner: str, limit: int, lease: timedelta
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        entries = await self._reclaim(stream, owner, limit, lease)
+        if len(entries) < limit:
+            got: Any = await self.redis.xreadgroup(
+                GROUP, owner, {stream: ">"}, count=limit - len(entries), block=self.block_ms
+            )
+            for _, items in got or []:
+                entries.extend((eid, fields) for eid, fields in items)
+        return entries
 
     async def _reclaim(
         self, stream: str, owner: str, limit: int, lease: timedelta

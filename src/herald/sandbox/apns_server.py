@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
@@ -58,11 +59,11 @@ class H2ServerConnection(asyncio.Protocol):
         self.closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        tls = transport.get_extra_info("ssl_object")
+        # uvloop's TLS transport is not an asyncio.Transport subclass, but it has its methods.
+        self._transport = cast(asyncio.Transport, transport)
+        tls = self._transport.get_extra_info("ssl_object")
         if tls is not None and tls.selected_alpn_protocol() != "h2":
-            transport.close()  # APNs speaks HTTP/2 only
+            self._transport.close()  # APNs speaks HTTP/2 only
             return
         self._h2.initiate_connection()
         self._flush()

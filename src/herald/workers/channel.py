@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from datetime import datetime, timedelta
 
 from herald.delivery.pipeline import Pipeline, Prepared
 from herald.delivery.recorder import Recorder
@@ -23,34 +24,43 @@ from herald.queue.interface import Broker, Job
 log = logging.getLogger(__name__)
 
 
-class _Acks:
-    """Acks gathered for a few milliseconds and sent together: one XACK for many deliveries.
+class _FollowUps:
+    """Acks and retry deferrals gathered for a few milliseconds and sent together: one XACK
+    and one ZADD for many deliveries instead of a round trip (and a connection) each.
 
-    An ack that is lost (a crash before the flush) only leaves a stream entry pending; a
-    later claim finds its delivery settled in the log and drops it.
+    Both only follow a commit. A lost ack leaves a stream entry pending, and a later claim
+    finds its delivery settled in the log and drops it; a lost deferral leaves a delivery
+    `queued` in the log past its due time, which the reconciler re-announces.
     """
 
     def __init__(self, broker: Broker, channel: Channel) -> None:
         self.broker = broker
         self.channel = channel
         self._jobs: list[Job] = []
+        self._due: list[tuple[uuid.UUID, datetime]] = []
         self._flush: asyncio.Task[None] | None = None
 
-    def add(self, job: Job) -> None:
+    def add(self, job: Job, due: datetime | None = None) -> None:
         self._jobs.append(job)
+        if due is not None:
+            self._due.append((job.delivery_id, due))
         if self._flush is None:
             self._flush = asyncio.create_task(self._send())
 
     async def _send(self) -> None:
         await asyncio.sleep(0.002)
-        jobs, self._jobs, self._flush = self._jobs, [], None
+        jobs, due, self._jobs, self._due, self._flush = self._jobs, self._due, [], [], None
+        try:
+            await self.broker.defer(self.channel, due)
+        except Exception as exc:
+            log.warning("deferring %d retries failed (the reconciler re-announces them): %s", len(due), exc)
         try:
             await self.broker.ack(self.channel, jobs)
         except Exception as exc:
             log.warning("ack of %d jobs failed (they will be dropped on reclaim): %s", len(jobs), exc)
 
     async def drain(self) -> None:
-        if self._flush is not None:
+        while self._flush is not None:
             await self._flush
 
 
@@ -82,11 +92,9 @@ class ChannelWorker:
         self.poll_interval = poll_interval
         self.owner = owner or worker_id(channel)
         self._inflight: set[asyncio.Task[None]] = set()
-        self._acks = _Acks(broker, channel)
+        self._acks = _FollowUps(broker, channel)
 
     async def run(self, stop: asyncio.Event) -> None:
-        from datetime import timedelta
-
         lease = timedelta(seconds=self.lease)
         # Claim in batches: waiting for a quarter of the slots to free up costs a few ms of
         # latency under full load and saves a claim query per completed delivery.
@@ -126,9 +134,8 @@ class ChannelWorker:
             result = await self.pipeline.process(p, self.owner)
             await self.recorder.record(result)
             SETTLED.labels(self.channel.value, result.state).inc()
-            if result.state == DeliveryState.QUEUED and result.available_at is not None:
-                await self.broker.defer(self.channel, [(result.delivery_id, result.available_at)])
-            self._acks.add(job)
+            retry = result.state == DeliveryState.QUEUED and result.available_at is not None
+            self._acks.add(job, result.available_at if retry else None)
         except Exception:
             # Left leased: the lease expiry re-drives it, so nothing is lost.
             log.exception("delivery %s could not be settled", job.delivery_id)
