@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 setup: $(STAMP)
 
 run: $(STAMP)
@@ -25,8 +31,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench --short
 
 clean:
 	rm -rf $(VENV) var/*.db

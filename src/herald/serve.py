@@ -46,9 +46,7 @@ async def run_workers(
         r = runtime.settings.reconciler
         url = runtime.settings.effective_database_url()
         tasks.append(asyncio.create_task(run_relay(runtime.sessions, runtime.broker, stop, url), name="relay"))
-        tasks.append(
-            asyncio.create_task(run_reconciler(runtime.sessions, runtime.broker, stop, r.grace, r.interval))
-        )
+        tasks.append(asyncio.create_task(run_reconciler(runtime.sessions, runtime.broker, stop, r.grace, r.interval)))
     await asyncio.gather(*tasks)
 
 

@@ -147,6 +147,33 @@ async def test_failover_to_second_provider_and_back(full: Herald, stack: Sandbox
     assert full.runtime.router.breaker(None, "twilio").state == "closed"
 
 
+async def test_a_recovered_second_provider_gets_its_probe(full: Herald, stack: SandboxStack) -> None:
+    """A half-open breaker on the fallback provider must not be locked out by the first
+    provider succeeding: its probe is only handed out when the fallback is really called."""
+    now = [0.0]
+    full.runtime.router.clock = lambda: now[0]
+    await full.user()
+    await full.template()
+    vonage_breaker = full.runtime.router.breaker(None, "vonage")
+    vonage_breaker.clock = lambda: now[0]
+    for _ in range(4):
+        vonage_breaker.record(False)
+    assert vonage_breaker.state == "open"
+    now[0] += 0.35  # past the cool-down: Vonage may be probed once
+    assert vonage_breaker.state == "half_open"
+    first = await full.notify(channels=["sms"])
+    await full.drain()
+    d = (await full.notification(first.json()["id"]))["deliveries"][0]
+    assert d["provider"] == "twilio" and vonage_breaker.state == "half_open"
+    stack.sandbox.simulator("twilio").faults.configure(FaultSettings(error_rates={"503": 1.0}))
+    later = await full.notify(channels=["sms"])
+    await full.drain()
+    d = (await full.notification(later.json()["id"]))["deliveries"][0]
+    assert d["state"] == "delivered" and d["provider"] == "vonage", d
+    assert [a["provider"] for a in d["attempt_log"]] == ["twilio", "vonage"]
+    assert vonage_breaker.state == "closed"
+
+
 async def test_app_integrations_route_and_keep_secrets_sealed(full: Herald, stack: SandboxStack) -> None:
     base = stack.base_url
     vonage_cfg = reveal(stack.sandbox.simulator("vonage").adapter_config(base))  # type: ignore[attr-defined]
@@ -167,6 +194,14 @@ async def test_app_integrations_route_and_keep_secrets_sealed(full: Herald, stac
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_provider_config"
     unknown = await full.client.put("/v1/integrations/y", json={"kind": "pigeon", "config": {}})
     assert unknown.status_code == 422
+    # The name is recorded as each attempt's provider: longer than that column, it is refused.
+    long = await full.client.put("/v1/integrations/" + "n" * 33, json={"kind": "twilio", "config": twilio_cfg})
+    assert long.status_code == 422 and long.json()["error"]["code"] == "validation_error"
+    async with full.runtime.sessions() as s:
+        app_id = (await s.scalars(select(Integration.app_id))).first()
+    assert app_id is not None
+    accounts = await full.runtime.router._app_accounts(app_id)
+    assert accounts and all(twilio_cfg["auth_token"] not in repr(a) for a in accounts)
 
     await full.user(user_id="uk", phone="+447911123456")
     await full.user(user_id="us", phone="+14155550123")

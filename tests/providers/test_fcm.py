@@ -116,7 +116,12 @@ async def test_delivered_with_name_and_key_in_inbox(env: Env) -> None:
     assert entry.collapse_key == message.key
     assert entry.message_id in outcome.provider_message_id
     assert entry.body["data"] == {"order": "42", "herald_key": message.key}
-    assert entry.body["android"] == {"collapse_key": message.key, "priority": "NORMAL", "ttl": "3600s"}
+    assert entry.body["android"] == {
+        "collapse_key": message.key,
+        "priority": "NORMAL",
+        "ttl": "3600s",
+        "notification": {"tag": message.key},
+    }
     assert entry.body["notification"] == {"title": "Hi", "body": "There"}
 
 

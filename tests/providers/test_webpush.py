@@ -97,20 +97,24 @@ async def test_delivered_with_location_and_key_in_inbox(env: Env) -> None:
     assert outcome.provider_message_id.startswith(f"{env.base_url}/m/")
     [entry] = env.inbox.entries(provider="webpush")
     assert entry.destination == sub["endpoint"]
-    assert (entry.key, entry.collapse_key) == (message.key, message.key)
+    assert (entry.key, entry.collapse_key) == (message.key, None)
+    assert entry.headers["Topic"] == message.key
     assert outcome.provider_message_id.endswith(entry.message_id)
     assert entry.body == {"title": "Hi", "body": "There", "data": {"order": "42"}, "key": message.key}
     assert entry.headers == {"TTL": "600", "Urgency": "normal", "Topic": message.key}
 
 
-async def test_resend_replaces_on_the_device(env: Env) -> None:
+async def test_resend_to_an_online_browser_shows_twice(env: Env) -> None:
+    """A Topic only replaces a message the push service still holds (RFC 8030 5.4): once
+    delivered, a resend is shown again, and the adapter says it cannot collapse it."""
     sub = env.sim.subscribe()
     adapter = env.adapter()
     message = push(sub)
     for _ in range(2):
         assert isinstance(await adapter.send(message), Delivered)
     assert env.inbox.count_by_key() == {message.key: 2}
-    assert len(env.inbox.visible(sub["endpoint"])) == 1
+    assert len(env.inbox.visible(sub["endpoint"])) == 2
+    assert adapter.collapses_duplicates is False
 
 
 async def test_subscription_control_route(env: Env) -> None:
@@ -320,7 +324,7 @@ async def test_pywebpush_push_decrypts_in_the_sandbox(env: Env) -> None:
     assert response.status_code == 201
     [entry] = env.inbox.entries(provider="webpush")
     assert entry.body == {"title": "From pywebpush", "key": "a" * 32}
-    assert (entry.key, entry.collapse_key) == ("a" * 32, "a" * 32)
+    assert (entry.key, entry.collapse_key) == ("a" * 32, None)
 
 
 async def test_adapter_payload_decrypts_with_http_ece_and_vapid_verifies_with_py_vapid() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald.kit import errors as e
@@ -66,6 +67,25 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+        log.info("concurrent write lost a uniqueness race; answering 409: %s", exc)
+        # Two requests created the same resource at once; this one was rolled back whole.
+        return JSONResponse(
+            error_body("conflict", "a concurrent request wrote the same resource; nothing was written, retry"),
+            status_code=409,
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("no database connection free in time; answering 503: %s", exc)
+        # Overload, not an outage: every connection is busy. Nothing was written.
+        return JSONResponse(
+            error_body("overloaded", "the service is at capacity; nothing was accepted, retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -98,20 +98,24 @@ class Pipeline:
         provider that can be asked (`lookup`) is asked before anything is resent.
         """
         candidates = await self.router.candidates(app_id, message)
-        allowed = [a for a in candidates if self.router.breaker(app_id, a.name).allow()]
-        if not allowed:
-            code = "no_provider" if not candidates else "circuit_open"
-            name = candidates[0].name if candidates else "none"
-            return [], RetryLater(code, "no provider available for this message"), name
         calls: list[AttemptRecord] = []
-        outcome: Outcome = RetryLater("no_provider")
-        for i, adapter in enumerate(allowed):
+        outcome: Outcome = RetryLater("no_provider", "no provider available for this message")
+        name = candidates[0].name if candidates else "none"
+        for adapter in candidates:
+            # Asked only when this provider's turn comes: a half-open breaker hands out its one
+            # probe here, and the probe must then really be sent (and its result recorded).
+            breaker = self.router.breaker_for(app_id, adapter)
+            if not breaker.allow():
+                continue
             outcome, record = await self._one(adapter, message, unknowns)
             calls.append(record)
-            self.router.breaker(app_id, adapter.name).record(not isinstance(outcome, RetryLater | UnknownOutcome))
-            if not (isinstance(outcome, RetryLater) and i + 1 < len(allowed)):
-                return calls, outcome, adapter.name
-        return calls, outcome, allowed[-1].name
+            name = adapter.name
+            breaker.record(not isinstance(outcome, RetryLater | UnknownOutcome))
+            if not isinstance(outcome, RetryLater):
+                return calls, outcome, name
+        if not calls and candidates:
+            outcome = RetryLater("circuit_open", "every provider for this message is failing; waiting for a probe")
+        return calls, outcome, name
 
     async def _one(self, adapter: Adapter, message: OutboundMessage, unknowns: int) -> tuple[Outcome, AttemptRecord]:
         started, t0 = utcnow(), time.perf_counter()

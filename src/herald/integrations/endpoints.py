@@ -10,7 +10,8 @@ from herald.integrations.schemas import IntegrationIn, IntegrationOut
 from herald.kit.uow import unit_of_work
 
 router = APIRouter(prefix="/v1/integrations", tags=["integrations"])
-Name = Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+# The name is what attempts and deliveries record as their provider (a 32-character column).
+Name = Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
 @router.get("", response_model=list[IntegrationOut])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ class Account:
     priority: int
     countries: tuple[str, ...]
     updated_at: datetime
-    config: dict[str, Any]
+    config: dict[str, Any] = field(repr=False)  # opened credentials: never in a repr or a log
 
 
 def _validate(body: IntegrationIn) -> dict[str, Any]:

@@ -22,7 +22,7 @@ class Breaker:
     clock: Callable[[], float] = time.monotonic
     _results: deque[bool] = field(default_factory=deque)
     _opened_at: float | None = None
-    _probing: bool = False
+    _probe_at: float | None = None  # when the half-open probe now in flight was let through
 
     @property
     def state(self) -> str:
@@ -35,14 +35,17 @@ class Breaker:
         state = self.state
         if state == "closed":
             return True
-        if state == "half_open" and not self._probing:
-            self._probing = True
+        now = self.clock()
+        # A probe that never reported back (its task was cancelled) must not close the door
+        # for good: after another cool-down, a new probe may go.
+        if state == "half_open" and (self._probe_at is None or now - self._probe_at >= self.cooldown):
+            self._probe_at = now
             return True
         return False
 
     def record(self, ok: bool) -> None:
         if self._opened_at is not None:
-            self._probing = False
+            self._probe_at = None
             if ok:
                 self._opened_at = None
                 self._results.clear()

@@ -2,8 +2,9 @@
 
 The OAuth2 service-account flow is done here by hand rather than with google-auth, whose
 transport is synchronous: a blocking token refresh would stall every send on the loop.
-Herald's key travels in `data.herald_key` and as the Android `collapse_key`, so a resend
-replaces, on the device, a copy that did get through.
+Herald's key travels in `data.herald_key`, as the Android `collapse_key` (which replaces a
+copy still waiting for an offline device) and as `android.notification.tag` (which replaces
+a copy already shown in the notification drawer), so a resend never shows twice.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def is_reserved(key: str) -> bool:
 class FcmAdapter:
     name = "fcm"
     channel = Channel.PUSH
-    collapses_duplicates = True  # Herald's key is the collapse key: a resend replaces, never doubles
+    collapses_duplicates = True  # Herald's key is the notification tag: a resend replaces, never doubles
 
     def __init__(self, config: FcmConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
@@ -181,6 +182,7 @@ class FcmAdapter:
             "collapse_key": m.key,
             "priority": "HIGH" if m.priority == "high" else "NORMAL",
             "ttl": f"{max(0, min(m.ttl_seconds, MAX_TTL_SECONDS))}s",
+            "notification": {"tag": m.key},
         }
         message = {"token": m.token, "notification": notification, "data": data, "android": android}
         return orjson.dumps({"message": message})

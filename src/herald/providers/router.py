@@ -67,6 +67,12 @@ class Router:
             )
         return self._breakers[key]
 
+    def breaker_for(self, app_id: uuid.UUID, adapter: Adapter) -> Breaker:
+        """A deployment-wide provider's health is shared by every app; an app's own account
+        has a breaker of its own."""
+        shared = self.adapters.get(adapter.name) is adapter
+        return self.breaker(None if shared else app_id, adapter.name)
+
     def forget(self, app_id: uuid.UUID) -> None:
         """Drop the app's cached accounts after an integration changed."""
         self._accounts.pop(app_id, None)

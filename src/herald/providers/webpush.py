@@ -99,7 +99,9 @@ def encrypt(plaintext: bytes, p256dh: str, auth: str) -> bytes:
 class WebPushAdapter:
     name = "webpush"
     channel = Channel.PUSH
-    collapses_duplicates = True  # Herald's key is the collapse key: a resend replaces, never doubles
+    # Herald's key is the `Topic`, but RFC 8030 topics only replace a message the push
+    # service still holds: one already delivered to an online browser is shown again.
+    collapses_duplicates = False
 
     def __init__(self, config: WebPushConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config

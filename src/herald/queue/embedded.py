@@ -18,6 +18,7 @@ from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.notifications.models import Delivery, DeliveryState
 from herald.queue.interface import Job
+from herald.queue.lease import lease_values
 
 
 class EmbeddedBroker:
@@ -53,7 +54,7 @@ class EmbeddedBroker:
         stmt = (
             update(Delivery)
             .where(Delivery.id.in_(due.scalar_subquery()))
-            .values(state=DeliveryState.SENDING, lease_owner=owner, lease_until=now + lease, updated_at=now)
+            .values(lease_values(owner, now, lease))
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )

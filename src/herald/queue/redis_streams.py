@@ -25,6 +25,7 @@ from herald.kit.clock import utcnow
 from herald.kit.redis import Keys
 from herald.notifications.models import Delivery, DeliveryState
 from herald.queue.interface import Job
+from herald.queue.lease import lease_values
 
 GROUP = "workers"
 
@@ -146,7 +147,7 @@ class RedisBroker:
                     (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
                 ),
             )
-            .values(state=DeliveryState.SENDING, lease_owner=owner, lease_until=now + lease, updated_at=now)
+            .values(lease_values(owner, now, lease))
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )

@@ -343,7 +343,9 @@ class FcmSimulator:
                 destination=str(destination),
                 message_id=message_id,
                 key=data.get("herald_key"),
-                collapse_key=android.get("collapse_key"),
+                # The device is online: what replaces a shown notification is its tag
+                # (`collapse_key` only replaces messages still held for an offline device).
+                collapse_key=shown.get("tag") if isinstance(shown := android.get("notification"), dict) else None,
                 headers={},
                 body=message,
                 received_at=self._clock(),

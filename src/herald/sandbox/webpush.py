@@ -2,8 +2,9 @@
 
 It hands out subscriptions whose private keys it keeps, so it can do what the browser does:
 decrypt each push (RFC 8291). It checks VAPID as a push service must (RFC 8292), answers
-404/410 for unknown or revoked subscriptions, and records what decrypts in the inbox, with
-the `Topic` as the collapse key.
+404/410 for unknown or revoked subscriptions, and records what decrypts in the inbox. Its
+browsers are always online, so a `Topic` (which only replaces a message still held by the
+push service) collapses nothing: every delivered push is shown.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ class WebPushSimulator:
                 destination=sub.endpoint,
                 message_id=message_id,
                 key=key if isinstance(key, str) else topic,
-                collapse_key=topic,
+                collapse_key=None,
                 headers=headers,
                 body=payload,
                 received_at=self._clock(),

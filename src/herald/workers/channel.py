@@ -114,7 +114,14 @@ class ChannelWorker:
                 log.exception("%s worker: claim failed; backing off", self.channel.value)
                 await asyncio.sleep(min(5.0, self.poll_interval * 4))
         if self._inflight:
-            await asyncio.wait(self._inflight)
+            # Finish what is in flight, but no longer than a lease: past it, another worker may
+            # take the work over anyway, and what is left stays leased for exactly that.
+            _, left = await asyncio.wait(self._inflight, timeout=self.lease)
+            if left:
+                log.warning("%s worker: %d sends unfinished at shutdown; left leased", self.channel.value, len(left))
+                for task in left:
+                    task.cancel()
+                await asyncio.wait(left)
         await self._acks.drain()
 
     async def _start(self, jobs: list[Job]) -> None:

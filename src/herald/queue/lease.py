@@ -1,0 +1,27 @@
+"""What a claim writes to a delivery it leases, shared by every broker."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case
+
+from herald.notifications.models import Delivery, DeliveryState
+
+
+def lease_values(owner: str, now: datetime, lease: timedelta) -> dict[str, Any]:
+    """The row goes to `sending` under `owner` until `now + lease`.
+
+    A row taken over from `sending` (its worker died or its lease ran out mid-send) may
+    already have reached the provider, so the takeover counts as an unknown outcome: the
+    next send asks the provider first where it can, and is counted as a possible duplicate
+    where it cannot.
+    """
+    return {
+        "state": DeliveryState.SENDING,
+        "lease_owner": owner,
+        "lease_until": now + lease,
+        "updated_at": now,
+        "unknowns": Delivery.unknowns + case((Delivery.state == DeliveryState.SENDING, 1), else_=0),
+    }
