@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -113,7 +114,7 @@ async def test_cli_replays_dead_letters(
     herald: Herald, smtp_sim: SmtpSimulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     smtp_sim.faults.configure(FaultSettings(error_rates={"451": 1.0}))
-    await dead_letter(herald)
+    dead_id = await dead_letter(herald)
     smtp_sim.faults.reset()
     monkeypatch.setenv("HERALD_DATABASE_URL", settings.effective_database_url())
     monkeypatch.setenv("HERALD_SECRET_KEY", settings.effective_secret_key().get_secret_value())
@@ -123,6 +124,9 @@ async def test_cli_replays_dead_letters(
         monkeypatch.setenv("HERALD_REDIS__PREFIX", settings.redis.prefix)
     listed = await asyncio.to_thread(CliRunner().invoke, cli, ["dlq", "list", "--channel", "email"])
     assert listed.exit_code == 0 and "4.3.0" in listed.output
+    shown = await asyncio.to_thread(CliRunner().invoke, cli, ["dlq", "show", uuid.UUID(str(dead_id)).hex])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count("smtp") >= herald.runtime.settings.retry.max_attempts and "451" in shown.output
     replayed = await asyncio.to_thread(
         CliRunner().invoke, cli, ["dlq", "replay", "--channel", "email", "--since", "1h"]
     )
@@ -182,3 +186,26 @@ async def test_database_down_answers_503_and_accepts_nothing(tmp_path: Path) -> 
     await runtime.close()
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert r.json()["error"]["code"] == "unavailable"
+
+
+async def test_reconciler_re_drives_what_the_queue_lost(herald: Herald, smtp_sim: SmtpSimulator) -> None:
+    """A broker that lost its entries (a Redis restarted without persistence) costs latency:
+    the reconciler finds the delivery in the log and announces it again, once."""
+    from herald.queue.redis_streams import RedisBroker
+    from herald.workers.reconciler import reconcile_once
+
+    await herald.user()
+    await herald.template()
+    r = await herald.notify()
+    await herald.housekeeping()  # the relay published it
+    broker = herald.runtime.broker
+    if isinstance(broker, RedisBroker):
+        await broker.redis.delete(broker.keys.stream(Channel.EMAIL.value))  # the stream and its group
+        assert await broker.claim(Channel.EMAIL, "w", 10, timedelta(seconds=5)) == []
+        assert await reconcile_once(herald.runtime.sessions, broker, grace=timedelta(0)) == 1
+    else:  # the queue is the log itself: nothing to lose, nothing to re-drive
+        assert await reconcile_once(herald.runtime.sessions, broker, grace=timedelta(0)) == 0
+    await herald.drain()
+    assert len(smtp_sim.inbox.entries()) == 1
+    assert (await herald.notification(r.json()["id"]))["status"] == "delivered"
+    assert await reconcile_once(herald.runtime.sessions, broker, grace=timedelta(0)) == 0

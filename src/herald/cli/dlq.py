@@ -21,7 +21,7 @@ from herald.kit.clock import utcnow
 from herald.kit.uow import unit_of_work
 from herald.runtime import Runtime, build_runtime
 
-app = typer.Typer(help="Dead letters: list and replay.", no_args_is_help=True)
+app = typer.Typer(help="Dead letters: list, show and replay.", no_args_is_help=True)
 console = Console()
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -90,6 +90,31 @@ def list_(
     console.print(table)
 
 
+@app.command("show")
+def show(
+    delivery_id: str = typer.Argument(..., help="The dead delivery's id"),
+    app_key: str | None = typer.Option(None, "--app"),
+) -> None:
+    """One dead letter with every provider attempt and its answer."""
+
+    async def body(runtime: Runtime) -> DeadLetterOut:
+        async with unit_of_work(runtime.sessions) as uow:
+            return await service.inspect(uow, await _app_id(runtime, app_key), uuid.UUID(delivery_id))
+
+    d = _run(body)
+    assert isinstance(d, DeadLetterOut)
+    console.print(
+        f"delivery {d.id.hex}  event {d.event_id}  channel {d.channel.value}  reason {d.reason}"
+        f"  attempts {d.attempts}  replays {d.replays}  died {d.finished_at}"
+    )
+    table = Table("#", "provider", "outcome", "code", "started", "ms", "detail")
+    for a in d.attempt_log or []:
+        table.add_row(
+            str(a.number), a.provider, a.outcome, a.code or "", str(a.started_at), str(a.duration_ms), a.detail or ""
+        )
+    console.print(table)
+
+
 @app.command("replay")
 def replay(
     delivery_id: str | None = typer.Argument(None, help="One dead letter; or use the filters"),
@@ -97,6 +122,7 @@ def replay(
     reason: str | None = typer.Option(None),
     since: str | None = typer.Option(None, help="e.g. 1h"),
     app_key: str | None = typer.Option(None, "--app"),
+    limit: int = typer.Option(10_000, help="At most this many in one run"),
 ) -> None:
     """Send dead letters again. Idempotent: a letter already replayed is not sent twice."""
 
@@ -105,7 +131,7 @@ def replay(
         async with unit_of_work(runtime.sessions) as uow:
             if delivery_id:
                 return await service.replay(uow, runtime.broker, app_id, [uuid.UUID(delivery_id)])
-            f = ReplayFilter(channel=channel, reason=reason, since=parse_since(since))
+            f = ReplayFilter(channel=channel, reason=reason, since=parse_since(since), limit=limit)
             return await service.replay_matching(uow, runtime.broker, app_id, f)
 
     ids = _run(body)

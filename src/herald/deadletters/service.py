@@ -58,14 +58,16 @@ async def list_page(
     return [present(d, n) for d, n in rows], (rows[-1][0].id if more and rows else None)
 
 
-async def inspect(uow: UnitOfWork, app_id: uuid.UUID, delivery_id: uuid.UUID) -> DeadLetterOut:
-    row = (
-        await uow.session.execute(
-            select(Delivery, Notification)
-            .join(Notification, Notification.id == Delivery.notification_id)
-            .where(Delivery.id == delivery_id, Delivery.app_id == app_id, Delivery.state == DeliveryState.DEAD)
-        )
-    ).first()
+async def inspect(uow: UnitOfWork, app_id: uuid.UUID | None, delivery_id: uuid.UUID) -> DeadLetterOut:
+    """One dead letter with every attempt; `app_id` None is the operator's view across apps."""
+    stmt = (
+        select(Delivery, Notification)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.DEAD)
+    )
+    if app_id is not None:
+        stmt = stmt.where(Delivery.app_id == app_id)
+    row = (await uow.session.execute(stmt)).first()
     if row is None:
         raise DeadLetterNotFound()
     attempts = (await log.attempts_of(uow.session, [delivery_id]))[delivery_id]
