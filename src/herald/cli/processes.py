@@ -64,6 +64,11 @@ def api(
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,
+        # uvicorn pings each worker process and kills one that takes over 5 s (its default) to
+        # answer. A CPU-saturated machine, or a worker still importing, can take longer: the
+        # supervisor would then kill and respawn workers in a loop, each respawn costing
+        # seconds of CPU. A worker that is really hung is still replaced, a minute later.
+        timeout_worker_healthcheck=60,
     )
 
 
