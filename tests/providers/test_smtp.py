@@ -133,3 +133,43 @@ def test_classify_reply_without_enhanced_code() -> None:
     assert isinstance(classify_reply(550, "Mailbox unavailable"), DeadAddress)
     assert isinstance(classify_reply(552, "Too big"), PermanentFailure)
     assert isinstance(classify_reply(421, "Busy"), RetryLater)
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+async def test_delivers_over_tls_with_auth(tls: str) -> None:
+    """Port 587 (STARTTLS, then AUTH) and port 465 (TLS from the first byte), with the
+    certificate checked against the server's CA."""
+    sim = SmtpSimulator(Inbox(), username="herald", password="s3cret", tls=tls)  # type: ignore[arg-type]
+    await sim.start()
+    adapter = SmtpAdapter(sim.adapter_config(), ca_pem=sim.ca_pem)
+    try:
+        assert isinstance(await adapter.send(message()), Delivered)
+        assert [e.destination for e in sim.inbox.entries()] == ["bob@example.com"]
+    finally:
+        await adapter.close()
+        await sim.stop()
+
+
+async def test_starttls_port_refuses_mail_in_the_clear() -> None:
+    sim = SmtpSimulator(Inbox(), tls="starttls")
+    await sim.start()
+    adapter = SmtpAdapter(sim.adapter_config().model_copy(update={"tls": "none"}))
+    try:
+        outcome = await adapter.send(message())
+        assert isinstance(outcome, PermanentFailure) and outcome.code.startswith("530"), outcome
+        assert sim.inbox.entries() == []
+    finally:
+        await adapter.close()
+        await sim.stop()
+
+
+async def test_an_untrusted_certificate_is_not_sent_to() -> None:
+    sim = SmtpSimulator(Inbox(), tls="implicit")
+    await sim.start()
+    adapter = SmtpAdapter(sim.adapter_config())  # the system's CAs: the sandbox's is not one
+    try:
+        outcome = await adapter.send(message())
+        assert not isinstance(outcome, Delivered) and sim.inbox.entries() == []
+    finally:
+        await adapter.close()
+        await sim.stop()

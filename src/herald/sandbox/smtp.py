@@ -3,6 +3,9 @@
 It answers like a mail server: 5.1.1 for a mailbox revoked at run time, 535 for bad AUTH
 when credentials are configured, and injected 4xx/5xx replies, throttling and dropped
 connections. Every accepted message is recorded per recipient, keyed by its Message-ID.
+With `tls="starttls"` it is a submission port (587): mail and AUTH before STARTTLS are
+refused (530); with `tls="implicit"` the socket is TLS from the first byte (465). Its
+certificate is signed by a CA made at start-up, which the adapter is given to trust.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import email
 import email.header
 import logging
 import secrets
+import ssl
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
+import trustme
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -86,12 +91,24 @@ class SmtpSimulator:
         port: int = 0,
         username: str | None = None,
         password: str | None = None,
+        tls: Literal["none", "starttls", "implicit"] = "none",
     ) -> None:
         self.inbox = inbox
         self.faults = Faults()
         self.host, self.port = host, port
+        self.tls = tls
         self._creds = (username, password) if username and password else None
         self._server: asyncio.Server | None = None
+        self._ca = trustme.CA() if tls != "none" else None
+        self._server_tls: ssl.SSLContext | None = None
+        if self._ca is not None:
+            self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._server_tls)
+
+    @property
+    def ca_pem(self) -> str | None:
+        """The CA that signed this server's certificate (None without TLS)."""
+        return self._ca.cert_pem.bytes().decode() if self._ca is not None else None
 
     def routes(self) -> Iterable[web.AbstractRouteDef]:
         return []
@@ -119,13 +136,18 @@ class SmtpSimulator:
             ident="Herald SMTP sandbox",
             authenticator=self._authenticate if self._creds else None,
             auth_required=self._creds is not None,
-            auth_require_tls=False,
+            # Loopback-only without TLS, so AUTH in the clear is allowed there; a STARTTLS
+            # port insists on TLS first, as a real submission server does.
+            auth_require_tls=self.tls == "starttls",
+            tls_context=self._server_tls if self.tls == "starttls" else None,
+            require_starttls=self.tls == "starttls",
             decode_data=False,
         )
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, self.host, self.port)
+        implicit = self._server_tls if self.tls == "implicit" else None
+        self._server = await loop.create_server(self._protocol, self.host, self.port, ssl=implicit)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -170,7 +192,7 @@ class SmtpSimulator:
         return SmtpSettings(
             host=self.host,
             port=self.port,
-            tls="none",
+            tls=self.tls,
             username=user,
             password=SecretStr(password) if password else None,
             from_address=from_address,
