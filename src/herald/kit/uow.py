@@ -7,6 +7,8 @@ still roll back.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,6 +16,37 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 AfterCommit = Callable[[], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+_retrying: set[asyncio.Task[None]] = set()
+
+
+async def _retry(hook: AfterCommit) -> None:
+    for delay in _RETRY_DELAYS:
+        await asyncio.sleep(delay)
+        try:
+            await hook()
+            return
+        except Exception as exc:
+            log.warning("after-commit follow-up still failing: %s", exc)
+    log.error("after-commit follow-up abandoned after %d tries", len(_RETRY_DELAYS) + 1)
+
+
+async def run_after_commit(hooks: list[AfterCommit]) -> None:
+    """Run each follow-up; one that fails (Redis briefly away) is retried in the background.
+
+    The commit already happened, so the request has succeeded and must say so: a failed
+    cache invalidation is not a reason to answer 5xx for a write that is in the log.
+    """
+    for hook in hooks:
+        try:
+            await hook()
+        except Exception as exc:
+            log.warning("after-commit follow-up failed, retrying in the background: %s", exc)
+            task = asyncio.create_task(_retry(hook))
+            _retrying.add(task)
+            task.add_done_callback(_retrying.discard)
 
 
 @dataclass
@@ -31,5 +64,4 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         uow = UnitOfWork(session)
         async with session.begin():
             yield uow
-        for hook in uow._after:
-            await hook()
+        await run_after_commit(uow._after)
