@@ -195,3 +195,26 @@ async def test_outbox_holds_messages_until_the_relay_runs(
     await wait_until(delivered)
     assert await count(runtime, OutboxEntry) == 0
     assert len(smtp_sim.inbox.entries()) == 5
+
+
+async def test_sigterm_lets_a_worker_process_finish_its_sends(
+    cluster: Cluster, runtime: Runtime, smtp_sim: SmtpSimulator
+) -> None:
+    """SIGTERM mid-send: the worker claims nothing more, finishes what it holds, exits 0."""
+    auth = await creds(runtime)
+    url = await cluster.api()
+    await cluster.start("relay")
+    smtp_sim.faults.configure(FaultSettings(latency_ms=1500))
+    worker = await cluster.start("worker", "--channel", "email")
+    async with httpx.AsyncClient(auth=auth, timeout=30) as c:
+        for i in range(5):
+            assert (await c.post(f"{url}/v1/notifications", json=notification(f"t{i}"))).status_code == 202
+
+    async def all_held() -> bool:
+        return await count(runtime, Delivery, Delivery.state == DeliveryState.SENDING) == 5
+
+    await wait_until(all_held)
+    worker.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(worker.wait(), 30) == 0
+    assert await count(runtime, Delivery, Delivery.state == DeliveryState.DELIVERED) == 5
+    assert sorted(smtp_sim.inbox.count_by_key().values()) == [1] * 5
