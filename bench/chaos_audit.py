@@ -9,7 +9,6 @@ that no device received ("phantom"), and one still in flight that a device alrea
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -49,6 +48,9 @@ _ATTEMPT_COLUMNS = (
     # An attempt that only asked the provider (after an unknown outcome) and found the message
     # delivered sent nothing again: pipeline.Pipeline._one marks it so.
     Attempt.detail.like("found delivered by lookup%").label("looked_up"),
+    # Sent while an earlier outcome was unknown: after a timeout or dropped connection, or
+    # after a takeover from a worker that died mid-send (pipeline.Pipeline._one notes it).
+    Attempt.detail.like("resent after an unknown outcome%").label("resent"),
 )
 
 
@@ -61,7 +63,7 @@ class Figures:
     once: int = 0  # delivered, and received exactly once
     dup_raw: int = 0  # delivered, received more than once
     dup_visible: int = 0  # ... and still shown more than once after the provider's collapse rules
-    unknown_resends: int = 0  # attempts with an unknown outcome that were followed by another attempt
+    unknown_resends: int = 0  # deliveries sent again while an earlier send's outcome was unknown
     failed: int = 0
     skipped: int = 0
     dead: int = 0
@@ -99,6 +101,9 @@ class Figures:
             out.append(f"{self.accepted} accepted but {self.deliveries} deliveries (expected one each)")
         if not self.adds_up():
             out.append("the figures do not add up")
+        if self.dup_raw > self.unknown_resends:
+            # Every duplicate must come from a send Herald knew might be one: counted, not hidden.
+            out.append(f"{self.dup_raw - self.unknown_resends} duplicates with no counted unknown-outcome resend")
         return out
 
     def line(self) -> str:
@@ -178,15 +183,12 @@ async def drain(
 
 
 def unknown_resends(attempts: Iterable[Any]) -> int:
-    """Attempts whose outcome was unknown and after which the message was sent again."""
-    by_delivery: dict[uuid.UUID, list[tuple[int, str, bool]]] = defaultdict(list)
-    for a in attempts:
-        by_delivery[a.delivery_id].append((a.number, a.outcome, bool(a.looked_up)))
-    count = 0
-    for rows in by_delivery.values():
-        rows.sort()
-        count += sum(1 for now, then in itertools.pairwise(rows) if now[1] == "unknown" and not then[2])
-    return count
+    """Deliveries sent again while an earlier send's fate was unknown: each may be a duplicate.
+
+    Herald notes such a send on its attempt row, whether the unknown came from the provider
+    (a timeout, a dropped connection) or from a worker that died mid-send.
+    """
+    return len({a.delivery_id for a in attempts if a.resent})
 
 
 def classify(
