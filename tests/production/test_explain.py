@@ -56,3 +56,5 @@ async def test_hot_query_uses_an_index(runtime: Runtime, name: str) -> None:
         compiled = HOT[name].compile(conn.sync_connection, compile_kwargs={"literal_binds": True})  # type: ignore[union-attr]
         plan = "\n".join(r[0] for r in (await conn.execute(text(f"EXPLAIN {compiled}"))).all())
     assert "Seq Scan" not in plan, plan
+    if name == "dedup lookup":  # not another index that merely starts with app_id
+        assert "uq_notifications_app_id_event_id" in plan, plan

@@ -55,7 +55,10 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("app_id", "event_id"),
-        Index("ix_notifications_app_user", "app_id", "user_id"),
+        # Led by user_id, not app_id: an index led by app_id competes with the (app_id, event_id)
+        # unique index for the dedup lookup, and without statistics the planner may pick it
+        # and scan every notification of the app.
+        Index("ix_notifications_user_app", "user_id", "app_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
