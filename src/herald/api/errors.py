@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,34 +69,31 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(IntegrityError)
-    async def _conflict(_: Request, exc: Exception) -> JSONResponse:
-        log.info("concurrent write lost a uniqueness race; answering 409: %s", exc)
+    # Storage trouble, each answered without a 500 and without pretending to accept: nothing
+    # of a request that ends here was committed.
+    # (exception, level, code, message, status, Retry-After)
+    storage: list[tuple[tuple[type[Exception], ...], int, str, str, int, str | None]] = [
         # Two requests created the same resource at once; this one was rolled back whole.
-        return JSONResponse(
-            error_body("conflict", "a concurrent request wrote the same resource; nothing was written, retry"),
-            status_code=409,
-        )
+        ((IntegrityError,), logging.INFO, "conflict",
+         "a concurrent request wrote the same resource; nothing was written, retry", 409, None),
+        # Overload, not an outage: every connection is busy.
+        ((PoolTimeout,), logging.WARNING, "overloaded",
+         "the service is at capacity; nothing was accepted, retry shortly", 503, "1"),
+        ((OperationalError, DBAPIError, OSError, TimeoutError), logging.ERROR, "unavailable",
+         "the database is unavailable; nothing was accepted, retry later", 503, "5"),
+    ]  # fmt: skip
+    for classes, level, code, message, status, retry_after in storage:
+        for cls in classes:
+            app.add_exception_handler(cls, _storage_handler(level, code, message, status, retry_after))
 
-    @app.exception_handler(PoolTimeout)
-    async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("no database connection free in time; answering 503: %s", exc)
-        # Overload, not an outage: every connection is busy. Nothing was written.
-        return JSONResponse(
-            error_body("overloaded", "the service is at capacity; nothing was accepted, retry shortly"),
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(OSError)
-    @app.exception_handler(TimeoutError)
-    async def _db_down(_: Request, exc: Exception) -> JSONResponse:
-        log.error("database error; answering 503: %s", exc)
-        # Nothing was committed: tell the caller to retry rather than pretend to accept.
-        return JSONResponse(
-            error_body("unavailable", "the database is unavailable; nothing was accepted, retry later"),
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+def _storage_handler(
+    level: int, code: str, message: str, status: int, retry_after: str | None
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    headers = {"Retry-After": retry_after} if retry_after else None
+
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        log.log(level, "storage error; answering %d %s: %s", status, code, exc)
+        return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+    return handle
