@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -106,6 +107,25 @@ async def test_dead_token_is_retired_and_never_used_again(full: Herald, stack: S
     assert devices["ios"]["active"] is False and devices["ios"]["retired_reason"] == "apns:Unregistered"
     again = await full.notify(channels=["push"])
     assert sorted(d["platform"] for d in again.json()["deliveries"]) == ["android", "web"]
+
+
+async def test_token_registered_again_after_the_410_timestamp_stays_active(full: Herald, stack: SandboxStack) -> None:
+    """APNs: a 410 says when the token stopped being valid; a device registered after that
+    moment holds a fresh token and must not be retired."""
+    await full.user()
+    await add_devices(full, stack)
+    await full.template()
+    apns = stack.sandbox.simulator("apns")
+    apns.faults.revoked.add(IOS)
+    apns.clock = lambda: time.time() - 3600  # type: ignore[attr-defined]  # it died an hour ago
+    r = await full.notify(channels=["push"])
+    await full.drain()
+    ios = next(d for d in (await full.notification(r.json()["id"]))["deliveries"] if d["platform"] == "ios")
+    assert (ios["state"], ios["reason"]) == ("failed", "Unregistered")
+    devices = {d["platform"]: d for d in (await full.client.get("/v1/users/42")).json()["devices"]}
+    assert devices["ios"]["active"] is True  # registered (last seen) after the timestamp
+    again = await full.notify(channels=["push"])
+    assert sorted(d["platform"] for d in again.json()["deliveries"]) == ["android", "ios", "web"]
 
 
 async def test_dead_number_is_suppressed(full: Herald, stack: SandboxStack) -> None:
