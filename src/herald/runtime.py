@@ -33,7 +33,7 @@ from herald.ratelimit.gcra import MemoryRateLimiter
 from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
 from herald.recipients.card import ContactCard
-from herald.recipients.repository import load_card
+from herald.recipients.repository import load_cards
 from herald.workers.channel import ChannelWorker
 
 
@@ -94,9 +94,9 @@ def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) 
     reads = make_sessionmaker(read_engine)
     secret = settings.effective_secret_key().get_secret_value()
 
-    async def loader(app_id: uuid.UUID, user_id: str) -> ContactCard | None:
+    async def loader(keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
         async with reads() as session:
-            return await load_card(session, app_id, user_id)
+            return await load_cards(session, keys)
 
     cache: ContactCache
     limiter: RateLimiter

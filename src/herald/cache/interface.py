@@ -8,7 +8,10 @@ from typing import Protocol
 
 from herald.recipients.card import ContactCard
 
-CardLoader = Callable[[uuid.UUID, str], Awaitable[ContactCard | None]]
+CardKey = tuple[uuid.UUID, str]  # (app id, the app's user id)
+# Loads many cards from the log at once: a cold cache (a restart, or users seen once a day)
+# must cost a few queries per claimed batch, not a few per delivery.
+CardLoader = Callable[[list[CardKey]], Awaitable[dict[CardKey, ContactCard | None]]]
 
 
 class ContactCache(Protocol):

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections import OrderedDict
 
-from herald.cache.interface import CardLoader
+from herald.cache.interface import CardKey, CardLoader
 from herald.recipients.card import ContactCard
 
 
@@ -20,22 +20,29 @@ class MemoryContactCache:
         self._generation = 0
 
     async def get(self, app_id: uuid.UUID, user_id: str) -> ContactCard | None:
-        key = (app_id, user_id)
-        hit = self._entries.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            self._entries.move_to_end(key)
-            return hit[1]
-        generation = self._generation
-        card = await self._loader(app_id, user_id)
-        if generation == self._generation:
-            self._entries[key] = (now + self._ttl, card)
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-        return card
+        return (await self.get_many([(app_id, user_id)]))[(app_id, user_id)]
 
-    async def get_many(self, keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
-        return {k: await self.get(*k) for k in dict.fromkeys(keys)}
+    async def get_many(self, keys: list[CardKey]) -> dict[CardKey, ContactCard | None]:
+        now = time.monotonic()
+        out: dict[CardKey, ContactCard | None] = {}
+        missing: list[CardKey] = []
+        for key in dict.fromkeys(keys):
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] > now:
+                self._entries.move_to_end(key)
+                out[key] = hit[1]
+            else:
+                missing.append(key)
+        if missing:
+            generation = self._generation
+            loaded = await self._loader(missing)
+            for key in missing:
+                out[key] = card = loaded.get(key)
+                if generation == self._generation:  # no update raced with the load
+                    self._entries[key] = (now + self._ttl, card)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return out
 
     async def invalidate(self, app_id: uuid.UUID, user_id: str) -> None:
         self._generation += 1

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from herald.cache.interface import CardLoader
+from herald.cache.interface import CardKey, CardLoader
 from herald.kit.redis import Keys
 from herald.recipients.card import ContactCard, DeviceCard
 
@@ -72,26 +72,35 @@ class RedisContactCache:
         self._store = redis.register_script(_STORE_IF_CURRENT)
 
     async def get(self, app_id: uuid.UUID, user_id: str) -> ContactCard | None:
-        card_key, gen_key = self.keys.card(app_id, user_id), self.keys.card_gen(app_id, user_id)
-        raw, gen = await self.redis.mget([card_key, gen_key])
-        if raw is not None:
-            return load_card(raw if isinstance(raw, bytes) else raw.encode())
-        card = await self.loader(app_id, user_id)
-        await self._store(keys=[card_key, gen_key], args=[gen or b"0", dump_card(card), self.ttl])
-        return card
+        return (await self.get_many([(app_id, user_id)]))[(app_id, user_id)]
 
-    async def get_many(self, keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
+    async def get_many(self, keys: list[CardKey]) -> dict[CardKey, ContactCard | None]:
+        """One MGET for the batch (cards and their generations); the misses are loaded from the
+        log together and stored only if no update bumped the generation meanwhile."""
         unique = list(dict.fromkeys(keys))
         if not unique:
             return {}
-        raw = await self.redis.mget([self.keys.card(a, u) for a, u in unique])
-        out: dict[tuple[uuid.UUID, str], ContactCard | None] = {}
-        for key, value in zip(unique, raw, strict=True):
-            out[key] = (
-                load_card(value if isinstance(value, bytes) else value.encode())
-                if value is not None
-                else await self.get(*key)
-            )
+        names = [n for a, u in unique for n in (self.keys.card(a, u), self.keys.card_gen(a, u))]
+        raw = await self.redis.mget(names)
+        out: dict[CardKey, ContactCard | None] = {}
+        missing: list[tuple[CardKey, Any]] = []
+        for i, key in enumerate(unique):
+            value, gen = raw[2 * i], raw[2 * i + 1]
+            if value is not None:
+                out[key] = load_card(value if isinstance(value, bytes) else value.encode())
+            else:
+                missing.append((key, gen))
+        if missing:
+            loaded = await self.loader([k for k, _ in missing])
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for (app_id, user_id), gen in missing:
+                    card = out[(app_id, user_id)] = loaded.get((app_id, user_id))
+                    await self._store(
+                        keys=[self.keys.card(app_id, user_id), self.keys.card_gen(app_id, user_id)],
+                        args=[gen or b"0", dump_card(card), self.ttl],
+                        client=pipe,
+                    )
+                await pipe.execute()
         return out
 
     async def invalidate(self, app_id: uuid.UUID, user_id: str) -> None:

@@ -68,21 +68,40 @@ async def retire_device(session: AsyncSession, device_id: uuid.UUID, reason: str
 
 
 async def load_card(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> ContactCard | None:
-    user = await get_user(session, app_id, user_id)
-    if user is None:
-        return None
-    devices = await list_devices(session, app_id, user_id, active_only=True)
-    prefs = await session.scalars(select(Preference).where(Preference.app_id == app_id, Preference.user_id == user_id))
-    return ContactCard(
-        user_id=user.user_id,
-        name=user.name,
-        email=user.email,
-        phone=user.phone,
-        locale=user.locale,
-        timezone=user.timezone,
-        attributes=dict(user.attributes or {}),
-        devices=tuple(
-            DeviceCard(id=d.id, platform=d.platform, token=d.token, subscription=d.subscription) for d in devices
-        ),
-        preferences={(p.channel, p.category): p.enabled for p in prefs},
-    )
+    return (await load_cards(session, [(app_id, user_id)]))[(app_id, user_id)]
+
+
+async def load_cards(
+    session: AsyncSession, keys: list[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
+    """Cards for many users in three queries per app: users, their active devices, their preferences."""
+    out: dict[tuple[uuid.UUID, str], ContactCard | None] = dict.fromkeys(keys)
+    by_app: dict[uuid.UUID, set[str]] = {}
+    for app_id, user_id in keys:
+        by_app.setdefault(app_id, set()).add(user_id)
+    for app_id, user_ids in by_app.items():
+        users = await get_users(session, app_id, user_ids)
+        if not users:
+            continue
+        devices = await active_devices_of(session, app_id, set(users))
+        prefs: dict[str, dict[tuple[str, str], bool]] = {u: {} for u in users}
+        for p in await session.scalars(
+            select(Preference).where(Preference.app_id == app_id, Preference.user_id.in_(list(users)))
+        ):
+            prefs[p.user_id][(p.channel, p.category)] = p.enabled
+        for uid, user in users.items():
+            out[(app_id, uid)] = ContactCard(
+                user_id=user.user_id,
+                name=user.name,
+                email=user.email,
+                phone=user.phone,
+                locale=user.locale,
+                timezone=user.timezone,
+                attributes=dict(user.attributes or {}),
+                devices=tuple(
+                    DeviceCard(id=d.id, platform=d.platform, token=d.token, subscription=d.subscription)
+                    for d in devices[uid]
+                ),
+                preferences=prefs[uid],
+            )
+    return out
