@@ -23,6 +23,7 @@ import httpx
 
 from bench.cluster import SandboxProcess
 from bench.drive import Load
+from bench.procs import pids, stat_fields
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -35,14 +36,6 @@ class Measured(Protocol):
 
 
 Processes = dict[str, list[Measured]]
-
-
-def _stat(pid: str) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2 :].split()
 
 
 class PgBackends:
@@ -59,15 +52,13 @@ class PgBackends:
         self._seen: dict[tuple[str, str], float] = {}
 
     def _scan(self) -> None:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        for pid in pids():
             try:
-                title = (entry / "cmdline").read_bytes()
+                title = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            if title.startswith(b"postgres:") and self._needle in title and (st := _stat(entry.name)):
-                self._seen[(entry.name, st[19])] = (int(st[11]) + int(st[12])) / _TICK
+            if title.startswith(b"postgres:") and self._needle in title and (st := stat_fields(pid)):
+                self._seen[(pid, st[19])] = (int(st[11]) + int(st[12])) / _TICK
 
     def cpu_seconds(self) -> float:
         self._scan()

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -63,20 +64,23 @@ def tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def pids() -> Iterator[str]:
+    """Every live process id, as /proc lists them."""
+    return (entry.name for entry in Path("/proc").iterdir() if entry.name.isdigit())
+
+
+def stat_fields(pid: str) -> list[str] | None:
+    """/proc/PID/stat fields from `state` on (the command name may hold spaces), or None if gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
 def _group_stats(pgid: int) -> list[list[str]]:
     """/proc/PID/stat fields (from `state` on) of every live process in a process group."""
-    rows = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rfind(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            rows.append(fields)
-    return rows
+    return [f for pid in pids() if (f := stat_fields(pid)) is not None and int(f[2]) == pgid]
 
 
 class Proc:

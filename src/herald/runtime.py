@@ -6,6 +6,7 @@ The backend is chosen by configuration alone: SQLite + in-process parts by defau
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 
@@ -29,12 +30,15 @@ from herald.providers.smtp import SmtpAdapter
 from herald.queue.embedded import EmbeddedBroker
 from herald.queue.interface import Broker
 from herald.queue.redis_streams import RedisBroker
+from herald.queue.relay import run_relay
 from herald.ratelimit.gcra import MemoryRateLimiter
 from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
 from herald.recipients.card import ContactCard
 from herald.recipients.repository import load_cards
 from herald.workers.channel import ChannelWorker
+from herald.workers.reconciler import run_reconciler
+from herald.workers.scheduler import run_scheduler
 
 
 @dataclass
@@ -68,6 +72,18 @@ class Runtime:
             lease=lease if lease is not None else w.lease.total_seconds(),
             poll_interval=w.poll_interval.total_seconds(),
             owner=owner,
+        )
+
+    async def relay(self, stop: asyncio.Event) -> None:
+        """Publish committed outbox rows until `stop` (only a broker outside the database has any)."""
+        await run_relay(self.sessions, self.broker, stop, self.settings.effective_database_url())
+
+    async def housekeeping(self, stop: asyncio.Event) -> None:
+        """Release scheduled sends, promote due retries and re-drive what a queue lost, until `stop`."""
+        r = self.settings.reconciler
+        await asyncio.gather(
+            run_scheduler(self.sessions, self.broker, stop),
+            run_reconciler(self.sessions, self.broker, stop, r.grace, r.interval),
         )
 
     async def close(self) -> None:

@@ -17,10 +17,7 @@ import uvicorn
 from herald.api.app import create_app
 from herald.config import Settings
 from herald.kit.channels import Channel
-from herald.queue.relay import run_relay
 from herald.runtime import Runtime
-from herald.workers.reconciler import run_reconciler
-from herald.workers.scheduler import run_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +34,13 @@ def install_signals(stop: asyncio.Event) -> None:
 async def run_workers(
     runtime: Runtime, channels: list[Channel], stop: asyncio.Event, *, scheduler: bool = True
 ) -> None:
-    """Every background loop of one process: workers, scheduler and, with an external broker,
-    the outbox relay and the reconciler."""
+    """Every background loop of one process: workers, scheduler and reconciler (a no-op with the
+    in-database queue, which loses nothing) and, with an external broker, the outbox relay."""
     tasks = [asyncio.create_task(runtime.worker(c).run(stop), name=f"worker-{c.value}") for c in channels]
     if scheduler:
-        tasks.append(asyncio.create_task(run_scheduler(runtime.sessions, runtime.broker, stop), name="scheduler"))
+        tasks.append(asyncio.create_task(runtime.housekeeping(stop), name="housekeeping"))
     if runtime.broker.uses_outbox:
-        r = runtime.settings.reconciler
-        url = runtime.settings.effective_database_url()
-        tasks.append(asyncio.create_task(run_relay(runtime.sessions, runtime.broker, stop, url), name="relay"))
-        tasks.append(asyncio.create_task(run_reconciler(runtime.sessions, runtime.broker, stop, r.grace, r.interval)))
+        tasks.append(asyncio.create_task(runtime.relay(stop), name="relay"))
     await asyncio.gather(*tasks)
 
 

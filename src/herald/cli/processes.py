@@ -15,11 +15,8 @@ from rich.console import Console
 
 from herald.cli.context import settings
 from herald.kit.channels import Channel
-from herald.queue.relay import run_relay
 from herald.runtime import Runtime, build_runtime
 from herald.serve import install_signals
-from herald.workers.reconciler import run_reconciler
-from herald.workers.scheduler import run_scheduler
 
 console = Console()
 
@@ -91,7 +88,7 @@ def relay() -> None:
     """Publish committed outbox rows to the broker."""
 
     async def body(runtime: Runtime, stop: asyncio.Event) -> None:
-        await run_relay(runtime.sessions, runtime.broker, stop, runtime.settings.effective_database_url())
+        await runtime.relay(stop)
 
     _serve(body)
 
@@ -100,10 +97,6 @@ def scheduler() -> None:
     """Release scheduled sends, promote due retries, and re-drive anything a queue lost."""
 
     async def body(runtime: Runtime, stop: asyncio.Event) -> None:
-        r = runtime.settings.reconciler
-        await asyncio.gather(
-            run_scheduler(runtime.sessions, runtime.broker, stop),
-            run_reconciler(runtime.sessions, runtime.broker, stop, r.grace, r.interval),
-        )
+        await runtime.housekeeping(stop)
 
     _serve(body)

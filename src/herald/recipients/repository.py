@@ -67,10 +67,6 @@ async def retire_device(session: AsyncSession, device_id: uuid.UUID, reason: str
     )
 
 
-async def load_card(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> ContactCard | None:
-    return (await load_cards(session, [(app_id, user_id)]))[(app_id, user_id)]
-
-
 async def load_cards(
     session: AsyncSession, keys: list[tuple[uuid.UUID, str]]
 ) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
