@@ -20,7 +20,7 @@ from herald.delivery.pipeline import Pipeline
 from herald.delivery.recorder import Recorder
 from herald.integrations.service import Account, load_accounts
 from herald.kit.channels import Channel
-from herald.kit.db import is_sqlite, make_engine, make_sessionmaker
+from herald.kit.db import autocommit, is_sqlite, make_engine, make_sessionmaker
 from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
 from herald.providers.base import Adapter
@@ -93,7 +93,7 @@ class Runtime:
         await self.cache.close()
         await self.limiter.close()
         await self.engine.dispose()
-        if self.read_engine is not self.engine:
+        if self.read_engine.pool is not self.engine.pool:
             await self.read_engine.dispose()
 
 
@@ -106,7 +106,7 @@ def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) 
     url = settings.effective_database_url()
     engine = make_engine(url, pool_size=settings.database_pool_size)
     sessions = make_sessionmaker(engine)
-    read_engine = make_engine(url, readonly=True) if is_sqlite(url) else engine
+    read_engine = make_engine(url, readonly=True) if is_sqlite(url) else autocommit(engine)
     reads = make_sessionmaker(read_engine)
     secret = settings.effective_secret_key().get_secret_value()
 
@@ -123,9 +123,7 @@ def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) 
         keys = Keys(r.prefix)
         cache = RedisContactCache(redis, keys, loader, ttl=int(r.cache_ttl.total_seconds()))
         limiter = RedisRateLimiter(redis, keys)
-        broker = RedisBroker(
-            redis, sessions, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000)
-        )
+        broker = RedisBroker(redis, reads, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000))
     else:
         cache = MemoryContactCache(loader)
         limiter = MemoryRateLimiter()
@@ -141,6 +139,7 @@ def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) 
     )
     recorder = Recorder(
         sessions,
+        single=None if is_sqlite(url) else reads,
         batch=settings.worker.record_batch,
         interval=settings.worker.record_interval.total_seconds(),
         on_retired=cache.invalidate,

@@ -13,8 +13,9 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, true, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.delivery.results import Result
@@ -52,17 +53,60 @@ _UPDATE = (
     )
 )
 
+# PostgreSQL: a whole batch in one statement, attempts and outcomes, with the arrays unnested
+# into rows (an executemany is one server-side execution per row, and a transaction costs a
+# BEGIN and a COMMIT round trip of its own; one statement is atomic by itself). The same
+# guard as `_UPDATE`: only a row still leased to the worker that sent it is written.
+_RECORD_PG = text(
+    """
+    WITH attempted AS (
+        INSERT INTO attempts (id, delivery_id, app_id, number, provider, outcome, code, detail,
+                              started_at, duration_ms)
+        SELECT * FROM unnest(
+            CAST(:a_id AS uuid[]), CAST(:a_delivery_id AS uuid[]), CAST(:a_app_id AS uuid[]),
+            CAST(:a_number AS int[]), CAST(:a_provider AS text[]), CAST(:a_outcome AS text[]),
+            CAST(:a_code AS text[]), CAST(:a_detail AS text[]), CAST(:a_started_at AS timestamptz[]),
+            CAST(:a_duration_ms AS int[])
+        )
+    )
+    UPDATE deliveries AS d SET
+        state = v.state, unknowns = d.unknowns + v.unknowns, reason = v.reason,
+        attempts = v.attempts, available_at = v.available_at, provider = v.provider,
+        provider_message_id = v.pmid, finished_at = v.finished_at, updated_at = v.now,
+        lease_owner = NULL, lease_until = NULL
+    FROM unnest(
+        CAST(:b_id AS uuid[]), CAST(:b_owner AS text[]), CAST(:b_state AS text[]),
+        CAST(:b_unknowns AS int[]), CAST(:b_reason AS text[]), CAST(:b_attempts AS int[]),
+        CAST(:b_available_at AS timestamptz[]), CAST(:b_provider AS text[]), CAST(:b_pmid AS text[]),
+        CAST(:b_finished_at AS timestamptz[]), CAST(:b_now AS timestamptz[])
+    ) AS v(id, owner, state, unknowns, reason, attempts, available_at, provider, pmid, finished_at, now)
+    WHERE d.id = v.id AND d.lease_owner = v.owner AND d.state = 'sending'
+    """
+)
+_ATTEMPT_COLUMNS = ("id", "delivery_id", "app_id", "number", "provider", "outcome", "code", "detail")
+_ATTEMPT_COLUMNS += ("started_at", "duration_ms")
+_OUTCOME_COLUMNS = ("b_id", "b_owner", "b_state", "b_unknowns", "b_reason", "b_attempts", "b_available_at")
+_OUTCOME_COLUMNS += ("b_provider", "b_pmid", "b_finished_at", "b_now")
+
+
+def _columns(rows: list[dict[str, Any]], names: tuple[str, ...], prefix: str = "") -> dict[str, list[Any]]:
+    return {prefix + n: [r[n] for r in rows] for n in names}
+
 
 class Recorder:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
+        single: async_sessionmaker[AsyncSession] | None = None,
         batch: int = 500,
         interval: float = 0.005,
         on_retired: Invalidate | None = None,
     ) -> None:
         self._sessions = sessions
+        # Sessions without a transaction, for a batch that is one statement (PostgreSQL, no
+        # retirements); None: every batch is written in a transaction.
+        self._single = single
         self._batch = batch
         self._interval = interval
         self._on_retired = on_retired
@@ -144,11 +188,25 @@ class Recorder:
                     "b_now": now,
                 }
             )
+        retiring = [r for r in results if r.retire is not None]
+        if self._single is not None and not retiring:
+            async with self._single() as session:
+                await self._statements(session, attempts, updates)
+            return
         async with self._sessions() as session, session.begin():
-            if attempts:
-                await session.execute(insert(Attempt), attempts)
-            await session.execute(_UPDATE, updates, execution_options={"synchronize_session": False})
-            await self._retire(session, [r for r in results if r.retire is not None], now)
+            await self._statements(session, attempts, updates)
+            await self._retire(session, retiring, now)
+
+    async def _statements(
+        self, session: AsyncSession, attempts: list[dict[str, Any]], updates: list[dict[str, Any]]
+    ) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            arrays = _columns(attempts, _ATTEMPT_COLUMNS, "a_") | _columns(updates, _OUTCOME_COLUMNS)
+            await session.execute(_RECORD_PG, arrays)
+            return
+        if attempts:
+            await session.execute(insert(Attempt), attempts)
+        await session.execute(_UPDATE, updates, execution_options={"synchronize_session": False})
 
     async def _retire(self, session: AsyncSession, results: list[Result], now: object) -> None:
         for r in results:

@@ -14,6 +14,7 @@ import asyncio
 import email
 import email.header
 import logging
+import re
 import secrets
 import ssl
 import warnings
@@ -38,6 +39,25 @@ REPLIES = {
     "553": "553 5.1.3 Mailbox name not allowed",
     "554": "554 5.7.1 Transaction failed: message rejected",
 }
+
+
+# `<local@domain> PARAMS`: what every real client sends. Anything else (quoted local parts,
+# comments, source routes) goes through aiosmtpd's full RFC 5322 parser.
+_PLAIN_ADDR = re.compile(r"\s*<([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+)>\s*(.*)", re.S)
+
+
+class _LeanSMTP(SMTP):
+    """aiosmtpd's SMTP with a fast path for plain addresses: its header-value parser was a
+    tenth of the simulator's CPU in the benchmark, for two addresses per message."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = _PLAIN_ADDR.fullmatch(arg) if arg else None
+        if plain is None:
+            return super()._getaddr(arg)
+        addr, rest = plain.group(1), plain.group(2)
+        if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return addr, rest
 
 
 def key_of(message_id: str | None) -> str | None:
@@ -130,7 +150,7 @@ class SmtpSimulator:
             return self._make_protocol()
 
     def _make_protocol(self) -> SMTP:
-        return SMTP(
+        return _LeanSMTP(
             _Handler(self),
             hostname="sandbox.herald.localhost",
             ident="Herald SMTP sandbox",
