@@ -7,24 +7,30 @@ WORKERS ?= auto
 
 .PHONY: run test setup lint typecheck bench clean
 
+# This machine sets PYTHONDONTWRITEBYTECODE, so nothing caches compiled modules by itself and every
+# process (each test worker, API and worker process) would compile all of Herald again at start.
+COMPILE := $(BIN)/python -m compileall -q src bench >/dev/null
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,bench]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
 setup: $(STAMP)
 
 run: $(STAMP)
+	$(COMPILE)
 	$(BIN)/herald run
 
 test: $(STAMP)
+	$(COMPILE)
 	$(BIN)/python -m pytest -n $(WORKERS) -q
 
 lint: $(STAMP)
@@ -32,6 +38,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(BENCH_STAMP)
+	$(COMPILE)
 	$(BIN)/python -m bench --short
 
 clean:

@@ -83,10 +83,14 @@ _RECORD_PG = text(
     WHERE d.id = v.id AND d.lease_owner = v.owner AND d.state = 'sending'
     """
 )
-_ATTEMPT_COLUMNS = ("id", "delivery_id", "app_id", "number", "provider", "outcome", "code", "detail")
-_ATTEMPT_COLUMNS += ("started_at", "duration_ms")
-_OUTCOME_COLUMNS = ("b_id", "b_owner", "b_state", "b_unknowns", "b_reason", "b_attempts", "b_available_at")
-_OUTCOME_COLUMNS += ("b_provider", "b_pmid", "b_finished_at", "b_now")
+_ATTEMPT_COLUMNS: tuple[str, ...] = (
+    *("id", "delivery_id", "app_id", "number", "provider", "outcome", "code", "detail"),
+    *("started_at", "duration_ms"),
+)
+_OUTCOME_COLUMNS: tuple[str, ...] = (
+    *("b_id", "b_owner", "b_state", "b_unknowns", "b_reason", "b_attempts", "b_available_at"),
+    *("b_provider", "b_pmid", "b_finished_at", "b_now"),
+)
 
 
 def _columns(rows: list[dict[str, Any]], names: tuple[str, ...], prefix: str = "") -> dict[str, list[Any]]:

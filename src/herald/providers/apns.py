@@ -30,6 +30,7 @@ from herald.providers.apns_transport import (
     Headers,
     NotSent,
     Unanswered,
+    unindexed,
 )
 from herald.providers.http import retry_after_seconds
 from herald.providers.messages import OutboundMessage, PushMessage
@@ -150,14 +151,14 @@ class ApnsAdapter:
         expiration = int(self._clock()) + message.ttl_seconds if message.ttl_seconds > 0 else 0
         return [
             (b":method", b"POST"),
-            (b":path", f"/3/device/{message.token}".encode("ascii")),
+            unindexed(b":path", f"/3/device/{message.token}".encode("ascii")),
             (b"authorization", f"bearer {bearer}".encode("ascii")),
             (b"apns-push-type", b"alert"),
             (b"apns-topic", self.config.topic.encode()),
-            (b"apns-id", message.key_uuid.encode("ascii")),
-            (b"apns-collapse-id", message.key.encode()),
+            unindexed(b"apns-id", message.key_uuid.encode("ascii")),
+            unindexed(b"apns-collapse-id", message.key.encode()),
             (b"apns-priority", b"10" if message.priority == "high" else b"5"),
-            (b"apns-expiration", str(expiration).encode("ascii")),
+            unindexed(b"apns-expiration", str(expiration).encode("ascii")),
             (b"content-type", b"application/json"),
         ]
 

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.serialization import (
 from pydantic import SecretStr
 
 from herald.providers.apns import ApnsConfig
+from herald.providers.apns_transport import unindexed
 from herald.sandbox.apns_server import H2Request, H2ServerConnection
 from herald.sandbox.faults import Draw, Faults
 from herald.sandbox.inbox import Inbox, InboxEntry
@@ -282,7 +283,7 @@ class ApnsSimulator:
         self._record(headers, request.body, apns_id)
         if draw.kind == "drop":
             return conn.reset(request.stream_id)
-        conn.respond(request.stream_id, 200, [(b"apns-id", apns_id.encode())])
+        conn.respond(request.stream_id, 200, [unindexed(b"apns-id", apns_id.encode())])
 
     # validation, in the order APNs applies it
 

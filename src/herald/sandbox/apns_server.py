@@ -25,6 +25,8 @@ from h2.events import (
 from h2.exceptions import H2Error
 from h2.settings import SettingCodes, Settings
 
+from herald.providers.apns_transport import PlainEncoder
+
 
 @dataclass(slots=True)
 class H2Request:
@@ -45,7 +47,18 @@ class H2ServerConnection(asyncio.Protocol):
     ) -> None:
         self._handler = handler
         self._on_close = on_close
-        self._h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+        # Requests are validated as APNs would; our own answers are well-formed by construction,
+        # so the outbound checks and Huffman coding are skipped (the simulator shares the CPU).
+        self._h2 = H2Connection(
+            H2Configuration(
+                client_side=False,
+                header_encoding=None,
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
+        )
+        self._h2.encoder = PlainEncoder()
+        self._flush_pending = False
         self._h2.local_settings = Settings(
             client=False,
             initial_values={
@@ -110,8 +123,12 @@ class H2ServerConnection(asyncio.Protocol):
                 self._h2.send_data(stream_id, body, end_stream=True)
         except H2Error:
             pass  # the client reset the stream or the connection ended first
-        self._flush()
-        self._close_if_done()
+        if self.closing:
+            self._flush()
+            self._close_if_done()
+        elif not self._flush_pending:  # answers due in the same loop iteration leave together
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def reset(self, stream_id: int) -> None:
         """Drop one request without an answer, as a server that crashed mid-request would."""
@@ -150,6 +167,7 @@ class H2ServerConnection(asyncio.Protocol):
             self._transport.abort()
 
     def _flush(self) -> None:
+        self._flush_pending = False
         data = self._h2.data_to_send()
         if data and self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
