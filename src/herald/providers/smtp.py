@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
 from herald.config import SmtpSettings
 from herald.kit.channels import Channel
+from herald.providers import mime
 from herald.providers.messages import EmailMessage, OutboundMessage
 from herald.providers.outcome import (
     DeadAddress,
@@ -83,30 +80,18 @@ class SmtpAdapter:
         return client
 
     def mime(self, m: EmailMessage) -> bytes:
-        """The message as bytes.
-
-        Built with the stdlib's compat32 MIME classes: the default email policy parses every
-        header it sets, which measured about 4x slower per message on the send path.
-        """
-        if m.html:
-            msg: Message = MIMEMultipart("alternative")
-            msg.attach(MIMEText(m.text or "", "plain", "utf-8"))
-            msg.attach(MIMEText(m.html, "html", "utf-8"))
-        else:
-            msg = MIMEText(m.text or "", "plain", "utf-8")
-        msg["From"] = self.config.from_address
-        msg["To"] = (
-            formataddr((str(Header(m.to_name, "utf-8")) if not m.to_name.isascii() else m.to_name, m.to))
-            if m.to_name
-            else m.to
-        )
-        msg["Subject"] = m.subject if m.subject.isascii() else Header(m.subject, "utf-8").encode()
-        msg["Date"] = formatdate(localtime=False)
-        msg["Message-ID"] = f"<{m.key}@{self._domain}>"
-        msg["X-Herald-Key"] = m.key
+        """The message as bytes; Herald's key is its Message-ID."""
+        headers = [
+            ("From", self.config.from_address),
+            ("To", mime.mailbox(m.to, m.to_name)),
+            ("Subject", m.subject),
+            ("Date", formatdate(localtime=False)),
+            ("Message-ID", f"<{m.key}@{self._domain}>"),
+            ("X-Herald-Key", m.key),
+        ]
         if m.category:
-            msg["X-Herald-Category"] = m.category
-        return msg.as_bytes()
+            headers.append(("X-Herald-Category", m.category))
+        return mime.message(headers, m.text, m.html)
 
     async def send(self, message: OutboundMessage) -> Outcome:
         assert isinstance(message, EmailMessage)
