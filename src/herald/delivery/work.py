@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.notifications.models import Delivery, Notification
+from herald.notifications.models import Delivery, Notification, idempotency_key
 from herald.recipients.models import Suppression
 from herald.templates.models import Template
 
@@ -36,8 +36,7 @@ class ClaimedDelivery:
 
     @property
     def idempotency_key(self) -> str:
-        """The same key as `Delivery.idempotency_key`: fixed at creation, sent on every attempt."""
-        return self.id.hex
+        return idempotency_key(self.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,11 @@ from herald.kit.db import Base, UtcDateTime
 from herald.kit.ids import uuid7
 
 
+def idempotency_key(delivery_id: uuid.UUID) -> str:
+    """A delivery's provider-side key: fixed at creation, reused on every attempt and replay."""
+    return delivery_id.hex
+
+
 class DeliveryState(StrEnum):
     """The delivery state machine.
 
@@ -116,8 +121,7 @@ class Delivery(Base):
 
     @property
     def idempotency_key(self) -> str:
-        """Fixed at creation and reused on every attempt and replay: the provider-side key."""
-        return self.id.hex
+        return idempotency_key(self.id)
 
 
 class Attempt(Base):

@@ -121,7 +121,7 @@ class _StreamSlots:
                 waiter.set_result(None)
 
 
-class PlainEncoder(Encoder):
+class _PlainEncoder(Encoder):
     """HPACK without Huffman coding of literals (RFC 7541 makes it optional per literal).
 
     hpack's Huffman coder is pure Python, byte by byte, and every request carries literals
@@ -139,30 +139,51 @@ def unindexed(name: bytes, value: bytes) -> HeaderTuple:
     return NeverIndexedHeaderTuple(name, value)
 
 
-class H2ClientConnection(asyncio.Protocol):
-    """One TLS connection, many concurrent request streams."""
+class H2Endpoint(asyncio.Protocol):
+    """What both ends of Herald's HTTP/2 (this client, the sandbox's APNs) share: an h2 state
+    machine for headers built here, and writes that can wait for the end of the loop turn."""
 
-    def __init__(self, authority: bytes) -> None:
-        self._authority = authority
+    def __init__(self, *, client_side: bool) -> None:
         self._h2 = H2Connection(
             H2Configuration(
-                client_side=True,
+                client_side=client_side,
                 header_encoding=None,
                 # Our headers are built lowercase and well-formed, so h2's per-header checks
-                # are skipped (a large share of a send's CPU). Unnormalised, the bearer token
-                # is HPACK-indexed once instead of re-encoded on every request.
+                # are skipped (a large share of a send's CPU). Unnormalised, a repeated value
+                # (the bearer token) is HPACK-indexed once instead of re-encoded every time.
                 validate_outbound_headers=False,
                 normalize_outbound_headers=False,
             )
         )
-        self._h2.encoder = PlainEncoder()
+        self._h2.encoder = _PlainEncoder()
         self._transport: asyncio.Transport | None = None
+        self._flush_pending = False
+
+    def _flush_soon(self) -> None:
+        """Write at the end of this loop iteration: the frames produced together (the requests
+        a worker starts, the answers a server gives) leave in one write and one TLS record."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        data = self._h2.data_to_send()
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+
+class H2ClientConnection(H2Endpoint):
+    """One TLS connection, many concurrent request streams."""
+
+    def __init__(self, authority: bytes) -> None:
+        super().__init__(client_side=True)
+        self._authority = authority
         self._streams: dict[int, _Stream] = {}
         # Until the server's first SETTINGS arrives its stream limit is unknown; h2 assumes
         # "unlimited", which would overrun a server that allows one stream to start with.
         self._slots = _StreamSlots(limit=1)
         self._flow_waiters: list[asyncio.Future[None]] = []
-        self._flush_pending = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed = False
         self.goaway = False
@@ -370,19 +391,6 @@ class H2ClientConnection(asyncio.Protocol):
         if not self.ready.done():
             self.ready.set_exception(exc)
             self.ready.exception()  # retrieved here so an unawaited failure is not logged
-
-    def _flush_soon(self) -> None:
-        """Write at the end of this loop iteration: the requests a worker starts together
-        leave in one write (one syscall, one TLS record) instead of one each."""
-        if not self._flush_pending:
-            self._flush_pending = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        data = self._h2.data_to_send()
-        if data and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
 
     def close(self) -> None:
         """Say goodbye with GOAWAY; streams still in flight end as connection_lost."""

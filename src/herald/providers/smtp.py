@@ -79,7 +79,7 @@ class SmtpAdapter:
             await client.login(c.username, c.password.get_secret_value())
         return client
 
-    def mime(self, m: EmailMessage) -> bytes:
+    def as_bytes(self, m: EmailMessage) -> bytes:
         """The message as bytes; Herald's key is its Message-ID."""
         headers = [
             ("From", self.config.from_address),
@@ -116,7 +116,7 @@ class SmtpAdapter:
 
     async def _send_on(self, client: aiosmtplib.SMTP, message: EmailMessage) -> tuple[Outcome, bool]:
         try:
-            _errors, reply = await client.sendmail(self._sender, [message.to], self.mime(message))
+            _errors, reply = await client.sendmail(self._sender, [message.to], self.as_bytes(message))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             return classify_reply(refused.code, refused.message), True

@@ -2,7 +2,8 @@
 
 - publish: XADD (pipelined), the stream capped at about `maxlen`; the log is the truth.
 - claim: XAUTOCLAIM entries idle past the lease (their consumer died; checked every quarter
-  lease), then XREADGROUP for new ones; then lease the deliveries in the log, and only those still claimable.
+  lease), then XREADGROUP for new ones; then lease the deliveries in the log, and only those
+  still claimable.
 - ack: XACK, called only after the outcome is committed.
 - defer: a sorted set per channel, promoted into the stream by `promote_due` when due.
 """

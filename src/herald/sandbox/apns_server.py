@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from h2.config import H2Configuration
-from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
@@ -25,7 +23,7 @@ from h2.events import (
 from h2.exceptions import H2Error
 from h2.settings import SettingCodes, Settings
 
-from herald.providers.apns_transport import PlainEncoder
+from herald.providers.apns_transport import H2Endpoint
 
 
 @dataclass(slots=True)
@@ -35,7 +33,7 @@ class H2Request:
     body: bytearray = field(default_factory=bytearray)
 
 
-class H2ServerConnection(asyncio.Protocol):
+class H2ServerConnection(H2Endpoint):
     """One client connection; `handler` gets each complete request and must answer or reset it."""
 
     def __init__(
@@ -45,20 +43,10 @@ class H2ServerConnection(asyncio.Protocol):
         initial_streams: int,
         on_close: Callable[[H2ServerConnection], None],
     ) -> None:
+        # Requests are validated as APNs would; only our own answers skip h2's checks.
+        super().__init__(client_side=False)
         self._handler = handler
         self._on_close = on_close
-        # Requests are validated as APNs would; our own answers are well-formed by construction,
-        # so the outbound checks and Huffman coding are skipped (the simulator shares the CPU).
-        self._h2 = H2Connection(
-            H2Configuration(
-                client_side=False,
-                header_encoding=None,
-                validate_outbound_headers=False,
-                normalize_outbound_headers=False,
-            )
-        )
-        self._h2.encoder = PlainEncoder()
-        self._flush_pending = False
         self._h2.local_settings = Settings(
             client=False,
             initial_values={
@@ -66,7 +54,6 @@ class H2ServerConnection(asyncio.Protocol):
                 SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
             },
         )
-        self._transport: asyncio.Transport | None = None
         self._requests: dict[int, H2Request] = {}
         self.pending = 0  # handed to the handler, not yet answered
         self.closing = False
@@ -126,9 +113,8 @@ class H2ServerConnection(asyncio.Protocol):
         if self.closing:
             self._flush()
             self._close_if_done()
-        elif not self._flush_pending:  # answers due in the same loop iteration leave together
-            self._flush_pending = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._flush_soon()
 
     def reset(self, stream_id: int) -> None:
         """Drop one request without an answer, as a server that crashed mid-request would."""
@@ -165,9 +151,3 @@ class H2ServerConnection(asyncio.Protocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        data = self._h2.data_to_send()
-        if data and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
