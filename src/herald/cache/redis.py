@@ -3,15 +3,20 @@
 Every update through the API bumps a per-user generation and deletes the entry after its
 commit. A loader stores what it read only if the generation is unchanged, so a read that
 raced with an update can never put stale contacts back.
+
+With Redis away the log is read directly: the API's intake uses these cards too, and it
+must keep accepting (into the log and the outbox) while Redis restarts.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from herald.cache.interface import CardKey, CardLoader
 from herald.kit.redis import Keys
@@ -25,6 +30,7 @@ if gen == ARGV[1] then
 end
 return 0
 """
+log = logging.getLogger(__name__)
 _MISSING = b"-"  # a cached "no such user", so a deleted user costs no database read per send
 
 
@@ -81,7 +87,12 @@ class RedisContactCache:
         if not unique:
             return {}
         names = [n for a, u in unique for n in (self.keys.card(a, u), self.keys.card_gen(a, u))]
-        raw = await self.redis.mget(names)
+        try:
+            raw = await self.redis.mget(names)
+        except (RedisError, OSError) as exc:
+            log.warning("contact cache unavailable, reading %d cards from the log: %s", len(unique), exc)
+            loaded = await self.loader(unique)
+            return {k: loaded.get(k) for k in unique}
         out: dict[CardKey, ContactCard | None] = {}
         missing: list[tuple[CardKey, Any]] = []
         for i, key in enumerate(unique):
@@ -92,15 +103,19 @@ class RedisContactCache:
                 missing.append((key, gen))
         if missing:
             loaded = await self.loader([k for k, _ in missing])
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for (app_id, user_id), gen in missing:
-                    card = out[(app_id, user_id)] = loaded.get((app_id, user_id))
-                    await self._store(
-                        keys=[self.keys.card(app_id, user_id), self.keys.card_gen(app_id, user_id)],
-                        args=[gen or b"0", dump_card(card), self.ttl],
-                        client=pipe,
-                    )
-                await pipe.execute()
+            for key, _ in missing:
+                out[key] = loaded.get(key)
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for (app_id, user_id), gen in missing:
+                        await self._store(
+                            keys=[self.keys.card(app_id, user_id), self.keys.card_gen(app_id, user_id)],
+                            args=[gen or b"0", dump_card(out[(app_id, user_id)]), self.ttl],
+                            client=pipe,
+                        )
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:  # the cards are right; they are just not cached
+                log.warning("contact cache: storing %d cards failed: %s", len(missing), exc)
         return out
 
     async def invalidate(self, app_id: uuid.UUID, user_id: str) -> None:

@@ -7,38 +7,108 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select
+import orjson
+from sqlalchemy import Select, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.kit.db import Base, upsert_insert
-from herald.notifications.intake import Plan
-from herald.notifications.models import Attempt, Delivery, Notification
+from herald.kit.channels import Channel
+from herald.kit.db import upsert_insert
+from herald.notifications.intake import NewDelivery, NewNotification, Plan
+from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
+from herald.queue.relay import NOTIFY_CHANNEL, write_outbox
 
 
-def row_of(obj: Base) -> dict[str, Any]:
-    """An unsaved ORM object as a plain row, for bulk Core inserts."""
-    return {c.key: getattr(obj, c.key) for c in obj.__mapper__.column_attrs}
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
 
 
-async def insert_plans(session: AsyncSession, plans: Sequence[Plan]) -> set[uuid.UUID]:
+# PostgreSQL: the whole batch in one statement, whatever its size (one prepared statement,
+# arrays unnested into rows): the notifications that are new, their deliveries, and the
+# queued ones' outbox entries, with the relay woken when it commits. The deliveries of a
+# notification that lost the dedup race are filtered out by joining on what was inserted.
+_COMMON_PG = """
+    WITH n AS (
+        INSERT INTO notifications (id, app_id, event_id, user_id, recipient, template, data, content,
+                                   category, critical, send_at, created_at)
+        SELECT * FROM unnest(
+            CAST(:n_id AS uuid[]), CAST(:n_app_id AS uuid[]), CAST(:n_event_id AS text[]),
+            CAST(:n_user_id AS text[]), CAST(:n_recipient AS jsonb[]), CAST(:n_template AS text[]),
+            CAST(:n_data AS jsonb[]), CAST(:n_content AS jsonb[]), CAST(:n_category AS text[]),
+            CAST(:n_critical AS boolean[]), CAST(:n_send_at AS timestamptz[]), CAST(:n_created_at AS timestamptz[])
+        )
+        ON CONFLICT (app_id, event_id) DO NOTHING
+        RETURNING id
+    ), d AS (
+        INSERT INTO deliveries (id, app_id, notification_id, channel, device_id, platform, address, state,
+                                reason, available_at, created_at, updated_at, finished_at,
+                                attempts, unknowns, replays, retry_base)
+        SELECT v.*, 0, 0, 0, 0 FROM unnest(
+            CAST(:d_id AS uuid[]), CAST(:d_app_id AS uuid[]), CAST(:d_notification_id AS uuid[]),
+            CAST(:d_channel AS text[]), CAST(:d_device_id AS uuid[]), CAST(:d_platform AS text[]),
+            CAST(:d_address AS text[]), CAST(:d_state AS text[]), CAST(:d_reason AS text[]),
+            CAST(:d_available_at AS timestamptz[]), CAST(:d_created_at AS timestamptz[]),
+            CAST(:d_updated_at AS timestamptz[]), CAST(:d_finished_at AS timestamptz[])
+        ) AS v(id, app_id, notification_id, channel, device_id, platform, address, state, reason,
+               available_at, created_at, updated_at, finished_at)
+        WHERE v.notification_id IN (SELECT id FROM n)
+        RETURNING id, channel, state
+    )"""
+# Assembled from constants only, no input.
+_INSERT_PG = text(_COMMON_PG + "\n    SELECT id FROM n")  # noqa: S608
+_OUTBOX_PG = f""", o AS (
+        INSERT INTO outbox (channel, delivery_id, created_at)
+        SELECT channel, id, now() FROM d WHERE state = 'queued' ORDER BY id
+    )
+    SELECT id, pg_notify('{NOTIFY_CHANNEL}', '') FROM n"""  # noqa: S608
+_INSERT_PG_OUTBOX = text(_COMMON_PG + _OUTBOX_PG)
+_JSON_COLUMNS = frozenset({"recipient", "data", "content"})
+
+
+def _arrays(
+    rows: Sequence[NewNotification] | Sequence[NewDelivery], columns: tuple[str, ...], prefix: str
+) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for c in columns:
+        values = [getattr(r, c) for r in rows]
+        out[prefix + c] = [_json(v) for v in values] if c in _JSON_COLUMNS else values
+    return out
+
+
+async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: bool) -> set[uuid.UUID]:
     """Insert the notifications that are new and their deliveries; returns the ids inserted.
 
     `ON CONFLICT DO NOTHING` on (app_id, event_id) makes dedup race-free across API
-    processes: of two concurrent requests with one event id, exactly one row wins.
+    processes: of two concurrent requests with one event id, exactly one row wins. With
+    `outbox`, each queued delivery also gets its outbox entry in the same transaction.
     """
     if not plans:
         return set()
+    notifications = [p.notification for p in plans]
+    deliveries = [d for p in plans for d in p.deliveries]
+    if session.get_bind().dialect.name == "postgresql":
+        params = _arrays(notifications, NewNotification.COLUMNS, "n_") | _arrays(deliveries, NewDelivery.COLUMNS, "d_")
+        result = await session.execute(_INSERT_PG_OUTBOX if outbox else _INSERT_PG, params)
+        return {row[0] for row in result}
     stmt = (
         upsert_insert(session, Notification)
         .on_conflict_do_nothing(index_elements=["app_id", "event_id"])
         .returning(Notification.id)
     )
-    result = await session.execute(stmt, [row_of(p.notification) for p in plans])
+    result = await session.execute(stmt, [_row(n, NewNotification.COLUMNS) for n in notifications])
     inserted = set(result.scalars().all())
-    rows = [row_of(d) for p in plans if p.notification.id in inserted for d in p.deliveries]
-    if rows:
-        await session.execute(insert(Delivery), rows)
+    new = [d for d in deliveries if d.notification_id in inserted]
+    if new:
+        counters = {"attempts": 0, "unknowns": 0, "replays": 0, "retry_base": 0}
+        await session.execute(insert(Delivery), [_row(d, NewDelivery.COLUMNS) | counters for d in new])
+        if outbox:
+            await write_outbox(
+                session, [(Channel(d.channel), d.id) for d in new if d.state == DeliveryState.QUEUED.value]
+            )
     return inserted
+
+
+def _row(obj: NewNotification | NewDelivery, columns: tuple[str, ...]) -> dict[str, Any]:
+    return {c: getattr(obj, c) for c in columns}
 
 
 async def by_event_ids(session: AsyncSession, app_id: uuid.UUID, event_ids: Iterable[str]) -> dict[str, Notification]:

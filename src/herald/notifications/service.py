@@ -7,22 +7,24 @@ broker after the caller's commit, so nothing is queued that could still roll bac
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
+from herald.cache.interface import ContactCache
 from herald.kit.channels import Channel
 from herald.kit.errors import HeraldError, NotificationNotFound
 from herald.kit.uow import UnitOfWork
 from herald.notifications import repository
-from herald.notifications.intake import Plan, build_plan, content_of, recipient_of
+from herald.notifications.intake import NewDelivery, NewNotification, Plan, build_plan, content_of, recipient_of
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
-from herald.queue.announce import announce
+from herald.queue.announce import announce_after_commit
 from herald.queue.interface import Broker
-from herald.recipients import repository as recipients
-from herald.recipients.models import Device, User
+from herald.recipients.card import ContactCard
 from herald.templates.models import Template
 
 
@@ -35,33 +37,39 @@ class Accepted:
     error: HeraldError | None = None
 
 
-async def _templates(uow: UnitOfWork, app_id: uuid.UUID, keys: set[str]) -> dict[str, Template]:
+async def _templates(uow: UnitOfWork, app_id: uuid.UUID, keys: set[str]) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
-    rows = await uow.session.scalars(select(Template).where(Template.app_id == app_id, Template.key.in_(keys)))
-    return {t.key: t for t in rows}
+    rows = await uow.session.execute(
+        select(Template.key, Template.content).where(Template.app_id == app_id, Template.key.in_(keys))
+    )
+    return {key: content for key, content in rows}
 
 
 def _plan_one(
     app_id: uuid.UUID,
     req: NotificationIn,
-    users: dict[str, User],
-    devices: dict[str, list[Device]],
-    templates: dict[str, Template],
+    users: dict[str, ContactCard | None],
+    templates: dict[str, dict[str, Any]],
 ) -> Plan:
-    recipient = recipient_of(req, users, devices)
+    recipient = recipient_of(req, users)
     channels, locales = content_of(req, templates)
     return build_plan(app_id, req, recipient, channels, locales)
 
 
 async def accept_batch(
-    uow: UnitOfWork, broker: Broker, app_id: uuid.UUID, reqs: list[NotificationIn]
+    uow: UnitOfWork, broker: Broker, cards: ContactCache, app_id: uuid.UUID, reqs: list[NotificationIn]
 ) -> list[Accepted]:
-    """Plan every item, insert the new ones in bulk, and report each item's fate."""
+    """Plan every item, insert the new ones in bulk, and report each item's fate.
+
+    Users' addresses and devices come from the same contact cards the workers send with
+    (invalidated on every change to a user, a device or a preference), so a busy intake
+    reads no user rows from the log.
+    """
     existing = await repository.by_event_ids(uow.session, app_id, (r.event_id for r in reqs))
-    user_ids = {r.user_id for r in reqs if r.user_id}
-    users = await recipients.get_users(uow.session, app_id, user_ids)
-    devices = await recipients.active_devices_of(uow.session, app_id, set(users))
+    user_ids = list(dict.fromkeys(r.user_id for r in reqs if r.user_id))
+    found = await cards.get_many([(app_id, u) for u in user_ids])
+    users = {u: found.get((app_id, u)) for u in user_ids}
     templates = await _templates(uow, app_id, {r.template for r in reqs if r.template})
 
     outcomes: list[Plan | str | HeraldError] = []
@@ -71,21 +79,22 @@ async def accept_batch(
             outcomes.append(req.event_id)
             continue
         try:
-            outcomes.append(_plan_one(app_id, req, users, devices, templates))
+            outcomes.append(_plan_one(app_id, req, users, templates))
             seen.add(req.event_id)
         except HeraldError as exc:
             outcomes.append(exc)
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
-    inserted = await repository.insert_plans(uow.session, plans)
-    queued = [
-        (d.id, d.channel)
-        for p in plans
-        if p.notification.id in inserted
-        for d in p.deliveries
-        if d.state == DeliveryState.QUEUED
-    ]
-    await announce(uow, broker, queued)
+    inserted = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox)
+    if not broker.uses_outbox:
+        queued = [
+            (d.id, d.channel)
+            for p in plans
+            if p.notification.id in inserted
+            for d in p.deliveries
+            if d.state == DeliveryState.QUEUED
+        ]
+        announce_after_commit(uow, broker, queued)
     lost_races = {p.notification.event_id for p in plans if p.notification.id not in inserted}
     if lost_races or any(isinstance(o, str) for o in outcomes):
         existing |= await repository.by_event_ids(
@@ -106,7 +115,7 @@ async def accept_batch(
     return results
 
 
-def status_of(deliveries: list[Delivery]) -> str:
+def status_of(deliveries: Sequence[Delivery | NewDelivery]) -> str:
     """One word for the whole notification, derived from its deliveries."""
     states = {d.state for d in deliveries}
     if not states:
@@ -123,7 +132,9 @@ def status_of(deliveries: list[Delivery]) -> str:
 
 
 def present(
-    n: Notification, deliveries: list[Delivery], attempts: dict[uuid.UUID, list[Attempt]] | None = None
+    n: Notification | NewNotification,
+    deliveries: Sequence[Delivery | NewDelivery],
+    attempts: dict[uuid.UUID, list[Attempt]] | None = None,
 ) -> NotificationOut:
     return NotificationOut(
         id=n.id,

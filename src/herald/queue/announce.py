@@ -38,6 +38,13 @@ async def announce(uow: UnitOfWork, broker: Broker, pairs: list[tuple[uuid.UUID,
     if broker.uses_outbox:
         await write_outbox(uow.session, [(Channel(c), i) for i, c in pairs])
         return
+    announce_after_commit(uow, broker, pairs)
+
+
+def announce_after_commit(uow: UnitOfWork, broker: Broker, pairs: list[tuple[uuid.UUID, str]]) -> None:
+    """For a broker that reads the log itself: a wake-up once the unit of work commits."""
+    if not pairs:
+        return
 
     async def hook() -> None:
         await publish(broker, pairs)
