@@ -31,3 +31,21 @@ async def test_misses_of_a_batch_are_loaded_in_one_call() -> None:
     await cache.invalidate(APP, "b")
     await cache.get_many(keys)
     assert calls[-1] == [(APP, "b")]
+
+
+async def test_redis_cache_reads_the_log_while_redis_is_away() -> None:
+    """The intake reads its users through this cache: a Redis restart must not stop it."""
+    from herald.cache.redis import RedisContactCache
+    from herald.kit.redis import Keys, connect
+
+    calls: list[list[tuple[uuid.UUID, str]]] = []
+
+    async def loader(keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
+        calls.append(keys)
+        return {k: card(k[1]) for k in keys if k[1] != "gone"}
+
+    # Nothing listens on port 1: every command fails to connect.
+    cache = RedisContactCache(connect("redis://127.0.0.1:1/0"), Keys("test-away"), loader)
+    got = await cache.get_many([(APP, "a"), (APP, "gone")])
+    assert got == {(APP, "a"): card("a"), (APP, "gone"): None}
+    assert calls == [[(APP, "a"), (APP, "gone")]]
