@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 Invalidate = Callable[[uuid.UUID, str], Awaitable[None]]
 
 _D = Delivery.__table__
-assert isinstance(_D, Table)
+_A = Attempt.__table__  # a table, not the entity: see notifications.repository on ORM bulk inserts
+assert isinstance(_D, Table) and isinstance(_A, Table)
 _UPDATE = (
     update(_D)
     .where(
@@ -209,7 +210,7 @@ class Recorder:
             await session.execute(_RECORD_PG, arrays)
             return
         if attempts:
-            await session.execute(insert(Attempt), attempts)
+            await session.execute(insert(_A), attempts)
         await session.execute(_UPDATE, updates, execution_options={"synchronize_session": False})
 
     async def _retire(self, session: AsyncSession, results: list[Result], now: object) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, insert, select, text
+from sqlalchemy import Select, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.channels import Channel
@@ -16,6 +16,12 @@ from herald.kit.db import upsert_insert
 from herald.notifications.intake import NewDelivery, NewNotification, Plan
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
 from herald.queue.relay import NOTIFY_CHANNEL, write_outbox
+
+# Tables, not ORM entities: an ORM bulk insert groups rows by which values are None, so a
+# batch mixing push (with a device) and email (without) went out almost one row per execute.
+_N = Notification.__table__
+_D = Delivery.__table__
+assert isinstance(_N, Table) and isinstance(_D, Table)
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
@@ -89,17 +95,13 @@ async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: 
         params = _arrays(notifications, NewNotification.COLUMNS, "n_") | _arrays(deliveries, NewDelivery.COLUMNS, "d_")
         result = await session.execute(_INSERT_PG_OUTBOX if outbox else _INSERT_PG, params)
         return {row[0] for row in result}
-    stmt = (
-        upsert_insert(session, Notification)
-        .on_conflict_do_nothing(index_elements=["app_id", "event_id"])
-        .returning(Notification.id)
-    )
+    stmt = upsert_insert(session, _N).on_conflict_do_nothing(index_elements=["app_id", "event_id"]).returning(_N.c.id)
     result = await session.execute(stmt, [_row(n, NewNotification.COLUMNS) for n in notifications])
     inserted = set(result.scalars().all())
     new = [d for d in deliveries if d.notification_id in inserted]
     if new:
         counters = {"attempts": 0, "unknowns": 0, "replays": 0, "retry_base": 0}
-        await session.execute(insert(Delivery), [_row(d, NewDelivery.COLUMNS) | counters for d in new])
+        await session.execute(insert(_D), [_row(d, NewDelivery.COLUMNS) | counters for d in new])
         if outbox:
             await write_outbox(
                 session, [(Channel(d.channel), d.id) for d in new if d.state == DeliveryState.QUEUED.value]

@@ -30,7 +30,7 @@ async def write_outbox(session: AsyncSession, entries: list[tuple[Channel, uuid.
         return
     from sqlalchemy import insert
 
-    await session.execute(insert(OutboxEntry), [{"channel": c.value, "delivery_id": d} for c, d in entries])
+    await session.execute(insert(OutboxEntry.__table__), [{"channel": c.value, "delivery_id": d} for c, d in entries])
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
