@@ -123,7 +123,7 @@ class Herald:
     async def housekeeping(self) -> None:
         """What the scheduler and relay processes do, once."""
         broker = self.runtime.broker
-        await relay_once(self.runtime.sessions, broker)
+        await relay_once(self.runtime.engine, broker)
         await release_due(self.runtime.sessions, broker)
         for channel in Channel:
             await broker.promote_due(channel)

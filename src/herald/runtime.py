@@ -76,7 +76,7 @@ class Runtime:
 
     async def relay(self, stop: asyncio.Event) -> None:
         """Publish committed outbox rows until `stop` (only a broker outside the database has any)."""
-        await run_relay(self.sessions, self.broker, stop, self.settings.effective_database_url())
+        await run_relay(self.engine, self.broker, stop, self.settings.effective_database_url())
 
     async def housekeeping(self, stop: asyncio.Event) -> None:
         """Release scheduled sends, promote due retries and re-drive what a queue lost, until `stop`."""

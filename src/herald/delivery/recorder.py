@@ -13,7 +13,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,9 +29,8 @@ log = logging.getLogger(__name__)
 
 Invalidate = Callable[[uuid.UUID, str], Awaitable[None]]
 
-_D = Delivery.__table__
-_A = Attempt.__table__  # a table, not the entity: see notifications.repository on ORM bulk inserts
-assert isinstance(_D, Table) and isinstance(_A, Table)
+_D = cast(Table, Delivery.__table__)
+_A = cast(Table, Attempt.__table__)  # a table, not the entity: see notifications.repository
 _UPDATE = (
     update(_D)
     .where(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import Select, Table, insert, select, text
@@ -19,9 +19,8 @@ from herald.queue.relay import NOTIFY_CHANNEL, write_outbox
 
 # Tables, not ORM entities: an ORM bulk insert groups rows by which values are None, so a
 # batch mixing push (with a device) and email (without) went out almost one row per execute.
-_N = Notification.__table__
-_D = Delivery.__table__
-assert isinstance(_N, Table) and isinstance(_D, Table)
+_N = cast(Table, Notification.__table__)
+_D = cast(Table, Delivery.__table__)
 
 
 def _json(value: dict[str, Any] | None) -> str | None:

@@ -11,10 +11,10 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, bindparam, delete, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald.kit.channels import Channel
 from herald.queue.interface import Broker
@@ -22,39 +22,47 @@ from herald.queue.models import OutboxEntry
 
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "herald_outbox"
+_OUTBOX = cast(Table, OutboxEntry.__table__)
 
 
 async def write_outbox(session: AsyncSession, entries: list[tuple[Channel, uuid.UUID]]) -> None:
     """Record announcements in the caller's transaction (and wake relays at its commit)."""
     if not entries:
         return
-    from sqlalchemy import insert
-
-    await session.execute(insert(OutboxEntry.__table__), [{"channel": c.value, "delivery_id": d} for c, d in entries])
+    await session.execute(insert(_OUTBOX), [{"channel": c.value, "delivery_id": d} for c, d in entries])
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
-async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: Broker, batch: int = 1000) -> int:
-    async with sessions() as session, session.begin():
-        rows = (
-            await session.execute(
-                select(OutboxEntry.id, OutboxEntry.channel, OutboxEntry.delivery_id)
-                .order_by(OutboxEntry.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
+# Taking a batch is one statement: the rows are deleted and returned, and stay locked (and
+# undeleted to everyone else) until the commit that follows the publish.
+_TAKE = (
+    delete(OutboxEntry)
+    .where(
+        OutboxEntry.id.in_(
+            select(OutboxEntry.id)
+            .order_by(OutboxEntry.id)
+            .limit(bindparam("batch"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .returning(OutboxEntry.channel, OutboxEntry.delivery_id)
+)
+
+
+async def relay_once(engine: AsyncEngine, broker: Broker, batch: int = 1000) -> int:
+    async with engine.begin() as conn:
+        rows = (await conn.execute(_TAKE, {"batch": batch})).all()
         if not rows:
             return 0
         by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
-        for _, channel, delivery_id in rows:
+        for channel, delivery_id in rows:
             by_channel[Channel(channel)].append(delivery_id)
         # Published before the delete commits: a crash here publishes twice, never zero
         # times, and a duplicate entry is harmless because claims lease through the log.
         for channel, ids in by_channel.items():
             await broker.publish(channel, ids)
-        await session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_([r[0] for r in rows])))
     return len(rows)
 
 
@@ -73,7 +81,7 @@ def asyncpg_dsn(url: str) -> str | None:
 
 
 async def run_relay(
-    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     broker: Broker,
     stop: asyncio.Event,
     database_url: str,
@@ -90,7 +98,7 @@ async def run_relay(
     try:
         while not stop.is_set():
             try:
-                moved = await relay_once(sessions, broker)
+                moved = await relay_once(engine, broker)
             except Exception:
                 log.exception("relay: publishing failed; retrying")
                 moved = 0
