@@ -123,7 +123,9 @@ def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) 
         keys = Keys(r.prefix)
         cache = RedisContactCache(redis, keys, loader, ttl=int(r.cache_ttl.total_seconds()))
         limiter = RedisRateLimiter(redis, keys)
-        broker = RedisBroker(redis, reads, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000))
+        broker = RedisBroker(
+            redis, read_engine, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000)
+        )
     else:
         cache = MemoryContactCache(loader)
         limiter = MemoryRateLimiter()
@@ -138,13 +140,13 @@ def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) 
         adapters if adapters is not None else default_adapters(settings), settings.routes, accounts, settings.breaker
     )
     recorder = Recorder(
-        sessions,
-        single=None if is_sqlite(url) else reads,
+        engine,
+        single=None if is_sqlite(url) else read_engine,
         batch=settings.worker.record_batch,
         interval=settings.worker.record_interval.total_seconds(),
         on_retired=cache.invalidate,
     )
-    pipeline = Pipeline(settings, reads, cache, limiter, router)
+    pipeline = Pipeline(settings, read_engine, cache, limiter, router)
     return Runtime(
         settings,
         engine,

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.cache.interface import ContactCache
 from herald.config import Settings
@@ -41,20 +41,20 @@ class Pipeline:
     def __init__(
         self,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
+        reads: AsyncEngine,
         cache: ContactCache,
         limiter: RateLimiter,
         router: Router,
     ) -> None:
         self.settings = settings
-        self.sessions = sessions
+        self.reads = reads
         self.cache = cache
         self.limiter = limiter
         self.router = router
 
     async def prepare(self, ids: Sequence[uuid.UUID], owner: str) -> list[Prepared]:
-        async with self.sessions() as session:
-            works = await work_repo.load(session, ids, owner)
+        async with self.reads.connect() as conn:
+            works = await work_repo.load(conn, ids, owner)
             cards = await self.cache.get_many(
                 [(w.delivery.app_id, w.notification.user_id) for w in works if w.notification.user_id]
             )
@@ -68,7 +68,7 @@ class Pipeline:
                 for p in prepared
                 if isinstance(p.target, Target) and p.target.address
             }
-            blocked = await work_repo.suppressed(session, pairs)
+            blocked = await work_repo.suppressed(conn, pairs)
         return [
             Prepared(p.work, p.card, Skip("suppressed"))
             if isinstance(p.target, Target)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, text, true, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.delivery.results import Result
 from herald.kit.clock import utcnow
@@ -100,15 +100,15 @@ def _columns(rows: list[dict[str, Any]], names: tuple[str, ...], prefix: str = "
 class Recorder:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         *,
-        single: async_sessionmaker[AsyncSession] | None = None,
+        single: AsyncEngine | None = None,
         batch: int = 500,
         interval: float = 0.005,
         on_retired: Invalidate | None = None,
     ) -> None:
-        self._sessions = sessions
-        # Sessions without a transaction, for a batch that is one statement (PostgreSQL, no
+        self._engine = engine
+        # An engine without transactions, for a batch that is one statement (PostgreSQL, no
         # retirements); None: every batch is written in a transaction.
         self._single = single
         self._batch = batch
@@ -194,25 +194,25 @@ class Recorder:
             )
         retiring = [r for r in results if r.retire is not None]
         if self._single is not None and not retiring:
-            async with self._single() as session:
-                await self._statements(session, attempts, updates)
+            async with self._single.connect() as conn:
+                await self._statements(conn, attempts, updates)
             return
-        async with self._sessions() as session, session.begin():
-            await self._statements(session, attempts, updates)
-            await self._retire(session, retiring, now)
+        async with self._engine.begin() as conn:
+            await self._statements(conn, attempts, updates)
+            await self._retire(conn, retiring, now)
 
     async def _statements(
-        self, session: AsyncSession, attempts: list[dict[str, Any]], updates: list[dict[str, Any]]
+        self, conn: AsyncConnection, attempts: list[dict[str, Any]], updates: list[dict[str, Any]]
     ) -> None:
-        if session.get_bind().dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":
             arrays = _columns(attempts, _ATTEMPT_COLUMNS, "a_") | _columns(updates, _OUTCOME_COLUMNS)
-            await session.execute(_RECORD_PG, arrays)
+            await conn.execute(_RECORD_PG, arrays)
             return
         if attempts:
-            await session.execute(insert(_A), attempts)
-        await session.execute(_UPDATE, updates, execution_options={"synchronize_session": False})
+            await conn.execute(insert(_A), attempts)
+        await conn.execute(_UPDATE, updates)
 
-    async def _retire(self, session: AsyncSession, results: list[Result], now: object) -> None:
+    async def _retire(self, conn: AsyncConnection, results: list[Result], now: object) -> None:
         for r in results:
             ret = r.retire
             assert ret is not None
@@ -221,14 +221,14 @@ class Recorder:
                 fresh: ColumnElement[bool] = (
                     or_(Device.last_seen.is_(None), Device.last_seen <= ret.since) if ret.since else true()
                 )
-                await session.execute(
+                await conn.execute(
                     update(Device)
                     .where(and_(Device.id == ret.device_id, Device.active.is_(True), fresh))
                     .values(active=False, retired_reason=ret.reason[:200], retired_at=now)
                 )
             elif ret.address and ret.channel:
-                ins = upsert_insert(session, Suppression)
-                await session.execute(
+                ins = upsert_insert(conn, Suppression)
+                await conn.execute(
                     ins.values(
                         app_id=r.app_id,
                         channel=ret.channel,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Executable, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from herald.kit.db import in_list
 from herald.notifications.models import Delivery, Notification, idempotency_key
 from herald.recipients.models import Suppression
 from herald.templates.models import Template
@@ -71,39 +73,71 @@ _N_COLUMNS = [getattr(Notification, f.name) for f in fields(Source)]
 _SPLIT = len(_D_COLUMNS)
 
 
-async def load(session: AsyncSession, ids: Sequence[uuid.UUID], owner: str) -> list[Work]:
-    """The deliveries still leased to `owner`; one leased away meanwhile is dropped."""
-    rows = (
-        await session.execute(
-            select(*_D_COLUMNS, *_N_COLUMNS)
-            .join(Notification, Notification.id == Delivery.notification_id)
-            .where(Delivery.id.in_(ids), Delivery.lease_owner == owner)
-        )
-    ).all()
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    load: Executable
+    templates: Executable
+    suppressed: Executable
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    """Built once per backend: constructing a select and its cache key costs about as much as
+    running it, and with `in_list` every batch size shares one prepared statement.
+
+    Templates and suppressions are looked up by each column's set of values (their primary
+    key serves that), and the exact pairs are picked out here.
+    """
+    return _Statements(
+        load=select(*_D_COLUMNS, *_N_COLUMNS)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .where(in_list(Delivery.id, "ids", dialect), Delivery.lease_owner == bindparam("owner")),
+        templates=select(Template.app_id, Template.key, Template.content).where(
+            in_list(Template.app_id, "apps", dialect), in_list(Template.key, "keys", dialect)
+        ),
+        suppressed=select(Suppression.app_id, Suppression.channel, Suppression.address).where(
+            in_list(Suppression.app_id, "apps", dialect),
+            in_list(Suppression.channel, "channels", dialect),
+            in_list(Suppression.address, "addresses", dialect),
+        ),
+    )
+
+
+async def load(conn: AsyncConnection, ids: Sequence[uuid.UUID], owner: str) -> list[Work]:
+    """The deliveries still leased to `owner`; one leased away meanwhile is dropped.
+
+    Plain Core on a connection: the send path reads rows, and an ORM session's compile and
+    result machinery cost more per statement than the statement itself at small batches.
+    """
+    q = _statements(conn.dialect.name)
+    rows = (await conn.execute(q.load, {"ids": list(ids), "owner": owner})).all()
     pairs = [(ClaimedDelivery(*row[:_SPLIT]), Source(*row[_SPLIT:])) for row in rows]
     keys = {(n.app_id, n.template) for _, n in pairs if n.template}
-    templates: dict[tuple[uuid.UUID, str], Template] = {}
+    templates: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
     if keys:
-        found = await session.scalars(select(Template).where(tuple_(Template.app_id, Template.key).in_(list(keys))))
-        templates = {(t.app_id, t.key): t for t in found}
+        found = await conn.execute(
+            q.templates, {"apps": list({a for a, _ in keys}), "keys": list({k for _, k in keys})}
+        )
+        templates = {(app_id, key): content for app_id, key, content in found if (app_id, key) in keys}
     out = []
     for d, n in pairs:
         if n.template:
             t = templates.get((n.app_id, n.template))
-            channels, locales = (t.content.get("channels", {}), t.content.get("locales", {})) if t else ({}, {})
+            channels, locales = (t.get("channels", {}), t.get("locales", {})) if t else ({}, {})
         else:
             channels, locales = n.content or {}, {}
         out.append(Work(d, n, channels, locales))
     return out
 
 
-async def suppressed(session: AsyncSession, pairs: set[tuple[uuid.UUID, str, str]]) -> set[tuple[uuid.UUID, str, str]]:
+async def suppressed(conn: AsyncConnection, pairs: set[tuple[uuid.UUID, str, str]]) -> set[tuple[uuid.UUID, str, str]]:
     """Which (app, channel, address) pairs are suppressed."""
     if not pairs:
         return set()
-    rows = await session.execute(
-        select(Suppression.app_id, Suppression.channel, Suppression.address).where(
-            tuple_(Suppression.app_id, Suppression.channel, Suppression.address).in_(list(pairs))
-        )
-    )
-    return {(a, c, addr) for a, c, addr in rows.all()}
+    params = {
+        "apps": list({a for a, _, _ in pairs}),
+        "channels": list({c for _, c, _ in pairs}),
+        "addresses": list({addr for _, _, addr in pairs}),
+    }
+    rows = await conn.execute(_statements(conn.dialect.name).suppressed, params)
+    return {(a, c, addr) for a, c, addr in rows.all() if (a, c, addr) in pairs}

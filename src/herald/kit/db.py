@@ -11,16 +11,17 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, Table, Uuid, event
+from sqlalchemy import ARRAY, JSON, ColumnElement, DateTime, Dialect, MetaData, Table, Uuid, any_, bindparam, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -161,10 +162,22 @@ async def transaction(
         yield session
 
 
-def upsert_insert(session: AsyncSession, model: type[Base] | Table) -> Any:
-    """An INSERT that supports ON CONFLICT, in the dialect of the session's backend."""
+def in_list(column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """`column IN :name`, written so that any list length is one SQL text.
+
+    An expanded IN renders a new statement per list length, which SQLAlchemy compiles and
+    asyncpg prepares (a round trip) again for each; `= ANY(array)` is prepared once.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def upsert_insert(on: AsyncSession | AsyncConnection, model: type[Base] | Table) -> Any:
+    """An INSERT that supports ON CONFLICT, in the dialect of the session's or connection's backend."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = on.dialect if isinstance(on, AsyncConnection) else on.get_bind().dialect
+    if dialect.name == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)

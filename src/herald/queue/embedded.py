@@ -54,7 +54,7 @@ class EmbeddedBroker:
         stmt = (
             update(Delivery)
             .where(Delivery.id.in_(due.scalar_subquery()))
-            .values(lease_values(owner, now, lease))
+            .values(lease_values(owner, now, now + lease))
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import BindParameter, case
 
 from herald.notifications.models import Delivery, DeliveryState
 
+Stamp = datetime | BindParameter[Any]
 
-def lease_values(owner: str, now: datetime, lease: timedelta) -> dict[str, Any]:
-    """The row goes to `sending` under `owner` until `now + lease`.
+
+def lease_values(owner: str | BindParameter[Any], now: Stamp, until: Stamp) -> dict[str, Any]:
+    """The row goes to `sending` under `owner` until `until` (values or bound parameters).
 
     A row taken over from `sending` (its worker died or its lease ran out mid-send) may
     already have reached the provider, so the takeover counts as an unknown outcome: the
@@ -21,7 +23,7 @@ def lease_values(owner: str, now: datetime, lease: timedelta) -> dict[str, Any]:
     return {
         "state": DeliveryState.SENDING,
         "lease_owner": owner,
-        "lease_until": now + lease,
+        "lease_until": until,
         "updated_at": now,
         "unknowns": Delivery.unknowns + case((Delivery.state == DeliveryState.SENDING, 1), else_=0),
     }

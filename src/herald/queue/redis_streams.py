@@ -10,19 +10,22 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Executable, bindparam, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
+from herald.kit.db import UtcDateTime, in_list
 from herald.kit.redis import Keys
 from herald.notifications.models import Delivery, DeliveryState
 from herald.queue.interface import Job
@@ -42,20 +45,46 @@ return #due
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    lease: Executable
+    held: Executable
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    """Built once per backend, with one SQL text for any number of ids (see `in_list`)."""
+    now = bindparam("now", type_=UtcDateTime())
+    return _Statements(
+        lease=update(Delivery)
+        .where(
+            in_list(Delivery.id, "ids", dialect),
+            or_(
+                (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
+                (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
+            ),
+        )
+        .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
+        .returning(Delivery.id),
+        held=select(Delivery.id).where(in_list(Delivery.id, "ids", dialect), Delivery.state == DeliveryState.SENDING),
+    )
+
+
 class RedisBroker:
     uses_outbox = True
 
     def __init__(
         self,
         redis: aioredis.Redis,
-        sessions: async_sessionmaker[AsyncSession],
+        reads: AsyncEngine,
         keys: Keys,
         *,
         maxlen: int = 1_000_000,
         block_ms: int = 100,
     ) -> None:
         self.redis = redis
-        self.sessions = sessions
+        # Without transactions on PostgreSQL: each claim statement is atomic by itself.
+        self.reads = reads
         self.keys = keys
         self.maxlen = maxlen
         self.block_ms = block_ms
@@ -148,29 +177,15 @@ class RedisBroker:
 
     async def _lease(self, ids: list[uuid.UUID], owner: str, lease: timedelta) -> set[uuid.UUID]:
         now = utcnow()
-        stmt = (
-            update(Delivery)
-            .where(
-                Delivery.id.in_(ids),
-                or_(
-                    (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
-                    (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
-                ),
-            )
-            .values(lease_values(owner, now, lease))
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-        async with self.sessions() as session, session.begin():
-            return set((await session.execute(stmt)).scalars().all())
+        params = {"ids": ids, "owner": owner, "now": now, "until": now + lease}
+        async with self.reads.begin() as conn:
+            return set((await conn.execute(_statements(conn.dialect.name).lease, params)).scalars().all())
 
     async def _held_elsewhere(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         if not ids:
             return set()
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(Delivery.id).where(Delivery.id.in_(ids), Delivery.state == DeliveryState.SENDING)
-            )
+        async with self.reads.connect() as conn:
+            rows = await conn.scalars(_statements(conn.dialect.name).held, {"ids": ids})
             return set(rows.all())
 
     async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
