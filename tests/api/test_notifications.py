@@ -36,6 +36,9 @@ async def test_repeated_event_id_answers_200_and_creates_nothing(herald: Herald)
     again = await herald.notify(event_id="e1", data={"order_id": 8})
     assert first.status_code == 202 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
+    # A repeat is a duplicate even where it would now be rejected: the log already holds it.
+    invalid = await herald.notify(event_id="e1", template="no-such-template")
+    assert invalid.status_code == 200 and invalid.json()["id"] == first.json()["id"]
     assert await rows(herald.runtime) == (1, 1)
 
 

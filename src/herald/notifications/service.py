@@ -6,16 +6,18 @@ broker after the caller's commit, so nothing is queued that could still roll bac
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, select
 
 from herald.cache.interface import ContactCache
 from herald.kit.channels import Channel
+from herald.kit.db import in_list
 from herald.kit.errors import HeraldError, NotificationNotFound
 from herald.kit.uow import UnitOfWork
 from herald.notifications import repository
@@ -37,12 +39,18 @@ class Accepted:
     error: HeraldError | None = None
 
 
+@functools.cache
+def _templates_query(dialect: str) -> Executable:
+    return select(Template.key, Template.content).where(
+        Template.app_id == bindparam("app_id"), in_list(Template.key, "keys", dialect)
+    )
+
+
 async def _templates(uow: UnitOfWork, app_id: uuid.UUID, keys: set[str]) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
-    rows = await uow.session.execute(
-        select(Template.key, Template.content).where(Template.app_id == app_id, Template.key.in_(keys))
-    )
+    stmt = _templates_query(uow.session.get_bind().dialect.name)
+    rows = await uow.session.execute(stmt, {"app_id": app_id, "keys": list(keys)})
     return {key: content for key, content in rows}
 
 
@@ -65,8 +73,12 @@ async def accept_batch(
     Users' addresses and devices come from the same contact cards the workers send with
     (invalidated on every change to a user, a device or a preference), so a busy intake
     reads no user rows from the log.
+
+    Duplicates are found by the insert itself (`ON CONFLICT DO NOTHING` on the event id), not
+    by a lookup before it: the log is read back only for the items that did not go in (a
+    repeat, a lost race, or a rejected item whose event id may already be in the log, which
+    is answered as the duplicate it is).
     """
-    existing = await repository.by_event_ids(uow.session, app_id, (r.event_id for r in reqs))
     user_ids = list(dict.fromkeys(r.user_id for r in reqs if r.user_id))
     found = await cards.get_many([(app_id, u) for u in user_ids])
     users = {u: found.get((app_id, u)) for u in user_ids}
@@ -75,7 +87,7 @@ async def accept_batch(
     outcomes: list[Plan | str | HeraldError] = []
     seen: set[str] = set()
     for req in reqs:
-        if req.event_id in existing or req.event_id in seen:
+        if req.event_id in seen:
             outcomes.append(req.event_id)
             continue
         try:
@@ -95,23 +107,24 @@ async def accept_batch(
             if d.state == DeliveryState.QUEUED
         ]
         announce_after_commit(uow, broker, queued)
-    lost_races = {p.notification.event_id for p in plans if p.notification.id not in inserted}
-    if lost_races or any(isinstance(o, str) for o in outcomes):
-        existing |= await repository.by_event_ids(
-            uow.session, app_id, lost_races | {o for o in outcomes if isinstance(o, str)}
-        )
+    unsettled = {
+        req.event_id
+        for req, o in zip(reqs, outcomes, strict=True)
+        if not (isinstance(o, Plan) and o.notification.id in inserted)
+    }
+    existing = await repository.by_event_ids(uow.session, app_id, unsettled)
     dup_deliveries = await repository.deliveries_of(uow.session, [n.id for n in existing.values()])
 
     results: list[Accepted] = []
-    for o in outcomes:
-        if isinstance(o, HeraldError):
-            results.append(Accepted(False, error=o))
-        elif isinstance(o, Plan) and o.notification.id in inserted:
+    for req, o in zip(reqs, outcomes, strict=True):
+        if isinstance(o, Plan) and o.notification.id in inserted:
             results.append(Accepted(True, present(o.notification, o.deliveries)))
-        else:
-            event_id = o if isinstance(o, str) else o.notification.event_id
-            n = existing[event_id]
+        elif (n := existing.get(req.event_id)) is not None:
             results.append(Accepted(False, present(n, dup_deliveries.get(n.id, []))))
+        elif isinstance(o, HeraldError):
+            results.append(Accepted(False, error=o))
+        else:  # pragma: no cover - a row that lost the insert race is in the log by now
+            raise RuntimeError(f"notification {req.event_id!r} neither inserted nor found")
     return results
 
 
