@@ -86,6 +86,7 @@ async def run_relay(
     stop: asyncio.Event,
     database_url: str,
     poll: float = 0.2,
+    batch: int = 1000,
 ) -> None:
     wake = asyncio.Event()
     listener = None
@@ -95,28 +96,29 @@ async def run_relay(
             listener = await _listen(dsn, wake)
         except Exception as exc:  # polling still works; say why latency may be higher
             log.warning("relay: LISTEN unavailable (%s); polling every %.0f ms", exc, poll * 1000)
+
+    async def stopping() -> None:
+        await stop.wait()
+        wake.set()
+
+    watcher = asyncio.create_task(stopping())
     try:
         while not stop.is_set():
+            # Cleared before the batch is taken, so a NOTIFY for a commit that the batch just
+            # missed wakes the next turn at once; a batch short of `batch` took all there was,
+            # and asking again right away would be an empty transaction per wake-up.
+            wake.clear()
             try:
-                moved = await relay_once(engine, broker)
+                moved = await relay_once(engine, broker, batch)
             except Exception:
                 log.exception("relay: publishing failed; retrying")
                 moved = 0
                 await asyncio.sleep(poll)
-            if moved:
+            if moved >= batch:
                 continue
-            wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(wake, stop), timeout=poll)
+                await asyncio.wait_for(wake.wait(), timeout=poll)
     finally:
+        watcher.cancel()
         if listener is not None:
             await listener.close()
-
-
-async def _first(*events: asyncio.Event) -> None:
-    tasks = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
