@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.clock import utcnow
@@ -86,9 +86,16 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         # The embedded queue's claim, the scheduler's release and the reconciler's sweep all
-        # walk this index by state first.
-        Index("ix_deliveries_claim", "state", "channel", "available_at"),
-        Index("ix_deliveries_lease", "state", "lease_until"),
+        # walk these by state first. On PostgreSQL they hold only rows that can still be
+        # claimed (migration 0003), so settling a delivery touches neither.
+        Index(
+            "ix_deliveries_claim",
+            "state",
+            "channel",
+            "available_at",
+            postgresql_where=text("state IN ('queued', 'scheduled')"),
+        ),
+        Index("ix_deliveries_lease", "state", "lease_until", postgresql_where=text("state = 'sending'")),
         Index("ix_deliveries_app_state", "app_id", "state"),
     )
 
