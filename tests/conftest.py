@@ -116,7 +116,7 @@ async def smtp_sim(inbox: Inbox) -> AsyncIterator[SmtpSimulator]:
 
 @pytest.fixture
 async def runtime(settings: Settings, smtp_sim: SmtpSimulator) -> AsyncIterator[Runtime]:
-    rt = build_runtime(settings, adapters=[SmtpAdapter(smtp_sim.adapter_config())])
+    rt = build_runtime(settings, adapters=[SmtpAdapter(smtp_sim.adapter_config())], single_process=True)
     yield rt
     await rt.close()
     forget_credentials()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herald.cache.interface import ContactCache
-from herald.cache.memory import MemoryContactCache
+from herald.cache.memory import MemoryContactCache, UncachedContacts
 from herald.cache.redis import RedisContactCache
 from herald.config import Settings
 from herald.delivery.pipeline import Pipeline
@@ -56,6 +56,9 @@ class Runtime:
     pepper: str
     read_engine: AsyncEngine
     reads: async_sessionmaker[AsyncSession]
+    # Where the intake reads users and devices: the contact cache when every change reaches
+    # it (Redis, or one process), else the log itself.
+    intake_cards: ContactCache
     extras: dict[str, object] = field(default_factory=dict)
 
     def worker(
@@ -102,7 +105,11 @@ def default_adapters(settings: Settings) -> list[Adapter]:
     return [SmtpAdapter(settings.smtp)] + [build_adapter(kind, cfg) for kind, cfg in settings.providers.items()]
 
 
-def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, *, adapters: list[Adapter] | None = None, single_process: bool = False
+) -> Runtime:
+    """`single_process`: nothing else serves this database (`herald run`), so an in-memory
+    cache sees every change and the intake may read users from it."""
     url = settings.effective_database_url()
     engine = make_engine(url, pool_size=settings.database_pool_size)
     sessions = make_sessionmaker(engine)
@@ -161,4 +168,5 @@ def build_runtime(settings: Settings, *, adapters: list[Adapter] | None = None) 
         pepper=secret,
         read_engine=read_engine,
         reads=reads,
+        intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from herald.cache.memory import MemoryContactCache
 from herald.recipients.card import ContactCard
@@ -49,3 +50,31 @@ async def test_redis_cache_reads_the_log_while_redis_is_away() -> None:
     got = await cache.get_many([(APP, "a"), (APP, "gone")])
     assert got == {(APP, "a"): card("a"), (APP, "gone"): None}
     assert calls == [[(APP, "a"), (APP, "gone")]]
+
+
+async def test_uncached_contacts_read_the_log_every_time() -> None:
+    """What an API process of several uses without Redis: no entry of its own to go stale."""
+    from herald.cache.memory import UncachedContacts
+
+    calls: list[list[tuple[uuid.UUID, str]]] = []
+
+    async def loader(keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
+        calls.append(keys)
+        return {k: card(k[1]) for k in keys}
+
+    contacts = UncachedContacts(loader)
+    for _ in range(2):
+        assert await contacts.get_many([(APP, "a"), (APP, "a")]) == {(APP, "a"): card("a")}
+    assert calls == [[(APP, "a")], [(APP, "a")]]
+
+
+def test_intake_reads_through_the_cache_only_where_every_change_reaches_it(tmp_path: Path) -> None:
+    from herald.cache.memory import MemoryContactCache, UncachedContacts
+    from herald.config import Settings
+    from herald.runtime import build_runtime
+
+    settings = Settings(data_dir=tmp_path, secret_key="k" * 32)
+    several = build_runtime(settings)  # e.g. `herald api --workers 4` without Redis
+    assert isinstance(several.intake_cards, UncachedContacts)
+    alone = build_runtime(settings, single_process=True)  # `herald run`
+    assert isinstance(alone.intake_cards, MemoryContactCache) and alone.intake_cards is alone.cache

@@ -50,3 +50,25 @@ class MemoryContactCache:
 
     async def close(self) -> None:
         self._entries.clear()
+
+
+class UncachedContacts:
+    """Cards read from the log on every call: for a reader that must not see another
+    process's stale entries (an API process of several, with no shared cache)."""
+
+    def __init__(self, loader: CardLoader) -> None:
+        self._loader = loader
+
+    async def get(self, app_id: uuid.UUID, user_id: str) -> ContactCard | None:
+        return (await self.get_many([(app_id, user_id)]))[(app_id, user_id)]
+
+    async def get_many(self, keys: list[CardKey]) -> dict[CardKey, ContactCard | None]:
+        unique = list(dict.fromkeys(keys))
+        loaded = await self._loader(unique) if unique else {}
+        return {k: loaded.get(k) for k in unique}
+
+    async def invalidate(self, app_id: uuid.UUID, user_id: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

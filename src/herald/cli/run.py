@@ -38,7 +38,7 @@ async def _run(s: Settings) -> None:
     stack: SandboxStack | None = None
     if s.sandbox.enabled:
         stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address)
-    runtime = build_runtime(s, adapters=stack.adapters if stack else None)
+    runtime = build_runtime(s, adapters=stack.adapters if stack else None, single_process=True)
 
     async def ready() -> None:
         await _first_app(runtime)
