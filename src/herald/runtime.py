@@ -59,6 +59,10 @@ class Runtime:
     # Where the intake reads users and devices: the contact cache when every change reaches
     # it (Redis, or one process), else the log itself.
     intake_cards: ContactCache
+    # The intake's unit of work. On PostgreSQL a batch is written by one statement, atomic by
+    # itself, so it runs without BEGIN and COMMIT (two round trips per request); SQLite
+    # writes a batch in several statements and keeps the transaction.
+    intake_sessions: async_sessionmaker[AsyncSession]
     extras: dict[str, object] = field(default_factory=dict)
 
     def worker(
@@ -169,4 +173,5 @@ def build_runtime(
         read_engine=read_engine,
         reads=reads,
         intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
+        intake_sessions=sessions if is_sqlite(url) else reads,
     )
