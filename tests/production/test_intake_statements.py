@@ -1,0 +1,48 @@
+"""On PostgreSQL a batch is accepted with one statement and no transaction around it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import event
+
+from herald.runtime import Runtime
+from tests.harness import Herald
+
+pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+
+
+async def test_a_batch_is_one_statement_without_begin_or_commit(
+    herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await herald.user()
+    await herald.template()
+    await herald.notify()  # warm: the app's credentials and the user's card are cached now
+    transactions: list[str] = []
+    original = asyncpg.Connection.execute
+
+    async def execute(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        transactions.append(query.strip().rstrip(";").upper())
+        return await original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", execute)
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split())[:40])
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        items = [
+            {"event_id": f"s{i}", "user_id": "42", "template": "order-shipped", "data": {"order_id": i}}
+            for i in range(3)
+        ]
+        r = await herald.client.post("/v1/notifications/batch", json={"notifications": items})
+    finally:
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
+    assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
+    assert transactions == [], transactions
+    writes = [s for s in statements if not s.startswith("SELECT")]
+    assert len(writes) == 1 and writes[0].startswith("WITH n AS ( INSERT INTO notifications"), statements
