@@ -13,9 +13,9 @@ from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.kit.db import in_list
-from herald.notifications.models import Delivery, Notification, idempotency_key
+from herald.notifications.models import Delivery, Notification, NotificationRow, idempotency_key
 from herald.recipients.models import Suppression
-from herald.templates.models import Template
+from herald.templates.repository import contents as template_contents
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,41 +42,24 @@ class ClaimedDelivery:
 
 
 @dataclass(frozen=True, slots=True)
-class Source:
-    """The notification a delivery renders from."""
-
-    id: uuid.UUID
-    app_id: uuid.UUID
-    event_id: str
-    user_id: str | None
-    recipient: dict[str, Any] | None
-    template: str | None
-    data: dict[str, Any]
-    content: dict[str, Any] | None
-    category: str | None
-    critical: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Work:
     """One claimed delivery, its notification, and the content it will be rendered from."""
 
     delivery: ClaimedDelivery
-    notification: Source
+    notification: NotificationRow
     channels: dict[str, Any]
     locales: dict[str, Any]
     suppressed: bool = False
 
 
 _D_COLUMNS = [getattr(Delivery, f.name) for f in fields(ClaimedDelivery)]
-_N_COLUMNS = [getattr(Notification, f.name) for f in fields(Source)]
+_N_COLUMNS = [getattr(Notification, f.name) for f in fields(NotificationRow)]
 _SPLIT = len(_D_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
     load: Executable
-    templates: Executable
     suppressed: Executable
 
 
@@ -85,16 +68,13 @@ def _statements(dialect: str) -> _Statements:
     """Built once per backend: constructing a select and its cache key costs about as much as
     running it, and with `in_list` every batch size shares one prepared statement.
 
-    Templates and suppressions are looked up by each column's set of values (their primary
-    key serves that), and the exact pairs are picked out here.
+    Suppressions are looked up by each column's set of values (their primary key serves
+    that), and the exact triples are picked out here.
     """
     return _Statements(
         load=select(*_D_COLUMNS, *_N_COLUMNS)
         .join(Notification, Notification.id == Delivery.notification_id)
         .where(in_list(Delivery.id, "ids", dialect), Delivery.lease_owner == bindparam("owner")),
-        templates=select(Template.app_id, Template.key, Template.content).where(
-            in_list(Template.app_id, "apps", dialect), in_list(Template.key, "keys", dialect)
-        ),
         suppressed=select(Suppression.app_id, Suppression.channel, Suppression.address).where(
             in_list(Suppression.app_id, "apps", dialect),
             in_list(Suppression.channel, "channels", dialect),
@@ -111,14 +91,8 @@ async def load(conn: AsyncConnection, ids: Sequence[uuid.UUID], owner: str) -> l
     """
     q = _statements(conn.dialect.name)
     rows = (await conn.execute(q.load, {"ids": list(ids), "owner": owner})).all()
-    pairs = [(ClaimedDelivery(*row[:_SPLIT]), Source(*row[_SPLIT:])) for row in rows]
-    keys = {(n.app_id, n.template) for _, n in pairs if n.template}
-    templates: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
-    if keys:
-        found = await conn.execute(
-            q.templates, {"apps": list({a for a, _ in keys}), "keys": list({k for _, k in keys})}
-        )
-        templates = {(app_id, key): content for app_id, key, content in found if (app_id, key) in keys}
+    pairs = [(ClaimedDelivery(*row[:_SPLIT]), NotificationRow(*row[_SPLIT:])) for row in rows]
+    templates = await template_contents(conn, {(n.app_id, n.template) for _, n in pairs if n.template})
     out = []
     for d, n in pairs:
         if n.template:

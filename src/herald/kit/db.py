@@ -173,11 +173,15 @@ def in_list(column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str, 
     return column.in_(bindparam(name, expanding=True))
 
 
+def dialect_name(on: AsyncSession | AsyncConnection) -> str:
+    """The backend a session or connection talks to: "postgresql" or "sqlite"."""
+    return (on.dialect if isinstance(on, AsyncConnection) else on.get_bind().dialect).name
+
+
 def upsert_insert(on: AsyncSession | AsyncConnection, model: type[Base] | Table) -> Any:
     """An INSERT that supports ON CONFLICT, in the dialect of the session's or connection's backend."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    dialect = on.dialect if isinstance(on, AsyncConnection) else on.get_bind().dialect
-    if dialect.name == "postgresql":
+    if dialect_name(on) == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)

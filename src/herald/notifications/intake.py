@@ -10,7 +10,7 @@ and building them through the ORM's instrumentation cost more than writing them.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -18,7 +18,7 @@ from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.kit.errors import NoContent, NoRecipient, TemplateNotFound, UserNotFound, ValidationFailed
 from herald.kit.ids import uuid7
-from herald.notifications.models import DeliveryState, SkipReason
+from herald.notifications.models import DeliveryState, NotificationRow, SkipReason
 from herald.notifications.schemas import NotificationIn
 from herald.recipients.card import ContactCard, DeviceCard
 from herald.recipients.contacts import normalize_email, normalize_phone
@@ -39,29 +39,10 @@ class Recipient:
 
 
 @dataclass(slots=True)
-class NewNotification:
-    """A `notifications` row about to be inserted (same names as the columns)."""
-
-    COLUMNS: ClassVar[tuple[str, ...]]
-    id: uuid.UUID
-    app_id: uuid.UUID
-    event_id: str
-    user_id: str | None
-    recipient: dict[str, Any] | None
-    template: str | None
-    data: dict[str, Any]
-    content: dict[str, Any] | None
-    category: str | None
-    critical: bool
-    send_at: datetime | None
-    created_at: datetime
-
-
-@dataclass(slots=True)
 class NewDelivery:
-    """A `deliveries` row about to be inserted; the counters and lease start empty."""
+    """A `deliveries` row about to be inserted (same names as the columns); the counters and
+    the lease start empty, and read as such where the new row is shown."""
 
-    COLUMNS: ClassVar[tuple[str, ...]]
     id: uuid.UUID
     app_id: uuid.UUID
     notification_id: uuid.UUID
@@ -80,13 +61,9 @@ class NewDelivery:
     provider_message_id: ClassVar[str | None] = None
 
 
-NewNotification.COLUMNS = tuple(f.name for f in fields(NewNotification))
-NewDelivery.COLUMNS = tuple(f.name for f in fields(NewDelivery))
-
-
 @dataclass(slots=True)
 class Plan:
-    notification: NewNotification
+    notification: NotificationRow
     deliveries: list[NewDelivery] = field(default_factory=list)
 
 
@@ -168,7 +145,7 @@ def build_plan(
         req.data, user_context(r.name, r.email, r.phone, r.locale, r.user_id, r.attributes), req.event_id, req.category
     )
     scheduled = req.send_at is not None and req.send_at > now
-    n = NewNotification(
+    n = NotificationRow(
         uuid7(),
         app_id,
         req.event_id,
@@ -202,7 +179,7 @@ def build_plan(
 
 
 def _delivery(
-    n: NewNotification,
+    n: NotificationRow,
     channel: Channel,
     address: str | None,
     device: DeviceCard | None,

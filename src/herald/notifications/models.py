@@ -7,6 +7,7 @@ destination; every provider call on a delivery leaves one attempt row.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -54,6 +55,25 @@ class SkipReason(StrEnum):
     NO_CONTENT = "no_content"
     DEVICE_RETIRED = "device_retired"
     USER_DELETED = "user_deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationRow:
+    """A `notifications` row as plain data (same names as the columns): what the intake
+    inserts and what the send path renders from, without the ORM's instrumentation."""
+
+    id: uuid.UUID
+    app_id: uuid.UUID
+    event_id: str
+    user_id: str | None
+    recipient: dict[str, Any] | None
+    template: str | None
+    data: dict[str, Any]
+    content: dict[str, Any] | None
+    category: str | None
+    critical: bool
+    send_at: datetime | None
+    created_at: datetime
 
 
 class Notification(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -12,9 +13,9 @@ from sqlalchemy import Select, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.channels import Channel
-from herald.kit.db import upsert_insert
-from herald.notifications.intake import NewDelivery, NewNotification, Plan
-from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
+from herald.kit.db import dialect_name, upsert_insert
+from herald.notifications.intake import NewDelivery, Plan
+from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
 from herald.queue.relay import NOTIFY_CHANNEL, write_outbox
 
 # Tables, not ORM entities: an ORM bulk insert groups rows by which values are None, so a
@@ -69,8 +70,12 @@ _INSERT_PG_OUTBOX = text(_COMMON_PG + _OUTBOX_PG)
 _JSON_COLUMNS = frozenset({"recipient", "data", "content"})
 
 
+_N_NAMES = tuple(f.name for f in fields(NotificationRow))
+_D_NAMES = tuple(f.name for f in fields(NewDelivery))
+
+
 def _arrays(
-    rows: Sequence[NewNotification] | Sequence[NewDelivery], columns: tuple[str, ...], prefix: str
+    rows: Sequence[NotificationRow] | Sequence[NewDelivery], columns: tuple[str, ...], prefix: str
 ) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for c in columns:
@@ -90,17 +95,17 @@ async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: 
         return set()
     notifications = [p.notification for p in plans]
     deliveries = [d for p in plans for d in p.deliveries]
-    if session.get_bind().dialect.name == "postgresql":
-        params = _arrays(notifications, NewNotification.COLUMNS, "n_") | _arrays(deliveries, NewDelivery.COLUMNS, "d_")
+    if dialect_name(session) == "postgresql":
+        params = _arrays(notifications, _N_NAMES, "n_") | _arrays(deliveries, _D_NAMES, "d_")
         result = await session.execute(_INSERT_PG_OUTBOX if outbox else _INSERT_PG, params)
         return {row[0] for row in result}
     stmt = upsert_insert(session, _N).on_conflict_do_nothing(index_elements=["app_id", "event_id"]).returning(_N.c.id)
-    result = await session.execute(stmt, [_row(n, NewNotification.COLUMNS) for n in notifications])
+    result = await session.execute(stmt, [_row(n, _N_NAMES) for n in notifications])
     inserted = set(result.scalars().all())
     new = [d for d in deliveries if d.notification_id in inserted]
     if new:
         counters = {"attempts": 0, "unknowns": 0, "replays": 0, "retry_base": 0}
-        await session.execute(insert(_D), [_row(d, NewDelivery.COLUMNS) | counters for d in new])
+        await session.execute(insert(_D), [_row(d, _D_NAMES) | counters for d in new])
         if outbox:
             await write_outbox(
                 session, [(Channel(d.channel), d.id) for d in new if d.state == DeliveryState.QUEUED.value]
@@ -108,7 +113,7 @@ async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: 
     return inserted
 
 
-def _row(obj: NewNotification | NewDelivery, columns: tuple[str, ...]) -> dict[str, Any]:
+def _row(obj: NotificationRow | NewDelivery, columns: tuple[str, ...]) -> dict[str, Any]:
     return {c: getattr(obj, c) for c in columns}
 
 

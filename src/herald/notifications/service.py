@@ -6,28 +6,24 @@ broker after the caller's commit, so nothing is queued that could still roll bac
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, select
-
 from herald.cache.interface import ContactCache
 from herald.kit.channels import Channel
-from herald.kit.db import in_list
 from herald.kit.errors import HeraldError, NotificationNotFound
 from herald.kit.uow import UnitOfWork
 from herald.notifications import repository
-from herald.notifications.intake import NewDelivery, NewNotification, Plan, build_plan, content_of, recipient_of
-from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
+from herald.notifications.intake import NewDelivery, Plan, build_plan, content_of, recipient_of
+from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
 from herald.queue.announce import announce_after_commit
 from herald.queue.interface import Broker
 from herald.recipients.card import ContactCard
-from herald.templates.models import Template
+from herald.templates.repository import contents as template_contents
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +33,6 @@ class Accepted:
     created: bool
     notification: NotificationOut | None = None
     error: HeraldError | None = None
-
-
-@functools.cache
-def _templates_query(dialect: str) -> Executable:
-    return select(Template.key, Template.content).where(
-        Template.app_id == bindparam("app_id"), in_list(Template.key, "keys", dialect)
-    )
-
-
-async def _templates(uow: UnitOfWork, app_id: uuid.UUID, keys: set[str]) -> dict[str, dict[str, Any]]:
-    if not keys:
-        return {}
-    stmt = _templates_query(uow.session.get_bind().dialect.name)
-    rows = await uow.session.execute(stmt, {"app_id": app_id, "keys": list(keys)})
-    return {key: content for key, content in rows}
 
 
 def _plan_one(
@@ -82,7 +63,8 @@ async def accept_batch(
     user_ids = list(dict.fromkeys(r.user_id for r in reqs if r.user_id))
     found = await cards.get_many([(app_id, u) for u in user_ids])
     users = {u: found.get((app_id, u)) for u in user_ids}
-    templates = await _templates(uow, app_id, {r.template for r in reqs if r.template})
+    found_templates = await template_contents(uow.session, {(app_id, r.template) for r in reqs if r.template})
+    templates = {key: content for (_, key), content in found_templates.items()}
 
     outcomes: list[Plan | str | HeraldError] = []
     seen: set[str] = set()
@@ -145,7 +127,7 @@ def status_of(deliveries: Sequence[Delivery | NewDelivery]) -> str:
 
 
 def present(
-    n: Notification | NewNotification,
+    n: Notification | NotificationRow,
     deliveries: Sequence[Delivery | NewDelivery],
     attempts: dict[uuid.UUID, list[Attempt]] | None = None,
 ) -> NotificationOut:

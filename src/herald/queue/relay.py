@@ -17,6 +17,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald.kit.channels import Channel
+from herald.kit.db import dialect_name
 from herald.queue.interface import Broker
 from herald.queue.models import OutboxEntry
 
@@ -30,7 +31,7 @@ async def write_outbox(session: AsyncSession, entries: list[tuple[Channel, uuid.
     if not entries:
         return
     await session.execute(insert(_OUTBOX), [{"channel": c.value, "delivery_id": d} for c, d in entries])
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
