@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from herald.api.app import create_app
 from herald.config import Settings
+from herald.kit import heap
 from herald.runtime import build_runtime
 
 
@@ -19,6 +20,7 @@ def create() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        heap.settle()
         yield
         await runtime.close()
 

@@ -14,6 +14,7 @@ import uvicorn
 from rich.console import Console
 
 from herald.cli.context import settings
+from herald.kit import heap
 from herald.kit.channels import Channel
 from herald.runtime import Runtime, build_runtime
 from herald.serve import install_signals
@@ -34,6 +35,7 @@ def _serve(body: Callable[[Runtime, asyncio.Event], Awaitable[None]]) -> None:
         runtime = build_runtime(s)
         stop = asyncio.Event()
         install_signals(stop)
+        heap.settle()
         try:
             await body(runtime, stop)
         finally:

@@ -9,6 +9,7 @@ from rich.console import Console
 from herald.apps import service as apps
 from herald.cli.context import migrate_db, settings
 from herald.config import Settings
+from herald.kit import heap
 from herald.kit.db import transaction
 from herald.runtime import Runtime, build_runtime
 from herald.sandbox.stack import SandboxStack, start_sandbox
@@ -42,6 +43,7 @@ async def _run(s: Settings) -> None:
 
     async def ready() -> None:
         await _first_app(runtime)
+        heap.settle()
         console.print(f"Herald API   http://{s.api.host}:{s.api.port}   (docs: /docs)")
         if stack is not None:
             console.print(f"Sandbox      {stack.base_url}/_sandbox/inbox   (herald sandbox inbox)")

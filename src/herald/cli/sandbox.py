@@ -59,6 +59,7 @@ def serve(
 ) -> None:
     """Run every provider simulator on its own, for Herald processes elsewhere (bench, chaos, staging)."""
     from herald.config import SandboxSettings
+    from herald.kit import heap
     from herald.sandbox.faults import FaultSettings
     from herald.sandbox.stack import start_sandbox
     from herald.serve import install_signals
@@ -79,6 +80,7 @@ def serve(
         console.print(f"sandbox: {stack.base_url}  (SMTP {smtp_port}, APNs {apns_port})", highlight=False)
         stop = asyncio.Event()
         install_signals(stop)
+        heap.settle()
         await stop.wait()
         await stack.stop()
 
