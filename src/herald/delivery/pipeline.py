@@ -26,6 +26,7 @@ from herald.providers.base import Adapter
 from herald.providers.messages import OutboundMessage
 from herald.providers.outcome import Delivered, Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
 from herald.providers.router import Router
+from herald.queue.interface import Job
 from herald.ratelimit.interface import RateLimiter
 from herald.recipients.card import ContactCard
 
@@ -52,9 +53,15 @@ class Pipeline:
         self.limiter = limiter
         self.router = router
 
-    async def prepare(self, ids: Sequence[uuid.UUID], owner: str) -> list[Prepared]:
+    async def prepare(self, jobs: Sequence[Job], owner: str) -> list[Prepared]:
         async with self.reads.connect() as conn:
-            works = await work_repo.load(conn, ids, owner)
+            # A broker that leased and loaded in one statement handed the work over already.
+            works = [j.work for j in jobs if j.work is not None]
+            if len(works) < len(jobs):
+                works += await work_repo.load(conn, [j.delivery_id for j in jobs if j.work is None], owner)
+                # In claim order, oldest first: the first of two sends takes a rate limit's slot.
+                order = {j.delivery_id: n for n, j in enumerate(jobs)}
+                works.sort(key=lambda w: order[w.delivery.id])
             cards = await self.cache.get_many(
                 [(w.delivery.app_id, w.notification.user_id) for w in works if w.notification.user_id]
             )

@@ -11,14 +11,14 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
-from herald.notifications.models import Delivery, DeliveryState
+from herald.notifications.models import Delivery
 from herald.queue.interface import Job
-from herald.queue.lease import lease_values
+from herald.queue.lease import claimable, lease_values
 
 
 class EmbeddedBroker:
@@ -42,10 +42,7 @@ class EmbeddedBroker:
             select(Delivery.id)
             .where(
                 Delivery.channel == channel.value,
-                or_(
-                    (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
-                    (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
-                ),
+                claimable(now),
             )
             .order_by(Delivery.available_at)
             .limit(limit)
@@ -60,7 +57,8 @@ class EmbeddedBroker:
         )
         async with self._sessions() as session, session.begin():
             ids = (await session.execute(stmt)).scalars().all()
-        return [Job(i) for i in ids]
+        # Oldest first (ids are time-ordered UUIDv7s; RETURNING promises no order).
+        return [Job(i) for i in sorted(ids)]
 
     async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
         # The outcome's commit moved the row out of `sending`: nothing else to forget.

@@ -11,9 +11,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from herald.kit.channels import Channel
+
+if TYPE_CHECKING:
+    from herald.delivery.work import Work
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,8 @@ class Job:
 
     delivery_id: uuid.UUID
     receipt: str | None = None  # the broker's own handle (e.g. a stream entry id), for ack
+    # What the send path needs, where the broker could read it with the lease itself.
+    work: Work | None = None
 
 
 class Broker(Protocol):

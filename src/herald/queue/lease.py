@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, case
+from sqlalchemy import BindParameter, ColumnElement, case, or_
 
 from herald.notifications.models import Delivery, DeliveryState
 
@@ -27,3 +27,11 @@ def lease_values(owner: str | BindParameter[Any], now: Stamp, until: Stamp) -> d
         "updated_at": now,
         "unknowns": Delivery.unknowns + case((Delivery.state == DeliveryState.SENDING, 1), else_=0),
     }
+
+
+def claimable(now: Stamp) -> ColumnElement[bool]:
+    """Due and queued, or `sending` under a lease that ran out (its worker died mid-send)."""
+    return or_(
+        (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
+        (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
+    )

@@ -20,16 +20,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
-from sqlalchemy import Executable, bindparam, or_, select, update
+from sqlalchemy import Executable, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from herald.delivery import work as work_repo
+from herald.delivery.work import Work
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.kit.db import UtcDateTime, in_list
 from herald.kit.redis import Keys
 from herald.notifications.models import Delivery, DeliveryState
 from herald.queue.interface import Job
-from herald.queue.lease import lease_values
+from herald.queue.lease import claimable, lease_values
 
 GROUP = "workers"
 
@@ -57,13 +59,7 @@ def _statements(dialect: str) -> _Statements:
     now = bindparam("now", type_=UtcDateTime())
     return _Statements(
         lease=update(Delivery)
-        .where(
-            in_list(Delivery.id, "ids", dialect),
-            or_(
-                (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
-                (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
-            ),
-        )
+        .where(in_list(Delivery.id, "ids", dialect), claimable(now))
         .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
         .returning(Delivery.id),
         held=select(Delivery.id).where(in_list(Delivery.id, "ids", dialect), Delivery.state == DeliveryState.SENDING),
@@ -139,7 +135,7 @@ class RedisBroker:
             receipts.setdefault(uuid.UUID(hex=raw.decode()), []).append(
                 eid.decode() if isinstance(eid, bytes) else str(eid)
             )
-        leased = await self._lease(list(receipts), owner, lease)
+        leased, works = await self._lease(list(receipts), owner, lease)
         held = await self._held_elsewhere([i for i in receipts if i not in leased])
         # An entry whose delivery is settled, not due, or unknown is stale: the log decides,
         # so it is acked away. One still leased by a live worker stays pending, to be taken
@@ -148,7 +144,8 @@ class RedisBroker:
         extra = [r for i in leased for r in receipts[i][1:]]
         if stale or extra:
             await self.redis.xack(stream, GROUP, *(stale + extra))
-        return [Job(i, receipts[i][0]) for i in leased]
+        # In stream order, so that sends start oldest first.
+        return [Job(i, rs[0], works.get(i)) for i, rs in receipts.items() if i in leased]
 
     async def _read(
         self, stream: str, owner: str, limit: int, lease: timedelta
@@ -178,11 +175,18 @@ class RedisBroker:
         claimed = result[1] if result else []
         return [(eid, fields) for eid, fields in claimed if fields is not None]
 
-    async def _lease(self, ids: list[uuid.UUID], owner: str, lease: timedelta) -> set[uuid.UUID]:
+    async def _lease(
+        self, ids: list[uuid.UUID], owner: str, lease: timedelta
+    ) -> tuple[set[uuid.UUID], dict[uuid.UUID, Work]]:
+        """Lease what is still claimable; on PostgreSQL, read what the send path needs in the
+        same statement (one round trip instead of three per claimed batch)."""
         now = utcnow()
-        params = {"ids": ids, "owner": owner, "now": now, "until": now + lease}
         async with self.reads.begin() as conn:
-            return set((await conn.execute(_statements(conn.dialect.name).lease, params)).scalars().all())
+            if conn.dialect.name == "postgresql":
+                works = {w.delivery.id: w for w in await work_repo.lease_and_load(conn, ids, owner, now, now + lease)}
+                return set(works), works
+            params = {"ids": ids, "owner": owner, "now": now, "until": now + lease}
+            return set((await conn.execute(_statements(conn.dialect.name).lease, params)).scalars().all()), {}
 
     async def _held_elsewhere(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         if not ids:

@@ -22,6 +22,10 @@ from herald.notifications.models import DeliveryState
 from herald.queue.interface import Broker, Job
 
 log = logging.getLogger(__name__)
+# Claimed batches being loaded at once. The claim loop goes back to the queue while a batch
+# loads, so an entry that arrives meanwhile waits for one round trip, not for a whole load;
+# more than two would only split the work into smaller, costlier batches.
+_LOADS_AHEAD = 2
 
 
 class _FollowUps:
@@ -92,6 +96,9 @@ class ChannelWorker:
         self.poll_interval = poll_interval
         self.owner = owner or worker_id(channel)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._loading: set[asyncio.Task[None]] = set()
+        self._preparing = 0  # claimed, not yet started: counted against `concurrency`
+        self._last_load: asyncio.Task[None] | None = None
         self._acks = _FollowUps(broker, channel)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,19 +107,29 @@ class ChannelWorker:
         # latency under full load and saves a claim query per completed delivery.
         low_water = max(1, min(self.claim_batch, self.concurrency) // 4)
         while not stop.is_set():
-            free = self.concurrency - len(self._inflight)
-            if free < low_water and self._inflight:
-                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            free = self.concurrency - len(self._inflight) - self._preparing
+            if free < low_water and (self._inflight or self._loading):
+                await asyncio.wait(self._inflight | self._loading, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if len(self._loading) >= _LOADS_AHEAD:
+                await asyncio.wait(self._loading, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
                 jobs = await self.broker.claim(self.channel, self.owner, min(free, self.claim_batch), lease)
                 if not jobs:
                     await self.broker.wait(self.channel, self.poll_interval)
                     continue
-                await self._start(jobs)
             except Exception:
                 log.exception("%s worker: claim failed; backing off", self.channel.value)
                 await asyncio.sleep(min(5.0, self.poll_interval * 4))
+                continue
+            self._preparing += len(jobs)
+            task = asyncio.create_task(self._start(jobs, after=self._last_load))
+            self._last_load = task
+            self._loading.add(task)
+            task.add_done_callback(self._loading.discard)
+        if self._loading:
+            await asyncio.wait(self._loading)
         if self._inflight:
             # Finish what is in flight, but no longer than a lease: past it, another worker may
             # take the work over anyway, and what is left stays leased for exactly that.
@@ -124,17 +141,30 @@ class ChannelWorker:
                 await asyncio.wait(left)
         await self._acks.drain()
 
-    async def _start(self, jobs: list[Job]) -> None:
-        by_id = {j.delivery_id: j for j in jobs}
-        prepared = await self.pipeline.prepare(list(by_id), self.owner)
-        for p in prepared:
-            task = asyncio.create_task(self._handle(p, by_id[p.work.delivery.id]))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-        loaded = {p.work.delivery.id for p in prepared}
-        stale = [j for j in jobs if j.delivery_id not in loaded]
-        if stale:  # leased away or settled meanwhile: nothing for us to do
-            await self.broker.ack(self.channel, stale)
+    async def _start(self, jobs: list[Job], after: asyncio.Task[None] | None) -> None:
+        """Load a claimed batch and start its sends, while the loop above claims the next.
+
+        Sends start in the order their batches were claimed (`after`: the batch before), so
+        the older of two notifications still takes a rate limit's last slot. A failed load
+        leaves the batch leased, so the lease expiry re-drives it.
+        """
+        try:
+            by_id = {j.delivery_id: j for j in jobs}
+            prepared = await self.pipeline.prepare(list(by_id.values()), self.owner)
+            if after is not None and not after.done():
+                await asyncio.wait([after])
+            for p in prepared:
+                task = asyncio.create_task(self._handle(p, by_id[p.work.delivery.id]))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            loaded = {p.work.delivery.id for p in prepared}
+            stale = [j for j in jobs if j.delivery_id not in loaded]
+            if stale:  # leased away or settled meanwhile: nothing for us to do
+                await self.broker.ack(self.channel, stale)
+        except Exception:
+            log.exception("%s worker: loading %d claimed deliveries failed; left leased", self.channel.value, len(jobs))
+        finally:
+            self._preparing -= len(jobs)
 
     async def _handle(self, p: Prepared, job: Job) -> None:
         try:
