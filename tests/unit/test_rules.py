@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import timedelta
 
@@ -82,12 +83,37 @@ def test_render_strict_and_sandboxed() -> None:
         render(Channel.SMS, {"text": "{{ ''.__class__.__mro__ }}"}, {})
 
 
+def test_render_sees_the_sandbox_globals_and_the_context_wins_over_them() -> None:
+    content = {"title": "{{ range(3) | list | length }}", "body": "{{ cycler }}", "data": {"k": "{{ n }}"}}
+    out = render(Channel.PUSH, content, {"cycler": "mine", "n": 2})
+    assert (out.title, out.body, out.data) == ("3", "mine", {"k": "2"})
+    # A context that lacks a variable a field needs still fails, and names that field.
+    with pytest.raises(MissingVariable) as exc:
+        render(Channel.PUSH, content, {"cycler": "mine"})
+    assert exc.value.field == "push.data.k"
+
+
 def test_locale_fallback() -> None:
     channels = {"email": {"subject": "en"}}
     locales = {"fr": {"email": {"subject": "fr"}}, "pt-BR": {"sms": {"text": "br"}}}
     assert pick(channels, locales, "fr-CA", Channel.EMAIL) == {"subject": "fr"}
     assert pick(channels, locales, "pt-BR", Channel.EMAIL) == {"subject": "en"}
     assert pick(channels, locales, None, Channel.SMS) is None
+
+
+def test_uuid7_randomness_is_not_shared_with_a_forked_child() -> None:
+    uuid7()  # the parent holds a block of random bytes now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, uuid7().bytes)
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 16)
+    os.waitpid(pid, 0)
+    mine = uuid7().bytes
+    # The last 8 bytes carry the variant bits and 62 random bits.
+    assert child[8:] != mine[8:]
 
 
 def test_uuid7_is_time_ordered() -> None:

@@ -62,11 +62,23 @@ def check_compiles(source: str, *, html: bool = False, field: str | None = None)
         raise
 
 
-def _render(source: str | None, ctx: dict[str, Any], *, html: bool = False, field: str) -> str | None:
+def _with_globals(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The variables a template sees: the sandbox's globals, overridden by the context.
+
+    Built once per message and shared by all its fields: `Template.render` merged the two
+    again for every field, walking the template's ChainMap of globals each time, which was
+    half the cost of rendering a short field.
+    """
+    return {**_TEXT.globals, **ctx}
+
+
+def _render(source: str | None, scope: dict[str, Any], *, html: bool = False, field: str) -> str | None:
     if source is None:
         return None
     try:
-        return str(_compile(source, html).render(ctx))
+        template = _compile(source, html)
+        # What Template.render does, minus the merge: a context over `scope` as it is.
+        return str(template.environment.concat(template.root_render_func(template.new_context(scope, shared=True))))
     except UndefinedError as exc:
         raise MissingVariable(f"missing variable in {field}: {exc.message}", field=field) from exc
     except SecurityError as exc:
@@ -79,6 +91,7 @@ def _render(source: str | None, ctx: dict[str, Any], *, html: bool = False, fiel
 
 def render(channel: Channel, content: dict[str, Any], ctx: dict[str, Any]) -> Rendered:
     """Render one channel's content; raises a domain error naming the failing field."""
+    ctx = _with_globals(ctx)
     if channel is Channel.EMAIL:
         return RenderedEmail(
             subject=_render(content["subject"], ctx, field="email.subject") or "",
