@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from herald.notifications.models import Delivery, Notification
@@ -170,3 +173,28 @@ async def test_get_and_list_with_cursor(herald: Herald, other_client: httpx.Asyn
     assert len(orders["items"]) == 2
     assert (await other_client.get("/v1/notifications")).json()["items"] == []
     assert (await herald.client.get("/v1/notifications", params={"cursor": "zz"})).status_code == 422
+
+
+async def test_accepting_runs_nothing_in_the_thread_pool(herald: Herald, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every dependency and endpoint on the hot path is async: a sync one is a thread hand-off
+    per request."""
+    import fastapi.dependencies.utils
+    import fastapi.routing
+
+    await herald.user()
+    await herald.template()
+    calls: list[str] = []
+    for module in (fastapi.dependencies.utils, fastapi.routing):
+        original = module.run_in_threadpool
+
+        async def counting(func: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            calls.append(getattr(func, "__name__", repr(func)))
+            return await _original(func, *args, **kwargs)
+
+        monkeypatch.setattr(module, "run_in_threadpool", counting)
+    assert (await herald.notify()).status_code == 202
+    items = [
+        {"event_id": f"tp{i}", "user_id": "42", "template": "order-shipped", "data": {"order_id": i}} for i in range(2)
+    ]
+    assert (await herald.client.post("/v1/notifications/batch", json={"notifications": items})).status_code == 200
+    assert calls == []

@@ -19,7 +19,9 @@ _AUTH_TTL = 30.0
 _auth_cache: dict[tuple[int, str, str], tuple[float, AppIdentity]] = {}
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
+    hand-off (and GIL round trip) on every request for a dictionary lookup."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
