@@ -122,7 +122,8 @@ class Recorder:
         """Return once the result is committed; raise if it could not be."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="recorder")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The task's loop, not get_running_loop(): on Python 3.11 that is a getpid() call.
+        fut: asyncio.Future[None] = self._task.get_loop().create_future()
         self._pending.append((result, fut))
         self._wake.set()
         await fut

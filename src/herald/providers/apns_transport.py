@@ -156,6 +156,9 @@ class H2Endpoint(asyncio.Protocol):
             )
         )
         self._h2.encoder = _PlainEncoder()
+        # Made inside the loop that drives it; kept, because on Python 3.11 every
+        # get_running_loop() is a getpid() system call, several per request otherwise.
+        self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._flush_pending = False
 
@@ -164,7 +167,7 @@ class H2Endpoint(asyncio.Protocol):
         a worker starts, the answers a server gives) leave in one write and one TLS record."""
         if not self._flush_pending:
             self._flush_pending = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_pending = False
@@ -184,7 +187,7 @@ class H2ClientConnection(H2Endpoint):
         # "unlimited", which would overrun a server that allows one stream to start with.
         self._slots = _StreamSlots(limit=1)
         self._flow_waiters: list[asyncio.Future[None]] = []
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ready: asyncio.Future[None] = self._loop.create_future()
         self.closed = False
         self.goaway = False
 
@@ -223,8 +226,7 @@ class H2ClientConnection(H2Endpoint):
 
     async def request(self, headers: Headers, body: bytes, timeout: float) -> H2Response:
         """One exchange on its own stream, waiting for a free stream if all are busy."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = self._loop.time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
                 await self._slots.acquire()
@@ -261,7 +263,7 @@ class H2ClientConnection(H2Endpoint):
             self._h2.send_headers(stream_id, request)
         except H2Error as exc:
             raise NotSent("stream_unavailable") from exc
-        self._streams[stream_id] = _Stream(asyncio.get_running_loop().create_future())
+        self._streams[stream_id] = _Stream(self._loop.create_future())
         return stream_id
 
     async def _send_body(self, stream_id: int, body: bytes) -> None:
@@ -282,7 +284,7 @@ class H2ClientConnection(H2Endpoint):
                 await self._window_opened()
 
     async def _window_opened(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+        waiter = self._loop.create_future()
         self._flow_waiters.append(waiter)
         await waiter
 
