@@ -9,10 +9,14 @@ import pytest
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.sql import Executable
 
+from herald.delivery import recorder
+from herald.delivery import work as work_repo
 from herald.kit.clock import utcnow
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
+from herald.queue import redis_streams
 from herald.queue.models import OutboxEntry
 from herald.runtime import Runtime
+from tests.harness import Herald
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
@@ -58,3 +62,65 @@ async def test_hot_query_uses_an_index(runtime: Runtime, name: str) -> None:
     assert "Seq Scan" not in plan, plan
     if name == "dedup lookup":  # not another index that merely starts with app_id
         assert "uq_notifications_app_id_event_id" in plan, plan
+
+
+async def test_the_send_path_finds_its_rows_by_primary_key_past_dead_index_entries(
+    herald: Herald, runtime: Runtime
+) -> None:
+    """The lease and the outcome write pick rows by id; every delivery passes through the
+    partial state indexes, so between vacuums those are mostly dead entries, and a plan
+    that walks them (a bitmap scan, which never marks them dead) grew with the backlog."""
+    await herald.user()
+    await herald.template()
+    items = [
+        {"event_id": f"x{i}", "user_id": "42", "template": "order-shipped", "data": {"order_id": i}} for i in range(300)
+    ]
+    assert (await herald.client.post("/v1/notifications/batch", json={"notifications": items})).status_code == 200
+    async with runtime.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE deliveries SET (autovacuum_enabled = false)"))
+        # Statistics taken at a quiet moment (nothing in flight), then traffic: in and out of
+        # both partial indexes, which leaves dead entries behind.
+        await conn.execute(text("UPDATE deliveries SET state = 'delivered'"))
+        await conn.execute(text("ANALYZE deliveries"))
+        for _ in range(10):
+            await conn.execute(text("UPDATE deliveries SET state = 'sending', lease_until = now()"))
+            await conn.execute(text("UPDATE deliveries SET state = 'queued', available_at = now()"))
+        ids = list((await conn.execute(text("SELECT id FROM deliveries ORDER BY id LIMIT 24"))).scalars())
+    now = utcnow()
+    statements = {
+        "lease and load": (
+            work_repo._statements("postgresql").lease_load,
+            {"ids": ids, "owner": "w", "now": now, "until": now + timedelta(seconds=60)},
+        ),
+        "lease": (
+            redis_streams._statements("postgresql").lease,
+            {"ids": ids, "owner": "w", "now": now, "until": now + timedelta(seconds=60)},
+        ),
+        "outcomes": (recorder._RECORD_PG, _record_params(ids)),
+    }
+    async with runtime.engine.connect() as conn:
+        for name, (stmt, params) in statements.items():
+            compiled = stmt.compile(conn.sync_connection)  # type: ignore[union-attr]
+            values = compiled.construct_params(params)
+            positional = tuple(values[k] for k in compiled.positiontup or ())
+            plan = "\n".join(r[0] for r in (await conn.exec_driver_sql(f"EXPLAIN {compiled}", positional)).all())
+            assert "pk_deliveries" in plan and "ix_deliveries_" not in plan, f"{name}:\n{plan}"
+
+
+def _record_params(ids: list[uuid.UUID]) -> dict[str, object]:
+    now = utcnow()
+    n = len(ids)
+    return {
+        **{f"a_{c}": [] for c in recorder._ATTEMPT_COLUMNS},
+        "b_id": ids,
+        "b_owner": ["w"] * n,
+        "b_state": ["delivered"] * n,
+        "b_unknowns": [0] * n,
+        "b_reason": [None] * n,
+        "b_attempts": [1] * n,
+        "b_available_at": [now] * n,
+        "b_provider": ["smtp"] * n,
+        "b_pmid": [None] * n,
+        "b_finished_at": [now] * n,
+        "b_now": [now] * n,
+    }

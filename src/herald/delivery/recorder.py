@@ -56,7 +56,8 @@ _UPDATE = (
 # PostgreSQL: a whole batch in one statement, attempts and outcomes, with the arrays unnested
 # into rows (an executemany is one server-side execution per row, and a transaction costs a
 # BEGIN and a COMMIT round trip of its own; one statement is atomic by itself). The same
-# guard as `_UPDATE`: only a row still leased to the worker that sent it is written.
+# guard as `_UPDATE`: only a row still leased to the worker that sent it is written (its
+# state test a CASE, to keep the plan on the primary key: see queue.lease.still_claimable).
 _RECORD_PG = text(
     """
     WITH attempted AS (
@@ -80,7 +81,7 @@ _RECORD_PG = text(
         CAST(:b_available_at AS timestamptz[]), CAST(:b_provider AS text[]), CAST(:b_pmid AS text[]),
         CAST(:b_finished_at AS timestamptz[]), CAST(:b_now AS timestamptz[])
     ) AS v(id, owner, state, unknowns, reason, attempts, available_at, provider, pmid, finished_at, now)
-    WHERE d.id = v.id AND d.lease_owner = v.owner AND d.state = 'sending'
+    WHERE d.id = v.id AND d.lease_owner = v.owner AND CASE WHEN d.state = 'sending' THEN true ELSE false END
     """
 )
 _ATTEMPT_COLUMNS: tuple[str, ...] = (

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.kit.db import UtcDateTime, in_list
 from herald.notifications.models import Delivery, Notification, NotificationRow, idempotency_key
-from herald.queue.lease import claimable, lease_values
+from herald.queue.lease import lease_values, still_claimable
 from herald.recipients.models import Suppression
 from herald.templates.models import Template
 from herald.templates.repository import contents as template_contents
@@ -77,7 +77,7 @@ def _statements(dialect: str) -> _Statements:
     now = bindparam("now", type_=UtcDateTime())
     leased = (
         update(Delivery)
-        .where(in_list(Delivery.id, "ids", dialect), claimable(now))
+        .where(in_list(Delivery.id, "ids", dialect), still_claimable(now))
         .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
         .returning(*_D_COLUMNS, Delivery.notification_id)
         .cte("leased")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, case, or_
+from sqlalchemy import BindParameter, ColumnElement, case, false, or_
 
 from herald.notifications.models import Delivery, DeliveryState
 
@@ -30,8 +30,33 @@ def lease_values(owner: str | BindParameter[Any], now: Stamp, until: Stamp) -> d
 
 
 def claimable(now: Stamp) -> ColumnElement[bool]:
-    """Due and queued, or `sending` under a lease that ran out (its worker died mid-send)."""
+    """Due and queued, or `sending` under a lease that ran out (its worker died mid-send).
+
+    Written for a scan by state: the partial claim and lease indexes serve it.
+    """
     return or_(
         (Delivery.state == DeliveryState.QUEUED) & (Delivery.available_at <= now),
         (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_until < now),
     )
+
+
+def still_claimable(now: Stamp) -> ColumnElement[bool]:
+    """`claimable`, for rows already picked by id: a CASE, which no index can serve.
+
+    Given `id = ANY(...) AND claimable`, PostgreSQL chose a bitmap scan of the partial
+    state indexes over the primary key. Every delivery passes through those indexes, so
+    between vacuums they hold mostly dead entries, which a bitmap scan walks and never
+    marks dead: measured, 6.5 ms for a batch of 24 over 34k dead entries, against well
+    under a millisecond by primary key.
+    """
+    return case(
+        (Delivery.state == DeliveryState.QUEUED, Delivery.available_at <= now),
+        (Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
+        else_=false(),
+    )
+
+
+def still_sending() -> ColumnElement[bool]:
+    """`state = 'sending'` for rows already picked by id, kept off the partial lease index
+    for the same reason as `still_claimable`."""
+    return case((Delivery.state == DeliveryState.SENDING, True), else_=false())

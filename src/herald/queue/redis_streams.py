@@ -29,9 +29,9 @@ from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.kit.db import UtcDateTime, in_list
 from herald.kit.redis import Keys
-from herald.notifications.models import Delivery, DeliveryState
+from herald.notifications.models import Delivery
 from herald.queue.interface import Job
-from herald.queue.lease import claimable, lease_values
+from herald.queue.lease import lease_values, still_claimable, still_sending
 
 GROUP = "workers"
 
@@ -59,10 +59,10 @@ def _statements(dialect: str) -> _Statements:
     now = bindparam("now", type_=UtcDateTime())
     return _Statements(
         lease=update(Delivery)
-        .where(in_list(Delivery.id, "ids", dialect), claimable(now))
+        .where(in_list(Delivery.id, "ids", dialect), still_claimable(now))
         .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
         .returning(Delivery.id),
-        held=select(Delivery.id).where(in_list(Delivery.id, "ids", dialect), Delivery.state == DeliveryState.SENDING),
+        held=select(Delivery.id).where(in_list(Delivery.id, "ids", dialect), still_sending()),
     )
 
 
