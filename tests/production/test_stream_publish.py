@@ -53,3 +53,19 @@ async def test_a_blocked_reader_is_woken_with_the_whole_batch(prefix: str) -> No
         assert [uuid.UUID(hex=fields[b"d"].decode()) for _, fields in entries] == ids
     finally:
         await redis.aclose()
+
+
+async def test_publishing_survives_a_flushed_script_cache(prefix: str) -> None:
+    """A restarted Redis has forgotten the publish script: it is loaded again, nothing lost."""
+    redis = aioredis.Redis.from_url(backends.REDIS_URL)
+    try:
+        broker = RedisBroker(redis, cast(AsyncEngine, None), Keys(prefix))
+        stream = broker.keys.stream(Channel.SMS.value)
+        first, second = [uuid.uuid4() for _ in range(3)], [uuid.uuid4() for _ in range(2)]
+        await broker.publish(Channel.SMS, first)
+        await redis.script_flush()
+        await broker.publish(Channel.SMS, second)
+        entries = await redis.xrange(stream)
+        assert [uuid.UUID(hex=f[b"d"].decode()) for _, f in entries] == first + second
+    finally:
+        await redis.aclose()
