@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -72,3 +73,33 @@ async def test_claims_continue_while_a_batch_loads() -> None:
     stop.set()
     await asyncio.wait_for(run, 5)
     assert broker.claims > 2 and len(broker.acked) == broker.claims
+
+
+class _FailingPipeline:
+    async def prepare(self, jobs: Sequence[Job], owner: str) -> list[Any]:
+        raise ConnectionError("the database went away")
+
+
+async def test_a_failed_load_backs_the_claims_off() -> None:
+    """A load that fails leaves its batch leased; claiming on at full speed would lease
+    batch after batch that nobody can send until their leases run out."""
+    broker = _Broker()
+    worker = ChannelWorker(
+        Channel.EMAIL,
+        cast(Broker, broker),
+        cast(Pipeline, _FailingPipeline()),
+        cast(Recorder, None),
+        concurrency=64,
+        claim_batch=8,
+        lease=5.0,
+        poll_interval=5.0,  # a backoff of 5 s: far longer than this test runs
+    )
+    stop = asyncio.Event()
+    run = asyncio.create_task(worker.run(stop))
+    for _ in range(200):
+        await asyncio.sleep(0)
+    assert broker.claims <= 2
+    stop.set()
+    run.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await run

@@ -99,6 +99,7 @@ class ChannelWorker:
         self._loading: set[asyncio.Task[None]] = set()
         self._preparing = 0  # claimed, not yet started: counted against `concurrency`
         self._last_load: asyncio.Task[None] | None = None
+        self._load_failed = False
         self._acks = _FollowUps(broker, channel)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -113,6 +114,10 @@ class ChannelWorker:
                 continue
             if len(self._loading) >= _LOADS_AHEAD:
                 await asyncio.wait(self._loading, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if self._load_failed:  # what failed a load would fail the next one too
+                self._load_failed = False
+                await asyncio.sleep(min(5.0, self.poll_interval * 4))
                 continue
             try:
                 jobs = await self.broker.claim(self.channel, self.owner, min(free, self.claim_batch), lease)
@@ -163,6 +168,7 @@ class ChannelWorker:
                 await self.broker.ack(self.channel, stale)
         except Exception:
             log.exception("%s worker: loading %d claimed deliveries failed; left leased", self.channel.value, len(jobs))
+            self._load_failed = True
         finally:
             self._preparing -= len(jobs)
 
