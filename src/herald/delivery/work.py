@@ -9,12 +9,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, select, update
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from herald.kit.db import UtcDateTime, in_list
+from herald.kit.db import in_list
 from herald.notifications.models import Delivery, Notification, NotificationRow, idempotency_key
-from herald.queue.lease import lease_values, still_claimable
+from herald.queue.lease import lease_by_ids
 from herald.recipients.models import Suppression
 from herald.templates.models import Template
 from herald.templates.repository import contents as template_contents
@@ -74,14 +74,7 @@ def _statements(dialect: str) -> _Statements:
     Suppressions are looked up by each column's set of values (their primary key serves
     that), and the exact triples are picked out here.
     """
-    now = bindparam("now", type_=UtcDateTime())
-    leased = (
-        update(Delivery)
-        .where(in_list(Delivery.id, "ids", dialect), still_claimable(now))
-        .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
-        .returning(*_D_COLUMNS, Delivery.notification_id)
-        .cte("leased")
-    )
+    leased = lease_by_ids(dialect).returning(*_D_COLUMNS, Delivery.notification_id).cte("leased")
     return _Statements(
         lease_load=select(*(leased.c[c.key] for c in _D_COLUMNS), *_N_COLUMNS, Template.content)
         .select_from(leased)

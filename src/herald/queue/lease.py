@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, case, false, or_
+from sqlalchemy import BindParameter, ColumnElement, Update, bindparam, case, false, or_, update
 
+from herald.kit.db import UtcDateTime, in_list
 from herald.notifications.models import Delivery, DeliveryState
 
 Stamp = datetime | BindParameter[Any]
@@ -60,3 +61,14 @@ def still_sending() -> ColumnElement[bool]:
     """`state = 'sending'` for rows already picked by id, kept off the partial lease index
     for the same reason as `still_claimable`."""
     return case((Delivery.state == DeliveryState.SENDING, True), else_=false())
+
+
+def lease_by_ids(dialect: str) -> Update:
+    """Lease those of `:ids` still claimable to `:owner` until `:until` (as of `:now`); the
+    caller adds what it wants RETURNING."""
+    now = bindparam("now", type_=UtcDateTime())
+    return (
+        update(Delivery)
+        .where(in_list(Delivery.id, "ids", dialect), still_claimable(now))
+        .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
+    )

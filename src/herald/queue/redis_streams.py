@@ -20,18 +20,18 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
-from sqlalchemy import Executable, bindparam, select, update
+from sqlalchemy import Executable, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.delivery import work as work_repo
 from herald.delivery.work import Work
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
-from herald.kit.db import UtcDateTime, in_list
+from herald.kit.db import in_list
 from herald.kit.redis import Keys
 from herald.notifications.models import Delivery
 from herald.queue.interface import Job
-from herald.queue.lease import lease_values, still_claimable, still_sending
+from herald.queue.lease import lease_by_ids, still_sending
 
 GROUP = "workers"
 
@@ -67,12 +67,8 @@ class _Statements:
 @functools.cache
 def _statements(dialect: str) -> _Statements:
     """Built once per backend, with one SQL text for any number of ids (see `in_list`)."""
-    now = bindparam("now", type_=UtcDateTime())
     return _Statements(
-        lease=update(Delivery)
-        .where(in_list(Delivery.id, "ids", dialect), still_claimable(now))
-        .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
-        .returning(Delivery.id),
+        lease=lease_by_ids(dialect).returning(Delivery.id),
         held=select(Delivery.id).where(in_list(Delivery.id, "ids", dialect), still_sending()),
     )
 
@@ -144,7 +140,7 @@ class RedisBroker:
             receipts.setdefault(uuid.UUID(hex=raw.decode()), []).append(
                 eid.decode() if isinstance(eid, bytes) else str(eid)
             )
-        leased, works = await self._lease(list(receipts), owner, lease)
+        leased = await self._lease(list(receipts), owner, lease)
         held = await self._held_elsewhere([i for i in receipts if i not in leased])
         # An entry whose delivery is settled, not due, or unknown is stale: the log decides,
         # so it is acked away. One still leased by a live worker stays pending, to be taken
@@ -154,7 +150,7 @@ class RedisBroker:
         if stale or extra:
             await self.redis.xack(stream, GROUP, *(stale + extra))
         # In stream order, so that sends start oldest first.
-        return [Job(i, rs[0], works.get(i)) for i, rs in receipts.items() if i in leased]
+        return [Job(i, rs[0], leased[i]) for i, rs in receipts.items() if i in leased]
 
     async def _read(
         self, stream: str, owner: str, limit: int, lease: timedelta
@@ -184,18 +180,16 @@ class RedisBroker:
         claimed = result[1] if result else []
         return [(eid, fields) for eid, fields in claimed if fields is not None]
 
-    async def _lease(
-        self, ids: list[uuid.UUID], owner: str, lease: timedelta
-    ) -> tuple[set[uuid.UUID], dict[uuid.UUID, Work]]:
-        """Lease what is still claimable; on PostgreSQL, read what the send path needs in the
-        same statement (one round trip instead of three per claimed batch)."""
+    async def _lease(self, ids: list[uuid.UUID], owner: str, lease: timedelta) -> dict[uuid.UUID, Work | None]:
+        """Lease what is still claimable: each leased id with what the send path needs where
+        it could be read in the same statement (PostgreSQL: one round trip instead of three
+        per claimed batch), else None."""
         now = utcnow()
         async with self.reads.begin() as conn:
             if conn.dialect.name == "postgresql":
-                works = {w.delivery.id: w for w in await work_repo.lease_and_load(conn, ids, owner, now, now + lease)}
-                return set(works), works
+                return {w.delivery.id: w for w in await work_repo.lease_and_load(conn, ids, owner, now, now + lease)}
             params = {"ids": ids, "owner": owner, "now": now, "until": now + lease}
-            return set((await conn.execute(_statements(conn.dialect.name).lease, params)).scalars().all()), {}
+            return dict.fromkeys((await conn.execute(_statements(conn.dialect.name).lease, params)).scalars().all())
 
     async def _held_elsewhere(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         if not ids:

@@ -32,8 +32,9 @@ class _FollowUps:
     """Acks and retry deferrals gathered for a few milliseconds and sent together: one XACK
     and one ZADD for many deliveries instead of a round trip (and a connection) each.
 
-    Both only follow a commit. A lost ack leaves a stream entry pending, and a later claim
-    finds its delivery settled in the log and drops it; a lost deferral leaves a delivery
+    Both only follow a commit, or a load that found the delivery no longer ours. A lost ack
+    leaves a stream entry pending, and a later claim finds its delivery settled in the log
+    (or leased elsewhere) and drops it; a lost deferral leaves a delivery
     `queued` in the log past its due time, which the reconciler re-announces.
     """
 
@@ -107,6 +108,7 @@ class ChannelWorker:
         # Claim in batches: waiting for a quarter of the slots to free up costs a few ms of
         # latency under full load and saves a claim query per completed delivery.
         low_water = max(1, min(self.claim_batch, self.concurrency) // 4)
+        backoff = min(5.0, self.poll_interval * 4)
         while not stop.is_set():
             free = self.concurrency - len(self._inflight) - self._preparing
             if free < low_water and (self._inflight or self._loading):
@@ -117,7 +119,7 @@ class ChannelWorker:
                 continue
             if self._load_failed:  # what failed a load would fail the next one too
                 self._load_failed = False
-                await asyncio.sleep(min(5.0, self.poll_interval * 4))
+                await asyncio.sleep(backoff)
                 continue
             try:
                 jobs = await self.broker.claim(self.channel, self.owner, min(free, self.claim_batch), lease)
@@ -126,7 +128,7 @@ class ChannelWorker:
                     continue
             except Exception:
                 log.exception("%s worker: claim failed; backing off", self.channel.value)
-                await asyncio.sleep(min(5.0, self.poll_interval * 4))
+                await asyncio.sleep(backoff)
                 continue
             self._preparing += len(jobs)
             task = asyncio.create_task(self._start(jobs, after=self._last_load))
@@ -163,9 +165,9 @@ class ChannelWorker:
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
             loaded = {p.work.delivery.id for p in prepared}
-            stale = [j for j in jobs if j.delivery_id not in loaded]
-            if stale:  # leased away or settled meanwhile: nothing for us to do
-                await self.broker.ack(self.channel, stale)
+            for j in jobs:  # leased away or settled meanwhile: nothing for us to do but ack
+                if j.delivery_id not in loaded:
+                    self._acks.add(j)
         except Exception:
             log.exception("%s worker: loading %d claimed deliveries failed; left leased", self.channel.value, len(jobs))
             self._load_failed = True
