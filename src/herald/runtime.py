@@ -29,6 +29,7 @@ from herald.providers.router import Router
 from herald.providers.smtp import SmtpAdapter
 from herald.queue.embedded import EmbeddedBroker
 from herald.queue.interface import Broker
+from herald.queue.outbox import Outbox
 from herald.queue.redis_streams import RedisBroker
 from herald.queue.relay import run_relay
 from herald.ratelimit.gcra import MemoryRateLimiter
@@ -63,6 +64,9 @@ class Runtime:
     # itself, so it runs without BEGIN and COMMIT (two round trips per request); SQLite
     # writes a batch in several statements and keeps the transaction.
     intake_sessions: async_sessionmaker[AsyncSession]
+    # With a broker outside the database: announcements committed with the log, published
+    # straight after the commit.
+    outbox: Outbox | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     def worker(
@@ -82,8 +86,9 @@ class Runtime:
         )
 
     async def relay(self, stop: asyncio.Event) -> None:
-        """Publish committed outbox rows until `stop` (only a broker outside the database has any)."""
-        await run_relay(self.engine, self.broker, stop, self.settings.effective_database_url())
+        """Publish outbox rows their requests did not, until `stop` (only a broker outside the
+        database has any)."""
+        await run_relay(self.engine, self.broker, stop)
 
     async def housekeeping(self, stop: asyncio.Event) -> None:
         """Release scheduled sends, promote due retries and re-drive what a queue lost, until `stop`."""
@@ -94,6 +99,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.close()
         await self.recorder.close()
         await self.router.close()
         await self.broker.close()
@@ -174,4 +181,5 @@ def build_runtime(
         reads=reads,
         intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
         intake_sessions=sessions if is_sqlite(url) else reads,
+        outbox=Outbox(engine, broker) if broker.uses_outbox else None,
     )

@@ -130,9 +130,9 @@ def replay(
         app_id = await _app_id(runtime, app_key)
         async with unit_of_work(runtime.sessions) as uow:
             if delivery_id:
-                return await service.replay(uow, runtime.broker, app_id, [uuid.UUID(delivery_id)])
+                return await service.replay(uow, runtime.broker, runtime.outbox, app_id, [uuid.UUID(delivery_id)])
             f = ReplayFilter(channel=channel, reason=reason, since=parse_since(since), limit=limit)
-            return await service.replay_matching(uow, runtime.broker, app_id, f)
+            return await service.replay_matching(uow, runtime.broker, runtime.outbox, app_id, f)
 
     ids = _run(body)
     assert isinstance(ids, list)

@@ -53,12 +53,12 @@ async def inspect(delivery_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> D
 @router.post("/{delivery_id}/replay", response_model=ReplayOut, summary="Send again (idempotent)")
 async def replay_one(delivery_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> ReplayOut:
     async with unit_of_work(runtime.sessions) as uow:
-        ids = await service.replay(uow, runtime.broker, app.app_id, [delivery_id])
+        ids = await service.replay(uow, runtime.broker, runtime.outbox, app.app_id, [delivery_id])
     return ReplayOut(replayed=len(ids), ids=ids)
 
 
 @router.post("/replay", response_model=ReplayOut, summary="Replay every dead letter matching a filter")
 async def replay_many(body: ReplayFilter, app: AppDep, runtime: RuntimeDep) -> ReplayOut:
     async with unit_of_work(runtime.sessions) as uow:
-        ids = await service.replay_matching(uow, runtime.broker, app.app_id, body)
+        ids = await service.replay_matching(uow, runtime.broker, runtime.outbox, app.app_id, body)
     return ReplayOut(replayed=len(ids), ids=ids)

@@ -17,6 +17,7 @@ from herald.notifications.models import Attempt, Delivery, DeliveryState, Notifi
 from herald.notifications.schemas import AttemptOut
 from herald.queue.announce import announce
 from herald.queue.interface import Broker
+from herald.queue.outbox import Outbox
 
 
 class DeadLetterNotFound(NotFound):
@@ -74,18 +75,20 @@ async def inspect(uow: UnitOfWork, app_id: uuid.UUID | None, delivery_id: uuid.U
     return present(row[0], row[1], attempts)
 
 
-async def replay(uow: UnitOfWork, broker: Broker, app_id: uuid.UUID | None, ids: list[uuid.UUID]) -> list[uuid.UUID]:
+async def replay(
+    uow: UnitOfWork, broker: Broker, outbox: Outbox | None, app_id: uuid.UUID | None, ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
     """Replay these deliveries if they are (still) dead; announce them durably."""
     if app_id is not None and ids:
         owned = await uow.session.scalars(select(Delivery.id).where(Delivery.id.in_(ids), Delivery.app_id == app_id))
         ids = list(owned.all())
     revived = await repository.revive(uow.session, ids)
-    await announce(uow, broker, revived)
+    await announce(uow, broker, outbox, revived)
     return [i for i, _ in revived]
 
 
 async def replay_matching(
-    uow: UnitOfWork, broker: Broker, app_id: uuid.UUID | None, f: ReplayFilter
+    uow: UnitOfWork, broker: Broker, outbox: Outbox | None, app_id: uuid.UUID | None, f: ReplayFilter
 ) -> list[uuid.UUID]:
     if f.ids is None and f.channel is None and f.reason is None and f.since is None:
         raise ValidationFailed("say which dead letters to replay: ids, channel, reason or since", field="channel")
@@ -100,4 +103,4 @@ async def replay_matching(
     if f.ids is not None:
         stmt = stmt.where(Delivery.id.in_(f.ids))
     ids = [d.id for d, _ in (await uow.session.execute(stmt)).all()]
-    return await replay(uow, broker, app_id, ids)
+    return await replay(uow, broker, outbox, app_id, ids)

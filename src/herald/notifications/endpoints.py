@@ -36,7 +36,9 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 )
 async def create(body: NotificationIn, app: AppDep, runtime: RuntimeDep, response: Response) -> NotificationOut:
     async with unit_of_work(runtime.intake_sessions) as uow:
-        [result] = await service.accept_batch(uow, runtime.broker, runtime.intake_cards, app.app_id, [body])
+        [result] = await service.accept_batch(
+            uow, runtime.broker, runtime.outbox, runtime.intake_cards, app.app_id, [body]
+        )
     if result.error is not None:
         raise result.error
     assert result.notification is not None
@@ -64,7 +66,7 @@ async def create_batch(body: BatchIn, app: AppDep, runtime: RuntimeDep) -> Batch
     valid = [(i, p) for i, p in enumerate(parsed) if isinstance(p, NotificationIn)]
     async with unit_of_work(runtime.intake_sessions) as uow:
         results = await service.accept_batch(
-            uow, runtime.broker, runtime.intake_cards, app.app_id, [p for _, p in valid]
+            uow, runtime.broker, runtime.outbox, runtime.intake_cards, app.app_id, [p for _, p in valid]
         )
     items: list[BatchItemOut] = [p for p in parsed if isinstance(p, BatchItemOut)]
     for (i, _), r in zip(valid, results, strict=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -12,11 +12,10 @@ import orjson
 from sqlalchemy import Select, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.kit.channels import Channel
 from herald.kit.db import dialect_name, upsert_insert
 from herald.notifications.intake import NewDelivery, Plan
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
-from herald.queue.relay import NOTIFY_CHANNEL, write_outbox
+from herald.queue.outbox import write_outbox
 
 # Tables, not ORM entities: an ORM bulk insert groups rows by which values are None, so a
 # batch mixing push (with a device) and email (without) went out almost one row per execute.
@@ -30,7 +29,7 @@ def _json(value: dict[str, Any] | None) -> str | None:
 
 # PostgreSQL: the whole batch in one statement, whatever its size (one prepared statement,
 # arrays unnested into rows): the notifications that are new, their deliveries, and the
-# queued ones' outbox entries, with the relay woken when it commits. The deliveries of a
+# queued ones' outbox entries, whose ids come back for the delete after the publish. The deliveries of a
 # notification that lost the dedup race are filtered out by joining on what was inserted.
 _COMMON_PG = """
     WITH n AS (
@@ -61,11 +60,12 @@ _COMMON_PG = """
     )"""
 # Assembled from constants only, no input.
 _INSERT_PG = text(_COMMON_PG + "\n    SELECT id FROM n")  # noqa: S608
-_OUTBOX_PG = f""", o AS (
+_OUTBOX_PG = """, o AS (
         INSERT INTO outbox (channel, delivery_id, created_at)
         SELECT channel, id, now() FROM d WHERE state = 'queued' ORDER BY id
+        RETURNING id
     )
-    SELECT id, pg_notify('{NOTIFY_CHANNEL}', '') FROM n"""  # noqa: S608
+    SELECT id, NULL::bigint FROM n UNION ALL SELECT NULL::uuid, id FROM o"""
 _INSERT_PG_OUTBOX = text(_COMMON_PG + _OUTBOX_PG)
 _JSON_COLUMNS = frozenset({"recipient", "data", "content"})
 
@@ -84,33 +84,41 @@ def _arrays(
     return out
 
 
-async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: bool) -> set[uuid.UUID]:
-    """Insert the notifications that are new and their deliveries; returns the ids inserted.
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    notifications: set[uuid.UUID]
+    outbox_rows: list[int]
+
+
+async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: bool) -> Inserted:
+    """Insert the notifications that are new and their deliveries.
 
     `ON CONFLICT DO NOTHING` on (app_id, event_id) makes dedup race-free across API
     processes: of two concurrent requests with one event id, exactly one row wins. With
     `outbox`, each queued delivery also gets its outbox entry in the same transaction.
     """
     if not plans:
-        return set()
+        return Inserted(set(), [])
     notifications = [p.notification for p in plans]
     deliveries = [d for p in plans for d in p.deliveries]
     if dialect_name(session) == "postgresql":
         params = _arrays(notifications, _N_NAMES, "n_") | _arrays(deliveries, _D_NAMES, "d_")
-        result = await session.execute(_INSERT_PG_OUTBOX if outbox else _INSERT_PG, params)
-        return {row[0] for row in result}
+        if not outbox:
+            return Inserted({row[0] for row in await session.execute(_INSERT_PG, params)}, [])
+        both = (await session.execute(_INSERT_PG_OUTBOX, params)).all()
+        return Inserted({n for n, _ in both if n is not None}, [o for _, o in both if o is not None])
     stmt = upsert_insert(session, _N).on_conflict_do_nothing(index_elements=["app_id", "event_id"]).returning(_N.c.id)
     result = await session.execute(stmt, [_row(n, _N_NAMES) for n in notifications])
     inserted = set(result.scalars().all())
     new = [d for d in deliveries if d.notification_id in inserted]
+    outbox_rows: list[int] = []
     if new:
         counters = {"attempts": 0, "unknowns": 0, "replays": 0, "retry_base": 0}
         await session.execute(insert(_D), [_row(d, _D_NAMES) | counters for d in new])
         if outbox:
-            await write_outbox(
-                session, [(Channel(d.channel), d.id) for d in new if d.state == DeliveryState.QUEUED.value]
-            )
-    return inserted
+            queued = [(d.id, d.channel) for d in new if d.state == DeliveryState.QUEUED.value]
+            outbox_rows = await write_outbox(session, queued)
+    return Inserted(inserted, outbox_rows)
 
 
 def _row(obj: NotificationRow | NewDelivery, columns: tuple[str, ...]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Accepting notifications into the log, and reading them back.
 
 The request owns the transaction: `accept` only flushes, and announces queued work to the
-broker after the caller's commit, so nothing is queued that could still roll back.
+broker after the caller's commit, so nothing is queued that could still roll back (with an
+outbox, its rows commit with the log and the publish follows the commit).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from herald.notifications.models import Attempt, Delivery, DeliveryState, Notifi
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
 from herald.queue.announce import announce_after_commit
 from herald.queue.interface import Broker
+from herald.queue.outbox import Outbox
 from herald.recipients.card import ContactCard
 from herald.templates.repository import contents as template_contents
 
@@ -47,7 +49,12 @@ def _plan_one(
 
 
 async def accept_batch(
-    uow: UnitOfWork, broker: Broker, cards: ContactCache, app_id: uuid.UUID, reqs: list[NotificationIn]
+    uow: UnitOfWork,
+    broker: Broker,
+    outbox: Outbox | None,
+    cards: ContactCache,
+    app_id: uuid.UUID,
+    reqs: list[NotificationIn],
 ) -> list[Accepted]:
     """Plan every item, insert the new ones in bulk, and report each item's fate.
 
@@ -79,15 +86,19 @@ async def accept_batch(
             outcomes.append(exc)
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
-    inserted = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox)
-    if not broker.uses_outbox:
-        queued = [
-            (d.id, d.channel)
-            for p in plans
-            if p.notification.id in inserted
-            for d in p.deliveries
-            if d.state == DeliveryState.QUEUED
-        ]
+    written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox)
+    inserted = written.notifications
+    queued = [
+        (d.id, d.channel)
+        for p in plans
+        if p.notification.id in inserted
+        for d in p.deliveries
+        if d.state == DeliveryState.QUEUED
+    ]
+    if broker.uses_outbox:
+        assert outbox is not None, "a broker outside the database needs the outbox"
+        outbox.publish_after_commit(uow, queued, written.outbox_rows)
+    else:
         announce_after_commit(uow, broker, queued)
     unsettled = {
         req.event_id

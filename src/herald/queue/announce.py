@@ -1,9 +1,9 @@
 """Telling the broker about deliveries that became due, the one way every caller should.
 
 With an in-database queue, a wake-up after commit is enough. With an external broker, the
-announcement is an outbox row in the caller's transaction, so a crash after commit cannot
-lose it. Callers that hold no transaction (scheduler, reconciler) publish directly: anything
-they fail to publish is found again in the log.
+announcement is also an outbox row in the caller's transaction (`queue.outbox`), so a crash
+after commit cannot lose it. Callers that hold no transaction (scheduler, reconciler) publish
+directly: anything they fail to publish is found again in the log.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from herald.kit.channels import Channel
 from herald.kit.uow import UnitOfWork
 from herald.queue.interface import Broker
-from herald.queue.relay import write_outbox
+
+if TYPE_CHECKING:
+    from herald.queue.outbox import Outbox
 
 
 def by_channel(pairs: Iterable[tuple[uuid.UUID, str]]) -> dict[Channel, list[uuid.UUID]]:
@@ -31,12 +34,13 @@ async def publish(broker: Broker, pairs: Iterable[tuple[uuid.UUID, str]]) -> Non
         await broker.publish(channel, ids)
 
 
-async def announce(uow: UnitOfWork, broker: Broker, pairs: list[tuple[uuid.UUID, str]]) -> None:
+async def announce(uow: UnitOfWork, broker: Broker, outbox: Outbox | None, pairs: list[tuple[uuid.UUID, str]]) -> None:
     """Announce deliveries queued in this unit of work, durably and only once it commits."""
     if not pairs:
         return
     if broker.uses_outbox:
-        await write_outbox(uow.session, [(Channel(c), i) for i, c in pairs])
+        assert outbox is not None, "a broker outside the database needs the outbox"
+        await outbox.announce(uow, pairs)
         return
     announce_after_commit(uow, broker, pairs)
 

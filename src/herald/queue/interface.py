@@ -30,8 +30,9 @@ class Job:
 
 
 class Broker(Protocol):
-    # A broker outside the database cannot commit with the log: announcements then go
-    # through outbox rows written in the request's transaction, published by the relay.
+    # A broker outside the database cannot commit with the log: announcements then also
+    # write outbox rows in the request's transaction (`queue.outbox`), which the relay
+    # publishes if the request could not.
     uses_outbox: bool
 
     async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:

@@ -1,7 +1,9 @@
-"""The outbox relay: publishes committed outbox rows to the broker, then deletes them.
+"""The outbox relay: publishes outbox rows that their own request did not, then deletes them.
 
-Any number of relays can run: rows are taken with SKIP LOCKED. On PostgreSQL the API's
-transaction NOTIFYs at commit, so the relay wakes at once instead of polling.
+A request publishes its deliveries itself straight after its commit (`queue.outbox`), so a
+row still here after `grace` is one whose publish never happened: the process died between
+commit and publish, or Redis was away. Any number of relays can run: rows are taken with
+SKIP LOCKED.
 """
 
 from __future__ import annotations
@@ -11,29 +13,21 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from typing import Any, cast
+from datetime import timedelta
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.channels import Channel
-from herald.kit.db import dialect_name
+from herald.kit.clock import utcnow
 from herald.queue.interface import Broker
 from herald.queue.models import OutboxEntry
+from herald.queue.outbox import ASYNC_COMMIT
 
 log = logging.getLogger(__name__)
-NOTIFY_CHANNEL = "herald_outbox"
-_OUTBOX = cast(Table, OutboxEntry.__table__)
-
-
-async def write_outbox(session: AsyncSession, entries: list[tuple[Channel, uuid.UUID]]) -> None:
-    """Record announcements in the caller's transaction (and wake relays at its commit)."""
-    if not entries:
-        return
-    await session.execute(insert(_OUTBOX), [{"channel": c.value, "delivery_id": d} for c, d in entries])
-    if dialect_name(session) == "postgresql":
-        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-
+# Long enough for a request's own publish and the batched delete after it; a row older than
+# this is the relay's. Publishing a row a little early costs a duplicate entry, no more.
+GRACE = timedelta(seconds=5)
 
 # Taking a batch is one statement: the rows are deleted and returned, and stay locked (and
 # undeleted to everyone else) until the commit that follows the publish.
@@ -42,6 +36,7 @@ _TAKE = (
     .where(
         OutboxEntry.id.in_(
             select(OutboxEntry.id)
+            .where(OutboxEntry.created_at < bindparam("cutoff"))
             .order_by(OutboxEntry.id)
             .limit(bindparam("batch"))
             .with_for_update(skip_locked=True)
@@ -52,18 +47,14 @@ _TAKE = (
 )
 
 
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
-
-
-async def relay_once(engine: AsyncEngine, broker: Broker, batch: int = 1000) -> int:
+async def relay_once(engine: AsyncEngine, broker: Broker, batch: int = 1000, grace: timedelta = GRACE) -> int:
+    """Publish and delete up to `batch` rows older than `grace`; returns how many."""
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # The delete need not wait for its WAL flush: lost in a crash, the rows come back
-            # and are published again, and a duplicate entry is harmless. Waiting for it held
-            # the next batch back and queued with the commits that must be durable (intake,
-            # lease, outcome) on the WAL write lock.
-            await conn.execute(_ASYNC_COMMIT)
-        rows = (await conn.execute(_TAKE, {"batch": batch})).all()
+            # and are published again, and a duplicate entry is harmless.
+            await conn.execute(ASYNC_COMMIT)
+        rows = (await conn.execute(_TAKE, {"batch": batch, "cutoff": utcnow() - grace})).all()
         if not rows:
             return 0
         by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
@@ -73,62 +64,25 @@ async def relay_once(engine: AsyncEngine, broker: Broker, batch: int = 1000) -> 
         # times, and a duplicate entry is harmless because claims lease through the log.
         for channel, ids in by_channel.items():
             await broker.publish(channel, ids)
+    log.info("relay: published %d deliveries their requests had not", len(rows))
     return len(rows)
-
-
-async def _listen(dsn: str, wake: asyncio.Event) -> Any:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
-    return conn
-
-
-def asyncpg_dsn(url: str) -> str | None:
-    if not url.startswith("postgresql"):
-        return None
-    return "postgresql://" + url.split("://", 1)[1]
 
 
 async def run_relay(
     engine: AsyncEngine,
     broker: Broker,
     stop: asyncio.Event,
-    database_url: str,
-    poll: float = 0.2,
+    poll: float = 1.0,
     batch: int = 1000,
+    grace: timedelta = GRACE,
 ) -> None:
-    wake = asyncio.Event()
-    listener = None
-    dsn = asyncpg_dsn(database_url)
-    if dsn:
+    while not stop.is_set():
         try:
-            listener = await _listen(dsn, wake)
-        except Exception as exc:  # polling still works; say why latency may be higher
-            log.warning("relay: LISTEN unavailable (%s); polling every %.0f ms", exc, poll * 1000)
-
-    async def stopping() -> None:
-        await stop.wait()
-        wake.set()
-
-    watcher = asyncio.create_task(stopping())
-    try:
-        while not stop.is_set():
-            # Cleared before the batch is taken, so a NOTIFY for a commit that the batch just
-            # missed wakes the next turn at once; a batch short of `batch` took all there was,
-            # and asking again right away would be an empty transaction per wake-up.
-            wake.clear()
-            try:
-                moved = await relay_once(engine, broker, batch)
-            except Exception:
-                log.exception("relay: publishing failed; retrying")
-                moved = 0
-                await asyncio.sleep(poll)
-            if moved >= batch:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=poll)
-    finally:
-        watcher.cancel()
-        if listener is not None:
-            await listener.close()
+            moved = await relay_once(engine, broker, batch, grace)
+        except Exception:
+            log.exception("relay: publishing failed; retrying")
+            moved = 0
+        if moved >= batch:  # more waiting: no pause
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=poll)
