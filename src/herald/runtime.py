@@ -181,5 +181,5 @@ def build_runtime(
         reads=reads,
         intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
         intake_sessions=sessions if is_sqlite(url) else reads,
-        outbox=Outbox(engine, broker) if broker.uses_outbox else None,
+        outbox=Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None,
     )

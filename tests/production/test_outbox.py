@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event, func, select
 
@@ -31,8 +32,10 @@ def the_outbox(runtime: Runtime) -> Outbox:
     return runtime.outbox
 
 
-async def fail_the_next_publish(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Redis away for the request's publish only."""
+async def notify_unpublished(herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
+    """An email accepted while Redis was away for the request's publish only."""
+    await herald.user()
+    await herald.template()
     real = runtime.broker.publish
 
     async def refuse(channel: Channel, ids: Sequence[Any]) -> None:
@@ -40,6 +43,7 @@ async def fail_the_next_publish(runtime: Runtime, monkeypatch: pytest.MonkeyPatc
         raise ConnectionError("Redis is restarting")
 
     monkeypatch.setattr(runtime.broker, "publish", refuse)
+    return await herald.notify(channels=["email"])
 
 
 async def test_a_request_publishes_its_deliveries_and_its_outbox_rows_go(herald: Herald, runtime: Runtime) -> None:
@@ -58,10 +62,7 @@ async def test_a_request_publishes_its_deliveries_and_its_outbox_rows_go(herald:
 async def test_a_publish_that_failed_is_left_to_the_relay_past_its_grace(
     herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await herald.user()
-    await herald.template()
-    await fail_the_next_publish(runtime, monkeypatch)
-    r = await herald.notify(channels=["email"])
+    r = await notify_unpublished(herald, runtime, monkeypatch)
     assert r.status_code == 202, r.text  # committed: the request succeeded
     await the_outbox(runtime).close()
     assert await outbox_rows(runtime) == 1
@@ -94,10 +95,7 @@ async def test_a_replayed_dead_letter_is_published_by_its_request_too(herald: He
 async def test_the_relay_does_not_wait_for_its_delete_to_be_flushed(
     herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await herald.user()
-    await herald.template()
-    await fail_the_next_publish(runtime, monkeypatch)
-    await herald.notify(channels=["email"])
+    await notify_unpublished(herald, runtime, monkeypatch)
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

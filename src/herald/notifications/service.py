@@ -21,7 +21,7 @@ from herald.notifications import repository
 from herald.notifications.intake import NewDelivery, Plan, build_plan, content_of, recipient_of
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
-from herald.queue.announce import announce_after_commit
+from herald.queue.announce import announce_written
 from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
 from herald.recipients.card import ContactCard
@@ -95,11 +95,7 @@ async def accept_batch(
         for d in p.deliveries
         if d.state == DeliveryState.QUEUED
     ]
-    if broker.uses_outbox:
-        assert outbox is not None, "a broker outside the database needs the outbox"
-        outbox.publish_after_commit(uow, queued, written.outbox_rows)
-    else:
-        announce_after_commit(uow, broker, queued)
+    announce_written(uow, broker, outbox, queued, written.outbox_rows)
     unsettled = {
         req.event_id
         for req, o in zip(reqs, outcomes, strict=True)

@@ -38,11 +38,23 @@ async def announce(uow: UnitOfWork, broker: Broker, outbox: Outbox | None, pairs
     """Announce deliveries queued in this unit of work, durably and only once it commits."""
     if not pairs:
         return
+    rows = await outbox.write(uow.session, pairs) if broker.uses_outbox and outbox is not None else []
+    announce_written(uow, broker, outbox, pairs, rows)
+
+
+def announce_written(
+    uow: UnitOfWork,
+    broker: Broker,
+    outbox: Outbox | None,
+    pairs: list[tuple[uuid.UUID, str]],
+    outbox_rows: list[int],
+) -> None:
+    """Publish once `uow` commits; with an outbox, `outbox_rows` are the pairs' rows in it."""
     if broker.uses_outbox:
         assert outbox is not None, "a broker outside the database needs the outbox"
-        await outbox.announce(uow, pairs)
-        return
-    announce_after_commit(uow, broker, pairs)
+        outbox.publish_after_commit(uow, pairs, outbox_rows)
+    else:
+        announce_after_commit(uow, broker, pairs)
 
 
 def announce_after_commit(uow: UnitOfWork, broker: Broker, pairs: list[tuple[uuid.UUID, str]]) -> None:

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, text
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald.kit.db import in_list
@@ -32,8 +32,6 @@ from herald.queue.models import OutboxEntry
 
 log = logging.getLogger(__name__)
 _OUTBOX = cast(Table, OutboxEntry.__table__)
-# A delete lost in a crash only lets the relay publish those entries again.
-ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 
 async def write_outbox(session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, str]]) -> list[int]:
@@ -45,7 +43,11 @@ async def write_outbox(session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, s
 
 
 class Outbox:
-    """Publishes after a commit and deletes the rows whose entries went out, in batches."""
+    """Publishes after a commit and deletes the rows whose entries went out, in batches.
+
+    `engine` runs each delete as its own statement: on PostgreSQL an autocommit engine, so a
+    sweep is one round trip, not BEGIN, DELETE and COMMIT.
+    """
 
     def __init__(self, engine: AsyncEngine, broker: Broker, *, sweep_interval: float = 0.05) -> None:
         self.engine = engine
@@ -55,9 +57,8 @@ class Outbox:
         self._sweep: asyncio.Task[None] | None = None
         self._delete = delete(OutboxEntry).where(in_list(OutboxEntry.id, "ids", engine.dialect.name))
 
-    async def announce(self, uow: UnitOfWork, pairs: list[tuple[uuid.UUID, str]]) -> None:
-        """Announce deliveries queued in this unit of work: durably, and at once after commit."""
-        self.publish_after_commit(uow, pairs, await write_outbox(uow.session, pairs))
+    async def write(self, session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, str]]) -> list[int]:
+        return await write_outbox(session, pairs)
 
     def publish_after_commit(self, uow: UnitOfWork, pairs: list[tuple[uuid.UUID, str]], row_ids: list[int]) -> None:
         """Once `uow` commits, publish `pairs`, whose outbox rows are `row_ids`."""
@@ -87,8 +88,6 @@ class Outbox:
         ids, self._done, self._sweep = self._done, [], None
         try:
             async with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    await conn.execute(ASYNC_COMMIT)
                 await conn.execute(self._delete, {"ids": ids})
         except Exception as exc:
             log.warning("deleting %d published outbox rows failed; the relay publishes them again: %s", len(ids), exc)

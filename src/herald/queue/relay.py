@@ -11,20 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from collections import defaultdict
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
+from herald.queue.announce import publish
 from herald.queue.interface import Broker
 from herald.queue.models import OutboxEntry
-from herald.queue.outbox import ASYNC_COMMIT
 
 log = logging.getLogger(__name__)
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 # Long enough for a request's own publish and the batched delete after it; a row older than
 # this is the relay's. Publishing a row a little early costs a duplicate entry, no more.
 GRACE = timedelta(seconds=5)
@@ -53,17 +51,13 @@ async def relay_once(engine: AsyncEngine, broker: Broker, batch: int = 1000, gra
         if conn.dialect.name == "postgresql":
             # The delete need not wait for its WAL flush: lost in a crash, the rows come back
             # and are published again, and a duplicate entry is harmless.
-            await conn.execute(ASYNC_COMMIT)
+            await conn.execute(_ASYNC_COMMIT)
         rows = (await conn.execute(_TAKE, {"batch": batch, "cutoff": utcnow() - grace})).all()
         if not rows:
             return 0
-        by_channel: dict[Channel, list[uuid.UUID]] = defaultdict(list)
-        for channel, delivery_id in rows:
-            by_channel[Channel(channel)].append(delivery_id)
         # Published before the delete commits: a crash here publishes twice, never zero
         # times, and a duplicate entry is harmless because claims lease through the log.
-        for channel, ids in by_channel.items():
-            await broker.publish(channel, ids)
+        await publish(broker, [(delivery_id, channel) for channel, delivery_id in rows])
     log.info("relay: published %d deliveries their requests had not", len(rows))
     return len(rows)
 
