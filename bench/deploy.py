@@ -50,6 +50,9 @@ class Deployment:
     procs: dict[str, list[Proc]]
     # Process types whose CPU is the system's own (not the simulators', not the driver's).
     own_kinds: tuple[str, ...]
+    # Each channel's worker processes (already counted in `procs`), measured apart so that
+    # a channel's CPU per message of its own shows (one SMS costs several pushes).
+    by_channel: dict[str, list[Proc]] = field(default_factory=dict)
     stoppers: list[Any] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -192,6 +195,7 @@ async def herald_postgres(
         "relay": [by_name["relay"]],
         "scheduler": [by_name["scheduler"]],
     }
+    dep.by_channel = {c: [p for p in herald.procs if p.name == f"worker-{c}"] for c in CHANNELS}
     dep.settings = {"database": url.rsplit("/", 1)[-1], "redis_prefix": prefix, "env": _public_env(env)}
     await _put_template(dep.base_url, dep.auth)
     return dep

@@ -99,6 +99,10 @@ def driver_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+# The prefix of a Meter kind that is one channel's workers, a part of `worker`.
+CHANNEL_PART = "channel:"
+
+
 class Meter:
     """CPU and peak RSS of each process type; the driver (this process) counts as `driver`."""
 
@@ -245,6 +249,9 @@ def summarize(
     delivered = len(received)
     cpu = {k: window.cpu1.get(k, 0.0) - window.cpu0.get(k, 0.0) for k in window.cpu1}
     machine = cpu.pop("machine", 0.0)
+    # A channel's workers are counted in `worker` too: apart, and per message of that channel.
+    by_channel_cpu = {k[len(CHANNEL_PART) :]: cpu.pop(k) for k in list(cpu) if k.startswith(CHANNEL_PART)}
+    received_by_channel = Counter(load.accepted[r[1]][1] for r in received if r[1] in load.accepted)
     per_1k = {k: (v / delivered * 1000 if delivered else None) for k, v in cpu.items()}
     cores = os.cpu_count() or 1
     herald_cpu = sum(cpu.get(k, 0.0) for k in herald_kinds)
@@ -265,6 +272,10 @@ def summarize(
         "a2p_by_channel_ms": {c: percentiles(v) for c, v in sorted(by_channel.items())},
         "cpu_s": cpu,
         "cpu_s_per_1k": per_1k,
+        "worker_cpu_ms_per_message": {
+            c: v / received_by_channel[c] * 1000 if received_by_channel[c] else None
+            for c, v in sorted(by_channel_cpu.items())
+        },
         # How busy the whole machine was, and how much of that no measured process explains
         # (Redis, shared PostgreSQL processes, and anything else running on the machine).
         "machine_busy_pct": 100 * machine / span / cores,

@@ -130,6 +130,10 @@ def _cpu(run: Run, kind: str) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def _per_message(run: Run, channel: str) -> str:
+    return _ms(run.get("worker_cpu_ms_per_message", {}).get(channel))
+
+
 ROWS: list[tuple[str, Any]] = [
     ("offered (deliveries/s)", lambda r: _n(r["offered_rate"]) if r["offered_rate"] else "max"),
     ("deliveries/s (at simulators)", lambda r: _n(r["deliveries_per_s"])),
@@ -183,6 +187,9 @@ def table(doc: dict[str, Any]) -> Table:
     for kind in KINDS:
         if any(kind in r["cpu_s_per_1k"] for r in runs):
             t.add_row(f"CPU s / 1k deliveries: {kind}", *(_cpu(r, kind) for r in runs))
+    for channel in ("push", "email", "sms"):
+        if any(channel in r.get("worker_cpu_ms_per_message", {}) for r in runs):
+            t.add_row(f"  worker ms / {channel} message", *(_per_message(r, channel) for r in runs))
     for kind in KINDS:
         if any(kind in r["peak_rss_mb"] for r in runs):
             t.add_row(f"peak RSS MB: {kind}", *(_mb(r["peak_rss_mb"].get(kind)) for r in runs))

@@ -26,7 +26,7 @@ from bench.cluster import Postgres, Redis, SandboxProcess
 from bench.deploy import Deployment, Tuning, apns_usable, celery_baseline, herald_postgres, herald_sqlite
 from bench.drive import WEIGHTS, Driver, Load, population
 from bench.floor import measure_floor
-from bench.measure import Inbox, Machine, Measured, Meter, PgBackends, run_phase, summarize
+from bench.measure import CHANNEL_PART, Inbox, Machine, Measured, Meter, PgBackends, run_phase, summarize
 
 SHORT = {"max": 7.0, "steady": 6.0, "common": 5.0, "sqlite": 6.0, "celery_max": 6.0, "floor": 0.3, "prime": 4.0}
 LONG = {"floor": 1.5, "prime": 15.0}
@@ -115,7 +115,8 @@ class Bench:
         extra: dict[str, list[Measured]] = {"sandbox": [self.sandbox.proc], "machine": [Machine()]}
         if dep.name != "herald-sqlite":
             extra["postgres"] = [PgBackends(dep.settings["database"])]
-        meter = Meter({**dep.procs, **extra})
+        channels = {f"{CHANNEL_PART}{c}": ps for c, ps in dep.by_channel.items()}
+        meter = Meter({**dep.procs, **extra, **channels})
         mode = mode or self.modes()[0]
         batch = o.batch_size if mode == "batch" else 1
         tag = f"{dep.name}-{label}-{uuid.uuid4().hex[:6]}"

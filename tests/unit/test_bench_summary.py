@@ -1,0 +1,53 @@
+"""The bench's arithmetic: a wrong join or a double-counted process would misstate every figure."""
+
+from __future__ import annotations
+
+from bench.drive import Load
+from bench.measure import CHANNEL_PART, Meter, Window, summarize
+
+
+def _phase() -> tuple[Load, list[tuple[int, str | None, str, float]], Window]:
+    load = Load(offered_rate=None)
+    load.accepted = {
+        "p1": (100.0, "push"),
+        "p2": (100.0, "push"),
+        "e1": (101.0, "email"),
+        "s1": (102.0, "sms"),  # never arrives
+        "early": (90.0, "push"),  # accepted before the window: not in latency
+    }
+    rows = [
+        (1, "p1", "apns", 100.02),
+        (2, "p2", "fcm", 100.05),
+        (3, "p2", "fcm", 100.5),  # a second copy
+        (4, "e1", "smtp", 101.1),
+        (5, "early", "apns", 100.3),
+        (6, None, "twilio", 100.4),  # no idempotency key reached the provider
+    ]
+    window = Window(
+        start=100.0,
+        end=110.0,
+        cpu0={"api": 1.0, "worker": 2.0, f"{CHANNEL_PART}push": 1.0, f"{CHANNEL_PART}email": 1.0, "machine": 0.0},
+        cpu1={"api": 2.0, "worker": 5.0, f"{CHANNEL_PART}push": 2.5, f"{CHANNEL_PART}email": 2.5, "machine": 8.0},
+    )
+    return load, rows, window
+
+
+def test_summary_joins_keys_counts_copies_and_splits_worker_cpu_by_channel() -> None:
+    load, rows, window = _phase()
+    s = summarize(load, rows, window, Meter({}), latency_ms=20.0, herald_kinds=("api", "worker"))
+    assert s["received_in_window"] == 6
+    assert s["deliveries_per_s"] == 0.6
+    assert s["missing_after_drain"] == 1
+    assert s["duplicates"] == 1
+    assert s["unkeyed"] == 1
+    # The first copy counts: p1 20 ms, p2 50 ms, e1 100 ms.
+    assert s["a2p_ms"]["n"] == 3
+    assert round(s["a2p_ms"]["p50"]) == 50
+    assert round(s["a2p_arrival_ms"]["max"]) == 80
+    # Channel parts are not processes of their own: they leave the totals alone.
+    assert set(s["cpu_s"]) == {"api", "worker"}
+    assert s["system_cpu_ms_per_delivery"] == (1.0 + 3.0) / 6 * 1000
+    # push: 1.5 s over the 4 push messages the providers received in the window (p2 twice, early).
+    assert s["worker_cpu_ms_per_message"]["push"] == 1.5 / 4 * 1000
+    assert s["worker_cpu_ms_per_message"]["email"] == 1.5 / 1 * 1000
+    assert s["unattributed_cores"] == (8.0 - 4.0) / 10.0
