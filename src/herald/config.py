@@ -55,6 +55,15 @@ class ApiSettings(BaseModel):
     workers: int = 1
 
 
+class MetricsSettings(BaseModel):
+    """Where `herald worker`, `relay` and `scheduler` serve Prometheus metrics. The API serves
+    its own at /metrics; the other processes have no HTTP server unless given a port here (or
+    with --metrics-port), one per process, since each process keeps its own counters."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+
+
 class WorkerSettings(BaseModel):
     """How a channel worker takes work: in-flight sends bounded by `concurrency`."""
 
@@ -155,6 +164,7 @@ class Settings(BaseSettings):
 
     api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
+    metrics: MetricsSettings = MetricsSettings()
     retry: RetrySettings = RetrySettings()
     # Per-channel ladders, e.g. HERALD_RETRY_CHANNELS='{"sms": {"max_attempts": 10}}'.
     retry_channels: dict[Channel, RetrySettings] = {}

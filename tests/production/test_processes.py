@@ -119,6 +119,22 @@ def notification(event_id: str) -> dict[str, Any]:
     }
 
 
+async def accept(url: str, auth: tuple[str, str], prefix: str, n: int) -> None:
+    """`n` notifications to one API process, each accepted (202)."""
+    async with httpx.AsyncClient(auth=auth, timeout=30) as c:
+        for i in range(n):
+            assert (await c.post(f"{url}/v1/notifications", json=notification(f"{prefix}{i}"))).status_code == 202
+
+
+async def wait_for_state(runtime: Runtime, state: DeliveryState, n: int) -> None:
+    """Until `n` deliveries are in `state` in the log."""
+
+    async def reached() -> bool:
+        return await count(runtime, Delivery, Delivery.state == state) == n
+
+    await wait_until(reached)
+
+
 async def test_same_event_to_two_api_processes_makes_one_notification(
     cluster: Cluster, runtime: Runtime, smtp_sim: SmtpSimulator
 ) -> None:
@@ -138,10 +154,7 @@ async def test_same_event_to_two_api_processes_makes_one_notification(
     assert await count(runtime, Notification) == 40
     assert await count(runtime, Delivery) == 40
 
-    async def delivered() -> bool:
-        return await count(runtime, Delivery, Delivery.state == DeliveryState.DELIVERED) == 40
-
-    await wait_until(delivered)
+    await wait_for_state(runtime, DeliveryState.DELIVERED, 40)
     keys = smtp_sim.inbox.count_by_key()
     assert len(keys) == 40 and set(keys.values()) == {1}
 
@@ -154,24 +167,15 @@ async def test_killed_worker_pending_entries_are_taken_over(
     await cluster.start("relay")
     smtp_sim.faults.configure(FaultSettings(latency_ms=60_000))  # worker A will hang mid-send
     doomed = await cluster.start("worker", "--channel", "email", HERALD_WORKER__LEASE="2")
-    async with httpx.AsyncClient(auth=auth, timeout=30) as c:
-        for i in range(10):
-            assert (await c.post(f"{url}/v1/notifications", json=notification(f"k{i}"))).status_code == 202
-
-    async def all_held() -> bool:
-        return await count(runtime, Delivery, Delivery.state == DeliveryState.SENDING) == 10
-
-    await wait_until(all_held)
+    await accept(url, auth, "k", 10)
+    await wait_for_state(runtime, DeliveryState.SENDING, 10)
     doomed.send_signal(signal.SIGKILL)
     await doomed.wait()
     smtp_sim.faults.reset()
     assert smtp_sim.inbox.entries() == []
     await cluster.start("worker", "--channel", "email", HERALD_WORKER__LEASE="1")
 
-    async def delivered() -> bool:
-        return await count(runtime, Delivery, Delivery.state == DeliveryState.DELIVERED) == 10
-
-    await wait_until(delivered)
+    await wait_for_state(runtime, DeliveryState.DELIVERED, 10)
     assert sorted(smtp_sim.inbox.count_by_key().values()) == [1] * 10
 
 
@@ -183,14 +187,8 @@ async def test_the_api_publishes_what_it_accepts_without_a_relay(
     auth = await creds(runtime)
     url = await cluster.api()
     await cluster.start("worker", "--channel", "email")
-    async with httpx.AsyncClient(auth=auth, timeout=30) as c:
-        for i in range(5):
-            assert (await c.post(f"{url}/v1/notifications", json=notification(f"o{i}"))).status_code == 202
-
-    async def delivered() -> bool:
-        return await count(runtime, Delivery, Delivery.state == DeliveryState.DELIVERED) == 5
-
-    await wait_until(delivered)
+    await accept(url, auth, "o", 5)
+    await wait_for_state(runtime, DeliveryState.DELIVERED, 5)
 
     async def swept() -> bool:
         return await count(runtime, OutboxEntry) == 0
@@ -208,15 +206,34 @@ async def test_sigterm_lets_a_worker_process_finish_its_sends(
     await cluster.start("relay")
     smtp_sim.faults.configure(FaultSettings(latency_ms=1500))
     worker = await cluster.start("worker", "--channel", "email")
-    async with httpx.AsyncClient(auth=auth, timeout=30) as c:
-        for i in range(5):
-            assert (await c.post(f"{url}/v1/notifications", json=notification(f"t{i}"))).status_code == 202
-
-    async def all_held() -> bool:
-        return await count(runtime, Delivery, Delivery.state == DeliveryState.SENDING) == 5
-
-    await wait_until(all_held)
+    await accept(url, auth, "t", 5)
+    await wait_for_state(runtime, DeliveryState.SENDING, 5)
     worker.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(worker.wait(), 30) == 0
     assert await count(runtime, Delivery, Delivery.state == DeliveryState.DELIVERED) == 5
     assert sorted(smtp_sim.inbox.count_by_key().values()) == [1] * 5
+
+
+async def test_a_worker_process_serves_its_own_metrics(
+    cluster: Cluster, runtime: Runtime, smtp_sim: SmtpSimulator
+) -> None:
+    """The counters of the send path live in the worker process: without a port of its own
+    they could not be scraped at all (the API's /metrics is another process's registry)."""
+    auth = await creds(runtime)
+    url = await cluster.api()
+    port = free_port()
+    await cluster.start("worker", "--channel", "email", "--metrics-port", str(port))
+    await accept(url, auth, "m", 3)
+    await wait_for_state(runtime, DeliveryState.DELIVERED, 3)
+    wanted = (
+        'herald_deliveries_settled_total{channel="email",state="delivered"} 3.0',
+        'herald_attempts_total{outcome="delivered",provider="smtp"} 3.0',
+        'herald_accept_to_send_seconds_count{channel="email"} 3.0',
+    )
+    async with httpx.AsyncClient(timeout=5) as c:
+        # The recorder settles in batches: the counters may trail the log by a moment.
+        async def scraped() -> bool:
+            text = (await c.get(f"http://127.0.0.1:{port}/metrics")).text
+            return all(line in text for line in wanted)
+
+        await wait_until(scraped, timeout=10)

@@ -14,7 +14,7 @@ import uvicorn
 from rich.console import Console
 
 from herald.cli.context import settings
-from herald.kit import heap
+from herald.kit import heap, metrics
 from herald.kit.channels import Channel
 from herald.runtime import Runtime, build_runtime
 from herald.serve import install_signals
@@ -28,8 +28,16 @@ def _uvloop() -> None:
     uvloop.install()
 
 
-def _serve(body: Callable[[Runtime, asyncio.Event], Awaitable[None]]) -> None:
+_METRICS_PORT = typer.Option(
+    None, "--metrics-port", help="Serve Prometheus metrics on this port (default HERALD_METRICS__PORT; none: off)"
+)
+
+
+def _serve(body: Callable[[Runtime, asyncio.Event], Awaitable[None]], metrics_port: int | None = None) -> None:
     s = settings()
+    port = metrics_port if metrics_port is not None else s.metrics.port
+    if port is not None:
+        metrics.serve(port, s.metrics.host)
 
     async def main() -> None:
         runtime = build_runtime(s)
@@ -76,6 +84,7 @@ def worker(
     concurrency: int | None = typer.Option(
         None, help="In-flight sends per channel (default HERALD_WORKER__CONCURRENCY)"
     ),
+    metrics_port: int | None = _METRICS_PORT,
 ) -> None:
     """Deliver one or more channels' queues."""
 
@@ -83,22 +92,22 @@ def worker(
         console.print(f"worker: {', '.join(c.value for c in channel)}")
         await asyncio.gather(*(runtime.worker(c, concurrency=concurrency).run(stop) for c in channel))
 
-    _serve(body)
+    _serve(body, metrics_port)
 
 
-def relay() -> None:
+def relay(metrics_port: int | None = _METRICS_PORT) -> None:
     """Publish committed outbox rows to the broker."""
 
     async def body(runtime: Runtime, stop: asyncio.Event) -> None:
         await runtime.relay(stop)
 
-    _serve(body)
+    _serve(body, metrics_port)
 
 
-def scheduler() -> None:
+def scheduler(metrics_port: int | None = _METRICS_PORT) -> None:
     """Release scheduled sends, promote due retries, and re-drive anything a queue lost."""
 
     async def body(runtime: Runtime, stop: asyncio.Event) -> None:
         await runtime.housekeeping(stop)
 
-    _serve(body)
+    _serve(body, metrics_port)

@@ -21,7 +21,7 @@ from herald.delivery.decide import Send, Skip, Target, decide, resolve
 from herald.delivery.results import AttemptRecord, Result
 from herald.delivery.work import Work
 from herald.kit.clock import utcnow
-from herald.kit.metrics import ATTEMPTS, SEND_SECONDS, UNKNOWN_RESENDS
+from herald.kit.metrics import ACCEPT_TO_SEND_SECONDS, ATTEMPTS, SEND_SECONDS, UNKNOWN_RESENDS
 from herald.providers.base import Adapter
 from herald.providers.messages import OutboundMessage
 from herald.providers.outcome import Delivered, Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
@@ -91,6 +91,10 @@ class Pipeline:
         decision = await decide(p.work, p.card, p.target, self.limiter, self.settings)
         if not isinstance(decision, Send):
             return settle.without_call(p.work, owner, decision, now)
+        d, n = p.work.delivery, p.work.notification
+        if d.attempts == 0 and d.replayed_at is None:  # a first send: how long it waited
+            due = max(n.created_at, n.send_at) if n.send_at else n.created_at
+            ACCEPT_TO_SEND_SECONDS.labels(d.channel).observe(max(0.0, (now - due).total_seconds()))
         calls, outcome, provider = await self.call(p.work.delivery.app_id, decision.message, p.work.delivery.unknowns)
         policy = self.settings.retry_for(p.work.delivery.channel)
         return settle.after_calls(p.work, owner, calls, outcome, provider, p.target, policy, utcnow())

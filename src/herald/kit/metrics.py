@@ -1,8 +1,9 @@
-"""Prometheus metrics, one registry per process (scrape each process's /metrics)."""
+"""Prometheus metrics, one registry per process: the API serves them at /metrics, the other
+processes on a port of their own (`serve`), and Prometheus scrapes every process."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, start_http_server
 
 ATTEMPTS = Counter("herald_attempts", "Provider calls by provider and outcome", ["provider", "outcome"])
 SETTLED = Counter("herald_deliveries_settled", "Deliveries reaching a state, by channel", ["channel", "state"])
@@ -17,3 +18,15 @@ SEND_SECONDS = Histogram(
     ["provider"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+ACCEPT_TO_SEND_SECONDS = Histogram(
+    "herald_accept_to_send_seconds",
+    "From acceptance (or the scheduled time) to a delivery's first provider call, by channel; "
+    "includes time deferred by a rate limit",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def serve(port: int, host: str) -> None:
+    """This process's metrics over HTTP (prometheus_client's server, in a thread of its own)."""
+    start_http_server(port, addr=host)
