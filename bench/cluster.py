@@ -153,10 +153,13 @@ class Herald:
         return url
 
     async def worker(self, channel: str, *, concurrency: int | None = None) -> Proc:
-        args = ["worker", "--channel", channel]
+        port = free_port()
+        args = ["worker", "--channel", channel, "--metrics-port", str(port)]
         if concurrency is not None:
             args += ["--concurrency", str(concurrency)]
-        return await self._start(f"worker-{channel}", args)
+        proc = await self._start(f"worker-{channel}", args)
+        proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        return proc
 
     async def relay(self) -> Proc:
         return await self._start("relay", ["relay"])

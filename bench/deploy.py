@@ -53,6 +53,9 @@ class Deployment:
     # Each channel's worker processes (already counted in `procs`), measured apart so that
     # a channel's CPU per message of its own shows (one SMS costs several pushes).
     by_channel: dict[str, list[Proc]] = field(default_factory=dict)
+    # The /metrics of every process that sends (Herald's workers; `herald run` itself), for
+    # Herald's own share of the latency: acceptance to the first provider call.
+    metrics_urls: list[str] = field(default_factory=list)
     stoppers: list[Any] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -196,6 +199,7 @@ async def herald_postgres(
         "scheduler": [by_name["scheduler"]],
     }
     dep.by_channel = {c: [p for p in herald.procs if p.name == f"worker-{c}"] for c in CHANNELS}
+    dep.metrics_urls = [p.metrics_url for p in herald.procs if p.metrics_url]
     dep.settings = {"database": url.rsplit("/", 1)[-1], "redis_prefix": prefix, "env": _public_env(env)}
     await _put_template(dep.base_url, dep.auth)
     return dep
@@ -217,6 +221,7 @@ async def herald_sqlite(workdir: Path, sandbox: SandboxProcess, people: list[Per
         await dep.stop()
         raise
     dep.procs = {"run": list(herald.procs)}
+    dep.metrics_urls = [f"{dep.base_url}/metrics"]
     dep.settings = {"database": herald.database_url, "env": _public_env(env)}
     await _put_template(dep.base_url, dep.auth)
     return dep

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import SandboxProcess
 from bench.drive import Load
@@ -168,6 +169,57 @@ class Window:
     end: float = 0.0
     cpu0: dict[str, float] = field(default_factory=dict)
     cpu1: dict[str, float] = field(default_factory=dict)
+    # Herald's accept-to-send histograms at the window's ends: channel -> (sum s, count).
+    waits0: dict[str, tuple[float, float]] = field(default_factory=dict)
+    waits1: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+Waits = dict[str, tuple[float, float]]
+WAIT_METRIC = "herald_accept_to_send_seconds"
+
+
+def parse_waits(text: str) -> Waits:
+    """Sum and count of `herald_accept_to_send_seconds` per channel in one /metrics page."""
+    out: Waits = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != WAIT_METRIC:
+            continue
+        for sample in family.samples:
+            s, n = out.get(sample.labels.get("channel", ""), (0.0, 0.0))
+            if sample.name == f"{WAIT_METRIC}_sum":
+                out[sample.labels["channel"]] = (s + sample.value, n)
+            elif sample.name == f"{WAIT_METRIC}_count":
+                out[sample.labels["channel"]] = (s, n + sample.value)
+    return out
+
+
+async def first_send_waits(urls: list[str]) -> Waits:
+    """`parse_waits` summed over the processes at `urls`; empty if one does not answer (the
+    figure is then left out, not guessed)."""
+    total: Waits = {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for url in urls:
+            try:
+                page = parse_waits((await client.get(url)).text)
+            except httpx.HTTPError:
+                return {}
+            for channel, (s, n) in page.items():
+                s0, n0 = total.get(channel, (0.0, 0.0))
+                total[channel] = (s0 + s, n0 + n)
+    return total
+
+
+def mean_waits_ms(w0: Waits, w1: Waits) -> dict[str, float | None]:
+    """Each channel's mean wait between two snapshots, and `all` channels together."""
+    out: dict[str, float | None] = {}
+    total = [0.0, 0.0]
+    for channel, (s1, n1) in sorted(w1.items()):
+        s0, n0 = w0.get(channel, (0.0, 0.0))
+        out[channel] = (s1 - s0) / (n1 - n0) * 1000 if n1 > n0 else None
+        total = [total[0] + s1 - s0, total[1] + n1 - n0]
+    if out:
+        out["all"] = total[0] / total[1] * 1000 if total[1] else None
+    return out
 
 
 async def run_phase(
@@ -177,8 +229,10 @@ async def run_phase(
     *,
     warmup: float,
     drain_timeout: float = 30.0,
+    waits: Callable[[], Awaitable[Waits]] | None = None,
 ) -> tuple[Load, list[tuple[int, str | None, str, float]], Window]:
-    """Drive, snapshot CPU around the window, wait for stragglers, fetch the simulators' times."""
+    """Drive, snapshot CPU (and `waits`, Herald's own histograms) around the window, wait for
+    stragglers, fetch the simulators' times."""
     seq0 = await inbox.total()
 
     async def delivered() -> int:
@@ -192,14 +246,18 @@ async def run_phase(
     async def open_window() -> None:
         await asyncio.sleep(warmup)
         window.start, window.cpu0 = time.time(), meter.cpu()
+        if waits is not None:
+            window.waits0 = await waits()
 
     meter.start()
     opener = asyncio.create_task(open_window())
     load = await drive(delivered)
     window.end, window.cpu1 = time.time(), meter.cpu()
+    if waits is not None:
+        window.waits1 = await waits()
     if not opener.done():  # a phase shorter than its warm-up: measure all of it
         opener.cancel()
-        window.start, window.cpu0 = load.started, window.cpu1
+        window.start, window.cpu0, window.waits0 = load.started, window.cpu1, window.waits1
     # Stragglers: wait until everything accepted arrived, or nothing more arrives for 5 s
     # (retries far in the future), or the timeout.
     deadline = time.monotonic() + drain_timeout
@@ -270,6 +328,8 @@ def summarize(
         "a2p_ms": percentiles(a2p),
         "a2p_arrival_ms": percentiles([v - latency_ms for v in a2p]),
         "a2p_by_channel_ms": {c: percentiles(v) for c, v in sorted(by_channel.items())},
+        # Herald's own part of it: acceptance to the first provider call, as its workers count.
+        "accept_to_send_mean_ms": mean_waits_ms(window.waits0, window.waits1),
         "cpu_s": cpu,
         "cpu_s_per_1k": per_1k,
         "worker_cpu_ms_per_message": {

@@ -92,6 +92,7 @@ class Proc:
         self.env = env
         self.log = log
         self.ready_url = ready_url
+        self.metrics_url: str | None = None  # where it serves Prometheus metrics, if it does
         self.pid = 0
         self._proc: asyncio.subprocess.Process | None = None
 

@@ -142,6 +142,7 @@ ROWS: list[tuple[str, Any]] = [
     ("accept ms p50/p95/p99", lambda r: "/".join(_pct(r, "accept_ms", q) for q in ("p50", "p95", "p99"))),
     ("accept->provider ms p50/p95/p99", lambda r: "/".join(_pct(r, "a2p_ms", q) for q in ("p50", "p95", "p99"))),
     ("  minus sim latency p50/p99", lambda r: "/".join(_pct(r, "a2p_arrival_ms", q) for q in ("p50", "p99"))),
+    ("accept->first provider call ms, mean", lambda r: _ms(r.get("accept_to_send_mean_ms", {}).get("all"))),
     ("system CPU ms/delivery", lambda r: _ms(r["system_cpu_ms_per_delivery"])),
     ("  + its PostgreSQL backends", lambda r: _ms(r["system_and_db_cpu_ms_per_delivery"])),
     ("machine busy % / unattributed cores", lambda r: f"{r['machine_busy_pct']:.0f}% / {r['unattributed_cores']:.2f}"),

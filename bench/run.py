@@ -26,7 +26,17 @@ from bench.cluster import Postgres, Redis, SandboxProcess
 from bench.deploy import Deployment, Tuning, apns_usable, celery_baseline, herald_postgres, herald_sqlite
 from bench.drive import WEIGHTS, Driver, Load, population
 from bench.floor import measure_floor
-from bench.measure import CHANNEL_PART, Inbox, Machine, Measured, Meter, PgBackends, run_phase, summarize
+from bench.measure import (
+    CHANNEL_PART,
+    Inbox,
+    Machine,
+    Measured,
+    Meter,
+    PgBackends,
+    first_send_waits,
+    run_phase,
+    summarize,
+)
 
 SHORT = {"max": 7.0, "steady": 6.0, "common": 5.0, "sqlite": 6.0, "celery_max": 6.0, "floor": 0.3, "prime": 4.0}
 LONG = {"floor": 1.5, "prime": 15.0}
@@ -130,7 +140,9 @@ class Bench:
                 loops = 4 if batch > 1 else 64
                 return await driver.run_max(duration, delivered, backlog=o.backlog, concurrency=loops, limit=limit)
 
-            load, rows, window = await run_phase(meter, self.inbox, drive, warmup=o.warmup_for(duration))
+            urls = dep.metrics_urls
+            waits = (lambda: first_send_waits(urls)) if urls else None
+            load, rows, window = await run_phase(meter, self.inbox, drive, warmup=o.warmup_for(duration), waits=waits)
         stats = summarize(load, rows, window, meter, latency_ms=o.latency_ms, herald_kinds=dep.own_kinds)
         stats = {"system": dep.name, "phase": label, "mode": mode, "batch_size": batch, **stats}
         stats["settings"] = dep.settings

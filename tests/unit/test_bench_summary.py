@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bench.drive import Load
-from bench.measure import CHANNEL_PART, Meter, Window, summarize
+from bench.measure import CHANNEL_PART, Meter, Window, mean_waits_ms, parse_waits, summarize
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 
 def _phase() -> tuple[Load, list[tuple[int, str | None, str, float]], Window]:
@@ -51,3 +52,22 @@ def test_summary_joins_keys_counts_copies_and_splits_worker_cpu_by_channel() -> 
     assert s["worker_cpu_ms_per_message"]["push"] == 1.5 / 4 * 1000
     assert s["worker_cpu_ms_per_message"]["email"] == 1.5 / 1 * 1000
     assert s["unattributed_cores"] == (8.0 - 4.0) / 10.0
+
+
+def test_herald_share_of_the_latency_is_the_windows_delta_of_its_histograms() -> None:
+    registry = CollectorRegistry()
+    waits = Histogram("herald_accept_to_send_seconds", "", ["channel"], registry=registry)
+    other = Histogram("herald_provider_call_seconds", "", ["provider"], registry=registry)
+    waits.labels("push").observe(1.0)  # before the window
+    before = parse_waits(generate_latest(registry).decode())
+    for seconds in (0.02, 0.04):
+        waits.labels("push").observe(seconds)
+    waits.labels("sms").observe(0.1)
+    other.labels("apns").observe(5.0)  # another histogram: not a wait
+    after = parse_waits(generate_latest(registry).decode())
+    assert after == {"push": (1.06, 3.0), "sms": (0.1, 1.0)}
+    means = mean_waits_ms(before, after)
+    assert round(means["push"] or 0, 6) == 30.0  # the 1 s from before the window is not in it
+    assert round(means["sms"] or 0, 6) == 100.0
+    assert round(means["all"] or 0, 6) == round((0.02 + 0.04 + 0.1) / 3 * 1000, 6)
+    assert mean_waits_ms(after, after) == {"push": None, "sms": None, "all": None}
