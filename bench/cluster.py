@@ -179,6 +179,7 @@ class Herald:
         """Kill `proc` with `sig`, wait for it, and start the same command again."""
         await proc.terminate(sig, timeout=15)
         fresh = Proc(proc.name, proc.args, proc.env, proc.log, ready_url=proc.ready_url)
+        fresh.metrics_url = proc.metrics_url  # the same command: the same port
         self.procs[self.procs.index(proc)] = fresh
         await fresh.start()
         return fresh
