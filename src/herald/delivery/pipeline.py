@@ -95,8 +95,8 @@ class Pipeline:
         if d.attempts == 0 and d.replayed_at is None:  # a first send: how long it waited
             due = max(n.created_at, n.send_at) if n.send_at else n.created_at
             ACCEPT_TO_SEND_SECONDS.labels(d.channel).observe(max(0.0, (now - due).total_seconds()))
-        calls, outcome, provider = await self.call(p.work.delivery.app_id, decision.message, p.work.delivery.unknowns)
-        policy = self.settings.retry_for(p.work.delivery.channel)
+        calls, outcome, provider = await self.call(d.app_id, decision.message, d.unknowns)
+        policy = self.settings.retry_for(d.channel)
         return settle.after_calls(p.work, owner, calls, outcome, provider, p.target, policy, utcnow())
 
     async def call(
