@@ -161,6 +161,11 @@ class Inbox:
         await self._client.aclose()
 
 
+# channel -> (sum of seconds, count) of Herald's accept-to-send histogram.
+Waits = dict[str, tuple[float, float]]
+WAIT_METRIC = "herald_accept_to_send_seconds"
+
+
 @dataclass
 class Window:
     """The measured part of a phase: after the warm-up, until the driver stopped."""
@@ -170,26 +175,24 @@ class Window:
     cpu0: dict[str, float] = field(default_factory=dict)
     cpu1: dict[str, float] = field(default_factory=dict)
     # Herald's accept-to-send histograms at the window's ends: channel -> (sum s, count).
-    waits0: dict[str, tuple[float, float]] = field(default_factory=dict)
-    waits1: dict[str, tuple[float, float]] = field(default_factory=dict)
+    waits0: Waits = field(default_factory=dict)
+    waits1: Waits = field(default_factory=dict)
 
 
-Waits = dict[str, tuple[float, float]]
-WAIT_METRIC = "herald_accept_to_send_seconds"
-
-
-def parse_waits(text: str) -> Waits:
-    """Sum and count of `herald_accept_to_send_seconds` per channel in one /metrics page."""
-    out: Waits = {}
+def parse_waits(text: str, into: Waits | None = None) -> Waits:
+    """Sum and count of `herald_accept_to_send_seconds` per channel in one /metrics page,
+    added to `into` (the other processes' pages) when given."""
+    out: Waits = {} if into is None else into
     for family in text_string_to_metric_families(text):
         if family.name != WAIT_METRIC:
             continue
         for sample in family.samples:
-            s, n = out.get(sample.labels.get("channel", ""), (0.0, 0.0))
+            channel = sample.labels["channel"]
+            seconds, count = out.get(channel, (0.0, 0.0))
             if sample.name == f"{WAIT_METRIC}_sum":
-                out[sample.labels["channel"]] = (s + sample.value, n)
+                out[channel] = (seconds + sample.value, count)
             elif sample.name == f"{WAIT_METRIC}_count":
-                out[sample.labels["channel"]] = (s, n + sample.value)
+                out[channel] = (seconds, count + sample.value)
     return out
 
 
@@ -200,12 +203,9 @@ async def first_send_waits(urls: list[str]) -> Waits:
     async with httpx.AsyncClient(timeout=5) as client:
         for url in urls:
             try:
-                page = parse_waits((await client.get(url)).text)
+                parse_waits((await client.get(url)).text, into=total)
             except httpx.HTTPError:
                 return {}
-            for channel, (s, n) in page.items():
-                s0, n0 = total.get(channel, (0.0, 0.0))
-                total[channel] = (s0 + s, n0 + n)
     return total
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -23,6 +25,7 @@ from herald.kit.channels import Channel
 from herald.kit.db import autocommit, is_sqlite, make_engine, make_sessionmaker
 from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
+from herald.kit.uow import UnitOfWork, unit_of_work
 from herald.providers.base import Adapter
 from herald.providers.registry import build_adapter
 from herald.providers.router import Router
@@ -67,14 +70,23 @@ class Runtime:
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
+    extras: dict[str, object] = field(default_factory=dict)
     # Requests writing to the log at once: the pool's connections less two, for the outbox
     # sweep and a contact card read from the log. Past that, a request waits here instead of
     # taking an overflow connection, which the pool closes again on return: under a flood of
     # single requests every overflow connection was a new backend, a TLS probe and every
     # statement prepared afresh (measured: 10 new connections a second, 233-247/s flat out
     # through the single endpoint against 291-309/s with the slots).
-    intake_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
-    extras: dict[str, object] = field(default_factory=dict)
+    _intake_slots: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._intake_slots = asyncio.Semaphore(max(1, self.settings.database_pool_size - 2))
+
+    @asynccontextmanager
+    async def intake(self) -> AsyncIterator[UnitOfWork]:
+        """The unit of work of a request accepting notifications, once it has a slot."""
+        async with self._intake_slots, unit_of_work(self.intake_sessions) as uow:
+            yield uow
 
     def worker(
         self, channel: Channel, *, concurrency: int | None = None, lease: float | None = None, owner: str | None = None
@@ -189,5 +201,4 @@ def build_runtime(
         intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
         intake_sessions=sessions if is_sqlite(url) else reads,
         outbox=Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None,
-        intake_slots=asyncio.Semaphore(max(1, settings.database_pool_size - 2)),
     )

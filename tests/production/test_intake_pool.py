@@ -20,7 +20,10 @@ async def test_a_flood_of_single_requests_reuses_the_pools_connections(herald: H
     assert (await herald.notify(event_id="warm")).status_code == 202
     opened: list[Any] = []
     pool = runtime.engine.sync_engine.pool
-    listener = lambda conn, _record: opened.append(conn)  # noqa: E731
+
+    def listener(conn: Any, _record: Any) -> None:
+        opened.append(conn)
+
     event.listen(pool, "connect", listener)
     try:
         answers = await asyncio.gather(*(herald.notify(event_id=f"flood-{i}") for i in range(80)))
