@@ -35,10 +35,7 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
     summary="Accept a notification: 202 once it is committed to the log",
 )
 async def create(body: NotificationIn, app: AppDep, runtime: RuntimeDep, response: Response) -> NotificationOut:
-    async with runtime.intake() as uow:
-        [result] = await service.accept_batch(
-            uow, runtime.broker, runtime.outbox, runtime.intake_cards, app.app_id, [body]
-        )
+    result = await runtime.accept_single(app.app_id, body)
     if result.error is not None:
         raise result.error
     assert result.notification is not None
@@ -64,10 +61,7 @@ async def create_batch(body: BatchIn, app: AppDep, runtime: RuntimeDep) -> Batch
         raise BatchTooLarge(f"a batch holds at most {limit} notifications", field="notifications")
     parsed = [_parse(i, raw) for i, raw in enumerate(body.notifications)]
     valid = [(i, p) for i, p in enumerate(parsed) if isinstance(p, NotificationIn)]
-    async with runtime.intake() as uow:
-        results = await service.accept_batch(
-            uow, runtime.broker, runtime.outbox, runtime.intake_cards, app.app_id, [p for _, p in valid]
-        )
+    results = await runtime.accept(app.app_id, [p for _, p in valid])
     items: list[BatchItemOut] = [p for p in parsed if isinstance(p, BatchItemOut)]
     for (i, _), r in zip(valid, results, strict=True):
         if r.error is not None:
