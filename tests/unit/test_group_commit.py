@@ -29,7 +29,8 @@ class Writer:
         self.groups: list[tuple[uuid.UUID, list[str]]] = []
         self.gate = asyncio.Event()
         self.gate.set()
-        self.fail: set[str] = set()  # a group holding one of these event ids fails whole
+        self.fail: set[str] = set()  # a write holding one of these event ids: the database is away
+        self.poison: set[str] = set()  # a write holding one of these: a bug trips on it
         self.concurrent = self.most_concurrent = 0
 
     async def __call__(self, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
@@ -41,6 +42,8 @@ class Writer:
             await self.gate.wait()
             if self.fail & set(ids):
                 raise ConnectionError("the database went away")
+            if self.poison & set(ids):
+                raise ValueError("tripped")
             return [Accepted(False, error=ValidationFailed(i)) for i in ids]
         finally:
             self.concurrent -= 1
@@ -112,6 +115,40 @@ async def test_a_failed_write_fails_its_own_group_only() -> None:
     with pytest.raises(ConnectionError):
         await doomed[0]
     assert [a.error.message for a in await asyncio.gather(*later) if a.error] == ["ok0", "ok1", "ok2"]
+
+
+async def test_a_request_that_breaks_its_groups_write_fails_alone() -> None:
+    writer = Writer()
+    groups = GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
+    writer.gate.clear()
+    first = asyncio.create_task(groups.accept(APP_A, req("e0")))
+    await settle()
+    writer.poison = {"poison"}
+    rest = [asyncio.create_task(groups.accept(APP_A, req(e))) for e in ("a", "poison", "b")]
+    await settle()
+    writer.gate.set()
+    await first
+    a, poison, b = await asyncio.gather(*rest, return_exceptions=True)
+    assert isinstance(poison, ValueError)
+    assert isinstance(a, Accepted) and isinstance(b, Accepted)
+    assert [a.error.message, b.error.message] == ["a", "b"]  # type: ignore[union-attr]
+    assert writer.groups[1:] == [(APP_A, ["a", "poison", "b"]), (APP_A, ["a"]), (APP_A, ["poison"]), (APP_A, ["b"])]
+
+
+async def test_an_outage_fails_the_group_without_trying_each_alone() -> None:
+    writer = Writer()
+    groups = GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
+    writer.gate.clear()
+    first = asyncio.create_task(groups.accept(APP_A, req("e0")))
+    await settle()
+    writer.fail = {"a"}
+    rest = [asyncio.create_task(groups.accept(APP_A, req(e))) for e in ("a", "b", "c")]
+    await settle()
+    writer.gate.set()
+    await first
+    outcomes = await asyncio.gather(*rest, return_exceptions=True)
+    assert all(isinstance(o, ConnectionError) for o in outcomes), outcomes
+    assert writer.groups[1:] == [(APP_A, ["a", "b", "c"])]
 
 
 async def test_a_request_given_up_on_while_waiting_is_not_written() -> None:

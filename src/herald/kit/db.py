@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import ARRAY, JSON, ColumnElement, DateTime, Dialect, MetaData, Table, Uuid, any_, bindparam, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -65,6 +66,14 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database itself is away or saturated (every statement would fail alike), as opposed
+    to an error one statement's own data caused (bad bytes, a broken constraint)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | DisconnectionError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def is_sqlite(url: str) -> bool:

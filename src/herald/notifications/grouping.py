@@ -11,8 +11,9 @@ one that arrives while every runner is writing waits for the next free one, whic
 everything waiting for the same app in one `accept_batch`. So groups form only under load,
 and only from requests that would have waited anyway.
 
-Each request still gets its own answer once its notification is committed, and a failure
-in one group reaches the requests of that group only. Apps never share a group: a batch
+Each request still gets its own answer once its notification is committed. A failed group
+write is tried again one request at a time (unless the database itself is away), so a
+request that breaks a write fails alone, as it did before there were groups. Apps never share a group: a batch
 is one app's.
 """
 
@@ -24,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from herald.kit.db import is_outage
 from herald.notifications.schemas import NotificationIn
 from herald.notifications.service import Accepted
 
@@ -36,6 +38,15 @@ AcceptMany = Callable[[uuid.UUID, list[NotificationIn]], Awaitable[list[Accepted
 class _Waiting:
     req: NotificationIn
     answer: asyncio.Future[Accepted]
+
+
+def _answer(w: _Waiting, outcome: Accepted | Exception) -> None:
+    if w.answer.done():  # its caller went away
+        return
+    if isinstance(outcome, Exception):
+        w.answer.set_exception(outcome)
+    else:
+        w.answer.set_result(outcome)
 
 
 class GroupCommit:
@@ -92,13 +103,33 @@ class GroupCommit:
                         w.answer.cancel()
                     raise
                 except Exception as exc:
-                    for w in group:
-                        if not w.answer.done():
-                            w.answer.set_exception(exc)
+                    if len(group) == 1 or is_outage(exc):  # alone, each would fail the same
+                        for w in group:
+                            _answer(w, exc)
+                    else:
+                        log.warning("writing %d notifications together failed, each alone now: %r", len(group), exc)
+                        await self._one_by_one(app_id, group)
                     continue
             for w, result in zip(group, results, strict=True):
-                if not w.answer.done():
-                    w.answer.set_result(result)
+                _answer(w, result)
+
+    async def _one_by_one(self, app_id: uuid.UUID, group: list[_Waiting]) -> None:
+        """After a failed group write, each request alone, so that a request that breaks the
+        write (a bug, not a validation error: those are answered per item) fails only itself.
+
+        Safe to repeat: every request has an event id, so one that did reach the log before
+        the failure is answered as the duplicate it is."""
+        for w in group:
+            try:
+                [result] = await self._accept_many(app_id, [w.req])
+            except asyncio.CancelledError:
+                for rest in group:
+                    rest.answer.cancel()
+                raise
+            except Exception as exc:
+                _answer(w, exc)
+            else:
+                _answer(w, result)
 
     @property
     def waiting(self) -> int:
