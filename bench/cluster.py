@@ -23,12 +23,16 @@ from bench.engines import Postgres, Redis, missing_engines
 from bench.procs import Proc, free_port, tail
 
 HERALD_CMD = [sys.executable, "-m", "herald.cli.main"]
+# One message the sandbox accepted: (seq, Herald's key, provider, received_at, arrived_at);
+# received once the injected latency has passed, arrived before it (the provider has it).
+Receipt = tuple[int, str | None, str, float, float]
 
 __all__ = [
     "HERALD_CMD",
     "Herald",
     "Postgres",
     "Proc",
+    "Receipt",
     "Redis",
     "SandboxProcess",
     "free_port",
@@ -77,11 +81,11 @@ class SandboxProcess:
         keys: dict[str, list[int]] = resp.json()["keys"]
         return keys
 
-    async def timestamps(self, since: int = 0) -> list[tuple[int, str | None, str, float]]:
-        """(seq, key, provider, received_at) of every inbox entry after `since`."""
+    async def timestamps(self, since: int = 0) -> list[Receipt]:
+        """(seq, key, provider, received_at, arrived_at) of every inbox entry after `since`."""
         resp = await self._client.get("/_sandbox/inbox/timestamps", params={"since": since})
         resp.raise_for_status()
-        return [(int(r[0]), r[1], str(r[2]), float(r[3])) for r in resp.json()["rows"]]
+        return [(int(r[0]), r[1], str(r[2]), float(r[3]), float(r[4])) for r in resp.json()["rows"]]
 
     async def stop(self) -> None:
         await self._client.aclose()

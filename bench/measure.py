@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.cluster import SandboxProcess
+from bench.cluster import Receipt, SandboxProcess
 from bench.drive import Load
 from bench.procs import pids, stat_fields
 
@@ -230,7 +230,7 @@ async def run_phase(
     warmup: float,
     drain_timeout: float = 30.0,
     waits: Callable[[], Awaitable[Waits]] | None = None,
-) -> tuple[Load, list[tuple[int, str | None, str, float]], Window]:
+) -> tuple[Load, list[Receipt], Window]:
     """Drive, snapshot CPU (and `waits`, Herald's own histograms) around the window, wait for
     stragglers, fetch the simulators' times."""
     seq0 = await inbox.total()
@@ -275,7 +275,7 @@ async def run_phase(
 
 def summarize(
     load: Load,
-    rows: list[tuple[int, str | None, str, float]],
+    rows: list[Receipt],
     window: Window,
     meter: Meter,
     *,
@@ -285,13 +285,15 @@ def summarize(
     """Every figure of one phase, as plain JSON-ready values."""
     span = max(1e-9, window.end - window.start)
     received = [r for r in rows if window.start <= r[3] <= window.end]
-    first: dict[str, float] = {}
+    first: dict[str, tuple[float, float]] = {}  # key -> the first copy's (received, arrived)
     copies: Counter[str] = Counter()
-    for _, key, _, at in rows:
+    for _, key, _, at, arrived in rows:
         if key:
             copies[key] += 1
-            first[key] = min(at, first.get(key, at))
+            if key not in first or at < first[key][0]:
+                first[key] = (at, arrived)
     a2p: list[float] = []
+    a2a: list[float] = []
     by_channel: dict[str, list[float]] = {}
     missing = 0
     for key, (accepted_at, channel) in load.accepted.items():
@@ -300,8 +302,10 @@ def summarize(
         if key not in first:
             missing += 1
             continue
-        ms = (first[key] - accepted_at) * 1000
+        got_at, arrived_at = first[key]
+        ms = (got_at - accepted_at) * 1000
         a2p.append(ms)
+        a2a.append((arrived_at - accepted_at) * 1000)
         by_channel.setdefault(channel, []).append(ms)
     accept = [(s.done - s.due) * 1000 for s in load.requests if window.start <= s.due <= window.end and s.status < 300]
     delivered = len(received)
@@ -326,7 +330,11 @@ def summarize(
         "requests": len(load.requests),
         "accept_ms": percentiles(accept),
         "a2p_ms": percentiles(a2p),
-        "a2p_arrival_ms": percentiles([v - latency_ms for v in a2p]),
+        # Until the simulator had the message: stamped on arrival, before its injected latency.
+        "a2p_arrival_ms": percentiles(a2a),
+        # The measure before arrivals were stamped: received, less the nominal latency, which
+        # also counts the simulator's timers firing late on a busy machine.
+        "a2p_received_less_latency_ms": percentiles([v - latency_ms for v in a2p]),
         "a2p_by_channel_ms": {c: percentiles(v) for c, v in sorted(by_channel.items())},
         # Herald's own part of it: acceptance to the first provider call, as its workers count.
         "accept_to_send_mean_ms": mean_waits_ms(window.waits0, window.waits1),

@@ -249,14 +249,14 @@ class ApnsSimulator:
     def _dispatch(self, conn: H2ServerConnection, request: H2Request) -> None:
         s = self.faults.settings
         if s.latency_ms or s.latency_jitter_ms:
-            task = asyncio.get_running_loop().create_task(self._handle_later(conn, request))
+            task = asyncio.get_running_loop().create_task(self._handle_later(conn, request, time.time()))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
             self._handle(conn, request)
 
-    async def _handle_later(self, conn: H2ServerConnection, request: H2Request) -> None:
-        await self.faults.delay()
+    async def _handle_later(self, conn: H2ServerConnection, request: H2Request, arrived_at: float) -> None:
+        await self.faults.delay(arrived_at)
         self._handle(conn, request)
 
     def _handle(self, conn: H2ServerConnection, request: H2Request) -> None:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from herald.sandbox.inbox import mark_arrival
+
 
 class FaultSettings(BaseModel):
     """The JSON body of `PUT /_sandbox/{simulator}/faults`."""
@@ -68,7 +70,10 @@ class Faults:
             return Draw("drop")
         return Draw("ok")
 
-    async def delay(self) -> None:
+    async def delay(self, arrived_at: float | None = None) -> None:
+        """A request has arrived (at `arrived_at`, if it was earlier than now): hold it for the
+        injected latency. Every simulator calls this first, so it also stamps the arrival."""
+        mark_arrival(arrived_at)
         s = self.settings
         if s.latency_ms or s.latency_jitter_ms:
             jitter = self._rng.uniform(-s.latency_jitter_ms, s.latency_jitter_ms)

@@ -13,8 +13,24 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+# When the request being handled reached its simulator, before the injected latency: the
+# moment the provider has the message. Set per request by `Faults.delay`, which every
+# simulator calls first; stamping it after the latency instead, and subtracting the nominal
+# latency, counted a busy simulator's late timers as the sender's latency.
+_arrival: ContextVar[float | None] = ContextVar("arrival", default=None)
+
+
+def mark_arrival(at: float | None = None) -> None:
+    _arrival.set(at if at is not None else time.time())
+
+
+def _arrived_at() -> float:
+    at = _arrival.get()
+    return at if at is not None else time.time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +42,8 @@ class InboxEntry:
     collapse_key: str | None  # entries sharing one replace each other on the device
     headers: dict[str, str]
     body: Any
-    received_at: float = field(default_factory=time.time)
+    received_at: float = field(default_factory=time.time)  # once accepted, after the latency
+    arrived_at: float = field(default_factory=_arrived_at)
     seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -105,10 +122,11 @@ class Inbox:
                 out[e.key][1] += 1
         return out
 
-    def timestamps(self, since_seq: int = 0) -> list[tuple[int, str | None, str, float]]:
-        """(seq, key, provider, received_at) for every entry after `since_seq`: cheap to ship."""
+    def timestamps(self, since_seq: int = 0) -> list[tuple[int, str | None, str, float, float]]:
+        """(seq, key, provider, received_at, arrived_at) for every entry after `since_seq`:
+        cheap to ship."""
         with self._lock:
-            return [(e.seq, e.key, e.provider, e.received_at) for e in self._entries if e.seq > since_seq]
+            return [(e.seq, e.key, e.provider, e.received_at, e.arrived_at) for e in self._entries if e.seq > since_seq]
 
     def __len__(self) -> int:
         return len(self._entries)
