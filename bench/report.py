@@ -144,7 +144,7 @@ ROWS: list[tuple[str, Any]] = [
     (
         "  at arrival (before sim latency) p50/p99",
         lambda r: "/".join(_pct(r, "a2p_arrival_ms", q) for q in ("p50", "p99")),
-    ),  # noqa: E501
+    ),
     (
         "  received minus sim latency p50/p99",
         lambda r: "/".join(_pct(r, "a2p_received_less_latency_ms", q) for q in ("p50", "p99")),

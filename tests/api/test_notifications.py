@@ -49,7 +49,7 @@ async def test_rejections_have_codes_and_write_nothing(herald: Herald, other_cli
     await herald.user()
     await herald.template()
     await other_client.put("/v1/users/theirs", json={"email": "t@example.com"})
-    cases = [
+    cases: list[tuple[dict[str, Any], int, str]] = [
         ({"template": "nope"}, 404, "template_not_found"),
         ({"data": {}}, 422, "missing_variable"),
         ({"user_id": "theirs"}, 404, "user_not_found"),

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import or_, select, text, update
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from herald.delivery import recorder
 from herald.delivery import work as work_repo
@@ -57,7 +58,9 @@ HOT: dict[str, Executable] = {
 async def test_hot_query_uses_an_index(runtime: Runtime, name: str) -> None:
     async with runtime.engine.connect() as conn:
         await conn.execute(text("SET enable_seqscan = off"))
-        compiled = HOT[name].compile(conn.sync_connection, compile_kwargs={"literal_binds": True})  # type: ignore[union-attr]
+        stmt = HOT[name]
+        assert isinstance(stmt, ClauseElement)
+        compiled = stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
         plan = "\n".join(r[0] for r in (await conn.execute(text(f"EXPLAIN {compiled}"))).all())
     assert "Seq Scan" not in plan, plan
     if name == "dedup lookup":  # not another index that merely starts with app_id
@@ -100,7 +103,9 @@ async def test_the_send_path_finds_its_rows_by_primary_key_past_dead_index_entri
     }
     async with runtime.engine.connect() as conn:
         for name, (stmt, params) in statements.items():
-            compiled = stmt.compile(conn.sync_connection)  # type: ignore[union-attr]
+            assert isinstance(stmt, ClauseElement)
+            compiled = stmt.compile(conn.sync_connection)
+            assert isinstance(compiled, SQLCompiler)
             values = compiled.construct_params(params)
             positional = tuple(values[k] for k in compiled.positiontup or ())
             plan = "\n".join(r[0] for r in (await conn.exec_driver_sql(f"EXPLAIN {compiled}", positional)).all())

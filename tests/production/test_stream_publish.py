@@ -65,7 +65,8 @@ async def test_publishing_survives_a_flushed_script_cache(prefix: str) -> None:
         await broker.publish(Channel.SMS, first)
         await redis.script_flush()
         await broker.publish(Channel.SMS, second)
-        entries = await redis.xrange(stream)
+        # Without decode_responses the client reads bytes; redis-py's types also allow str and None.
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
         assert [uuid.UUID(hex=f[b"d"].decode()) for _, f in entries] == first + second
     finally:
         await redis.aclose()

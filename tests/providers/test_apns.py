@@ -421,11 +421,12 @@ async def test_new_token_within_20_minutes_is_too_many_updates(sim: ApnsSimulato
 def _request(sim: ApnsSimulator, config: ApnsConfig, *, iat: int | None = None) -> list[tuple[bytes, bytes]]:
     """A request signed with PyJWT directly, independent of the adapter's token code."""
     private = load_pem_private_key(config.private_key.get_secret_value().encode(), None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
     claims = {"iss": config.team_id, "iat": int(time.time()) if iat is None else iat}
     bearer = jwt.encode(
         claims,
         private,
-        algorithm="ES256",  # type: ignore[arg-type]
+        algorithm="ES256",
         headers={"kid": config.key_id},
     )
     return [

@@ -95,7 +95,7 @@ async def google_auth_token(info: dict[str, str]) -> str:
     import google.auth.transport.requests
     from google.oauth2 import service_account
 
-    creds = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
+    creds = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])  # type: ignore[no-untyped-call]
     await asyncio.to_thread(creds.refresh, google.auth.transport.requests.Request())
     assert isinstance(creds.token, str)
     return creds.token

@@ -31,7 +31,9 @@ class Collect:
         self.messages: list[tuple[list[str], bytes]] = []
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content or b"")))
+        content = envelope.content or b""
+        assert isinstance(content, bytes)  # not decoded: the server runs without decode_data
+        self.messages.append((list(envelope.rcpt_tos), content))
         return "250 OK"
 
 
@@ -94,7 +96,9 @@ async def test_auth_is_checked(sim: SmtpSimulator) -> None:
         ("554", PermanentFailure, "5.7.1"),
     ],
 )
-async def test_reply_codes_map_to_outcomes(sim: SmtpSimulator, code: str, expected: type, reason: str) -> None:
+async def test_reply_codes_map_to_outcomes(
+    sim: SmtpSimulator, code: str, expected: type[RetryLater | DeadAddress | PermanentFailure], reason: str
+) -> None:
     sim.faults.configure(FaultSettings(error_rates={code: 1.0}))
     adapter = SmtpAdapter(sim.adapter_config())
     outcome: Any = await adapter.send(message())

@@ -17,7 +17,7 @@ from herald.kit.ids import uuid7
 from herald.preferences.rules import allows
 from herald.providers.breaker import Breaker
 from herald.ratelimit.gcra import MemoryRateLimiter
-from herald.templates.render import RenderedEmail, pick, render
+from herald.templates.render import RenderedEmail, RenderedPush, pick, render
 
 
 def test_most_specific_preference_wins() -> None:
@@ -86,6 +86,7 @@ def test_render_strict_and_sandboxed() -> None:
 def test_render_sees_the_sandbox_globals_and_the_context_wins_over_them() -> None:
     content = {"title": "{{ range(3) | list | length }}", "body": "{{ cycler }}", "data": {"k": "{{ n }}"}}
     out = render(Channel.PUSH, content, {"cycler": "mine", "n": 2})
+    assert isinstance(out, RenderedPush)
     assert (out.title, out.body, out.data) == ("3", "mine", {"k": "2"})
     # A context that lacks a variable a field needs still fails, and names that field.
     with pytest.raises(MissingVariable) as exc:
