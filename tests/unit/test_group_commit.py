@@ -54,15 +54,28 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+def one_slot(writer: Writer) -> GroupCommit:
+    return GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
+
+
+async def behind_a_write(
+    groups: GroupCommit, writer: Writer, first: str, then: list[str]
+) -> tuple[asyncio.Task[Accepted], list[asyncio.Task[Accepted]]]:
+    """`first` is being written (held open until the test sets the gate); `then` arrive
+    meanwhile and wait for the next group."""
+    writer.gate.clear()
+    alone = asyncio.create_task(groups.accept(APP_A, req(first)))
+    await settle()
+    waiting = [asyncio.create_task(groups.accept(APP_A, req(e))) for e in then]
+    await settle()
+    return alone, waiting
+
+
 async def test_requests_arriving_while_one_is_written_go_in_together() -> None:
     writer = Writer()
-    groups = GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
-    writer.gate.clear()
-    first = asyncio.create_task(groups.accept(APP_A, req("e0")))
-    await settle()
+    groups = one_slot(writer)
+    first, rest = await behind_a_write(groups, writer, "e0", [f"e{i}" for i in range(1, 11)])
     assert writer.groups == [(APP_A, ["e0"])]  # alone, at once: nothing waits on purpose
-    rest = [asyncio.create_task(groups.accept(APP_A, req(f"e{i}"))) for i in range(1, 11)]
-    await settle()
     assert groups.waiting == 10
     writer.gate.set()
     answers = await asyncio.gather(first, *rest)
@@ -104,28 +117,18 @@ async def test_groups_are_one_apps_and_at_most_max_group_long() -> None:
 
 async def test_a_failed_write_fails_its_own_group_only() -> None:
     writer = Writer()
-    groups = GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
-    writer.gate.clear()
     writer.fail = {"bad"}
-    doomed = [asyncio.create_task(groups.accept(APP_A, req(e))) for e in ("bad",)]
-    await settle()
-    later = [asyncio.create_task(groups.accept(APP_A, req(f"ok{i}"))) for i in range(3)]
-    await settle()
+    doomed, later = await behind_a_write(one_slot(writer), writer, "bad", [f"ok{i}" for i in range(3)])
     writer.gate.set()
     with pytest.raises(ConnectionError):
-        await doomed[0]
+        await doomed
     assert [a.error.message for a in await asyncio.gather(*later) if a.error] == ["ok0", "ok1", "ok2"]
 
 
 async def test_a_request_that_breaks_its_groups_write_fails_alone() -> None:
     writer = Writer()
-    groups = GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
-    writer.gate.clear()
-    first = asyncio.create_task(groups.accept(APP_A, req("e0")))
-    await settle()
     writer.poison = {"poison"}
-    rest = [asyncio.create_task(groups.accept(APP_A, req(e))) for e in ("a", "poison", "b")]
-    await settle()
+    first, rest = await behind_a_write(one_slot(writer), writer, "e0", ["a", "poison", "b"])
     writer.gate.set()
     await first
     a, poison, b = await asyncio.gather(*rest, return_exceptions=True)
@@ -137,13 +140,8 @@ async def test_a_request_that_breaks_its_groups_write_fails_alone() -> None:
 
 async def test_an_outage_fails_the_group_without_trying_each_alone() -> None:
     writer = Writer()
-    groups = GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
-    writer.gate.clear()
-    first = asyncio.create_task(groups.accept(APP_A, req("e0")))
-    await settle()
     writer.fail = {"a"}
-    rest = [asyncio.create_task(groups.accept(APP_A, req(e))) for e in ("a", "b", "c")]
-    await settle()
+    first, rest = await behind_a_write(one_slot(writer), writer, "e0", ["a", "b", "c"])
     writer.gate.set()
     await first
     outcomes = await asyncio.gather(*rest, return_exceptions=True)
@@ -153,13 +151,7 @@ async def test_an_outage_fails_the_group_without_trying_each_alone() -> None:
 
 async def test_a_request_given_up_on_while_waiting_is_not_written() -> None:
     writer = Writer()
-    groups = GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
-    writer.gate.clear()
-    first = asyncio.create_task(groups.accept(APP_A, req("e0")))
-    await settle()
-    gone = asyncio.create_task(groups.accept(APP_A, req("gone")))
-    kept = asyncio.create_task(groups.accept(APP_A, req("kept")))
-    await settle()
+    first, (gone, kept) = await behind_a_write(one_slot(writer), writer, "e0", ["gone", "kept"])
     gone.cancel()
     await settle()
     writer.gate.set()
@@ -170,7 +162,7 @@ async def test_a_request_given_up_on_while_waiting_is_not_written() -> None:
 
 async def test_a_caller_that_goes_away_after_its_group_is_taken_leaves_the_others_answered() -> None:
     writer = Writer()
-    groups = GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
+    groups = one_slot(writer)
     writer.gate.clear()
     leaving = asyncio.create_task(groups.accept(APP_A, req("leaving")))
     staying = asyncio.create_task(groups.accept(APP_A, req("staying")))

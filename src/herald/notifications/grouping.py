@@ -13,8 +13,8 @@ and only from requests that would have waited anyway.
 
 Each request still gets its own answer once its notification is committed. A failed group
 write is tried again one request at a time (unless the database itself is away), so a
-request that breaks a write fails alone, as it did before there were groups. Apps never share a group: a batch
-is one app's.
+request that breaks a write fails alone, as it did before there were groups. Apps never
+share a group: a batch is one app's.
 """
 
 from __future__ import annotations
@@ -97,39 +97,32 @@ class GroupCommit:
                     return
                 app_id, group = taken
                 try:
-                    results = await self._accept_many(app_id, [w.req for w in group])
+                    await self._write(app_id, group)
                 except asyncio.CancelledError:  # shutting down: nobody is told a false answer
                     for w in group:
                         w.answer.cancel()
                     raise
-                except Exception as exc:
-                    if len(group) == 1 or is_outage(exc):  # alone, each would fail the same
-                        for w in group:
-                            _answer(w, exc)
-                    else:
-                        log.warning("writing %d notifications together failed, each alone now: %r", len(group), exc)
-                        await self._one_by_one(app_id, group)
-                    continue
-            for w, result in zip(group, results, strict=True):
-                _answer(w, result)
 
-    async def _one_by_one(self, app_id: uuid.UUID, group: list[_Waiting]) -> None:
-        """After a failed group write, each request alone, so that a request that breaks the
-        write (a bug, not a validation error: those are answered per item) fails only itself.
+    async def _write(self, app_id: uuid.UUID, group: list[_Waiting]) -> None:
+        """Write the group and answer each request. If the write fails for anything but an
+        outage, write each request again alone, so that a request that breaks the write (a
+        bug, not a validation error: those are answered per item) fails only itself.
 
         Safe to repeat: every request has an event id, so one that did reach the log before
         the failure is answered as the duplicate it is."""
-        for w in group:
-            try:
-                [result] = await self._accept_many(app_id, [w.req])
-            except asyncio.CancelledError:
-                for rest in group:
-                    rest.answer.cancel()
-                raise
-            except Exception as exc:
-                _answer(w, exc)
-            else:
-                _answer(w, result)
+        try:
+            results = await self._accept_many(app_id, [w.req for w in group])
+        except Exception as exc:
+            if len(group) == 1 or is_outage(exc):  # alone, each would fail the same
+                for w in group:
+                    _answer(w, exc)
+                return
+            log.warning("writing %d notifications together failed, each alone now: %r", len(group), exc)
+            for w in group:
+                await self._write(app_id, [w])
+            return
+        for w, result in zip(group, results, strict=True):
+            _answer(w, result)
 
     @property
     def waiting(self) -> int:
