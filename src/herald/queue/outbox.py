@@ -92,6 +92,10 @@ class Outbox:
         except Exception as exc:
             log.warning("deleting %d published outbox rows failed; the relay publishes them again: %s", len(ids), exc)
 
-    async def close(self) -> None:
+    async def settled(self) -> None:
+        """Wait until every published row's delete has run, so no sweep is left in flight."""
         while self._sweep is not None:
             await self._sweep
+
+    async def close(self) -> None:
+        await self.settled()
