@@ -24,6 +24,7 @@ async def test_a_claim_leases_and_loads_in_one_statement(herald: Herald, runtime
     r = await herald.notify(template=None, content=inline, data={"who": "Ada"}, channels=["email"])
     assert r.status_code == 202, r.text
     own = r.json()
+    assert runtime.outbox is not None  # PostgreSQL with Redis streams: the outbox is on
     await runtime.outbox.settled()  # the accepts' outbox delete would otherwise land in the window below
 
     statements: list[str] = []

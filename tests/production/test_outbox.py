@@ -4,7 +4,7 @@ never happened."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -36,13 +36,13 @@ async def notify_unpublished(herald: Herald, runtime: Runtime, monkeypatch: pyte
     """An email accepted while Redis was away for the request's publish only."""
     await herald.user()
     await herald.template()
-    real = runtime.broker.publish
+    real = runtime.broker.publish_many
 
-    async def refuse(channel: Channel, ids: Sequence[Any]) -> None:
-        monkeypatch.setattr(runtime.broker, "publish", real)
+    async def refuse(batches: Mapping[Channel, Sequence[Any]]) -> None:
+        monkeypatch.setattr(runtime.broker, "publish_many", real)
         raise ConnectionError("Redis is restarting")
 
-    monkeypatch.setattr(runtime.broker, "publish", refuse)
+    monkeypatch.setattr(runtime.broker, "publish_many", refuse)
     return await herald.notify(channels=["email"])
 
 

@@ -70,3 +70,32 @@ async def test_publishing_survives_a_flushed_script_cache(prefix: str) -> None:
         assert [uuid.UUID(hex=f[b"d"].decode()) for _, f in entries] == first + second
     finally:
         await redis.aclose()
+
+
+async def test_a_mix_of_channels_is_one_call_each_id_on_its_own_stream(prefix: str) -> None:
+    """A request's push and email deliveries go out in one script call (one round trip), and
+    each stream gets exactly its own ids, in order; a channel with none adds nothing."""
+    redis = aioredis.Redis.from_url(backends.REDIS_URL)
+    try:
+        broker = RedisBroker(redis, cast(AsyncEngine, None), Keys(prefix))
+        calls: list[int] = []
+        script = broker._publish
+
+        async def counted(**kwargs: object) -> object:
+            calls.append(1)
+            return await script(**kwargs)  # type: ignore[arg-type]
+
+        broker._publish = counted  # type: ignore[assignment]
+        batches = {
+            Channel.PUSH: [uuid.uuid4() for _ in range(4)],
+            Channel.EMAIL: [uuid.uuid4() for _ in range(2)],
+            Channel.SMS: [],
+        }
+        await broker.publish_many(batches)
+        assert len(calls) == 1
+        for channel, ids in batches.items():
+            stream = broker.keys.stream(channel.value)
+            entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
+            assert [uuid.UUID(hex=f[b"d"].decode()) for _, f in entries] == ids, channel
+    finally:
+        await redis.aclose()

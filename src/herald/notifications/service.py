@@ -7,6 +7,7 @@ outbox, its rows commit with the log and the publish follows the commit).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,9 +69,12 @@ async def accept_batch(
     is answered as the duplicate it is).
     """
     user_ids = list(dict.fromkeys(r.user_id for r in reqs if r.user_id))
-    found = await cards.get_many([(app_id, u) for u in user_ids])
+    # Contacts from the cache and templates from the log at once: two round trips, one wait.
+    found, found_templates = await asyncio.gather(
+        cards.get_many([(app_id, u) for u in user_ids]),
+        template_contents(uow.session, {(app_id, r.template) for r in reqs if r.template}),
+    )
     users = {u: found.get((app_id, u)) for u in user_ids}
-    found_templates = await template_contents(uow.session, {(app_id, r.template) for r in reqs if r.template})
     templates = {key: content for (_, key), content in found_templates.items()}
 
     outcomes: list[Plan | str | HeraldError] = []

@@ -29,9 +29,10 @@ def by_channel(pairs: Iterable[tuple[uuid.UUID, str]]) -> dict[Channel, list[uui
 
 
 async def publish(broker: Broker, pairs: Iterable[tuple[uuid.UUID, str]]) -> None:
-    """Publish (delivery id, channel) pairs now, one call per channel."""
-    for channel, ids in by_channel(pairs).items():
-        await broker.publish(channel, ids)
+    """Publish (delivery id, channel) pairs now, every channel in one call."""
+    batches = by_channel(pairs)
+    if batches:
+        await broker.publish_many(batches)
 
 
 async def announce(uow: UnitOfWork, broker: Broker, outbox: Outbox | None, pairs: list[tuple[uuid.UUID, str]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Executable, bindparam, select, update
@@ -58,6 +58,10 @@ class EmbeddedBroker:
         # The rows are already committed as `queued`: waking the channel's workers is all.
         if delivery_ids:
             self._event(channel).set()
+
+    async def publish_many(self, batches: Mapping[Channel, Sequence[uuid.UUID]]) -> None:
+        for channel, delivery_ids in batches.items():
+            await self.publish(channel, delivery_ids)
 
     async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
         now = utcnow()

@@ -8,7 +8,7 @@ queue in the database itself; the Redis one uses streams with consumer groups.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -37,6 +37,9 @@ class Broker(Protocol):
 
     async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:
         """Announce deliveries that are committed `queued` and due now."""
+
+    async def publish_many(self, batches: Mapping[Channel, Sequence[uuid.UUID]]) -> None:
+        """`publish` for several channels at once: a request's mix is one round trip, not one per channel."""
 
     async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
         """Take up to `limit` due deliveries and lease them to `owner` in the log."""
