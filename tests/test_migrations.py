@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import uuid
 from pathlib import Path
 
 from alembic import command
@@ -34,3 +37,23 @@ def test_downgrade_and_upgrade_again(tmp_path: Path) -> None:
     command.upgrade(cfg, "head")
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
+
+
+def test_waiting_outbox_rows_survive_the_change_to_a_row_per_transaction(tmp_path: Path) -> None:
+    """0004 turns each waiting row into a row of one pair, and back: none is lost either way."""
+    db = tmp_path / "x.db"
+    cfg = alembic_config(f"sqlite+aiosqlite:///{db}")
+    command.upgrade(cfg, "0003")
+    d = uuid.uuid4()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO outbox (channel, delivery_id, created_at) VALUES ('sms', ?, '2026-12-04 06:00:00')", (d.hex,)
+        )
+    command.upgrade(cfg, "head")
+    with sqlite3.connect(db) as conn:
+        [(entries,)] = conn.execute("SELECT entries FROM outbox").fetchall()
+    [[delivery, channel]] = json.loads(entries)
+    assert (uuid.UUID(delivery), channel) == (d, "sms")
+    command.downgrade(cfg, "0003")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT channel, delivery_id FROM outbox").fetchall() == [("sms", d.hex)]

@@ -32,8 +32,10 @@ def the_outbox(runtime: Runtime) -> Outbox:
     return runtime.outbox
 
 
-async def notify_unpublished(herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
-    """An email accepted while Redis was away for the request's publish only."""
+async def notify_unpublished(
+    herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, channels: Sequence[str] = ("email",)
+) -> httpx.Response:
+    """A notification accepted while Redis was away for the request's publish only."""
     await herald.user()
     await herald.template()
     real = runtime.broker.publish_many
@@ -43,7 +45,7 @@ async def notify_unpublished(herald: Herald, runtime: Runtime, monkeypatch: pyte
         raise ConnectionError("Redis is restarting")
 
     monkeypatch.setattr(runtime.broker, "publish_many", refuse)
-    return await herald.notify(channels=["email"])
+    return await herald.notify(channels=list(channels))
 
 
 async def test_a_request_publishes_its_deliveries_and_its_outbox_rows_go(herald: Herald, runtime: Runtime) -> None:
@@ -74,6 +76,20 @@ async def test_a_publish_that_failed_is_left_to_the_relay_past_its_grace(
     await herald.drain()
     assert len(herald.inbox.entries()) == 1
     assert (await herald.notification(r.json()["id"]))["status"] == "delivered"
+
+
+async def test_a_request_of_several_channels_leaves_one_row_the_relay_splits_by_channel(
+    herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = await notify_unpublished(herald, runtime, monkeypatch, channels=["email", "sms"])
+    assert r.status_code == 202, r.text
+    await the_outbox(runtime).close()
+    assert await outbox_rows(runtime) == 1  # one transaction, one row, however many deliveries
+    assert await relay_once(runtime.engine, runtime.broker, grace=timedelta(0)) == 2
+    ids = {d["channel"]: d["id"].replace("-", "") for d in r.json()["deliveries"]}
+    for channel in (Channel.EMAIL, Channel.SMS):
+        jobs = await runtime.broker.claim(channel, "w1", 10, timedelta(seconds=30))
+        assert [j.delivery_id.hex for j in jobs] == [ids[channel.value]]
 
 
 async def test_a_replayed_dead_letter_is_published_by_its_request_too(herald: Herald, runtime: Runtime) -> None:

@@ -28,9 +28,10 @@ def _json(value: dict[str, Any] | None) -> str | None:
 
 
 # PostgreSQL: the whole batch in one statement, whatever its size (one prepared statement,
-# arrays unnested into rows): the notifications that are new, their deliveries, and the
-# queued ones' outbox entries, whose ids come back for the delete after the publish. The deliveries of a
-# notification that lost the dedup race are filtered out by joining on what was inserted.
+# arrays unnested into rows): the notifications that are new, their deliveries, and one
+# outbox row holding the queued ones, whose id comes back for the delete after the publish.
+# The deliveries of a notification that lost the dedup race are filtered out by joining on
+# what was inserted.
 _COMMON_PG = """
     WITH n AS (
         INSERT INTO notifications (id, app_id, event_id, user_id, recipient, template, data, content,
@@ -61,8 +62,9 @@ _COMMON_PG = """
 # Assembled from constants only, no input.
 _INSERT_PG = text(_COMMON_PG + "\n    SELECT id FROM n")  # noqa: S608
 _OUTBOX_PG = """, o AS (
-        INSERT INTO outbox (channel, delivery_id, created_at)
-        SELECT channel, id, now() FROM d WHERE state = 'queued' ORDER BY id
+        INSERT INTO outbox (entries, created_at)
+        SELECT json_agg(json_build_array(id, channel) ORDER BY id), now() FROM d WHERE state = 'queued'
+        HAVING count(*) > 0
         RETURNING id
     )
     SELECT id, NULL::bigint FROM n UNION ALL SELECT NULL::uuid, id FROM o"""
@@ -95,7 +97,8 @@ async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: 
 
     `ON CONFLICT DO NOTHING` on (app_id, event_id) makes dedup race-free across API
     processes: of two concurrent requests with one event id, exactly one row wins. With
-    `outbox`, each queued delivery also gets its outbox entry in the same transaction.
+    `outbox`, the queued deliveries also get one outbox row, for them all, in the same
+    transaction.
     """
     if not plans:
         return Inserted(set(), [])

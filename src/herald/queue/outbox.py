@@ -1,8 +1,9 @@
 """The transactional outbox: queue announcements committed with the log, published at once.
 
 With a broker outside the database (Redis), a request cannot commit and publish atomically.
-Its transaction writes an outbox row per queued delivery; straight after the commit the
-request publishes those deliveries itself, and their rows are deleted a batch at a time. Only
+Its transaction writes one outbox row holding its queued deliveries; straight after the
+commit the request publishes those deliveries itself, and the rows are deleted a batch at a
+time. Only
 a row that outlives the relay's grace period is published by the relay: the process died
 between its commit and its publish, or Redis was away. Either way an entry may reach its
 stream twice but never zero times, and a duplicate entry costs a read: claims lease through
@@ -35,11 +36,16 @@ _OUTBOX = cast(Table, OutboxEntry.__table__)
 
 
 async def write_outbox(session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, str]]) -> list[int]:
-    """Outbox rows for (delivery id, channel) pairs, in the caller's transaction; their ids."""
+    """The outbox row for (delivery id, channel) pairs, in the caller's transaction; its id."""
     if not pairs:
         return []
-    rows = [{"channel": c, "delivery_id": d} for d, c in pairs]
-    return list((await session.scalars(insert(_OUTBOX).returning(_OUTBOX.c.id), rows)).all())
+    row = {"entries": [[str(d), c] for d, c in pairs]}
+    return [int(await session.scalar(insert(_OUTBOX).returning(_OUTBOX.c.id), row))]
+
+
+def outbox_pairs(entries: Sequence[Sequence[str]]) -> list[tuple[uuid.UUID, str]]:
+    """An outbox row's `entries` as (delivery id, channel) pairs."""
+    return [(uuid.UUID(d), c) for d, c in entries]
 
 
 class Outbox:

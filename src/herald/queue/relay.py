@@ -20,6 +20,7 @@ from herald.kit.clock import utcnow
 from herald.queue.announce import publish
 from herald.queue.interface import Broker
 from herald.queue.models import OutboxEntry
+from herald.queue.outbox import outbox_pairs
 
 log = logging.getLogger(__name__)
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
@@ -41,25 +42,27 @@ _TAKE = (
             .scalar_subquery()
         )
     )
-    .returning(OutboxEntry.channel, OutboxEntry.delivery_id)
+    .returning(OutboxEntry.entries)
 )
 
 
-async def relay_once(engine: AsyncEngine, broker: Broker, batch: int = 1000, grace: timedelta = GRACE) -> int:
-    """Publish and delete up to `batch` rows older than `grace`; returns how many."""
+async def relay_once(engine: AsyncEngine, broker: Broker, batch: int = 100, grace: timedelta = GRACE) -> int:
+    """Publish and delete up to `batch` rows older than `grace`; returns how many deliveries
+    they held (a row is one transaction's, up to a whole batch request)."""
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # The delete need not wait for its WAL flush: lost in a crash, the rows come back
             # and are published again, and a duplicate entry is harmless.
             await conn.execute(_ASYNC_COMMIT)
-        rows = (await conn.execute(_TAKE, {"batch": batch, "cutoff": utcnow() - grace})).all()
+        rows = (await conn.execute(_TAKE, {"batch": batch, "cutoff": utcnow() - grace})).scalars().all()
         if not rows:
             return 0
+        pairs = [pair for entries in rows for pair in outbox_pairs(entries)]
         # Published before the delete commits: a crash here publishes twice, never zero
         # times, and a duplicate entry is harmless because claims lease through the log.
-        await publish(broker, [(delivery_id, channel) for channel, delivery_id in rows])
-    log.info("relay: published %d deliveries their requests had not", len(rows))
-    return len(rows)
+        await publish(broker, pairs)
+    log.info("relay: published %d deliveries their requests had not", len(pairs))
+    return len(pairs)
 
 
 async def run_relay(
@@ -67,7 +70,7 @@ async def run_relay(
     broker: Broker,
     stop: asyncio.Event,
     poll: float = 1.0,
-    batch: int = 1000,
+    batch: int = 100,
     grace: timedelta = GRACE,
 ) -> None:
     while not stop.is_set():
@@ -76,7 +79,7 @@ async def run_relay(
         except Exception:
             log.exception("relay: publishing failed; retrying")
             moved = 0
-        if moved >= batch:  # more waiting: no pause
+        if moved >= batch:  # perhaps more waiting (a row holds one or more deliveries): no pause
             continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=poll)
