@@ -39,7 +39,7 @@ def test_downgrade_and_upgrade_again(tmp_path: Path) -> None:
     command.upgrade(cfg, "head")
 
 
-def test_waiting_outbox_rows_survive_the_change_to_a_row_per_transaction(tmp_path: Path) -> None:
+def test_waiting_outbox_rows_survive_the_change_to_a_row_per_request(tmp_path: Path) -> None:
     """0004 turns each waiting row into a row of one pair, and back: none is lost either way."""
     db = tmp_path / "x.db"
     cfg = alembic_config(f"sqlite+aiosqlite:///{db}")

@@ -51,5 +51,5 @@ async def test_a_claim_leases_and_loads_in_one_statement(herald: Herald, runtime
     assert list(owners) == ["w1", "w1"]
 
     # Leased now: the same entries, claimed again by another worker, are not handed out twice.
-    await runtime.broker.publish(Channel.EMAIL, [j.delivery_id for j in jobs])
+    await runtime.broker.publish({Channel.EMAIL: [j.delivery_id for j in jobs]})
     assert await runtime.broker.claim(Channel.EMAIL, "w2", 10, timedelta(seconds=30)) == []

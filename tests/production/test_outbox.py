@@ -38,13 +38,13 @@ async def notify_unpublished(
     """A notification accepted while Redis was away for the request's publish only."""
     await herald.user()
     await herald.template()
-    real = runtime.broker.publish_many
+    real = runtime.broker.publish
 
     async def refuse(batches: Mapping[Channel, Sequence[Any]]) -> None:
-        monkeypatch.setattr(runtime.broker, "publish_many", real)
+        monkeypatch.setattr(runtime.broker, "publish", real)
         raise ConnectionError("Redis is restarting")
 
-    monkeypatch.setattr(runtime.broker, "publish_many", refuse)
+    monkeypatch.setattr(runtime.broker, "publish", refuse)
     return await herald.notify(channels=list(channels))
 
 
@@ -84,7 +84,7 @@ async def test_a_request_of_several_channels_leaves_one_row_the_relay_splits_by_
     r = await notify_unpublished(herald, runtime, monkeypatch, channels=["email", "sms"])
     assert r.status_code == 202, r.text
     await the_outbox(runtime).close()
-    assert await outbox_rows(runtime) == 1  # one transaction, one row, however many deliveries
+    assert await outbox_rows(runtime) == 1  # one request, one row, however many deliveries
     assert await relay_once(runtime.engine, runtime.broker, grace=timedelta(0)) == 2
     ids = {d["channel"]: d["id"].replace("-", "") for d in r.json()["deliveries"]}
     for channel in (Channel.EMAIL, Channel.SMS):

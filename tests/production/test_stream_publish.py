@@ -48,7 +48,7 @@ async def test_a_blocked_reader_is_woken_with_the_whole_batch(prefix: str) -> No
                 break
             await asyncio.sleep(0.01)
         ids = [uuid.uuid4() for _ in range(50)]
-        await broker.publish(Channel.EMAIL, ids)
+        await broker.publish({Channel.EMAIL: ids})
         entries = await reader
         assert [uuid.UUID(hex=fields[b"d"].decode()) for _, fields in entries] == ids
     finally:
@@ -62,9 +62,9 @@ async def test_publishing_survives_a_flushed_script_cache(prefix: str) -> None:
         broker = RedisBroker(redis, cast(AsyncEngine, None), Keys(prefix))
         stream = broker.keys.stream(Channel.SMS.value)
         first, second = [uuid.uuid4() for _ in range(3)], [uuid.uuid4() for _ in range(2)]
-        await broker.publish(Channel.SMS, first)
+        await broker.publish({Channel.SMS: first})
         await redis.script_flush()
-        await broker.publish(Channel.SMS, second)
+        await broker.publish({Channel.SMS: second})
         # Without decode_responses the client reads bytes; redis-py's types also allow str and None.
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
         assert [uuid.UUID(hex=f[b"d"].decode()) for _, f in entries] == first + second
@@ -91,7 +91,7 @@ async def test_a_mix_of_channels_is_one_call_each_id_on_its_own_stream(prefix: s
             Channel.EMAIL: [uuid.uuid4() for _ in range(2)],
             Channel.SMS: [],
         }
-        await broker.publish_many(batches)
+        await broker.publish(batches)
         assert len(calls) == 1
         for channel, ids in batches.items():
             stream = broker.keys.stream(channel.value)

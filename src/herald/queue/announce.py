@@ -32,7 +32,7 @@ async def publish(broker: Broker, pairs: Iterable[tuple[uuid.UUID, str]]) -> Non
     """Publish (delivery id, channel) pairs now, every channel in one call."""
     batches = by_channel(pairs)
     if batches:
-        await broker.publish_many(batches)
+        await broker.publish(batches)
 
 
 async def announce(uow: UnitOfWork, broker: Broker, outbox: Outbox | None, pairs: list[tuple[uuid.UUID, str]]) -> None:

@@ -54,14 +54,11 @@ class EmbeddedBroker:
     def _event(self, channel: Channel) -> asyncio.Event:
         return self._events.setdefault(channel, asyncio.Event())
 
-    async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:
-        # The rows are already committed as `queued`: waking the channel's workers is all.
-        if delivery_ids:
-            self._event(channel).set()
-
-    async def publish_many(self, batches: Mapping[Channel, Sequence[uuid.UUID]]) -> None:
+    async def publish(self, batches: Mapping[Channel, Sequence[uuid.UUID]]) -> None:
+        # The rows are already committed as `queued`: waking the channels' workers is all.
         for channel, delivery_ids in batches.items():
-            await self.publish(channel, delivery_ids)
+            if delivery_ids:
+                self._event(channel).set()
 
     async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
         now = utcnow()

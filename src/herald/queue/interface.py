@@ -35,11 +35,9 @@ class Broker(Protocol):
     # publishes if the request could not.
     uses_outbox: bool
 
-    async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:
-        """Announce deliveries that are committed `queued` and due now."""
-
-    async def publish_many(self, batches: Mapping[Channel, Sequence[uuid.UUID]]) -> None:
-        """`publish` for several channels at once: a request's mix is one round trip, not one per channel."""
+    async def publish(self, batches: Mapping[Channel, Sequence[uuid.UUID]]) -> None:
+        """Announce deliveries that are committed `queued` and due now, by channel: a
+        request's whole mix is one round trip, not one per channel."""
 
     async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
         """Take up to `limit` due deliveries and lease them to `owner` in the log."""

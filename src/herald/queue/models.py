@@ -5,7 +5,8 @@ outbox rows with the deliveries instead, and publishes them itself after the com
 relay publishes whatever is left (queue/outbox.py, queue/relay.py). A crash between commit
 and publish only delays a message.
 
-One row per transaction, holding every queued delivery it wrote as `[id, channel]` pairs:
+One row per write (a request, a replay), holding the deliveries it queued as `[id, channel]`
+pairs; requests that share a group commit's transaction still write a row each:
 a row per delivery cost an index entry and a dead tuple per delivery (insert, then delete),
 measured side by side flat out at 0.18 against 0.17 ms of PostgreSQL CPU per delivery.
 """
@@ -25,6 +26,6 @@ class OutboxEntry(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    # [[delivery id, channel], ...]: the deliveries its transaction queued.
+    # [[delivery id, channel], ...]: the deliveries its write queued.
     entries: Mapped[list[list[str]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

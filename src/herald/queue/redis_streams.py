@@ -114,10 +114,7 @@ class RedisBroker:
                 raise
         self._groups.add(stream)
 
-    async def publish(self, channel: Channel, delivery_ids: Sequence[uuid.UUID]) -> None:
-        await self.publish_many({channel: delivery_ids})
-
-    async def publish_many(self, batches: Mapping[Channel, Sequence[uuid.UUID]]) -> None:
+    async def publish(self, batches: Mapping[Channel, Sequence[uuid.UUID]]) -> None:
         batches = {c: ids for c, ids in batches.items() if ids}
         if not batches:
             return

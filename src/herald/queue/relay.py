@@ -48,7 +48,7 @@ _TAKE = (
 
 async def relay_once(engine: AsyncEngine, broker: Broker, batch: int = 100, grace: timedelta = GRACE) -> int:
     """Publish and delete up to `batch` rows older than `grace`; returns how many deliveries
-    they held (a row is one transaction's, up to a whole batch request)."""
+    they held (a row is one write's, up to a whole batch request)."""
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # The delete need not wait for its WAL flush: lost in a crash, the rows come back

@@ -1,4 +1,4 @@
-"""outbox: one row per transaction, its queued deliveries as [id, channel] pairs
+"""outbox: one row per write (a request), its queued deliveries as [id, channel] pairs
 
 Revision ID: 0004
 Revises: 0003
