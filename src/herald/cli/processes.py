@@ -14,7 +14,8 @@ import uvicorn
 from rich.console import Console
 
 from herald.cli.context import settings
-from herald.kit import heap, metrics
+from herald.config import Settings
+from herald.kit import filelock, heap, metrics
 from herald.kit.channels import Channel
 from herald.runtime import Runtime, build_runtime
 from herald.serve import install_signals
@@ -33,8 +34,18 @@ _METRICS_PORT = typer.Option(
 )
 
 
+def _share_database(s: Settings) -> None:
+    """On SQLite, keep `herald run` (which assumes it is alone) off this process's database."""
+    try:
+        filelock.hold(s.effective_database_url(), exclusive=False)
+    except filelock.DatabaseInUse as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
 def _serve(body: Callable[[Runtime, asyncio.Event], Awaitable[None]], metrics_port: int | None = None) -> None:
     s = settings()
+    _share_database(s)
     port = metrics_port if metrics_port is not None else s.metrics.port
     if port is not None:
         metrics.serve(port, s.metrics.host)
@@ -60,6 +71,7 @@ def api(
 ) -> None:
     """Serve the HTTP API (no workers): scale with --workers and more hosts."""
     s = settings()
+    _share_database(s)
     uvicorn.run(
         "herald.api.main:create",
         factory=True,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import typer
 from rich.console import Console
 
 from herald.apps import service as apps
 from herald.cli.context import migrate_db, settings
 from herald.config import Settings
-from herald.kit import heap
+from herald.kit import filelock, heap
 from herald.kit.db import transaction
+from herald.queue.recovery import expire_orphaned_leases
 from herald.runtime import Runtime, build_runtime
 from herald.sandbox.stack import SandboxStack, start_sandbox
 from herald.serve import serve_all
@@ -35,11 +37,13 @@ async def _first_app(runtime: Runtime) -> None:
     console.print(f"  HERALD_APP_SECRET={creds.secret}")
 
 
-async def _run(s: Settings) -> None:
+async def _run(s: Settings, *, alone: bool) -> None:
     stack: SandboxStack | None = None
     if s.sandbox.enabled:
         stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address)
     runtime = build_runtime(s, adapters=stack.adapters if stack else None, single_process=True)
+    if alone:
+        await expire_orphaned_leases(runtime.sessions)
 
     async def ready() -> None:
         await _first_app(runtime)
@@ -60,6 +64,13 @@ async def _run(s: Settings) -> None:
 def run() -> None:
     """Migrate, then serve the API, workers, scheduler and sandbox until interrupted."""
     s = settings()
+    try:
+        # On SQLite: the one process on its database, so whatever it finds `sending` is a
+        # dead predecessor's, re-driven at once instead of after the lease.
+        alone = filelock.hold(s.effective_database_url(), exclusive=True)
+    except filelock.DatabaseInUse as exc:
+        console.print(f"[red]herald run: {exc}[/red]")
+        raise typer.Exit(1) from None
     migrate_db(s)
     try:
         import uvloop
@@ -67,4 +78,4 @@ def run() -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency, but optional in spirit
         pass
-    asyncio.run(_run(s))
+    asyncio.run(_run(s, alone=alone))

@@ -164,7 +164,8 @@ class Recorder:
         now = utcnow()
         attempts, updates = [], []
         for r in results:
-            for i, call in enumerate(r.calls, start=1):
+            calls = (r.lost, *r.calls) if r.lost is not None else r.calls
+            for i, call in enumerate(calls, start=1):
                 attempts.append(
                     {
                         "id": uuid7(),
@@ -186,7 +187,7 @@ class Recorder:
                     "b_state": r.state,
                     "b_unknowns": r.unknowns,
                     "b_reason": r.reason,
-                    "b_attempts": r.attempts_before + len(r.calls),
+                    "b_attempts": r.attempts_before + len(calls),
                     "b_available_at": r.available_at or now,
                     "b_provider": r.provider,
                     "b_pmid": r.provider_message_id,

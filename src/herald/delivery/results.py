@@ -45,4 +45,7 @@ class Result:
     finished: bool = False
     # Calls whose outcome was unknown: the request went out and no answer came back.
     unknowns: int = 0
+    # A send of an earlier lease whose worker stopped before recording it: written as an
+    # attempt of its own ahead of `calls` (already counted in the delivery's `unknowns`).
+    lost: AttemptRecord | None = None
     extra: dict[str, str] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from herald.delivery.decide import Defer, Fail, Skip, Target
 from herald.delivery.results import AttemptRecord, Result, Retirement
 from herald.delivery.retry import exhausted, next_delay
 from herald.delivery.work import Work
+from herald.kit.clock import utcnow
 from herald.notifications.models import DeliveryState
 from herald.providers.outcome import (
     DeadAddress,
@@ -19,10 +20,25 @@ from herald.providers.outcome import (
     RetryLater,
     UnknownOutcome,
 )
+from herald.queue.lease import TAKEN_OVER
+
+LOST_DETAIL = "outcome unknown: the worker stopped before recording this send; it may have reached the provider"
+
+
+def lost_send(work: Work, now: datetime) -> AttemptRecord | None:
+    """The attempt a stopped worker made and never recorded, if this claim took one over.
+
+    Its provider and start are unknown (they died with the worker): the row says so, and its
+    time is when the loss was found. Without it the attempt log showed only the resend.
+    """
+    if not work.delivery.taken_over:
+        return None
+    return AttemptRecord("unknown", "unknown", TAKEN_OVER, LOST_DETAIL, now, 0)
 
 
 def _result(work: Work, owner: str, state: DeliveryState, reason: str | None, **extra: Any) -> Result:
     d = work.delivery
+    extra.setdefault("lost", lost_send(work, utcnow()))
     return Result(
         delivery_id=d.id,
         app_id=d.app_id,
@@ -79,7 +95,7 @@ def after_calls(
         return done(DeliveryState.FAILED, outcome.code, retire=retire)
     assert isinstance(outcome, RetryLater | UnknownOutcome)
     d = work.delivery
-    made = d.attempts + len(calls) - d.retry_base
+    made = d.attempts + d.taken_over + len(calls) - d.retry_base
     delay = next_delay(made, policy, outcome.retry_after if isinstance(outcome, RetryLater) else None)
     if exhausted(made, d.replayed_at or d.created_at, now, policy, delay):
         return done(DeliveryState.DEAD, outcome.code)

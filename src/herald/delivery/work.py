@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.kit.db import in_list
 from herald.notifications.models import Delivery, Notification, NotificationRow, idempotency_key
-from herald.queue.lease import lease_by_ids
+from herald.queue.lease import TAKEN_OVER, lease_by_ids
 from herald.recipients.models import Suppression
 from herald.templates.models import Template
 from herald.templates.repository import contents as template_contents
@@ -31,6 +31,8 @@ class ClaimedDelivery:
     device_id: uuid.UUID | None
     address: str | None
     state: str
+    # `queue.lease.TAKEN_OVER` when this claim took the delivery over from a stopped worker.
+    reason: str | None
     attempts: int
     unknowns: int
     retry_base: int
@@ -41,6 +43,11 @@ class ClaimedDelivery:
     @property
     def idempotency_key(self) -> str:
         return idempotency_key(self.id)
+
+    @property
+    def taken_over(self) -> bool:
+        """Leased from a worker that stopped mid-send: one send's outcome was lost."""
+        return self.reason == TAKEN_OVER
 
 
 @dataclass(frozen=True, slots=True)

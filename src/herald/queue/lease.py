@@ -12,6 +12,12 @@ from herald.notifications.models import Delivery, DeliveryState
 
 Stamp = datetime | BindParameter[Any]
 
+# The reason a claim leaves on a delivery it took over from `sending`: a worker leased it,
+# may have called the provider, and stopped before its outcome was committed. The send path
+# writes an attempt row for that lost send (`delivery.settle`), so the attempt log shows it
+# beside the resend.
+TAKEN_OVER = "worker_lost"
+
 
 def lease_values(owner: str | BindParameter[Any], now: Stamp, until: Stamp) -> dict[str, Any]:
     """The row goes to `sending` under `owner` until `until` (values or bound parameters).
@@ -19,14 +25,17 @@ def lease_values(owner: str | BindParameter[Any], now: Stamp, until: Stamp) -> d
     A row taken over from `sending` (its worker died or its lease ran out mid-send) may
     already have reached the provider, so the takeover counts as an unknown outcome: the
     next send asks the provider first where it can, and is counted as a possible duplicate
-    where it cannot.
+    where it cannot. It is also marked with the reason `TAKEN_OVER` (in SQL an UPDATE's
+    right-hand side reads the row as it was), which is how the send path learns of it.
     """
+    took_over = Delivery.state == DeliveryState.SENDING
     return {
         "state": DeliveryState.SENDING,
         "lease_owner": owner,
         "lease_until": until,
         "updated_at": now,
-        "unknowns": Delivery.unknowns + case((Delivery.state == DeliveryState.SENDING, 1), else_=0),
+        "unknowns": Delivery.unknowns + case((took_over, 1), else_=0),
+        "reason": case((took_over, TAKEN_OVER), else_=Delivery.reason),
     }
 
 
