@@ -105,6 +105,8 @@ class Herald:
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         defaults = {
             "HERALD_SECRET_KEY": secrets.token_urlsafe(32),
+            # The API's /metrics answers only with it (`herald run` on SQLite is scraped there).
+            "HERALD_METRICS__TOKEN": secrets.token_urlsafe(16),
             "HERALD_DATA_DIR": str(workdir),
             "HERALD_LOG_LEVEL": "WARNING",
         }

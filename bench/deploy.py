@@ -56,6 +56,7 @@ class Deployment:
     # The /metrics of every process that sends (Herald's workers; `herald run` itself), for
     # Herald's own share of the latency: acceptance to the first provider call.
     metrics_urls: list[str] = field(default_factory=list)
+    metrics_token: str = ""
     stoppers: list[Any] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -222,6 +223,7 @@ async def herald_sqlite(workdir: Path, sandbox: SandboxProcess, people: list[Per
         raise
     dep.procs = {"run": list(herald.procs)}
     dep.metrics_urls = [f"{dep.base_url}/metrics"]
+    dep.metrics_token = herald.env["HERALD_METRICS__TOKEN"]
     dep.settings = {"database": herald.database_url, "env": _public_env(env)}
     await _put_template(dep.base_url, dep.auth)
     return dep
@@ -229,7 +231,7 @@ async def herald_sqlite(workdir: Path, sandbox: SandboxProcess, people: list[Per
 
 def _public_env(env: dict[str, str]) -> dict[str, str]:
     """The tuning knobs worth recording, without credentials."""
-    hidden = ("PROVIDERS", "SECRET", "PASSWORD")
+    hidden = ("PROVIDERS", "SECRET", "PASSWORD", "TOKEN")
     return {k: v for k, v in env.items() if k.startswith(("HERALD_", "BASELINE_")) and not any(h in k for h in hidden)}
 
 

@@ -164,6 +164,9 @@ class Inbox:
 # channel -> (sum of seconds, count) of Herald's accept-to-send histogram.
 Waits = dict[str, tuple[float, float]]
 WAIT_METRIC = "herald_accept_to_send_seconds"
+# From a delivery's send to its outcome's commit: what a crash would leave to the lease
+# recovery. Its sum per second over the window is how many are unrecorded at any moment.
+UNRECORDED_METRIC = "herald_delivery_unrecorded_seconds"
 
 
 @dataclass
@@ -177,36 +180,57 @@ class Window:
     # Herald's accept-to-send histograms at the window's ends: channel -> (sum s, count).
     waits0: Waits = field(default_factory=dict)
     waits1: Waits = field(default_factory=dict)
+    # The workers' unrecorded-send histograms at the window's ends: channel -> (sum s, count).
+    unrecorded0: Waits = field(default_factory=dict)
+    unrecorded1: Waits = field(default_factory=dict)
 
 
-def parse_waits(text: str, into: Waits | None = None) -> Waits:
-    """Sum and count of `herald_accept_to_send_seconds` per channel in one /metrics page,
-    added to `into` (the other processes' pages) when given."""
+def parse_waits(text: str, into: Waits | None = None, metric: str = WAIT_METRIC) -> Waits:
+    """Sum and count of one per-channel histogram (`herald_accept_to_send_seconds` unless
+    told) in one /metrics page, added to `into` (the other processes' pages) when given."""
     out: Waits = {} if into is None else into
     for family in text_string_to_metric_families(text):
-        if family.name != WAIT_METRIC:
+        if family.name != metric:
             continue
         for sample in family.samples:
             channel = sample.labels["channel"]
             seconds, count = out.get(channel, (0.0, 0.0))
-            if sample.name == f"{WAIT_METRIC}_sum":
+            if sample.name == f"{metric}_sum":
                 out[channel] = (seconds + sample.value, count)
-            elif sample.name == f"{WAIT_METRIC}_count":
+            elif sample.name == f"{metric}_count":
                 out[channel] = (seconds, count + sample.value)
     return out
 
 
-async def first_send_waits(urls: list[str]) -> Waits:
-    """`parse_waits` summed over the processes at `urls`; empty if one does not answer (the
-    figure is then left out, not guessed)."""
-    total: Waits = {}
-    async with httpx.AsyncClient(timeout=5) as client:
+Scraped = dict[str, Waits]  # metric -> its per-channel sums and counts
+
+
+async def first_send_waits(urls: list[str], token: str = "") -> Scraped:
+    """`parse_waits` of the wait and unrecorded histograms, summed over the processes at
+    `urls` (the API's /metrics wants its bearer `token`; a worker's port needs none); empty
+    if one does not answer (the figures are then left out, not guessed)."""
+    total: Scraped = {WAIT_METRIC: {}, UNRECORDED_METRIC: {}}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=5, headers=headers) as client:
         for url in urls:
             try:
-                parse_waits((await client.get(url)).text, into=total)
+                text = (await client.get(url)).text
             except httpx.HTTPError:
                 return {}
+            for metric, into in total.items():
+                parse_waits(text, into=into, metric=metric)
     return total
+
+
+def mean_unrecorded(w0: Waits, w1: Waits, span: float) -> dict[str, float | None]:
+    """Deliveries unrecorded at any moment, on average over the window (Little's law: the
+    time they spent so, per second), and the mean time each spent so, in ms."""
+    seconds = sum(s1 - w0.get(c, (0.0, 0.0))[0] for c, (s1, _) in w1.items())
+    count = sum(n1 - w0.get(c, (0.0, 0.0))[1] for c, (_, n1) in w1.items())
+    return {
+        "mean_in_flight": seconds / span if w1 and span > 0 else None,
+        "mean_ms": seconds / count * 1000 if count else None,
+    }
 
 
 def mean_waits_ms(w0: Waits, w1: Waits) -> dict[str, float | None]:
@@ -229,7 +253,7 @@ async def run_phase(
     *,
     warmup: float,
     drain_timeout: float = 30.0,
-    waits: Callable[[], Awaitable[Waits]] | None = None,
+    waits: Callable[[], Awaitable[Scraped]] | None = None,
 ) -> tuple[Load, list[Receipt], Window]:
     """Drive, snapshot CPU (and `waits`, Herald's own histograms) around the window, wait for
     stragglers, fetch the simulators' times."""
@@ -247,17 +271,20 @@ async def run_phase(
         await asyncio.sleep(warmup)
         window.start, window.cpu0 = time.time(), meter.cpu()
         if waits is not None:
-            window.waits0 = await waits()
+            scraped = await waits()
+            window.waits0, window.unrecorded0 = scraped.get(WAIT_METRIC, {}), scraped.get(UNRECORDED_METRIC, {})
 
     meter.start()
     opener = asyncio.create_task(open_window())
     load = await drive(delivered)
     window.end, window.cpu1 = time.time(), meter.cpu()
     if waits is not None:
-        window.waits1 = await waits()
+        scraped = await waits()
+        window.waits1, window.unrecorded1 = scraped.get(WAIT_METRIC, {}), scraped.get(UNRECORDED_METRIC, {})
     if not opener.done():  # a phase shorter than its warm-up: measure all of it
         opener.cancel()
         window.start, window.cpu0, window.waits0 = load.started, window.cpu1, window.waits1
+        window.unrecorded0 = window.unrecorded1
     # Stragglers: wait until everything accepted arrived, or nothing more arrives for 5 s
     # (retries far in the future), or the timeout.
     deadline = time.monotonic() + drain_timeout
@@ -338,6 +365,8 @@ def summarize(
         "a2p_by_channel_ms": {c: percentiles(v) for c, v in sorted(by_channel.items())},
         # Herald's own part of it: acceptance to the first provider call, as its workers count.
         "accept_to_send_mean_ms": mean_waits_ms(window.waits0, window.waits1),
+        # What a crash would have left unrecorded, at an average moment of the window.
+        "unrecorded": mean_unrecorded(window.unrecorded0, window.unrecorded1, span),
         "cpu_s": cpu,
         "cpu_s_per_1k": per_1k,
         "worker_cpu_ms_per_message": {

@@ -130,6 +130,11 @@ def _cpu(run: Run, kind: str) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def _unrecorded(run: Run) -> str:
+    u = run.get("unrecorded", {})
+    return f"{_ms(u.get('mean_in_flight'))} / {_ms(u.get('mean_ms'))}"
+
+
 def _per_message(run: Run, channel: str) -> str:
     return _ms(run.get("worker_cpu_ms_per_message", {}).get(channel))
 
@@ -150,6 +155,7 @@ ROWS: list[tuple[str, Any]] = [
         lambda r: "/".join(_pct(r, "a2p_received_less_latency_ms", q) for q in ("p50", "p99")),
     ),
     ("accept->first provider call ms, mean", lambda r: _ms(r.get("accept_to_send_mean_ms", {}).get("all"))),
+    ("sends unrecorded at any moment / ms each", _unrecorded),
     ("system CPU ms/delivery", lambda r: _ms(r["system_cpu_ms_per_delivery"])),
     ("  + its PostgreSQL backends", lambda r: _ms(r["system_and_db_cpu_ms_per_delivery"])),
     ("machine busy % / unattributed cores", lambda r: f"{r['machine_busy_pct']:.0f}% / {r['unattributed_cores']:.2f}"),

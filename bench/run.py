@@ -151,7 +151,8 @@ class Bench:
                 loops = 4 if batch > 1 else 64
                 return await driver.run_max(duration, delivered, backlog=o.backlog, concurrency=loops, limit=limit)
 
-            waits = functools.partial(first_send_waits, dep.metrics_urls) if dep.metrics_urls else None
+            scrape = functools.partial(first_send_waits, dep.metrics_urls, dep.metrics_token)
+            waits = scrape if dep.metrics_urls else None
             load, rows, window = await run_phase(meter, self.inbox, drive, warmup=o.warmup_for(duration), waits=waits)
         stats = summarize(load, rows, window, meter, latency_ms=o.latency_ms, herald_kinds=dep.own_kinds)
         stats = {"system": dep.name, "phase": label, "mode": mode, "batch_size": batch, **stats}

@@ -62,6 +62,9 @@ class MetricsSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int | None = None
+    # The bearer token a scraper presents for the API's /metrics (`herald api`, `herald run`);
+    # without one the API does not serve /metrics at all.
+    token: SecretStr | None = None
 
 
 class WorkerSettings(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.cluster import Receipt
 from bench.drive import Load
-from bench.measure import CHANNEL_PART, Meter, Window, mean_waits_ms, parse_waits, summarize
+from bench.measure import CHANNEL_PART, Meter, Window, mean_unrecorded, mean_waits_ms, parse_waits, summarize
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 
@@ -75,3 +75,18 @@ def test_herald_share_of_the_latency_is_the_windows_delta_of_its_histograms() ->
     assert round(means["sms"] or 0, 6) == 100.0
     assert round(means["all"] or 0, 6) == round((0.02 + 0.04 + 0.1) / 3 * 1000, 6)
     assert mean_waits_ms(after, after) == {"push": None, "sms": None, "all": None}
+
+
+def test_unrecorded_at_any_moment_is_the_windows_time_unrecorded_per_second() -> None:
+    registry = CollectorRegistry()
+    unrecorded = Histogram("herald_delivery_unrecorded_seconds", "", ["channel"], registry=registry)
+    unrecorded.labels("push").observe(9.0)  # before the window
+    before = parse_waits(generate_latest(registry).decode(), metric="herald_delivery_unrecorded_seconds")
+    for _ in range(100):  # 100 sends over a 2 s window, 30 ms each between send and commit
+        unrecorded.labels("push").observe(0.03)
+    unrecorded.labels("email").observe(0.5)
+    after = parse_waits(generate_latest(registry).decode(), metric="herald_delivery_unrecorded_seconds")
+    got = mean_unrecorded(before, after, span=2.0)
+    assert round(got["mean_in_flight"] or 0, 6) == round((100 * 0.03 + 0.5) / 2.0, 6)  # 1.75 at any moment
+    assert round(got["mean_ms"] or 0, 6) == round((100 * 0.03 + 0.5) / 101 * 1000, 6)
+    assert mean_unrecorded({}, {}, span=2.0) == {"mean_in_flight": None, "mean_ms": None}

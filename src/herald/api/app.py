@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
 
 from herald import __version__
 from herald.api import errors
 from herald.api.limits import BodyLimit
+from herald.api.ops import router as ops
 from herald.deadletters.endpoints import router as dead_letters
 from herald.integrations.endpoints import router as integrations
 from herald.notifications.endpoints import router as notifications
@@ -24,17 +24,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Multi-channel notifications. Authenticate with HTTP Basic: app key and secret.",
     )
     app.state.runtime = runtime
-    for router in (users, preferences, templates, notifications, dead_letters, integrations):
+    for router in (users, preferences, templates, notifications, dead_letters, integrations, ops):
         app.include_router(router)
     errors.install(app)
-
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/health", tags=["ops"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
 
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.api.max_body_bytes)
     return app

@@ -22,7 +22,7 @@ from herald.delivery.results import AttemptRecord, Result
 from herald.delivery.work import Work
 from herald.kit.clock import utcnow
 from herald.kit.metrics import ACCEPT_TO_SEND_SECONDS, ATTEMPTS, SEND_SECONDS, UNKNOWN_RESENDS
-from herald.providers.base import Adapter
+from herald.providers.base import Adapter, kind_of
 from herald.providers.messages import OutboundMessage
 from herald.providers.outcome import Delivered, Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
 from herald.providers.router import Router
@@ -139,7 +139,7 @@ class Pipeline:
         else:
             if unknowns:
                 collapsing = bool(getattr(adapter, "collapses_duplicates", False))
-                UNKNOWN_RESENDS.labels(adapter.name, str(collapsing).lower()).inc()
+                UNKNOWN_RESENDS.labels(kind_of(adapter), str(collapsing).lower()).inc()
                 note = "resent after an unknown outcome" + ("" if collapsing else "; may be a duplicate")
             try:
                 outcome = await adapter.send(message)
@@ -147,8 +147,8 @@ class Pipeline:
                 outcome = UnknownOutcome("adapter_error", truncate(repr(exc)))
         elapsed = time.perf_counter() - t0
         name = outcome_name(outcome)
-        ATTEMPTS.labels(adapter.name, name).inc()
-        SEND_SECONDS.labels(adapter.name).observe(elapsed)
+        ATTEMPTS.labels(kind_of(adapter), name).inc()
+        SEND_SECONDS.labels(kind_of(adapter)).observe(elapsed)
         detail = getattr(outcome, "detail", None)
         if note:
             detail = f"{note}: {detail}" if detail else note

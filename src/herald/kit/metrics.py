@@ -3,7 +3,7 @@ processes on a port of their own (`serve`), and Prometheus scrapes every process
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 ATTEMPTS = Counter("herald_attempts", "Provider calls by provider and outcome", ["provider", "outcome"])
 SETTLED = Counter("herald_deliveries_settled", "Deliveries reaching a state, by channel", ["channel", "state"])
@@ -24,6 +24,21 @@ ACCEPT_TO_SEND_SECONDS = Histogram(
     "includes time deferred by a rate limit",
     ["channel"],
     buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+# What a crash at this moment would leave to the lease recovery: deliveries a worker is
+# sending, or has sent and not yet committed the outcome of.
+UNRECORDED = Gauge(
+    "herald_deliveries_unrecorded",
+    "Deliveries between the start of their send and the commit of its outcome, by channel",
+    ["channel"],
+)
+UNRECORDED_SECONDS = Histogram(
+    "herald_delivery_unrecorded_seconds",
+    "From the start of a delivery's send to the commit of its outcome, by channel; the mean number "
+    "unrecorded at any moment is this histogram's sum per second (Little's law)",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
 

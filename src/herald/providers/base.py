@@ -25,3 +25,13 @@ class Adapter(Protocol):
     async def send(self, message: OutboundMessage) -> Outcome: ...
 
     async def close(self) -> None: ...
+
+
+def kind_of(adapter: Adapter) -> str:
+    """The provider an adapter speaks ("twilio"), whichever account it serves.
+
+    An app's own account is named by the app (`adapter.name`, e.g. "uk-sms"); metric labels
+    use the kind instead, so they never carry an app's names and stay a small, fixed set.
+    The class attribute is the kind: only an instance is renamed after its account.
+    """
+    return str(getattr(type(adapter), "name", "other"))

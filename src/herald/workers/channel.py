@@ -11,13 +11,14 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import datetime, timedelta
 
 from herald.delivery.pipeline import Pipeline, Prepared
 from herald.delivery.recorder import Recorder
 from herald.kit.channels import Channel
-from herald.kit.metrics import SETTLED
+from herald.kit.metrics import SETTLED, UNRECORDED, UNRECORDED_SECONDS
 from herald.notifications.models import DeliveryState
 from herald.queue.interface import Broker, Job
 
@@ -175,12 +176,18 @@ class ChannelWorker:
             self._preparing -= len(jobs)
 
     async def _handle(self, p: Prepared, job: Job) -> None:
+        unrecorded = UNRECORDED.labels(self.channel.value)
+        unrecorded.inc()
+        t0 = time.perf_counter()
         try:
             result = await self.pipeline.process(p, self.owner)
             await self.recorder.record(result)
+            UNRECORDED_SECONDS.labels(self.channel.value).observe(time.perf_counter() - t0)
             SETTLED.labels(self.channel.value, result.state).inc()
             retry = result.state == DeliveryState.QUEUED and result.available_at is not None
             self._acks.add(job, result.available_at if retry else None)
         except Exception:
             # Left leased: the lease expiry re-drives it, so nothing is lost.
             log.exception("delivery %s could not be settled", job.delivery_id)
+        finally:
+            unrecorded.dec()
