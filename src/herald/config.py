@@ -31,6 +31,8 @@ def _seconds(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_seconds)]
+# Production secrets: 32 characters of `secrets.token_urlsafe` carry 192 bits.
+MIN_SECRET_KEY = 32
 
 
 class Mode(StrEnum):
@@ -214,6 +216,26 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         return SecretStr(path.read_text().strip())
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve production: its development defaults.
+
+        Empty in development mode, where they are what makes `make run` work with nothing set.
+        """
+        if self.mode is not Mode.PRODUCTION:
+            return []
+        key = self.secret_key.get_secret_value() if self.secret_key is not None else ""
+        generated = self.data_dir / "secret.key"
+        problems = []
+        if not key:
+            problems.append("HERALD_SECRET_KEY is not set")
+        elif len(key) < MIN_SECRET_KEY:
+            problems.append(f"HERALD_SECRET_KEY is shorter than {MIN_SECRET_KEY} characters")
+        elif generated.exists() and generated.read_text().strip() == key:
+            problems.append(f"HERALD_SECRET_KEY is the development key generated in {generated}")
+        if self.metrics.token is not None and len(self.metrics.token.get_secret_value()) < MIN_SECRET_KEY // 2:
+            problems.append(f"HERALD_METRICS__TOKEN is shorter than {MIN_SECRET_KEY // 2} characters")
+        return problems
 
     def retry_for(self, channel: Channel | str) -> RetrySettings:
         """The retry ladder of a channel: its override, else the default."""

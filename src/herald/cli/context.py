@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from herald.config import Settings
+import typer
+from rich.console import Console
+
+from herald.config import Mode, Settings
 from herald.migrations import upgrade
 
 
@@ -16,3 +19,20 @@ def settings() -> Settings:
 
 def migrate_db(s: Settings) -> None:
     upgrade(s.effective_database_url())
+
+
+def refuse_unsafe(s: Settings, *, sandbox: bool = False) -> None:
+    """Production mode with a development default refuses to start, saying which and why.
+
+    `sandbox`: this process would start the provider simulators (`herald run`), which in
+    production would swallow every message instead of sending it.
+    """
+    problems = s.production_problems()
+    if sandbox and s.mode is Mode.PRODUCTION and s.sandbox.enabled:
+        problems.append("the provider sandbox is on (HERALD_SANDBOX__ENABLED=false sends to the real providers)")
+    if problems:
+        err = Console(stderr=True)
+        err.print("[red]Herald refuses to start in production mode with development defaults:[/red]")
+        for problem in problems:
+            err.print(f"  - {problem}")
+        raise typer.Exit(2)

@@ -13,7 +13,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from herald.cli.context import settings
+from herald.cli.context import refuse_unsafe, settings
 from herald.config import Settings
 from herald.kit import filelock, heap, metrics
 from herald.kit.channels import Channel
@@ -45,6 +45,7 @@ def _share_database(s: Settings) -> None:
 
 def _serve(body: Callable[[Runtime, asyncio.Event], Awaitable[None]], metrics_port: int | None = None) -> None:
     s = settings()
+    refuse_unsafe(s)
     _share_database(s)
     port = metrics_port if metrics_port is not None else s.metrics.port
     if port is not None:
@@ -71,6 +72,7 @@ def api(
 ) -> None:
     """Serve the HTTP API (no workers): scale with --workers and more hosts."""
     s = settings()
+    refuse_unsafe(s)
     _share_database(s)
     uvicorn.run(
         "herald.api.main:create",

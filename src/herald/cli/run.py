@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from herald.apps import service as apps
-from herald.cli.context import migrate_db, settings
+from herald.cli.context import migrate_db, refuse_unsafe, settings
 from herald.config import Settings
 from herald.kit import filelock, heap
 from herald.kit.db import transaction
@@ -64,6 +64,7 @@ async def _run(s: Settings, *, alone: bool) -> None:
 def run() -> None:
     """Migrate, then serve the API, workers, scheduler and sandbox until interrupted."""
     s = settings()
+    refuse_unsafe(s, sandbox=True)
     try:
         # On SQLite: the one process on its database, so whatever it finds `sending` is a
         # dead predecessor's, re-driven at once instead of after the lease.

@@ -1,0 +1,53 @@
+"""Production mode refuses to start with development defaults, and says which."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from herald.cli.main import app as cli
+from herald.config import Mode, Settings
+
+STRONG = "k" * 40
+
+
+def test_development_mode_has_no_problems_with_its_defaults(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).production_problems() == []
+
+
+def test_production_names_each_development_default(tmp_path: Path) -> None:
+    def problems(**kw: object) -> list[str]:
+        return Settings(mode=Mode.PRODUCTION, data_dir=tmp_path, **kw).production_problems()  # type: ignore[arg-type]
+
+    assert problems() == ["HERALD_SECRET_KEY is not set"]
+    assert "shorter than 32" in problems(secret_key=SecretStr("short"))[0]
+    generated = tmp_path / "secret.key"
+    generated.write_text("g" * 43)  # what development mode wrote there
+    assert "development key generated in" in problems(secret_key=SecretStr("g" * 43))[0]
+    assert problems(secret_key=SecretStr(STRONG)) == []
+    assert "HERALD_METRICS__TOKEN" in problems(secret_key=SecretStr(STRONG), metrics={"token": "abc"})[0]
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "expected"),
+    [
+        (["worker", "--channel", "email"], {}, "HERALD_SECRET_KEY is not set"),
+        (["api"], {"HERALD_SECRET_KEY": "tiny"}, "shorter than 32"),
+        (["run"], {"HERALD_SECRET_KEY": STRONG}, "sandbox is on"),
+    ],
+)
+def test_the_processes_refuse_to_start(
+    command: list[str], env: dict[str, str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HERALD_MODE", "production")
+    monkeypatch.setenv("HERALD_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("HERALD_SECRET_KEY", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 2, result.output
+    assert "refuses to start in production mode" in result.output and expected in result.output
+    assert not (tmp_path / "herald.db").exists()  # refused before touching anything
