@@ -33,7 +33,7 @@ test: $(STAMP)
 	$(COMPILE)
 	$(BIN)/python -m pytest -n $(WORKERS) -q
 
-lint: $(STAMP)
+lint: $(BENCH_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 

@@ -191,7 +191,7 @@ async def herald_postgres(
     except BaseException:
         await dep.stop()
         raise
-    dep.base_url = started[0]
+    dep.base_url = str(started[0])
     by_name = {p.name: p for p in herald.procs}
     dep.procs = {
         "api": [p for p in herald.procs if p.name == "api"],

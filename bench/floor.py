@@ -78,7 +78,7 @@ async def _redis(url: str, budget: float) -> dict[str, Any]:
                 for _ in range(100):
                     pipe.xadd(stream, {"d": uuid.uuid4().hex}, maxlen=100_000, approximate=True)
                 await pipe.execute()
-            got = await client.xreadgroup("g", "c", {stream: ">"}, count=100)
+            got: list[Any] = await client.xreadgroup("g", "c", {stream: ">"}, count=100)  # type: ignore[assignment]
             ids = [eid for _, entries in got for eid, _ in entries]
             await client.xack(stream, "g", *ids)
             return len(ids)

@@ -136,8 +136,9 @@ class Bench:
         extra: dict[str, list[Measured]] = {"sandbox": [self.sandbox.proc], "machine": [Machine()]}
         if dep.name != "herald-sqlite":
             extra["postgres"] = [PgBackends(dep.settings["database"])]
-        channels = {f"{CHANNEL_PART}{c}": ps for c, ps in dep.by_channel.items()}
-        meter = Meter({**dep.procs, **extra, **channels})
+        parts: dict[str, list[Measured]] = {k: [*ps] for k, ps in dep.procs.items()}
+        parts |= {f"{CHANNEL_PART}{c}": [*ps] for c, ps in dep.by_channel.items()}
+        meter = Meter({**parts, **extra})
         mode = mode or self.modes()[0]
         batch = o.batch_size if mode == "batch" else 1
         tag = f"{dep.name}-{label}-{uuid.uuid4().hex[:6]}"

@@ -92,9 +92,9 @@ def _plan(conn: Connection, items: list[NotificationIn]) -> list[dict[str, Any]]
     if rows:
         stmt = insert(notifications).on_conflict_do_nothing(index_elements=["event_id"]).returning(notifications.c.id)
         created = set(conn.execute(stmt, rows).scalars())
-        fresh = [d for result, dels in planned if uuid.UUID(result["id"]) in created for d in dels]
+        fresh = [d for result, dels in planned if uuid.UUID(str(result["id"])) in created for d in dels]
         for result, _ in planned:
-            if uuid.UUID(result["id"]) not in created:
+            if uuid.UUID(str(result["id"])) not in created:
                 result.update(status=200, deliveries=[])
         if fresh:
             conn.execute(deliveries.insert(), fresh)

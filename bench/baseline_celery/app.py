@@ -138,7 +138,7 @@ celery.conf.update(
 )
 
 
-@worker_ready.connect
+@worker_ready.connect  # type: ignore[untyped-decorator]  # celery ships no types
 def _announce_ready(**_: Any) -> None:
     """Tell the bench this worker consumes now (its logs stay at WARNING, so no ready line)."""
     path = os.environ.get("BASELINE_READY_FILE")

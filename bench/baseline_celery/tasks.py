@@ -46,6 +46,9 @@ _local = threading.local()
 _token_lock = threading.Lock()
 _tokens: dict[str, tuple[str, float]] = {}
 
+# A delivery joined with its notification, user and device (`_claim`'s read).
+Joined = Row[*tuple[Any, ...]]
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -201,7 +204,7 @@ def send_smtp(key: str, to: str, subject: str, text: str | None, html: str | Non
     return Outcome("delivered", "smtp", "250")
 
 
-def _claim(delivery_id: uuid.UUID) -> Row[Any] | None:
+def _claim(delivery_id: uuid.UUID) -> Joined | None:
     """Take the delivery (queued -> sending) and read what the send needs, in one transaction.
 
     The conditional UPDATE is what keeps a redelivered task (acks_late) from sending twice.
@@ -234,7 +237,7 @@ def _claim(delivery_id: uuid.UUID) -> Row[Any] | None:
         return conn.execute(read).one()
 
 
-def _call(key: str, row: Row[Any]) -> Outcome:
+def _call(key: str, row: Joined) -> Outcome:
     content = _template(row.template)[row.channel]
     ctx = {**(row.data or {}), "user": {"name": row.name, "email": row.email, "phone": row.phone}}
     if row.channel == "email":
@@ -282,7 +285,7 @@ def _settle(delivery_id: uuid.UUID, result: Outcome, started: datetime, duration
         )
 
 
-@celery.task(
+@celery.task(  # type: ignore[untyped-decorator]  # celery ships no types
     bind=True, max_retries=8, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, retry_jitter=True
 )
 def send_delivery(self: Any, delivery_hex: str) -> str:
