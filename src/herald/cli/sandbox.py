@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -18,19 +20,37 @@ app = typer.Typer(help="The local provider sandbox.", no_args_is_help=True)
 console = Console()
 
 
+def _base(url: str | None) -> str:
+    s = settings()
+    return url or f"http://{s.sandbox.host}:{s.sandbox.http_port}"
+
+
+def _call(url: str, method: str = "GET") -> Any:
+    """One request to the sandbox's control API; unreachable is one line naming the URL."""
+    request = urllib.request.Request(url, method=method)  # noqa: S310 - the local sandbox
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            return json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        console.print(f"[red]the sandbox did not answer at {url}: {reason}[/red] (is `herald run` running?)")
+        raise typer.Exit(1) from None
+
+
 @app.command("inbox")
 def inbox(
     destination: str | None = typer.Option(None, help="Only this address, number, token or endpoint"),
     provider: str | None = typer.Option(None, help="Only this simulator (smtp, apns, fcm, ...)"),
+    since: int = typer.Option(0, help="Only messages after this sequence number (the # column): the next page"),
+    limit: int = typer.Option(50, help="At most this many, the newest of those that match"),
     url: str | None = typer.Option(None, help="Sandbox URL (default: from settings)"),
     as_json: bool = typer.Option(False, "--json", help="Print raw JSON"),
 ) -> None:
-    """List the messages the simulators accepted, duplicates included."""
-    s = settings()
-    base = url or f"http://{s.sandbox.host}:{s.sandbox.http_port}"
-    query = urllib.parse.urlencode({k: v for k, v in {"destination": destination, "provider": provider}.items() if v})
-    with urllib.request.urlopen(f"{base}/_sandbox/inbox?{query}", timeout=10) as resp:  # noqa: S310 - local sandbox
-        data = json.load(resp)
+    """List the messages the simulators accepted, duplicates included (kept in memory only:
+    a restart of the sandbox empties it)."""
+    params = {"destination": destination, "provider": provider, "since": since or None, "limit": limit}
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
+    data = _call(f"{_base(url)}/_sandbox/inbox?{query}")
     if as_json:
         console.print_json(data=data)
         return
@@ -44,7 +64,16 @@ def inbox(
         )
         table.add_row(str(m["seq"]), m["provider"], m["destination"], (m["key"] or "")[:12], str(summary)[:60])
     console.print(table)
-    console.print(f"{data['total']} message(s)")
+    shown = len(data["messages"])
+    more = f"; the {shown} newest shown (--limit)" if shown < data["total"] else ""
+    console.print(f"{data['total']} message(s){more}")
+
+
+@app.command("clear")
+def clear(url: str | None = typer.Option(None, help="Sandbox URL (default: from settings)")) -> None:
+    """Empty the inbox (every simulator's messages)."""
+    _call(f"{_base(url)}/_sandbox/inbox", method="DELETE")
+    console.print("inbox cleared")
 
 
 @app.command("serve")
