@@ -11,6 +11,7 @@ from herald.cli.context import migrate_db, settings
 from herald.config import Settings
 from herald.kit import heap
 from herald.kit.db import transaction
+from herald.kit.egress import EgressPolicy
 from herald.runtime import Runtime, build_runtime
 from herald.sandbox.stack import SandboxStack, start_sandbox
 from herald.serve import serve_all
@@ -38,7 +39,7 @@ async def _first_app(runtime: Runtime) -> None:
 async def _run(s: Settings) -> None:
     stack: SandboxStack | None = None
     if s.sandbox.enabled:
-        stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address)
+        stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address, egress=EgressPolicy.from_settings(s))
     runtime = build_runtime(s, adapters=stack.adapters if stack else None, single_process=True)
 
     async def ready() -> None:
