@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from herald.kit.channels import Channel
@@ -154,6 +154,35 @@ class SandboxSettings(BaseModel):
     http_port: int = 8025
 
 
+def _hostnames(hosts: list[str]) -> list[str]:
+    """Lowercase hostnames or `*.domain` wildcards; a URL or a bare `*` is a mistake to refuse."""
+    out = []
+    for entry in hosts:
+        host = entry.strip().lower().rstrip(".")
+        name = host.removeprefix("*.")
+        if not name or any(c in name for c in "/:*@[] ") or (host.startswith("*.") and "." not in name):
+            raise ValueError(f"{entry!r} is not a hostname or a *.domain wildcard")
+        out.append(host)
+    return out
+
+
+Hostnames = Annotated[list[str], AfterValidator(_hostnames)]
+
+
+class EgressSettings(BaseModel):
+    """Where apps can make Herald connect (herald/kit/egress.py), as JSON lists of hostnames
+    (no ports): HERALD_EGRESS__PUSH_HOSTS='["fcm.googleapis.com", "*.push.apple.com"]'.
+    `*.example.com` covers every name under example.com, not example.com itself."""
+
+    # Hosts an app's own provider account may name in production, besides the provider's
+    # own. One named exactly is trusted wherever it resolves (an internal relay); one
+    # matched by a wildcard must still resolve to public addresses.
+    provider_hosts: Hostnames = []
+    # When set, the only push services web push subscriptions may point at, e.g.
+    # fcm.googleapis.com, *.push.apple.com, updates.push.services.mozilla.com, *.notify.windows.com.
+    push_hosts: Hostnames = []
+
+
 class Settings(BaseSettings):
     """Everything Herald can be told, with safe development defaults."""
 
@@ -183,6 +212,7 @@ class Settings(BaseSettings):
     # SMTP is configured by HERALD_SMTP__*.
     providers: dict[str, dict[str, Any]] = {}
     reconciler: ReconcilerSettings = ReconcilerSettings()
+    egress: EgressSettings = EgressSettings()
 
     channels: list[Channel] = list(Channel)
     rate_limits: dict[Channel, RateLimit] = {}

@@ -21,6 +21,7 @@ from herald.delivery.recorder import Recorder
 from herald.integrations.service import Account, load_accounts
 from herald.kit.channels import Channel
 from herald.kit.db import autocommit, is_sqlite, make_engine, make_sessionmaker
+from herald.kit.egress import EgressPolicy
 from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
 from herald.kit.uow import unit_of_work
@@ -68,6 +69,8 @@ class Runtime:
     # itself, so it runs without BEGIN and COMMIT (two round trips per request); SQLite
     # writes a batch in several statements and keeps the transaction.
     intake_sessions: async_sessionmaker[AsyncSession]
+    # Where apps may make Herald connect: device registration and integrations check it.
+    egress: EgressPolicy
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
@@ -145,9 +148,10 @@ class Runtime:
             await self.read_engine.dispose()
 
 
-def default_adapters(settings: Settings) -> list[Adapter]:
+def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:
     """The deployment-wide providers: SMTP from HERALD_SMTP__*, others from HERALD_PROVIDERS."""
-    return [SmtpAdapter(settings.smtp)] + [build_adapter(kind, cfg) for kind, cfg in settings.providers.items()]
+    configured = [build_adapter(kind, cfg, egress=egress) for kind, cfg in settings.providers.items()]
+    return [SmtpAdapter(settings.smtp), *configured]
 
 
 def build_runtime(
@@ -188,8 +192,13 @@ def build_runtime(
         async with reads() as session:
             return await load_accounts(session, vault, app_id)
 
+    egress = EgressPolicy.from_settings(settings)
     router = Router(
-        adapters if adapters is not None else default_adapters(settings), settings.routes, accounts, settings.breaker
+        adapters if adapters is not None else default_adapters(settings, egress),
+        settings.routes,
+        accounts,
+        settings.breaker,
+        egress,
     )
     recorder = Recorder(
         engine,
@@ -215,5 +224,6 @@ def build_runtime(
         reads=reads,
         intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
         intake_sessions=sessions if is_sqlite(url) else reads,
+        egress=egress,
         outbox=Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None,
     )

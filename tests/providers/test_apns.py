@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 from pydantic import SecretStr, ValidationError
 
 import herald.sandbox.apns as apns_sandbox
+from herald.kit.egress import EgressPolicy
 from herald.providers.apns import ApnsAdapter, ApnsConfig, H2Pool, ProviderToken, tls_context
 from herald.providers.messages import PushMessage
 from herald.providers.outcome import (
@@ -32,6 +33,7 @@ from herald.providers.outcome import (
 from herald.sandbox.apns import ApnsSimulator
 from herald.sandbox.faults import FaultSettings
 from herald.sandbox.inbox import Inbox
+from tests.network import Listener, fake_dns
 
 TOKEN = "a1" * 32
 T0 = 1_700_000_000.0
@@ -513,3 +515,31 @@ def test_delivers_under_uvloop() -> None:
             await simulator.stop()
 
     assert isinstance(uvloop.run(one_send()), Delivered)
+
+
+# --- the egress rules, for an app's own APNs account -------------------------------------
+
+
+async def test_a_guarded_account_delivers_to_the_address_it_checked(sim: ApnsSimulator) -> None:
+    """The guard opens the socket itself; TLS still checks the certificate against the host name."""
+    adapter = ApnsAdapter(sim.adapter_config(), egress=EgressPolicy().accounts)
+    try:
+        assert isinstance(await adapter.send(push()), Delivered)
+    finally:
+        await adapter.close()
+
+
+async def test_a_host_rebound_to_loopback_is_refused_without_connecting(
+    sim: ApnsSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener = await Listener().start()
+    fake_dns(monkeypatch, {"apns.rebind.test": "127.0.0.1"})
+    config = sim.adapter_config(f"https://apns.rebind.test:{listener.port}")
+    adapter = ApnsAdapter(config, egress=EgressPolicy(production=True).accounts)
+    try:
+        outcome = await adapter.send(push())
+    finally:
+        await adapter.close()
+        await listener.stop()
+    assert isinstance(outcome, PermanentFailure) and outcome.code == "egress_denied", outcome
+    assert listener.connections == 0

@@ -10,12 +10,14 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from herald.config import SmtpSettings
+from herald.kit.egress import EgressPolicy
 from herald.providers.messages import EmailMessage
 from herald.providers.outcome import DeadAddress, Delivered, PermanentFailure, RetryLater, UnknownOutcome
 from herald.providers.smtp import SmtpAdapter, classify_reply
 from herald.sandbox.faults import FaultSettings
 from herald.sandbox.inbox import Inbox
 from herald.sandbox.smtp import SmtpSimulator
+from tests.network import Listener, fake_dns
 
 KEY = "0123456789abcdef0123456789abcdef"
 
@@ -177,3 +179,33 @@ async def test_an_untrusted_certificate_is_not_sent_to() -> None:
     finally:
         await adapter.close()
         await sim.stop()
+
+
+# The egress rules, for an app's own SMTP account
+
+
+async def test_a_guarded_account_delivers_over_tls_to_the_address_it_checked() -> None:
+    """The guard opens the socket itself; TLS still checks the certificate against the host name."""
+    sim = SmtpSimulator(Inbox(), tls="implicit")
+    await sim.start()
+    adapter = SmtpAdapter(sim.adapter_config(), ca_pem=sim.ca_pem, egress=EgressPolicy().accounts)
+    try:
+        assert isinstance(await adapter.send(message()), Delivered)
+        assert [e.destination for e in sim.inbox.entries()] == ["bob@example.com"]
+    finally:
+        await adapter.close()
+        await sim.stop()
+
+
+async def test_a_host_rebound_to_loopback_is_refused_without_connecting(monkeypatch: pytest.MonkeyPatch) -> None:
+    listener = await Listener().start()
+    fake_dns(monkeypatch, {"smtp.rebind.test": "127.0.0.1"})
+    config = SmtpSettings(host="smtp.rebind.test", port=listener.port, timeout=2)
+    adapter = SmtpAdapter(config, egress=EgressPolicy(production=True).accounts)
+    try:
+        outcome = await adapter.send(message())
+    finally:
+        await adapter.close()
+        await listener.stop()
+    assert isinstance(outcome, PermanentFailure) and outcome.code == "egress_denied", outcome
+    assert listener.connections == 0

@@ -24,6 +24,7 @@ from py_vapid import jwt as vapid_jwt
 from pydantic import SecretStr
 from pywebpush import WebPusher, webpush
 
+from herald.kit.egress import EgressPolicy
 from herald.providers.messages import PushMessage
 from herald.providers.outcome import (
     DeadAddress,
@@ -37,6 +38,7 @@ from herald.sandbox.faults import FaultSettings
 from herald.sandbox.inbox import Inbox
 from herald.sandbox.server import Sandbox
 from herald.sandbox.webpush import WebPushSimulator
+from tests.network import Listener, fake_dns, subscription, vapid_config
 
 
 def b64url(data: bytes) -> str:
@@ -373,3 +375,45 @@ async def test_adapter_payload_decrypts_with_http_ece_and_vapid_verifies_with_py
 def test_config_never_shows_the_key(env: Env) -> None:
     config = env.sim.adapter_config(env.base_url)
     assert "PRIVATE KEY" not in repr(config) and "PRIVATE KEY" not in str(config)
+
+
+# The egress rules: the app chose the endpoint, so Herald checks where it really leads
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[Listener]:
+    server = await Listener().start()
+    yield server
+    await server.stop()
+
+
+async def test_production_refuses_a_loopback_endpoint_without_connecting(env: Env, listener: Listener) -> None:
+    config = env.sim.adapter_config(env.base_url)
+    production = WebPushAdapter(config, egress=EgressPolicy(production=True).push)
+    env.adapters.append(production)
+    for endpoint in (f"http://127.0.0.1:{listener.port}/wp/x", f"https://127.0.0.1:{listener.port}/wp/x"):
+        outcome = await production.send(push(subscription(endpoint)))
+        assert isinstance(outcome, DeadAddress) and outcome.code == "egress_denied", outcome
+    assert listener.connections == 0
+    sandboxed = push(env.sim.subscribe())
+    assert isinstance(await production.send(sandboxed), DeadAddress)
+    assert len(env.inbox) == 0
+    # Development's rules (the default) keep the sandbox on loopback reachable.
+    assert isinstance(await env.adapter(config).send(sandboxed), Delivered)
+
+
+async def test_an_endpoint_rebound_to_loopback_is_dead_and_never_connected(
+    listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_dns(monkeypatch, {"push.rebind.test": "127.0.0.1"})
+    policy = EgressPolicy(production=True)
+    endpoint = f"https://push.rebind.test:{listener.port}/wp/x"
+    assert policy.push.refusal(endpoint) is None  # what registration could see
+    adapter = WebPushAdapter(WebPushConfig.model_validate(vapid_config()), egress=policy.push)
+    try:
+        outcome = await adapter.send(push(subscription(endpoint)))
+    finally:
+        await adapter.close()
+    assert isinstance(outcome, DeadAddress) and outcome.code == "egress_denied"
+    assert "127.0.0.1" in (outcome.detail or "")
+    assert listener.connections == 0

@@ -12,6 +12,7 @@ from herald.cli.context import migrate_db, refuse_unsafe, settings
 from herald.config import Settings
 from herald.kit import filelock, heap
 from herald.kit.db import transaction
+from herald.kit.egress import EgressPolicy
 from herald.queue.recovery import expire_orphaned_leases
 from herald.runtime import Runtime, build_runtime
 from herald.sandbox.stack import SandboxStack, start_sandbox
@@ -40,7 +41,7 @@ async def _first_app(runtime: Runtime) -> None:
 async def _run(s: Settings, *, alone: bool) -> None:
     stack: SandboxStack | None = None
     if s.sandbox.enabled:
-        stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address)
+        stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address, egress=EgressPolicy.from_settings(s))
     runtime = build_runtime(s, adapters=stack.adapters if stack else None, single_process=True)
     if alone:
         await expire_orphaned_leases(runtime.sessions)

@@ -25,7 +25,7 @@ async def put_integration(
     body: IntegrationIn, app: AppDep, runtime: RuntimeDep, response: Response, name: str = Name
 ) -> IntegrationOut:
     async with unit_of_work(runtime.sessions) as uow:
-        i, created = await service.put(uow, runtime.vault, app.app_id, name, body)
+        i, created = await service.put(uow, runtime.vault, app.app_id, name, body, runtime.egress)
     runtime.router.forget(app.app_id)
     response.status_code = 201 if created else 200
     return service.present(i, runtime.vault)

@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.integrations.models import Integration
 from herald.integrations.schemas import IntegrationIn, IntegrationOut
 from herald.kit.clock import utcnow
-from herald.kit.errors import NotFound, ValidationFailed, field_of
+from herald.kit.egress import EgressPolicy
+from herald.kit.errors import EgressDenied, NotFound, ValidationFailed, field_of
 from herald.kit.secrets import Vault
 from herald.kit.uow import UnitOfWork
-from herald.providers.registry import KINDS, masked, parse_config, reveal
+from herald.providers.registry import KINDS, account_refusal, masked, parse_config, reveal
 
 _PREFIX = re.compile(r"^\+[1-9][0-9]{0,5}$")
 
@@ -50,19 +51,23 @@ class Account:
     config: dict[str, Any] = field(repr=False)  # opened credentials: never in a repr or a log
 
 
-def _validate(body: IntegrationIn) -> dict[str, Any]:
+def _validate(body: IntegrationIn, egress: EgressPolicy) -> dict[str, Any]:
     if body.kind not in KINDS:
         raise InvalidProviderConfig(f"unknown provider kind {body.kind!r}; one of {sorted(KINDS)}", field="kind")
     for prefix in body.countries:
         if not _PREFIX.match(prefix):
             raise InvalidProviderConfig(f"{prefix!r} is not an E.164 prefix like +44", field="countries")
     try:
-        return reveal(parse_config(body.kind, body.config))
+        config = parse_config(body.kind, body.config)
     except ValidationError as exc:
         first = exc.errors()[0]
         # Only the message and location: pydantic's input echo could carry a secret.
         field = field_of(("config", *first.get("loc", ())))
         raise InvalidProviderConfig(str(first["msg"]), field=field) from exc
+    refused = account_refusal(body.kind, config, egress)
+    if refused is not None:
+        raise EgressDenied(refused[1], field=f"config.{refused[0]}")
+    return reveal(config)
 
 
 def present(i: Integration, vault: Vault) -> IntegrationOut:
@@ -81,9 +86,10 @@ def present(i: Integration, vault: Vault) -> IntegrationOut:
 
 
 async def put(
-    uow: UnitOfWork, vault: Vault, app_id: uuid.UUID, name: str, body: IntegrationIn
+    uow: UnitOfWork, vault: Vault, app_id: uuid.UUID, name: str, body: IntegrationIn, egress: EgressPolicy
 ) -> tuple[Integration, bool]:
-    config = _validate(body)
+    """Create or replace an account; a host the egress rules refuse is refused here already."""
+    config = _validate(body, egress)
     i = await uow.session.scalar(select(Integration).where(Integration.app_id == app_id, Integration.name == name))
     created = i is None
     if i is None:

@@ -81,6 +81,12 @@ class NoContent(ValidationFailed):
     code = "no_content"
 
 
+class EgressDenied(ValidationFailed):
+    """Herald does not connect there: not a public address, or not on the operator's allow-list."""
+
+    code = "egress_denied"
+
+
 class NotFound(HeraldError):
     """The resource does not exist."""
 

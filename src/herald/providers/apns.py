@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from herald.kit.channels import Channel
+from herald.kit.egress import EGRESS_DENIED, EgressRefused, Guard
 from herald.providers.apns_transport import (
     ConnectFailed,
     H2ClientConnection,
@@ -111,7 +112,9 @@ class ApnsAdapter:
     channel = Channel.PUSH
     collapses_duplicates = True  # Herald's key is the collapse key: a resend replaces, never doubles
 
-    def __init__(self, config: ApnsConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: ApnsConfig, *, clock: Callable[[], float] = time.time, egress: Guard | None = None
+    ) -> None:
         self.config = config
         self._clock = clock
         self._tokens = ProviderToken(config, clock)
@@ -124,6 +127,7 @@ class ApnsAdapter:
             tls_context(config.ca_pem),
             size=config.connections,
             connect_timeout=config.timeout,
+            guard=egress,
         )
 
     @property
@@ -166,6 +170,8 @@ class ApnsAdapter:
         try:
             return await self._pool.request(self.headers(message, bearer), body, self.config.timeout)
         except ConnectFailed as exc:
+            if isinstance(exc.__cause__, EgressRefused):
+                return PermanentFailure(EGRESS_DENIED, truncate(str(exc)))
             return RetryLater("connect_error", truncate(str(exc)))
         except NotSent as exc:
             return RetryLater(exc.code, "the request never reached APNs")
@@ -227,9 +233,17 @@ class H2Pool:
     """A few long-lived connections to one origin, opened lazily and replaced when they die."""
 
     def __init__(
-        self, host: str, port: int, tls: ssl.SSLContext, *, size: int = 1, connect_timeout: float = 10.0
+        self,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext,
+        *,
+        size: int = 1,
+        connect_timeout: float = 10.0,
+        guard: Guard | None = None,
     ) -> None:
         self._host, self._port, self._tls = host, port, tls
+        self._guard = guard
         self._authority = (host if port == 443 else f"{host}:{port}").encode("ascii")
         self._connect_timeout = connect_timeout
         self._conns: list[H2ClientConnection | None] = [None] * size
@@ -266,19 +280,27 @@ class H2Pool:
         conn: H2ClientConnection | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: H2ClientConnection(self._authority),
-                    self._host,
-                    self._port,
-                    ssl=self._tls,
-                    server_hostname=self._host,
-                )
+                conn = await self._dial(loop)
                 await conn.ready
         except (OSError, TimeoutError, ConnectFailed) as exc:
             if conn is not None:
                 conn.close()
             raise ConnectFailed(str(exc) or type(exc).__name__) from exc
         self.opened += 1
+        return conn
+
+    async def _dial(self, loop: asyncio.AbstractEventLoop) -> H2ClientConnection:
+        def protocol() -> H2ClientConnection:
+            return H2ClientConnection(self._authority)
+
+        if self._guard is None:
+            _, conn = await loop.create_connection(
+                protocol, self._host, self._port, ssl=self._tls, server_hostname=self._host
+            )
+            return conn
+        # The guard picks the address, so a name re-pointed since any earlier check cannot move it.
+        sock = await self._guard.connect(self._host, self._port)
+        _, conn = await loop.create_connection(protocol, ssl=self._tls, server_hostname=self._host, sock=sock)
         return conn
 
     async def close(self) -> None:

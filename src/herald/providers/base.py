@@ -34,4 +34,5 @@ def kind_of(adapter: Adapter) -> str:
     use the kind instead, so they never carry an app's names and stay a small, fixed set.
     The class attribute is the kind: only an instance is renamed after its account.
     """
-    return str(getattr(type(adapter), "name", "other"))
+    kind = getattr(type(adapter), "name", None)
+    return kind if isinstance(kind, str) else "other"

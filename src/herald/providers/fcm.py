@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from pydantic import BaseModel, SecretStr
 
 from herald.kit.channels import Channel
+from herald.kit.egress import Guard
 from herald.providers.http import HttpAnswer, HttpClient, retry_after_seconds
 from herald.providers.messages import OutboundMessage, PushMessage
 from herald.providers.outcome import (
@@ -125,7 +126,7 @@ class AccessTokens:
         if isinstance(answer, UnknownOutcome):
             # No message went out yet, so an unanswered token request is a plain retry.
             return RetryLater(f"token_{answer.code}", answer.detail)
-        if isinstance(answer, RetryLater):
+        if not isinstance(answer, HttpAnswer):
             return answer
         body = answer.json()
         if answer.status == 200 and isinstance(body, dict) and isinstance(body.get("access_token"), str):
@@ -160,10 +161,12 @@ class FcmAdapter:
     channel = Channel.PUSH
     collapses_duplicates = True  # Herald's key is the notification tag: a resend replaces, never doubles
 
-    def __init__(self, config: FcmConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: FcmConfig, *, clock: Callable[[], float] = time.time, egress: Guard | None = None
+    ) -> None:
         self.config = config
         self._account = ServiceAccount.from_json(config.service_account)
-        self._http = HttpClient(limit=config.max_connections, timeout=config.timeout)
+        self._http = HttpClient(limit=config.max_connections, timeout=config.timeout, guard=egress)
         self._tokens = AccessTokens(self._account, self._http, clock)
         base = config.base_url.rstrip("/")
         self._url = f"{base}/v1/projects/{self._account.project_id}/messages:send"

@@ -2,7 +2,8 @@
 
 Order: for SMS, accounts preferred for the number's country first (by E.164 prefix), then
 the rest; otherwise by priority. The send path tries the next candidate on a transient
-failure and skips any whose circuit breaker is open.
+failure and skips any whose circuit breaker is open. An account the egress rules refuse is
+passed over for the app's others, and fails the send only when it is all there is.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from datetime import datetime
 from herald.config import BreakerSettings, RouteSettings
 from herald.integrations.service import Account
 from herald.kit.channels import Channel
+from herald.kit.egress import EgressPolicy
 from herald.providers.base import Adapter
 from herald.providers.breaker import Breaker
 from herald.providers.messages import EmailMessage, OutboundMessage, PushMessage, SmsMessage
-from herald.providers.registry import KINDS, build_adapter
+from herald.providers.registry import KINDS, Refused, build_account
 
 AccountLoader = Callable[[uuid.UUID], Awaitable[list[Account]]]
 _ACCOUNTS_TTL = 5.0
@@ -43,8 +45,10 @@ class Router:
         routes: RouteSettings,
         accounts: AccountLoader | None = None,
         breaker: BreakerSettings | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.breaker_settings = breaker or BreakerSettings()
+        self.egress = egress or EgressPolicy()
         self.clock: Callable[[], float] = time.monotonic
         self.adapters = {a.name: a for a in adapters}
         self.routes = routes
@@ -107,7 +111,8 @@ class Router:
     def _adapter_for(self, account: Account) -> Adapter:
         built = self._built.get(account.id)
         if built is None or built[0] != account.updated_at:
-            built = (account.updated_at, build_adapter(account.kind, account.config, name=account.name))
+            adapter = build_account(account.kind, account.config, name=account.name, egress=self.egress)
+            built = (account.updated_at, adapter)
             self._built[account.id] = built
         return built[1]
 
@@ -122,7 +127,8 @@ class Router:
             if isinstance(message, SmsMessage) and any(a.countries for a in ordered):
                 names = _prefer_country([(a.name, a.countries) for a in ordered], message.to)
                 ordered = sorted(ordered, key=lambda a: names.index(a.name) if a.name in names else len(names))
-            return [self._adapter_for(a) for a in ordered]
+            adapters = [self._adapter_for(a) for a in ordered]
+            return [a for a in adapters if not isinstance(a, Refused)] or adapters[:1]
         return [self.adapters[n] for n in self._defaults(message) if n in self.adapters]
 
     async def close(self) -> None:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, SecretStr
 
 from herald.kit.channels import Channel
+from herald.kit.egress import Guard
 from herald.providers.http import HttpAnswer, HttpClient, retry_after_seconds
 from herald.providers.messages import EmailMessage, OutboundMessage
 from herald.providers.outcome import (
@@ -113,7 +114,9 @@ class SendGridAdapter:
     channel = Channel.EMAIL
     collapses_duplicates = False
 
-    def __init__(self, config: SendGridConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: SendGridConfig, *, clock: Callable[[], float] = time.time, egress: Guard | None = None
+    ) -> None:
         self.config = config
         self._clock = clock
         self._url = f"{config.base_url.rstrip('/')}/v3/mail/send"
@@ -121,7 +124,7 @@ class SendGridAdapter:
             "Authorization": f"Bearer {config.api_key.get_secret_value()}",
             "Content-Type": "application/json",
         }
-        self._http = HttpClient(timeout=config.timeout)
+        self._http = HttpClient(timeout=config.timeout, guard=egress)
 
     def payload(self, m: EmailMessage) -> dict[str, Any]:
         c = self.config

@@ -14,6 +14,7 @@ import aiosmtplib
 
 from herald.config import SmtpSettings
 from herald.kit.channels import Channel
+from herald.kit.egress import EGRESS_DENIED, EgressRefused, Guard
 from herald.providers import mime
 from herald.providers.messages import EmailMessage, OutboundMessage
 from herald.providers.outcome import (
@@ -47,8 +48,9 @@ class SmtpAdapter:
     channel = Channel.EMAIL
     collapses_duplicates = False
 
-    def __init__(self, config: SmtpSettings, *, ca_pem: str | None = None) -> None:
+    def __init__(self, config: SmtpSettings, *, ca_pem: str | None = None, egress: Guard | None = None) -> None:
         self.config = config
+        self._guard = egress
         self._ca_pem = ca_pem
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
         self._slots = asyncio.Semaphore(config.pool_size)
@@ -66,9 +68,16 @@ class SmtpAdapter:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         c = self.config
+        # With a guard, the address is the guard's pick (DNS rebinding cannot move it); the
+        # host name still serves for TLS.
+        sock = None
+        if self._guard is not None:
+            async with asyncio.timeout(c.timeout):
+                sock = await self._guard.connect(c.host, c.port)
         client = aiosmtplib.SMTP(
             hostname=c.host,
-            port=c.port,
+            port=None if sock is not None else c.port,
+            sock=sock,
             timeout=c.timeout,
             use_tls=c.tls == "implicit",
             start_tls=c.tls == "starttls",
@@ -105,6 +114,8 @@ class SmtpAdapter:
                     client = await self._connect()
                 except aiosmtplib.SMTPAuthenticationError as exc:
                     return PermanentFailure(str(exc.code), truncate(exc.message))
+                except EgressRefused as exc:
+                    return PermanentFailure(EGRESS_DENIED, truncate(str(exc)))
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     return RetryLater("connect_error", truncate(str(exc)))
             outcome, reusable = await self._send_on(client, message)

@@ -22,6 +22,7 @@ import aiohttp
 from pydantic import BaseModel, SecretStr, model_validator
 
 from herald.kit.channels import Channel
+from herald.kit.egress import Guard
 from herald.providers.http import HttpAnswer, HttpClient, retry_after_seconds
 from herald.providers.messages import OutboundMessage, SmsMessage
 from herald.providers.outcome import (
@@ -115,12 +116,12 @@ class TwilioAdapter:
     channel = Channel.SMS
     collapses_duplicates = False
 
-    def __init__(self, config: TwilioConfig) -> None:
+    def __init__(self, config: TwilioConfig, *, egress: Guard | None = None) -> None:
         self.config = config
         self._url = f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
         token = config.auth_token.get_secret_value()
         self._headers = {"Authorization": aiohttp.encode_basic_auth(config.account_sid, token)}
-        self._http = HttpClient(timeout=config.timeout)
+        self._http = HttpClient(timeout=config.timeout, guard=egress)
 
     def form(self, message: SmsMessage) -> dict[str, str]:
         c = self.config

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, SecretStr
 
 from herald.kit.channels import Channel
+from herald.kit.egress import Guard
 from herald.providers.http import HttpAnswer, HttpClient, retry_after_seconds
 from herald.providers.messages import OutboundMessage, SmsMessage
 from herald.providers.outcome import (
@@ -114,10 +115,10 @@ class VonageAdapter:
     channel = Channel.SMS
     collapses_duplicates = False
 
-    def __init__(self, config: VonageConfig) -> None:
+    def __init__(self, config: VonageConfig, *, egress: Guard | None = None) -> None:
         self.config = config
         self._url = f"{config.base_url.rstrip('/')}/sms/json"
-        self._http = HttpClient(timeout=config.timeout)
+        self._http = HttpClient(timeout=config.timeout, guard=egress)
 
     def form(self, message: SmsMessage) -> dict[str, str]:
         c = self.config

@@ -3,6 +3,9 @@
 The endpoint belongs to whichever push service the browser chose, so there is no base URL:
 each message carries its subscription. Herald's key is the `Topic`, which makes a push
 service replace a pending copy instead of delivering a resend twice.
+
+The app chooses each endpoint, so every connection goes through the egress rules' push
+guard (kit/egress.py): https, public addresses only, at registration and at connect time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, SecretStr
 
 from herald.kit.channels import Channel
+from herald.kit.egress import EGRESS_DENIED, EgressPolicy, Guard
 from herald.providers.http import HttpAnswer, HttpClient, retry_after_seconds
 from herald.providers.messages import OutboundMessage, PushMessage
 from herald.providers.outcome import (
@@ -103,7 +107,11 @@ class WebPushAdapter:
     # service still holds: one already delivered to an online browser is shown again.
     collapses_duplicates = False
 
-    def __init__(self, config: WebPushConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: WebPushConfig, *, clock: Callable[[], float] = time.time, egress: Guard | None = None
+    ) -> None:
+        """`egress`: the push guard of the deployment's policy; without one, development's
+        rules (Settings' defaults), which still refuse every non-loopback private address."""
         self.config = config
         self._key = load_vapid_key(config.vapid_private_key)
         public = self._key.public_key().public_bytes(
@@ -111,7 +119,8 @@ class WebPushAdapter:
         )
         self.public_key = b64url(public)  # what browsers subscribe with (applicationServerKey)
         self._clock = clock
-        self._http = HttpClient(limit=config.max_connections, timeout=config.timeout)
+        guard = egress if egress is not None else EgressPolicy().push
+        self._http = HttpClient(limit=config.max_connections, timeout=config.timeout, guard=guard)
         self._vapid: dict[str, tuple[str, float]] = {}
 
     def vapid_header(self, audience: str) -> str:
@@ -158,6 +167,9 @@ class WebPushAdapter:
             return prepared
         endpoint, headers, body = prepared
         answer = await self._http.request("POST", endpoint, data=body, headers=headers)
+        if isinstance(answer, PermanentFailure) and answer.code == EGRESS_DENIED:
+            # The endpoint can never be reached under these rules: retire the subscription.
+            return DeadAddress(answer.code, answer.detail)
         if not isinstance(answer, HttpAnswer):
             return answer
         return classify(answer)

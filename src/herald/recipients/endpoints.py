@@ -74,7 +74,7 @@ async def add_device(
     body: DeviceIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId
 ) -> DeviceOut:
     async with unit_of_work(runtime.sessions) as uow:
-        device, created = await service.register_device(uow, runtime.cache, app.app_id, user_id, body)
+        device, created = await service.register_device(uow, runtime.cache, app.app_id, user_id, body, runtime.egress)
     response.status_code = 201 if created else 200
     return device_out(device)
 

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from herald.cache.interface import ContactCache
 from herald.kit.clock import utcnow
-from herald.kit.errors import DeviceNotFound, UserNotFound, ValidationFailed
+from herald.kit.egress import EgressPolicy
+from herald.kit.errors import DeviceNotFound, EgressDenied, UserNotFound, ValidationFailed
 from herald.kit.uow import UnitOfWork
 from herald.recipients import repository
 from herald.recipients.contacts import normalize_email, normalize_phone
@@ -76,11 +77,16 @@ def _b64url_len(value: str) -> int:
         return -1
 
 
-def _device_token(body: DeviceIn) -> str:
+def _device_token(body: DeviceIn, egress: EgressPolicy) -> str:
     if body.platform == "web":
         sub = body.subscription
         if sub is None:
             raise ValidationFailed("a web device needs a push subscription", field="subscription")
+        # Herald will POST to this URL: judged on its face now (no DNS lookup, whose answer
+        # could change anyway), and again on its addresses at each connection.
+        refused = egress.push.refusal(sub.endpoint)
+        if refused is not None:
+            raise EgressDenied(f"subscription endpoint refused: {refused}", field="subscription.endpoint")
         # RFC 8291: p256dh is an uncompressed P-256 point, auth a 16-byte secret.
         if _b64url_len(sub.keys.get("p256dh", "")) != 65:
             raise ValidationFailed(
@@ -101,11 +107,11 @@ def _device_token(body: DeviceIn) -> str:
 
 
 async def register_device(
-    uow: UnitOfWork, cache: ContactCache, app_id: uuid.UUID, user_id: str, body: DeviceIn
+    uow: UnitOfWork, cache: ContactCache, app_id: uuid.UUID, user_id: str, body: DeviceIn, egress: EgressPolicy
 ) -> tuple[Device, bool]:
     """Register a token; registering a known token again moves and revives it."""
     await require_user(uow, app_id, user_id)
-    token = _device_token(body)
+    token = _device_token(body, egress)
     subscription = body.subscription.model_dump() if body.subscription else None
     device = await repository.find_device_by_token(uow.session, app_id, body.platform, token)
     created = device is None

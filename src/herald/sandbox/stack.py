@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from herald.config import SandboxSettings, SmtpSettings
+from herald.kit.egress import EgressPolicy
 from herald.providers.base import Adapter
 from herald.providers.registry import build_adapter, reveal
 from herald.sandbox.apns import ApnsSimulator
@@ -61,9 +62,18 @@ class SandboxStack:
 
 
 async def start_sandbox(
-    cfg: SandboxSettings, *, from_address: str, apns_port: int = 0, vonage_rate_limit: int | None = 30
+    cfg: SandboxSettings,
+    *,
+    from_address: str,
+    apns_port: int = 0,
+    vonage_rate_limit: int | None = 30,
+    egress: EgressPolicy | None = None,
 ) -> SandboxStack:
-    """Start every simulator (ports from `cfg`, 0 = any free port) and adapters bound to them."""
+    """Start every simulator (ports from `cfg`, 0 = any free port) and adapters bound to them.
+
+    `egress`: the deployment's rules, which the web push adapter applies to endpoints (in
+    production they refuse the sandbox's own loopback endpoints).
+    """
     inbox = Inbox()
     smtp = SmtpSimulator(inbox, host=cfg.host, port=cfg.smtp_port)
     apns = ApnsSimulator(inbox, host=cfg.host, port=apns_port)
@@ -83,5 +93,5 @@ async def start_sandbox(
         "vonage": vonage.adapter_config(base),
         "sendgrid": sendgrid.adapter_config(base),
     }
-    adapters = [build_adapter(kind, cfg) for kind, cfg in configs.items()]
+    adapters = [build_adapter(kind, cfg, egress=egress) for kind, cfg in configs.items()]
     return SandboxStack(sandbox, inbox, adapters, configs)
