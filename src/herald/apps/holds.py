@@ -26,10 +26,11 @@ REASON = "app_disabled"
 REFRESH = 2.0
 # A refresh period, plus time for a hold decided on the old set to be recorded.
 SETTLE = timedelta(seconds=REFRESH + 1.0)
-# Long, as enable makes held work due itself: a short hold would only have every worker
-# lease and put back a disabled app's whole backlog over and over. Should an enable's
-# announcement be lost, the work is still due in the log and goes out within this.
-HOLD = timedelta(minutes=5)
+# Long, as enable makes held work due itself (durably: an outbox row on Redis, the log
+# itself embedded): a short hold would only have the workers lease and put back a disabled
+# app's whole backlog over and over. It bounds the wait of a delivery held again by a worker
+# with a stale set after an enable whose second sweep never ran (the command was killed).
+HOLD = timedelta(minutes=15)
 
 
 class Holds:

@@ -245,20 +245,21 @@ async def _delete(rt: Runtime, key: str, yes: bool, json: bool) -> DeletedOut | 
     typer.echo(f"Deleting app {out.app.name} ({out.app.key}) removes it and all it owns: {what}.", err=json)
     if not yes and not await asyncio.to_thread(typer.confirm, "This cannot be undone. Delete?", err=json):
         return None
+    ref = str(target.id)
     if target.active:
         async with transaction(rt.sessions) as session:
-            target = await service.disable_app(session, key)
+            target = await service.disable_app(session, ref)
     # Wait for every worker to hold the app's work, then for sends already at a provider.
     await asyncio.sleep(max(0.0, (target.updated_at + holds.SETTLE - utcnow()).total_seconds()))
     deadline = utcnow() + rt.settings.worker.lease
     while True:
         try:
             async with transaction(rt.sessions) as session:
-                await service.delete_app(session, key)
+                await service.delete_app(session, ref)
             return out
-        except AppBusy:
+        except AppBusy as exc:
             if utcnow() > deadline:
-                raise
+                raise AppBusy(f"{exc.message} (the app is disabled meanwhile)") from exc
             await asyncio.sleep(0.5)
 
 
