@@ -272,3 +272,12 @@ async def test_create_works_on_a_fresh_data_directory(tmp_path: Path, backend: s
     assert created["key"].startswith("hk_") and created["secret"]
     [listed] = await cli.json("list")
     assert listed["key"] == created["key"] and listed["development"] is False
+
+
+async def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    url = "postgresql+asyncpg://herald:hunter2@127.0.0.1:1/herald"
+    cli = Cli({**env, "HERALD_DATABASE_URL": url, "HERALD_SECRET_KEY": "k", "HERALD_DATA_DIR": str(tmp_path)})
+    ran = await cli("list")
+    assert ran.code == 1
+    assert ran.err.strip() == "error: cannot reach or use the database at 127.0.0.1:1/herald (ConnectionRefusedError)"

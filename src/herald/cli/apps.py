@@ -52,9 +52,11 @@ def _one_line_errors(where: str) -> Iterator[None]:
         yield
     except HeraldError as exc:
         _fail(exc.message)
-    except (SQLAlchemyError, RedisError, OSError) as exc:
-        # The exception's text can carry a statement and its parameters: its type says enough.
-        _fail(f"cannot reach or use the storage at {where} ({type(exc).__name__}); is `herald migrate` done?")
+    # An exception's text can carry a statement and its parameters: its type says enough.
+    except RedisError as exc:
+        _fail(f"cannot reach Redis ({type(exc).__name__})")
+    except (SQLAlchemyError, OSError) as exc:
+        _fail(f"cannot reach or use the database at {where} ({type(exc).__name__})")
 
 
 def _run(body: Callable[[Runtime], Awaitable[T]]) -> T:
