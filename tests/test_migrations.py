@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Boolean, Connection, Executable, String, TableClause, Uuid, column, insert, select, table
 
-from herald.kit.db import make_engine
+from herald.apps.models import App
+from herald.kit.db import UtcDateTime, make_engine
 from herald.migrations import alembic_config
 from herald.models import Base
 
@@ -57,3 +62,51 @@ def test_waiting_outbox_rows_survive_the_change_to_a_row_per_request(tmp_path: P
     command.downgrade(cfg, "0003")
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT channel, delivery_id FROM outbox").fetchall() == [("sms", d.hex)]
+
+
+def _apps_0004() -> TableClause:
+    """The apps table as 0004 left it, typed so each backend binds its own way."""
+    names = ("name", "key_id", "secret_hash")
+    return table(
+        "apps",
+        column("id", Uuid()),
+        *(column(n, String()) for n in names),
+        column("active", Boolean()),
+        column("created_at", UtcDateTime()),
+    )
+
+
+def _at(database_url: str, *statements: Executable) -> list[Sequence[Any]]:
+    """Run statements in one transaction; the rows of the last."""
+
+    async def run() -> list[Sequence[Any]]:
+        engine = make_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                result = None
+                for stmt in statements:
+                    result = await conn.execute(stmt)
+                return [tuple(r) for r in result.all()] if result is not None and result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_apps_survive_0005_both_ways(database_url: str) -> None:
+    """0005 on each backend: an existing app is kept, not marked development, and its
+    updated_at starts at its created_at; downgrading keeps it too."""
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0004")
+    apps = _apps_0004()
+    created = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    row = {"id": uuid.uuid4(), "name": "a", "key_id": "hk_a", "secret_hash": "h", "active": True, "created_at": created}
+    _at(database_url, insert(apps).values(**row))
+    command.upgrade(cfg, "head")
+    [(development, updated, previous)] = _at(
+        database_url, select(App.development, App.updated_at, App.previous_secret_hash).where(App.key_id == "hk_a")
+    )
+    assert (development, updated, previous) == (False, created, None)
+    command.downgrade(cfg, "0004")
+    assert _at(database_url, select(apps.c.name, apps.c.created_at)) == [("a", created)]
+    command.upgrade(cfg, "head")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from herald.apps.holds import Holds
 from herald.cache.interface import ContactCache
 from herald.cache.memory import MemoryContactCache, UncachedContacts
 from herald.cache.redis import RedisContactCache
@@ -207,7 +208,7 @@ def build_runtime(
         interval=settings.worker.record_interval.total_seconds(),
         on_retired=cache.invalidate,
     )
-    pipeline = Pipeline(settings, read_engine, cache, limiter, router)
+    pipeline = Pipeline(settings, read_engine, cache, limiter, router, Holds(read_engine))
     return Runtime(
         settings,
         engine,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.clock import utcnow
@@ -21,5 +21,12 @@ class App(Base):
     key_id: Mapped[str] = mapped_column(String(64), unique=True)
     # Only a keyed hash of the secret is stored; the secret is shown once at creation.
     secret_hash: Mapped[str] = mapped_column(String(128))
+    # After a rotation the old secret keeps working until `previous_secret_expires_at`, so
+    # the app's deployments can switch over without an outage.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     active: Mapped[bool] = mapped_column(default=True)
+    # The app `herald run` made for local use; a production deployment should not keep one.
+    development: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -1,16 +1,26 @@
-"""Creating client apps and authenticating their requests."""
+"""Client apps: creating them, their secrets, disabling and deleting them, and authentication."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.apps import holds, repository
 from herald.apps.models import App
-from herald.kit.errors import Unauthenticated
+from herald.kit.clock import utcnow
+from herald.kit.errors import AppBusy, AppNotFound, Unauthenticated, ValidationFailed
 from herald.kit.secrets import hash_secret, new_key_id, new_secret, secret_matches
+from herald.kit.uow import UnitOfWork
+from herald.queue.announce import announce
+from herald.queue.interface import Broker
+from herald.queue.outbox import Outbox
+
+NAME_MAX = 200  # the column's length
+# A rotation is meant to retire the old secret; an overlap longer than this would not.
+OVERLAP_MAX = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +34,15 @@ class AppCredentials:
 
 
 @dataclass(frozen=True, slots=True)
+class Rotation:
+    """A new secret, shown once, and until when the old one still works (None: no longer)."""
+
+    key: str
+    secret: str
+    old_secret_valid_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AppIdentity:
     """Who is calling: every query of a request is scoped by this app id."""
 
@@ -31,23 +50,111 @@ class AppIdentity:
     name: str
 
 
-async def create_app(session: AsyncSession, name: str, pepper: str) -> AppCredentials:
+async def create_app(session: AsyncSession, name: str, pepper: str, *, development: bool = False) -> AppCredentials:
+    name = name.strip()
+    if not 0 < len(name) <= NAME_MAX:
+        raise ValidationFailed(f"an app name is 1 to {NAME_MAX} characters", field="name")
     secret = new_secret()
-    app = App(name=name, key_id=new_key_id(), secret_hash=hash_secret(secret, pepper))
+    app = App(name=name, key_id=new_key_id(), secret_hash=hash_secret(secret, pepper), development=development)
     session.add(app)
     await session.flush()
     return AppCredentials(app_id=app.id, name=name, key=app.key_id, secret=secret)
 
 
 async def list_apps(session: AsyncSession) -> list[App]:
-    return list((await session.scalars(select(App).order_by(App.created_at))).all())
+    return await repository.all_apps(session)
+
+
+async def get_app(session: AsyncSession, ref: str) -> App:
+    """The app with this key (or id)."""
+    app = await repository.by_ref(session, ref.strip())
+    if app is None:
+        raise AppNotFound(f"no app has the key or id {ref!r}")
+    return app
+
+
+async def rotate_secret(session: AsyncSession, ref: str, pepper: str, overlap: timedelta) -> Rotation:
+    """A new secret; the current one keeps working for `overlap`. Only one old secret is
+    kept: rotating again ends the overlap of the one before at once."""
+    if not timedelta(0) <= overlap <= OVERLAP_MAX:
+        raise ValidationFailed(f"the overlap is between 0 and {OVERLAP_MAX.days} days", field="overlap")
+    app = await get_app(session, ref)
+    now = utcnow()
+    secret = new_secret()
+    keep = overlap > timedelta(0)
+    app.previous_secret_hash = app.secret_hash if keep else None
+    app.previous_secret_expires_at = now + overlap if keep else None
+    app.secret_hash = hash_secret(secret, pepper)
+    app.updated_at = now
+    await session.flush()
+    return Rotation(app.key_id, secret, app.previous_secret_expires_at)
+
+
+async def disable_app(session: AsyncSession, ref: str) -> App:
+    """Refuse the app's requests and hold its queued work (see `herald.apps.holds`)."""
+    app = await get_app(session, ref)
+    if app.active:
+        app.active = False
+        app.updated_at = utcnow()
+        await session.flush()
+    return app
+
+
+async def enable_app(session: AsyncSession, ref: str) -> App:
+    app = await get_app(session, ref)
+    if not app.active:
+        app.active = True
+        app.updated_at = utcnow()
+        await session.flush()
+    return app
+
+
+async def release_held(uow: UnitOfWork, broker: Broker, outbox: Outbox | None, app_id: uuid.UUID) -> list[uuid.UUID]:
+    """Make the app's held deliveries due now and announce them once `uow` commits: left to
+    their hold, they would wait minutes (and on Redis sit in the delayed set as long)."""
+    pairs = await repository.make_due(uow.session, app_id, holds.REASON, utcnow())
+    await announce(uow, broker, outbox, pairs)
+    return [i for i, _ in pairs]
+
+
+def settled(app: App, now: datetime) -> bool:
+    """Every worker has seen the app's last change, so none holds or sends on an older view."""
+    return app.updated_at <= now - holds.SETTLE
+
+
+async def footprint(session: AsyncSession, app: App) -> dict[str, int]:
+    """What deleting the app removes, by kind."""
+    return await repository.footprint(session, app.id)
+
+
+async def delete_app(session: AsyncSession, ref: str) -> App:
+    """Delete a disabled app and everything it owns.
+
+    Refused while any of its deliveries is at a provider: the worker would then record an
+    attempt for a delivery that no longer exists, which breaks its whole batch of outcomes,
+    other apps' included.
+    """
+    app = await get_app(session, ref)
+    now = utcnow()
+    if app.active or not settled(app, now):
+        raise AppBusy("disable the app, and give the workers a few seconds to hold its work, before deleting it")
+    if sending := await repository.in_flight(session, app.id, now):
+        raise AppBusy(f"{sending} deliveries of this app are being sent; try again once they have settled")
+    await repository.remove(session, app.id)
+    return app
 
 
 async def authenticate(session: AsyncSession, key: str, secret: str, pepper: str) -> AppIdentity:
     """The app owning this key, if the secret matches; one error for every failure cause."""
-    app = await session.scalar(select(App).where(App.key_id == key))
-    # Hash even for an unknown key so the two failures take the same time.
-    stored = app.secret_hash if app is not None else hash_secret("x", pepper)
-    if not secret_matches(secret, stored, pepper) or app is None or not app.active:
+    app = await repository.by_key(session, key)
+    previous = None
+    if app is not None and app.previous_secret_expires_at is not None and app.previous_secret_expires_at > utcnow():
+        previous = app.previous_secret_hash
+    # Hash even for an unknown key, and against an old secret even when none is kept, so that
+    # every failure takes the same time; a match against the decoy counts for nothing.
+    decoy = hash_secret("x", pepper)
+    current_ok = secret_matches(secret, app.secret_hash if app is not None else decoy, pepper)
+    previous_ok = secret_matches(secret, previous or decoy, pepper) and previous is not None
+    if app is None or not (current_ok or previous_ok) or not app.active:
         raise Unauthenticated()
     return AppIdentity(app_id=app.id, name=app.name)

@@ -32,7 +32,7 @@ async def _first_app(runtime: Runtime) -> None:
     async with transaction(runtime.sessions) as session:
         if await apps.list_apps(session):
             return
-        creds = await apps.create_app(session, "development", runtime.pepper)
+        creds = await apps.create_app(session, "development", runtime.pepper, development=True)
     console.print("[bold]A development app was created.[/bold] Its secret is shown only this once:")
     console.print(f"  HERALD_APP_KEY={creds.key}")
     console.print(f"  HERALD_APP_SECRET={creds.secret}")

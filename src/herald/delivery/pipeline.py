@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from herald.apps.holds import HOLD, REASON, Holds
 from herald.cache.interface import ContactCache
 from herald.config import Settings
 from herald.delivery import settle
 from herald.delivery import work as work_repo
-from herald.delivery.decide import Send, Skip, Target, decide, resolve
+from herald.delivery.decide import Defer, Send, Skip, Target, decide, resolve
 from herald.delivery.results import AttemptRecord, Result
 from herald.delivery.work import Work
 from herald.kit.clock import utcnow
@@ -29,6 +30,9 @@ from herald.providers.router import Router
 from herald.queue.interface import Job
 from herald.ratelimit.interface import RateLimiter
 from herald.recipients.card import ContactCard
+
+# A disabled app's delivery goes back to `queued` without an attempt, until it is enabled.
+_HOLD = Defer(HOLD.total_seconds(), REASON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +50,14 @@ class Pipeline:
         cache: ContactCache,
         limiter: RateLimiter,
         router: Router,
+        holds: Holds | None = None,
     ) -> None:
         self.settings = settings
         self.reads = reads
         self.cache = cache
         self.limiter = limiter
         self.router = router
+        self.holds = holds
 
     async def prepare(self, jobs: Sequence[Job], owner: str) -> list[Prepared]:
         async with self.reads.connect() as conn:
@@ -86,6 +92,8 @@ class Pipeline:
 
     async def process(self, p: Prepared, owner: str) -> Result:
         now = utcnow()
+        if self.holds is not None and await self.holds.held(p.work.delivery.app_id):
+            return settle.without_call(p.work, owner, _HOLD, now)
         if isinstance(p.target, Skip):
             return settle.without_call(p.work, owner, p.target, now)
         decision = await decide(p.work, p.card, p.target, self.limiter, self.settings)

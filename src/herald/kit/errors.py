@@ -117,6 +117,12 @@ class NotificationNotFound(NotFound):
     code = "notification_not_found"
 
 
+class AppNotFound(NotFound):
+    """No app has this key or id."""
+
+    code = "app_not_found"
+
+
 class Unauthenticated(HeraldError):
     """Valid app credentials are required (HTTP Basic: app key and secret)."""
 
@@ -127,6 +133,12 @@ class Conflict(HeraldError):
     """The request conflicts with the current state."""
 
     code = "conflict"
+
+
+class AppBusy(Conflict):
+    """The app still has deliveries being sent; try again once they have settled."""
+
+    code = "app_busy"
 
 
 class Unavailable(HeraldError):
