@@ -55,6 +55,12 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch: int = 1000
     workers: int = 1
+    # Failed authentications allowed per minute, per app key and per client address, before
+    # 429; and how long a key's verified secrets are trusted without reading them again
+    # (also how long a disabled app or a rotated-out secret may still be accepted).
+    auth_failures_per_key: int = Field(default=10, ge=1)
+    auth_failures_per_address: int = Field(default=60, ge=1)
+    auth_cache: Duration = timedelta(seconds=5)
 
 
 class MetricsSettings(BaseModel):

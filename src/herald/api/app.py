@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from herald import __version__
 from herald.api import errors
+from herald.api.auth import Authenticator
 from herald.api.limits import BodyLimit
 from herald.api.ops import router as ops
 from herald.deadletters.endpoints import router as dead_letters
@@ -24,6 +25,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Multi-channel notifications. Authenticate with HTTP Basic: app key and secret.",
     )
     app.state.runtime = runtime
+    app.state.authenticator = Authenticator(runtime.sessions, runtime.pepper, runtime.settings.api)
     for router in (users, preferences, templates, notifications, dead_letters, integrations, ops):
         app.include_router(router)
     errors.install(app)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[e.HeraldError], int]] = [
     (e.Unauthenticated, 401),
+    (e.AuthThrottled, 429),
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.BatchTooLarge, 413),
@@ -54,6 +55,8 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": 'Basic realm="herald"'} if isinstance(exc, e.Unauthenticated) else None
         if isinstance(exc, e.Unavailable):
             headers = {"Retry-After": "5"}
+        if isinstance(exc, e.AuthThrottled):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=status_for(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

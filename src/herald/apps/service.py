@@ -144,17 +144,48 @@ async def delete_app(session: AsyncSession, ref: str) -> App:
     return app
 
 
-async def authenticate(session: AsyncSession, key: str, secret: str, pepper: str) -> AppIdentity:
-    """The app owning this key, if the secret matches; one error for every failure cause."""
+@dataclass(frozen=True, slots=True)
+class StoredSecrets:
+    """What checking a request's secret needs of its app: read once, then cached by the API
+    for a few seconds, so a flood of wrong secrets for one key costs no database read each."""
+
+    app_id: uuid.UUID
+    name: str
+    active: bool
+    secret_hash: str
+    previous_hash: str | None
+    previous_until: datetime | None
+
+
+async def stored_secrets(session: AsyncSession, key: str) -> StoredSecrets | None:
+    """The app with this key, as `verify` needs it; None if there is none."""
     app = await repository.by_key(session, key)
+    if app is None:
+        return None
+    return StoredSecrets(
+        app.id, app.name, app.active, app.secret_hash, app.previous_secret_hash, app.previous_secret_expires_at
+    )
+
+
+def verify(stored: StoredSecrets | None, secret: str, pepper: str) -> AppIdentity | None:
+    """Who is calling, if `secret` is the app's current one, or its previous one within the
+    rotation's overlap, and the app is enabled; one answer for every failure cause."""
     previous = None
-    if app is not None and app.previous_secret_expires_at is not None and app.previous_secret_expires_at > utcnow():
-        previous = app.previous_secret_hash
+    if stored is not None and stored.previous_until is not None and stored.previous_until > utcnow():
+        previous = stored.previous_hash
     # Hash even for an unknown key, and against an old secret even when none is kept, so that
     # every failure takes the same time; a match against the decoy counts for nothing.
     decoy = hash_secret("x", pepper)
-    current_ok = secret_matches(secret, app.secret_hash if app is not None else decoy, pepper)
+    current_ok = secret_matches(secret, stored.secret_hash if stored is not None else decoy, pepper)
     previous_ok = secret_matches(secret, previous or decoy, pepper) and previous is not None
-    if app is None or not (current_ok or previous_ok) or not app.active:
+    if stored is None or not (current_ok or previous_ok) or not stored.active:
+        return None
+    return AppIdentity(app_id=stored.app_id, name=stored.name)
+
+
+async def authenticate(session: AsyncSession, key: str, secret: str, pepper: str) -> AppIdentity:
+    """The app owning this key, if the secret matches; one error for every failure cause."""
+    identity = verify(await stored_secrets(session, key), secret, pepper)
+    if identity is None:
         raise Unauthenticated()
-    return AppIdentity(app_id=app.id, name=app.name)
+    return identity

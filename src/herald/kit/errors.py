@@ -129,6 +129,16 @@ class Unauthenticated(HeraldError):
     code = "unauthenticated"
 
 
+class AuthThrottled(HeraldError):
+    """Too many failed authentications from this address or for this key; retry later."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(message or f"{(self.__doc__ or '').strip()} (in {retry_after} s)")
+        self.retry_after = retry_after
+
+
 class Conflict(HeraldError):
     """The request conflicts with the current state."""
 
