@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from herald.apps.service import create_app
+from herald.cli.context import refuse_unsafe
 from herald.cli.main import app as cli
 from herald.config import Mode, Settings
+from herald.kit.db import make_engine, make_sessionmaker, transaction
+from herald.migrations import upgrade
 
 STRONG = "k" * 40
 
@@ -51,3 +56,30 @@ def test_the_processes_refuse_to_start(
     assert result.exit_code == 2, result.output
     assert "refuses to start in production mode" in result.output and expected in result.output
     assert not (tmp_path / "herald.db").exists()  # refused before touching anything
+
+
+def test_an_enabled_development_app_keeps_production_from_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'herald.db'}"
+    upgrade(url)
+
+    async def make(development: bool) -> str:
+        engine = make_engine(url)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                return (await create_app(session, "an app", "pepper", development=development)).key
+        finally:
+            await engine.dispose()
+
+    asyncio.run(make(False))
+    dev_key = asyncio.run(make(True))
+    monkeypatch.setenv("HERALD_MODE", "production")
+    monkeypatch.setenv("HERALD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HERALD_SECRET_KEY", STRONG)
+    result = CliRunner().invoke(cli, ["worker", "--channel", "email"])
+    assert result.exit_code == 2, result.output
+    assert f"herald apps delete {dev_key}" in result.output.replace("\n", "")
+    deleted = CliRunner().invoke(cli, ["apps", "delete", dev_key, "--yes"])
+    assert deleted.exit_code == 0, deleted.output
+    refuse_unsafe(Settings())  # with the development app gone, nothing is refused

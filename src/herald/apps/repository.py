@@ -84,3 +84,9 @@ async def footprint(session: AsyncSession, app_id: uuid.UUID) -> dict[str, int]:
 
 async def remove(session: AsyncSession, app_id: uuid.UUID) -> None:
     await session.execute(delete(App).where(App.id == app_id).execution_options(synchronize_session=False))
+
+
+async def development_keys(conn: AsyncConnection) -> list[str]:
+    """The keys of enabled apps that `herald run` made for local use."""
+    rows = await conn.scalars(select(App.key_id).where(App.development.is_(True), App.active.is_(True)))
+    return list(rows.all())

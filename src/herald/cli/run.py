@@ -9,7 +9,7 @@ from rich.console import Console
 
 from herald.apps import service as apps
 from herald.cli.context import migrate_db, refuse_unsafe, settings
-from herald.config import Settings
+from herald.config import Mode, Settings
 from herald.kit import filelock, heap
 from herald.kit.db import transaction
 from herald.kit.egress import EgressPolicy
@@ -31,6 +31,9 @@ def migrate() -> None:
 async def _first_app(runtime: Runtime) -> None:
     async with transaction(runtime.sessions) as session:
         if await apps.list_apps(session):
+            return
+        if runtime.settings.mode is Mode.PRODUCTION:
+            console.print("No app yet: create one with `herald apps create NAME`.")
             return
         creds = await apps.create_app(session, "development", runtime.pepper, development=True)
     console.print("[bold]A development app was created.[/bold] Its secret is shown only this once:")
