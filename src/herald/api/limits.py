@@ -24,6 +24,8 @@ _DRAIN_SECONDS = 2.0
 
 
 class RequestLimits:
+    """ASGI middleware: 431 past the header limits, 413 past the body limit, declared or not."""
+
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_count: int, max_header_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes

@@ -5,8 +5,8 @@ own Request subclass is the documented way to change that parser.
 
 - orjson, not `json.loads`: it refuses NaN, Infinity and numbers that overflow a double
   (1e400, which `json.loads` turns into inf and the database into null), and it is faster
-  on the intake's hot path. Integers beyond 64 bits become floats, and a repeated key keeps
-  its last value, as JavaScript's JSON.parse does.
+  on the intake's hot path. An integer too long for 64 bits is read as a float, and a
+  repeated key keeps its last value, as JavaScript's JSON.parse does.
 - U+0000: PostgreSQL cannot store it in text or JSONB (SQLite can), so it is refused in a
   body, a path or a query on either backend, with the field named.
 """
@@ -26,6 +26,8 @@ _NUL_MESSAGE = "text may not contain the NUL character (U+0000)"
 
 
 class JsonRequest(Request):
+    """A request whose JSON body is parsed by orjson."""
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             # orjson.JSONDecodeError is a json.JSONDecodeError: FastAPI answers it as invalid JSON.
@@ -34,6 +36,8 @@ class JsonRequest(Request):
 
 
 class JsonRoute(APIRoute):
+    """The route class of every API router: strict JSON, and no NUL anywhere in the request."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
