@@ -96,7 +96,7 @@ class RequestLimits:
         Closing a socket with unread data in it makes the kernel answer with a reset, which
         can destroy the 413 before a client that writes its whole body first has read it.
         """
-        left = self.max_body_bytes
+        left = 2 * self.max_body_bytes  # a refused body costs at most three times the limit to read
         with anyio.move_on_after(_DRAIN_SECONDS):
             while left > 0:
                 message = await receive()
