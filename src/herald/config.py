@@ -53,6 +53,10 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 2 * 1024 * 1024
+    # A real client sends a dozen headers and well under a kilobyte of them (Basic credentials
+    # included); nginx's default buffers stop at 8 KiB a line, Apache's at 100 fields.
+    max_header_count: int = 100
+    max_header_bytes: int = 16 * 1024
     max_batch: int = 1000
     workers: int = 1
     # Failed authentications allowed per minute, per app key and per client address, before

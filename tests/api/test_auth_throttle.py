@@ -81,4 +81,5 @@ async def test_oversized_credentials_never_reach_the_database(api: Api) -> None:
     client, creds, reads = api
     assert (await client.get("/v1/templates", auth=("hk_" + "a" * 5000, "x"))).status_code == 401
     assert (await client.get("/v1/templates", auth=(creds.key, "s" * 5000))).status_code == 401
+    assert (await client.get("/v1/templates", auth=("hk_\x00", "x"))).status_code == 401
     assert reads == []

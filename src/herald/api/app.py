@@ -1,13 +1,13 @@
-"""The FastAPI application: routers from each domain, one error mapping, one body limit."""
+"""The FastAPI application: routers from each domain, one error mapping, request limits."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from herald import __version__
-from herald.api import errors
+from herald.api import docs, errors
 from herald.api.auth import Authenticator
-from herald.api.limits import BodyLimit
+from herald.api.limits import RequestLimits
 from herald.api.ops import router as ops
 from herald.deadletters.endpoints import router as dead_letters
 from herald.integrations.endpoints import router as integrations
@@ -23,12 +23,21 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="Herald",
         version=__version__,
         description="Multi-channel notifications. Authenticate with HTTP Basic: app key and secret.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime.sessions, runtime.pepper, runtime.settings.api)
     for router in (users, preferences, templates, notifications, dead_letters, integrations, ops):
         app.include_router(router)
     errors.install(app)
+    docs.install(app)
 
-    app.add_middleware(BodyLimit, max_bytes=runtime.settings.api.max_body_bytes)
+    api = runtime.settings.api
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=api.max_body_bytes,
+        max_header_count=api.max_header_count,
+        max_header_bytes=api.max_header_bytes,
+    )
     return app

@@ -54,8 +54,9 @@ class Authenticator:
 
     async def app(self, key: str, secret: str, address: str) -> AppIdentity:
         """Who is calling; raises Unauthenticated, or AuthThrottled past the allowance."""
-        if len(key) > MAX_KEY or len(secret) > MAX_SECRET:
-            return self._fail(key[:MAX_KEY], address)
+        # A NUL is in no key, and PostgreSQL refuses it in a lookup (an error, not a miss).
+        if len(key) > MAX_KEY or len(secret) > MAX_SECRET or "\x00" in key:
+            return self._fail(key[:MAX_KEY].replace("\x00", ""), address)
         hit = self._stored.get(key)
         if hit is None or hit[0] <= self._clock():
             # An address spending its allowance on made-up keys gets no more reads; a key

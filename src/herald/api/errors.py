@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from herald.api.schemas import ErrorOut
 from herald.kit import errors as e
 from herald.kit.errors import field_of
 
@@ -24,7 +25,9 @@ STATUS: list[tuple[type[e.HeraldError], int]] = [
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.BatchTooLarge, 413),
+    (e.PayloadTooLarge, 413),
     (e.ValidationFailed, 422),
+    (e.HeadersTooLarge, 431),
     (e.Unavailable, 503),
 ]
 
@@ -36,6 +39,40 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+
+
+def _retry_after(meaning: str) -> dict[str, Any]:
+    return {"Retry-After": {"description": meaning, "required": True, "schema": {"type": "integer", "minimum": 0}}}
+
+
+# What each status means in the OpenAPI document; every one carries an ErrorOut body.
+_DOCUMENTED: dict[int, tuple[str, dict[str, Any]]] = {
+    401: (
+        "No valid app credentials (`unauthenticated`)",
+        {"WWW-Authenticate": {"description": "The Basic realm", "required": True, "schema": {"type": "string"}}},
+    ),
+    404: ("The resource does not exist in this app (`not_found` or a specific `*_not_found`)", {}),
+    409: ("A concurrent request wrote the same resource; nothing was written, retry (`conflict`)", {}),
+    413: ("The body is over the size limit (`payload_too_large`), a batch over its item count (`batch_too_large`)", {}),
+    422: ("The request is not valid: `field` names the culprit (`validation_error`, `invalid_json`, ...)", {}),
+    429: ("Too many failed authentications from this client: wait, then retry", _retry_after("seconds to wait")),
+    431: ("Too many header fields, or too many bytes of headers (`headers_too_large`)", {}),
+    503: (
+        "Storage is unavailable or at capacity; nothing was accepted (`unavailable`, `overloaded`)",
+        _retry_after("seconds until a retry may succeed"),
+    ),
+}
+# Every authenticated operation can answer these, whatever it does.
+AUTHENTICATED = (401, 413, 422, 429, 431, 503)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, for a route or a router."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description, headers = _DOCUMENTED[status]
+        out[status] = {"model": ErrorOut, "description": description, **({"headers": headers} if headers else {})}
+    return out
 
 
 def status_for(exc: e.HeraldError) -> int:
@@ -61,10 +98,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        code = "invalid_json" if first.get("type") == "json_invalid" else "validation_error"
+        first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            # Its location is a character offset, not a field.
+            reason = dict(first.get("ctx") or {}).get("error", "")
+            message = f"the request body is not strict JSON (RFC 8259): {reason}"
+            return JSONResponse(error_body(e.InvalidJson.code, message), 422)
         return JSONResponse(
-            error_body(code, str(first.get("msg")), field_of(tuple(first.get("loc", ())))), status_code=422
+            error_body("validation_error", str(first.get("msg")), field_of(tuple(first.get("loc", ())))), 422
         )
 
     @app.exception_handler(StarletteHTTPException)

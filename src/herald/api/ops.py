@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from herald import __version__
+from herald.api import errors
 from herald.api.deps import RuntimeDep
 from herald.kit.errors import NotFound, Unauthenticated
 
@@ -25,7 +26,7 @@ class MetricsOff(NotFound):
     code = "not_found"
 
 
-@router.get("/health")
+@router.get("/health", responses=errors.responses(413, 431))
 async def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from herald.api.deps import AppDep, RuntimeDep
+from herald.api.errors import AUTHENTICATED, responses
+from herald.api.routing import JsonRoute
 from herald.deadletters import service
 from herald.deadletters.schemas import DeadLetterOut, DeadLetterPage, ReplayFilter, ReplayOut
+from herald.kit.bounds import Timestamp
 from herald.kit.channels import Channel
 from herald.kit.errors import ValidationFailed
 from herald.kit.uow import unit_of_work
 
-router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+router = APIRouter(
+    prefix="/v1/dead-letters", tags=["dead letters"], route_class=JsonRoute, responses=responses(*AUTHENTICATED)
+)
 
 
 @router.get("", response_model=DeadLetterPage, summary="Deliveries that ran out of attempts, newest first")
@@ -22,9 +26,9 @@ async def list_dead(
     app: AppDep,
     runtime: RuntimeDep,
     channel: Channel | None = None,
-    reason: str | None = None,
-    since: AwareDatetime | None = None,
-    cursor: str | None = None,
+    reason: str | None = Query(default=None, min_length=1, max_length=200, description="The provider's code"),
+    since: Timestamp | None = Query(default=None, description="Died at or after this instant (offset required)"),
+    cursor: str | None = Query(default=None, max_length=64, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> DeadLetterPage:
     try:
@@ -44,20 +48,29 @@ async def list_dead(
     return DeadLetterPage(items=items, next_cursor=last.hex if last else None)
 
 
-@router.get("/{delivery_id}", response_model=DeadLetterOut, summary="One dead letter with its attempts")
+@router.get(
+    "/{delivery_id}",
+    response_model=DeadLetterOut,
+    responses=responses(404),
+    summary="One dead letter with its attempts",
+)
 async def inspect(delivery_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> DeadLetterOut:
     async with unit_of_work(runtime.sessions) as uow:
         return await service.inspect(uow, app.app_id, delivery_id)
 
 
-@router.post("/{delivery_id}/replay", response_model=ReplayOut, summary="Send again (idempotent)")
+@router.post(
+    "/{delivery_id}/replay", response_model=ReplayOut, responses=responses(404, 409), summary="Send again (idempotent)"
+)
 async def replay_one(delivery_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> ReplayOut:
     async with unit_of_work(runtime.sessions) as uow:
         ids = await service.replay(uow, runtime.broker, runtime.outbox, app.app_id, [delivery_id])
     return ReplayOut(replayed=len(ids), ids=ids)
 
 
-@router.post("/replay", response_model=ReplayOut, summary="Replay every dead letter matching a filter")
+@router.post(
+    "/replay", response_model=ReplayOut, responses=responses(409), summary="Replay every dead letter matching a filter"
+)
 async def replay_many(body: ReplayFilter, app: AppDep, runtime: RuntimeDep) -> ReplayOut:
     async with unit_of_work(runtime.sessions) as uow:
         ids = await service.replay_matching(uow, runtime.broker, runtime.outbox, app.app_id, body)

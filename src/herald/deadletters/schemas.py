@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from herald.kit.bounds import Timestamp
 from herald.kit.channels import Channel
 from herald.notifications.schemas import AttemptOut
 
@@ -36,8 +37,8 @@ class ReplayFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Channel | None = None
-    reason: str | None = None
-    since: AwareDatetime | None = Field(default=None, description="Died at or after this time")
+    reason: str | None = Field(default=None, min_length=1, max_length=200)
+    since: Timestamp | None = Field(default=None, description="Died at or after this instant")
     ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)
     limit: int = Field(default=10_000, ge=1, le=100_000)
 

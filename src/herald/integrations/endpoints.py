@@ -5,11 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Response
 
 from herald.api.deps import AppDep, RuntimeDep
+from herald.api.errors import AUTHENTICATED, responses
+from herald.api.routing import JsonRoute
 from herald.integrations import service
 from herald.integrations.schemas import IntegrationIn, IntegrationOut
 from herald.kit.uow import unit_of_work
 
-router = APIRouter(prefix="/v1/integrations", tags=["integrations"])
+router = APIRouter(
+    prefix="/v1/integrations", tags=["integrations"], route_class=JsonRoute, responses=responses(*AUTHENTICATED)
+)
 # The name is what attempts and deliveries record as their provider (a 32-character column).
 Name = Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$")
 
@@ -20,7 +24,12 @@ async def list_integrations(app: AppDep, runtime: RuntimeDep) -> list[Integratio
         return [service.present(i, runtime.vault) for i in await service.list_all(uow, app.app_id)]
 
 
-@router.put("/{name}", response_model=IntegrationOut, summary="Create or replace a provider account")
+@router.put(
+    "/{name}",
+    response_model=IntegrationOut,
+    responses={201: {"model": IntegrationOut, "description": "The integration was created"}, **responses(409)},
+    summary="Create or replace a provider account",
+)
 async def put_integration(
     body: IntegrationIn, app: AppDep, runtime: RuntimeDep, response: Response, name: str = Name
 ) -> IntegrationOut:
@@ -31,13 +40,13 @@ async def put_integration(
     return service.present(i, runtime.vault)
 
 
-@router.get("/{name}", response_model=IntegrationOut)
+@router.get("/{name}", response_model=IntegrationOut, responses=responses(404))
 async def get_integration(app: AppDep, runtime: RuntimeDep, name: str = Name) -> IntegrationOut:
     async with unit_of_work(runtime.sessions) as uow:
         return service.present(await service.get(uow, app.app_id, name), runtime.vault)
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=responses(404, 409))
 async def delete_integration(app: AppDep, runtime: RuntimeDep, name: str = Name) -> Response:
     async with unit_of_work(runtime.sessions) as uow:
         await service.delete(uow, app.app_id, name)

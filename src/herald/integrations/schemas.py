@@ -7,15 +7,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from herald.kit.bounds import Int32
+from herald.kit.jsonvalues import JsonObject
+
 
 class IntegrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(description="apns, fcm, webpush, twilio, vonage, smtp or sendgrid")
-    priority: int = Field(default=0, description="Lower goes first; the next is the failover")
+    priority: Int32 = Field(default=0, description="Lower goes first; the next is the failover")
     countries: list[str] = Field(default_factory=list, description='E.164 prefixes preferred here, e.g. ["+44"]')
     enabled: bool = True
-    config: dict[str, Any] = Field(description="The provider's settings and credentials")
+    config: JsonObject = Field(description="The provider's settings and credentials")
 
 
 class IntegrationOut(BaseModel):

@@ -33,6 +33,12 @@ class ValidationFailed(HeraldError):
     code = "validation_error"
 
 
+class InvalidJson(ValidationFailed):
+    """The request body is not strict JSON (RFC 8259)."""
+
+    code = "invalid_json"
+
+
 class InvalidEmail(ValidationFailed):
     """The email address is not valid."""
 
@@ -67,6 +73,18 @@ class BatchTooLarge(ValidationFailed):
     """The batch holds more notifications than allowed."""
 
     code = "batch_too_large"
+
+
+class PayloadTooLarge(HeraldError):
+    """The request body is larger than this server accepts."""
+
+    code = "payload_too_large"
+
+
+class HeadersTooLarge(HeraldError):
+    """The request carries more header fields, or more header bytes, than this server accepts."""
+
+    code = "headers_too_large"
 
 
 class NoRecipient(ValidationFailed):

@@ -3,35 +3,42 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
 from herald.api.deps import AppDep, RuntimeDep
-from herald.api.errors import status_for
+from herald.api.errors import AUTHENTICATED, responses, status_for
+from herald.api.routing import JsonRoute
+from herald.api.schemas import ErrorBody
+from herald.kit.bounds import Timestamp
 from herald.kit.errors import BatchTooLarge, ValidationFailed, field_of
 from herald.kit.uow import unit_of_work
 from herald.notifications import service
+from herald.notifications.models import DeliveryState
 from herald.notifications.schemas import (
     BatchIn,
     BatchItemOut,
     BatchOut,
-    ErrorBody,
     NotificationIn,
     NotificationOut,
     NotificationPage,
 )
 
-router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+router = APIRouter(
+    prefix="/v1/notifications", tags=["notifications"], route_class=JsonRoute, responses=responses(*AUTHENTICATED)
+)
 
 
 @router.post(
     "",
     response_model=NotificationOut,
     status_code=202,
-    responses={200: {"description": "A notification with this event_id already exists; nothing was created"}},
+    responses={
+        200: {"model": NotificationOut, "description": "A notification with this event_id exists; nothing was created"},
+        **responses(404, 409),
+    },
     summary="Accept a notification: 202 once it is committed to the log",
 )
 async def create(body: NotificationIn, app: AppDep, runtime: RuntimeDep, response: Response) -> NotificationOut:
@@ -54,7 +61,12 @@ def _parse(index: int, raw: dict[str, Any]) -> NotificationIn | BatchItemOut:
         )
 
 
-@router.post("/batch", response_model=BatchOut, summary="Accept up to 1,000 notifications, with a result per item")
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    responses=responses(409),
+    summary="Accept up to 1,000 notifications, with a result per item",
+)
 async def create_batch(body: BatchIn, app: AppDep, runtime: RuntimeDep) -> BatchOut:
     limit = runtime.settings.api.max_batch
     if len(body.notifications) > limit:
@@ -83,7 +95,12 @@ async def create_batch(body: BatchIn, app: AppDep, runtime: RuntimeDep) -> Batch
     )
 
 
-@router.get("/{notification_id}", response_model=NotificationOut, summary="Status, deliveries and attempts")
+@router.get(
+    "/{notification_id}",
+    response_model=NotificationOut,
+    responses=responses(404),
+    summary="Status, deliveries and attempts",
+)
 async def get(notification_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> NotificationOut:
     async with unit_of_work(runtime.sessions) as uow:
         return await service.get_notification(uow, app.app_id, notification_id)
@@ -93,13 +110,13 @@ async def get(notification_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> N
 async def list_(
     app: AppDep,
     runtime: RuntimeDep,
-    user_id: str | None = None,
-    event_id: str | None = None,
-    category: str | None = None,
-    state: str | None = Query(default=None, description="Only notifications with a delivery in this state"),
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    cursor: str | None = None,
+    user_id: str | None = Query(default=None, min_length=1, max_length=200),
+    event_id: str | None = Query(default=None, min_length=1, max_length=200),
+    category: str | None = Query(default=None, min_length=1, max_length=100),
+    state: DeliveryState | None = Query(default=None, description="Only notifications with a delivery in this state"),
+    created_after: Timestamp | None = Query(default=None, description="At or after this instant (offset required)"),
+    created_before: Timestamp | None = Query(default=None, description="Before this instant (offset required)"),
+    cursor: str | None = Query(default=None, max_length=64, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> NotificationPage:
     before: uuid.UUID | None = None

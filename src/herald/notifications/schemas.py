@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from herald.api.schemas import ErrorBody
+from herald.kit.bounds import Timestamp
 from herald.kit.channels import Channel
+from herald.kit.jsonvalues import JsonObject
 from herald.templates.schemas import ChannelContent
 
 
@@ -30,18 +33,23 @@ class NotificationIn(BaseModel):
     user_id: str | None = Field(default=None, min_length=1, max_length=200)
     recipient: InlineRecipient | None = None
     template: str | None = Field(default=None, max_length=200)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict, description="The template's variables")
     content: ChannelContent | None = Field(default=None, description="Inline content instead of a template")
     channels: list[Channel] | None = Field(default=None, min_length=1)
     category: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     critical: bool = Field(default=False, description="Ignores opt-outs and rate limits")
-    send_at: AwareDatetime | None = None
+    send_at: Timestamp | None = Field(default=None, description="Deliver at this instant; an offset is required")
+
+
+# Parsed one by one by the endpoint, so that each item gets its own result; documented as
+# what each must be.
+BatchItem = Annotated[dict[str, Any], WithJsonSchema({"$ref": "#/components/schemas/NotificationIn"})]
 
 
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    notifications: list[dict[str, Any]] = Field(min_length=1)
+    notifications: list[BatchItem] = Field(min_length=1)
 
 
 class AttemptOut(BaseModel):
@@ -82,12 +90,6 @@ class NotificationOut(BaseModel):
     created_at: datetime
     status: str
     deliveries: list[DeliveryOut]
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
 
 
 class BatchItemOut(BaseModel):

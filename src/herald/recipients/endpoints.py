@@ -7,12 +7,14 @@ import uuid
 from fastapi import APIRouter, Path, Response
 
 from herald.api.deps import AppDep, RuntimeDep
+from herald.api.errors import AUTHENTICATED, responses
+from herald.api.routing import JsonRoute
 from herald.kit.uow import unit_of_work
 from herald.recipients import repository, service
 from herald.recipients.models import Device, User
 from herald.recipients.schemas import DeviceIn, DeviceOut, UserIn, UserOut
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], route_class=JsonRoute, responses=responses(*AUTHENTICATED))
 UserId = Path(min_length=1, max_length=200)
 
 
@@ -43,7 +45,12 @@ def user_out(u: User, devices: list[Device]) -> UserOut:
     )
 
 
-@router.put("/{user_id}", response_model=UserOut, summary="Create or replace a user")
+@router.put(
+    "/{user_id}",
+    response_model=UserOut,
+    responses={201: {"model": UserOut, "description": "The user was created"}, **responses(409)},
+    summary="Create or replace a user",
+)
 async def put_user(
     body: UserIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId
 ) -> UserOut:
@@ -54,7 +61,7 @@ async def put_user(
     return user_out(user, devices)
 
 
-@router.get("/{user_id}", response_model=UserOut)
+@router.get("/{user_id}", response_model=UserOut, responses=responses(404))
 async def get_user(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> UserOut:
     async with unit_of_work(runtime.sessions) as uow:
         user = await service.require_user(uow, app.app_id, user_id)
@@ -62,14 +69,22 @@ async def get_user(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> U
     return user_out(user, devices)
 
 
-@router.delete("/{user_id}", status_code=204, summary="Delete a user and erase their contact data")
+@router.delete(
+    "/{user_id}", status_code=204, responses=responses(404, 409), summary="Delete a user and erase their contact data"
+)
 async def delete_user(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> Response:
     async with unit_of_work(runtime.sessions) as uow:
         await service.delete_user(uow, runtime.cache, app.app_id, user_id)
     return Response(status_code=204)
 
 
-@router.post("/{user_id}/devices", response_model=DeviceOut, status_code=201, summary="Register a push device")
+@router.post(
+    "/{user_id}/devices",
+    response_model=DeviceOut,
+    status_code=201,
+    responses={200: {"model": DeviceOut, "description": "The device was already registered"}, **responses(404, 409)},
+    summary="Register a push device",
+)
 async def add_device(
     body: DeviceIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId
 ) -> DeviceOut:
@@ -79,7 +94,7 @@ async def add_device(
     return device_out(device)
 
 
-@router.delete("/{user_id}/devices/{device_id}", status_code=204)
+@router.delete("/{user_id}/devices/{device_id}", status_code=204, responses=responses(404, 409))
 async def delete_device(device_id: uuid.UUID, app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> Response:
     async with unit_of_work(runtime.sessions) as uow:
         await service.remove_device(uow, runtime.cache, app.app_id, user_id, device_id)
