@@ -31,9 +31,12 @@ def parse_since(text: str | None) -> datetime | None:
     if not text:
         return None
     m = re.fullmatch(r"(\d+)([smhd])", text.strip())
-    if m:
-        return utcnow() - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
-    value = datetime.fromisoformat(text)
+    try:
+        if m:
+            return utcnow() - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+        value = datetime.fromisoformat(text)
+    except (OverflowError, ValueError) as exc:
+        raise typer.BadParameter(f"{text!r} is not a time Herald can look back to ({exc})") from None
     if value.tzinfo is None:
         raise typer.BadParameter("give a time zone, e.g. 2026-11-21T10:00:00+00:00")
     return value
