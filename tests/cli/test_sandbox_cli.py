@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -53,3 +56,16 @@ async def test_an_unreachable_sandbox_is_one_line_naming_the_url() -> None:
     assert code == 1
     assert out.strip().count("\n") <= 1 and f"{url}/_sandbox/inbox" in out.replace("\n", "")
     assert "Traceback" not in out
+
+
+async def test_env_prints_exports_a_shell_reads_back(tmp_path: Path) -> None:
+    providers = '{"apns": {"private_key": "-----BEGIN KEY-----\\nab cd"}}'
+    values = {"HERALD_PROVIDERS": providers, "HERALD_SMTP__PORT": "2525"}
+    path = tmp_path / "sandbox.json"
+    path.write_text(json.dumps(values))
+    code, out = await herald("env", str(path))
+    assert code == 0
+    script = f"{out}\nprintf '%s' \"$HERALD_PROVIDERS\""
+    shown = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert shown == values["HERALD_PROVIDERS"]
+    assert (await herald("env", str(tmp_path / "missing.json")))[0] == 1

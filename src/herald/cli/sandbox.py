@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -74,6 +75,20 @@ def clear(url: str | None = typer.Option(None, help="Sandbox URL (default: from 
     """Empty the inbox (every simulator's messages)."""
     _call(f"{_base(url)}/_sandbox/inbox", method="DELETE")
     console.print("inbox cleared")
+
+
+@app.command("env")
+def env(env_file: Path = typer.Argument(..., help="The file `herald sandbox serve --env-file` wrote")) -> None:
+    """Print `export` lines that point Herald's processes at a running sandbox:
+    `eval "$(herald sandbox env sandbox.json)"`."""
+    try:
+        variables = json.loads(env_file.read_text())
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]cannot read {env_file}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    for name, value in variables.items():
+        # Plain print: the values are JSON with spaces and PEM keys, quoted for the shell.
+        print(f"export {name}={shlex.quote(str(value))}")
 
 
 @app.command("serve")
