@@ -19,7 +19,7 @@ from herald.preferences.rules import allows
 from herald.providers.messages import OutboundMessage
 from herald.ratelimit.interface import RateLimiter
 from herald.recipients.card import ContactCard, DeviceCard
-from herald.templates.render import pick, render
+from herald.templates.render import pick, prepare, render, uncompiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,8 @@ async def decide(
     content = pick(work.channels, work.locales, locale, channel)
     if content is None:
         return Skip(SkipReason.NO_CONTENT)
+    if todo := uncompiled([content]):
+        await prepare(todo)  # a large template compiles off the event loop
     if card is not None:
         user = user_context(card.name, card.email, card.phone, card.locale, card.user_id, card.attributes)
         name = card.name

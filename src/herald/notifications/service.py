@@ -19,7 +19,7 @@ from herald.kit.channels import Channel
 from herald.kit.errors import HeraldError, NotificationNotFound
 from herald.kit.uow import UnitOfWork
 from herald.notifications import repository
-from herald.notifications.intake import NewDelivery, Plan, build_plan, content_of, recipient_of
+from herald.notifications.intake import NewDelivery, Plan, build_plan, content_of, prepare_templates, recipient_of
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
 from herald.queue.announce import announce_written
@@ -76,6 +76,7 @@ async def accept_batch(
     )
     users = {u: found.get((app_id, u)) for u in user_ids}
     templates = {key: content for (_, key), content in found_templates.items()}
+    await prepare_templates(reqs, templates)
 
     outcomes: list[Plan | str | HeraldError] = []
     seen: set[str] = set()

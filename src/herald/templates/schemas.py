@@ -56,6 +56,11 @@ class TemplateIn(BaseModel):
     default_locale: str = Field(default="en", max_length=35)
     channels: ChannelContent
     locales: dict[str, ChannelContent] = Field(default_factory=dict)
+    sample_data: dict[str, Any] | None = Field(
+        default=None,
+        description="An example of a notification's `data` (it may also hold `user` and `notification`): "
+        "every template is trial-rendered with it when saved",
+    )
 
 
 class TemplateOut(TemplateIn):

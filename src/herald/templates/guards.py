@@ -1,0 +1,412 @@
+"""Size checks made before an operation runs, so that a huge value is refused, not built.
+
+Every operator, method and filter that can make a value much larger than its inputs (a
+repetition, a power, a padding width, a separator or replacement repeated once per item or
+line) has its result's size predicted from its inputs, which is cheap, and refused over the
+limit. What cannot grow much is measured after it runs, by the meter's `check`.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable, Iterator
+from functools import update_wrapper
+from typing import Any
+
+from jinja2.runtime import Context
+from jinja2.utils import Namespace, _PassArg, generate_lorem_ipsum, pass_context
+
+from herald.kit.errors import RenderLimit
+from herald.templates.limits import MAX_RANGE, MAX_VALUE_CHARS, RENDER_CPU_SECONDS, SLOW_FILTERS
+from herald.templates.meter import Meter, check_bits, check_items, check_len, too_big
+
+Args = tuple[Any, ...]
+Kwargs = dict[str, Any]
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "*": operator.mul,
+    "**": operator.pow,
+    "+": operator.add,
+    "%": operator.mod,
+}
+_NUMBERS = frozenset({int, float, bool})
+_SIZED = (str, bytes, bytearray, list, tuple)
+# A printf conversion whose width or precision is `*` or a number of 7 digits or more.
+_PRINTF_HUGE = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|0*[1-9]\d{6,}|\d*\.(?:\*|0*[1-9]\d{6,}))")
+_DIGITS = re.compile(r"0*([1-9]\d*)")
+_WHITESPACE = [" ", "\n", "\t", "\r", "\x0b", "\x0c"]
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _arg(args: Args, kwargs: Kwargs, index: int, name: str, default: Any = None) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+# -- Operators -----------------------------------------------------------------------------
+
+
+def binop(meter: Meter, op: str, left: Any, right: Any) -> Any:
+    """`*`, `**`, `+` and `%` of the template, each refused before it would build too much."""
+    if type(left) in _NUMBERS and type(right) in _NUMBERS:
+        # Arithmetic, the common case: only a product or a power can grow a number much.
+        if op == "*" and type(left) is int and type(right) is int:
+            check_bits(left.bit_length() + right.bit_length())
+        elif op == "**" and type(left) is int and type(right) is int and right > 0 and abs(left) > 1:
+            check_bits(left.bit_length() * right)
+        return _OPS[op](left, right)
+    meter.step()
+    if op == "*":
+        return _check_mul(meter, left, right)
+    if op == "**":
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+            check_bits(left.bit_length() * right)
+    elif op == "+":
+        if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+            check_items(len(left) + len(right))
+            size = meter.size(left) + meter.size(right)
+            check_len(size)
+            return meter.remember(operator.add(left, right), size)
+        if isinstance(left, str | bytes) and isinstance(right, str | bytes):
+            check_len(len(left) + len(right))
+    else:
+        if isinstance(left, str | bytes):
+            check_printf(left)
+            return meter.check(left % right)
+        return left % right
+    return _OPS[op](left, right)
+
+
+def _check_mul(meter: Meter, left: Any, right: Any) -> Any:
+    if isinstance(left, int) and isinstance(right, int):
+        check_bits(left.bit_length() + right.bit_length())
+        return left * right
+    seq, times = (left, right) if isinstance(right, int) else (right, left)
+    if isinstance(seq, _SIZED) and isinstance(times, int) and times > 1:
+        size = meter.size(seq) * times
+        check_len(size)
+        if isinstance(seq, list | tuple):
+            check_items(len(seq) * times)
+            return meter.remember(seq * times, size)
+    return left * right
+
+
+def check_printf(fmt: str | bytes) -> None:
+    """A printf-style format's widths and precisions, which pad to any size asked."""
+    text = fmt if isinstance(fmt, str) else fmt.decode("latin-1")
+    if _PRINTF_HUGE.search(text):
+        raise RenderLimit("a % format's width or precision is `*` or over 999,999")
+
+
+def check_format_spec(spec: str) -> None:
+    """A str.format field's spec (`{:>999999999}`): any number in it is a width or precision."""
+    for digits in _DIGITS.findall(spec):
+        check_len(int(digits) if len(digits) < 10 else float("inf"), "a formatted field")
+
+
+# -- Method calls ----------------------------------------------------------------------------
+
+
+def _pad(s: Any, args: Args, kwargs: Kwargs) -> Args:
+    width = _int(_arg(args, kwargs, 0, "width", 0))
+    if width is not None:
+        check_len(width)
+    return args
+
+
+def _expandtabs(s: Any, args: Args, kwargs: Kwargs) -> Args:
+    size = _int(_arg(args, kwargs, 0, "tabsize", 8))
+    if size is not None and size > 1:
+        check_len(len(s) + s.count("\t" if isinstance(s, str) else b"\t") * size)
+    return args
+
+
+def _replace(s: Any, args: Args, kwargs: Kwargs) -> Args:
+    old, new = _arg(args, kwargs, 0, "old"), _arg(args, kwargs, 1, "new")
+    if isinstance(old, str | bytes) and isinstance(new, str | bytes) and len(new) > len(old):
+        count = _int(_arg(args, kwargs, 2, "count", -1))
+        found = s.count(old) if old else len(s) + 1
+        if count is not None and count >= 0:
+            found = min(found, count)
+        check_len(len(s) + found * (len(new) - len(old)))
+    return args
+
+
+def _join(s: Any, args: Args, kwargs: Kwargs) -> Args:
+    if not args:
+        return args
+    parts = list(args[0])
+    check_len(sum(len(p) for p in parts if isinstance(p, _SIZED)) + len(s) * max(len(parts) - 1, 0))
+    return (parts, *args[1:])
+
+
+def _translate(s: Any, args: Args, kwargs: Kwargs) -> Args:
+    table = _arg(args, kwargs, 0, "table")
+    values = table.values() if isinstance(table, dict) else table if isinstance(table, list | tuple) else ()
+    longest = max((len(v) for v in values if isinstance(v, str)), default=1)
+    check_len(len(s) * longest)
+    return args
+
+
+def _split(s: Any, args: Args, kwargs: Kwargs) -> Args:
+    sep = _arg(args, kwargs, 0, "sep")
+    if isinstance(sep, str | bytes) and sep:
+        pieces = s.count(sep) + 1
+    else:  # runs of whitespace: at most one piece per whitespace character, and one more
+        spaces = _WHITESPACE if isinstance(s, str) else [c.encode() for c in _WHITESPACE]
+        pieces = sum(s.count(c) for c in spaces) + 1
+    limit = _int(_arg(args, kwargs, 1, "maxsplit", -1))
+    if limit is not None and limit >= 0:
+        pieces = min(pieces, limit + 1)
+    check_items(pieces, "a split")
+    return args
+
+
+def _splitlines(s: Any, args: Args, kwargs: Kwargs) -> Args:
+    cr, lf = ("\r", "\n") if isinstance(s, str) else (b"\r", b"\n")
+    check_items(s.count(cr) + s.count(lf) + 1, "a split")
+    return args
+
+
+_STRING_METHODS: dict[str, Callable[[Any, Args, Kwargs], Args]] = {
+    "split": _split,
+    "rsplit": _split,
+    "splitlines": _splitlines,
+    "center": _pad,
+    "ljust": _pad,
+    "rjust": _pad,
+    "zfill": _pad,
+    "expandtabs": _expandtabs,
+    "replace": _replace,
+    "join": _join,
+    "translate": _translate,
+}
+
+
+def before_call(func: Any, args: Args, kwargs: Kwargs) -> Args:
+    """The arguments to call `func` with, once its result is known to fit."""
+    owner = getattr(func, "__self__", None)
+    if isinstance(owner, str | bytes | bytearray):
+        check = _STRING_METHODS.get(getattr(func, "__name__", ""))
+        if check is not None:
+            return check(owner, args, kwargs)
+    elif isinstance(owner, int) and getattr(func, "__name__", "") == "to_bytes":
+        length = _int(_arg(args, kwargs, 0, "length", 1))
+        if length is not None:
+            check_len(length)
+    return args
+
+
+# -- Filters ---------------------------------------------------------------------------------
+
+Pre = Callable[[Meter, Any, Args, Kwargs], tuple[Any, Args]]
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _f_center(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    _pad(value, args, kwargs)
+    return value, args
+
+
+def _f_indent(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    text, width = _text(value), _arg(args, kwargs, 0, "width", 4)
+    per_line = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+    check_len(len(text) + (text.count("\n") + 1) * per_line)
+    return text, args
+
+
+def _f_wordwrap(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    text = _text(value)
+    width = _int(_arg(args, kwargs, 0, "width", 79)) or 1
+    wrap = _arg(args, kwargs, 2, "wrapstring") or "\n"
+    # Every line ends at a space or newline of the text, or is a piece of a long word.
+    lines = text.count(" ") + text.count("\n") + text.count("\t") + len(text) // max(width, 1) + 2
+    check_len(len(text) + lines * len(_text(wrap)))
+    return text, args
+
+
+def _f_replace(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    text = _text(value)
+    old, new = _arg(args, kwargs, 0, "old"), _arg(args, kwargs, 1, "new")
+    count = _arg(args, kwargs, 2, "count")
+    _replace(text, (_text(old), _text(new), -1 if count is None else count), {})
+    return text, args
+
+
+def _f_join(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    items = list(value) if not isinstance(value, list | tuple) else value
+    sep = _text(_arg(args, kwargs, 0, "d", ""))
+    # Items print as themselves (or, by attribute, as a part of themselves: bounded the same).
+    check_len(sum(meter.size(item) for item in items) + len(sep) * max(len(items) - 1, 0))
+    return items, args
+
+
+def _f_format(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    check_printf(_text(value))
+    return value, args
+
+
+def _f_batch(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    count = _int(_arg(args, kwargs, 0, "linecount"))
+    if count is not None and _arg(args, kwargs, 1, "fill_with") is not None:
+        check_len(count * 3, "a filled batch")
+    return value, args
+
+
+def _f_slice(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    # slice() loops once per slice asked for, even over an empty sequence.
+    slices = _int(_arg(args, kwargs, 0, "slices"))
+    if slices is not None and slices > MAX_RANGE:
+        raise RenderLimit(f"slice() into {slices:,} parts; at most {MAX_RANGE:,}")
+    return value, args
+
+
+def _f_tojson(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    indent = _arg(args, kwargs, 0, "indent")
+    width = len(indent) if isinstance(indent, str) else indent if isinstance(indent, int) else 0
+    if width > 8:
+        raise RenderLimit("tojson's indent is limited to 8")
+    return value, args
+
+
+def _f_urlize(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    text = _text(value)
+    extra = sum(len(_text(_arg(args, kwargs, i, name) or "")) for i, name in ((2, "target"), (3, "rel")))
+    words = text.count(" ") + text.count("\n") + 1
+    check_len(2 * len(text) + words * (64 + extra), "urlize's output")
+    return text, args
+
+
+def _f_sum(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    # Summing lists or strings copies the running total once per item: quadratic.
+    if not isinstance(_arg(args, kwargs, 1, "start", 0), int | float):
+        raise RenderLimit("sum() adds numbers; its start must be a number")
+    return value, args
+
+
+def _f_list(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    if isinstance(value, str):
+        check_items(len(value), "a list of characters")
+    return value, args
+
+
+def _f_pprint(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+    # Nested values print one item a line, indented by depth.
+    check_len(meter.size(value) * 8, "pprint's output")
+    return value, args
+
+
+def _slow(name: str, per_ms: int) -> Pre:
+    longest = int(per_ms * RENDER_CPU_SECONDS * 1000)
+
+    def check(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+        text = _text(value)
+        if len(text) > longest:
+            raise RenderLimit(f"{name} takes at most {longest:,} characters (it was given {len(text):,})")
+        return text, args
+
+    return check
+
+
+def _then(first: Pre, second: Pre) -> Pre:
+    def both(meter: Meter, value: Any, args: Args, kwargs: Kwargs) -> tuple[Any, Args]:
+        value, args = first(meter, value, args, kwargs)
+        return second(meter, value, args, kwargs)
+
+    return both
+
+
+PRE: dict[str, Pre] = {
+    "center": _f_center,
+    "indent": _f_indent,
+    "wordwrap": _f_wordwrap,
+    "replace": _f_replace,
+    "join": _f_join,
+    "format": _f_format,
+    "batch": _f_batch,
+    "slice": _f_slice,
+    "tojson": _f_tojson,
+    "urlize": _f_urlize,
+    "sum": _f_sum,
+    "list": _f_list,
+    "pprint": _f_pprint,
+}
+for _name, _per_ms in SLOW_FILTERS.items():
+    PRE[_name] = _then(_slow(_name, _per_ms), PRE[_name]) if _name in PRE else _slow(_name, _per_ms)
+# Constant-time whatever their input: left as they are, off the meter.
+UNMETERED = frozenset({"default", "d", "length", "count", "first", "last", "abs", "attr", "round"})
+
+
+def bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` metered: a step, the size check before (if it has one), the result's after."""
+    pre = PRE.get(name)
+    pass_arg = _PassArg.from_obj(func)
+
+    def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
+        meter: Meter = context.meter  # type: ignore[attr-defined]
+        meter.step()
+        if pre is not None:
+            value, args = pre(meter, value, args, kwargs)
+        if pass_arg is None:
+            result = func(value, *args, **kwargs)
+        elif pass_arg is _PassArg.eval_context:
+            result = func(context.eval_ctx, value, *args, **kwargs)
+        elif pass_arg is _PassArg.environment:
+            result = func(context.environment, value, *args, **kwargs)
+        else:
+            result = func(context, value, *args, **kwargs)
+        if isinstance(result, str):
+            if len(result) > MAX_VALUE_CHARS:
+                raise too_big(f"the result of {name}", len(result))
+            return result
+        if isinstance(result, Iterator):
+            # batch() and slice() yield lists they build as they go: measured as they come.
+            return (meter.check(item, f"an item of {name}") for item in result)
+        return meter.check(result, f"the result of {name}")
+
+    # Copying the wrapped filter's attributes copies its pass_* marker too: mark after.
+    return pass_context(update_wrapper(bounded, func))
+
+
+def bounded_filters(filters: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+    return {name: f if name in UNMETERED else bounded_filter(name, f) for name, f in filters.items()}
+
+
+# -- Globals and joins -------------------------------------------------------------------------
+
+
+def bounded_range(*args: int) -> range:
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise RenderLimit(f"range() of {len(rng):,} items; at most {MAX_RANGE:,}")
+    return rng
+
+
+def bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    if not all(isinstance(v, int) and v <= 100 for v in (n, min, max)):
+        raise RenderLimit("lipsum() takes counts of at most 100")
+    return generate_lorem_ipsum(n, html, min, max)
+
+
+class BoundedNamespace(Namespace):
+    """A namespace that prints as its name: its attributes can change after it is put in a
+    list, so its size cannot be measured once, and a list of namespaces holding lists of
+    namespaces would print exponentially."""
+
+    def __repr__(self) -> str:
+        return "<Namespace>"
+
+
+def concat(parts: Iterable[str]) -> str:
+    """A buffer's join (macros, set blocks, call blocks), refused before it would be too long."""
+    parts = parts if isinstance(parts, list) else list(parts)
+    check_len(sum(map(len, parts)), "a block's output")
+    return "".join(parts)
