@@ -23,6 +23,7 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, Undefined, markup_join, str_join
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
@@ -164,6 +165,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         if not SandboxedEnvironment.is_safe_attribute(self, obj, attr, value):
             return False
         return not (isinstance(obj, _MUTABLE) and modifies_known_mutable(obj, attr))
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        # Refused at once, not as an undefined value that fails only when used: a trial
+        # render's lenient undefined would otherwise print it as nothing.
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         return guards.binop(context.meter, operator, left, right)  # type: ignore[attr-defined]
