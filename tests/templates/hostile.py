@@ -53,7 +53,7 @@ HOSTILE: dict[str, str] = {
     "nested_parens": "{{ " + "(" * 500 + "1" + ")" * 500 + " }}",
     "nested_not": "{{ " + "not " * 400 + "1 }}",
     "long_attribute_chain": "{{ " + "a." * 1000 + "b }}",
-    "long_sum": "{{ " + "1 + " * 2000 + "1 }}",
+    "long_sum": "{{ " + "1 + " * 900 + "1 }}",
     "nested_ifs": "{% if a %}" * 100 + "{% endif %}" * 100,
     "huge_literal": "{{ 1" + "0" * 5000 + " }}",
     "include": "{% include 'other' %}",
