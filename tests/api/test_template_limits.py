@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import tracemalloc
 from typing import Any
 
 import httpx
 import pytest
 
+from herald.notifications import service as notifications_service
 from tests.harness import Herald
 from tests.templates.hostile import HOSTILE
 
@@ -118,3 +121,37 @@ async def test_a_limit_broken_at_intake_is_a_render_error_for_that_item(herald: 
     results = r.json()["results"]
     assert [x["status"] for x in results] == [202, 422]
     assert results[1]["error"]["code"] == "render_error"
+
+
+async def test_planning_a_batch_gives_the_event_loop_turns(herald: Herald, monkeypatch: pytest.MonkeyPatch) -> None:
+    await herald.user()
+    await herald.template()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    seen: list[int] = []
+    plan_one = notifications_service._plan_one
+
+    def counting(*args: Any) -> Any:
+        seen.append(ticks)
+        return plan_one(*args)
+
+    monkeypatch.setattr(notifications_service, "_plan_one", counting)
+    monkeypatch.setattr(notifications_service, "PLAN_SLICE_SECONDS", 0.0)
+    task = asyncio.create_task(ticker())
+    try:
+        items = [
+            {"event_id": f"e{n}", "user_id": "42", "template": "order-shipped", "data": {"order_id": n}}
+            for n in range(4)
+        ]
+        r = await herald.client.post("/v1/notifications/batch", json={"notifications": items})
+    finally:
+        task.cancel()
+    assert r.status_code == 200 and r.json()["accepted"] == 4
+    # Nothing else awaits between two items: only the planner's own turns let the ticker run.
+    assert len(seen) == 4 and all(b > a for a, b in itertools.pairwise(seen))

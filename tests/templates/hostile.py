@@ -15,6 +15,7 @@ HOSTILE: dict[str, str] = {
     "int_product": REPEAT.replace("A", "3").replace("B", "ns.a * ns.a"),
     "str_plus_doubling": REPEAT.replace("A", "'ab'").replace("B", "ns.a + ns.a"),
     "printf_width": "{{ '%999999999d' % 1 }}",
+    "printf_many_widths": "{{ '%999999d' * 1000 % ((1,) * 1000) }}",
     # `~` doubling in a loop.
     "concat_doubling": LOOP,
     # Containers nested so that printing, comparing or hashing them unfolds exponentially.
@@ -25,6 +26,9 @@ HOSTILE: dict[str, str] = {
     "zfill_method": "{{ 'x'.zfill(10**9) }}",
     "format_method": "{{ '{:>999999999}'.format(1) }}",
     "format_map_precision": "{{ '{x:.999999999f}'.format_map({'x': 1.5}) }}",
+    "format_many_fields": "{{ ('{:>999999}' * 1000).format(*range(1000)) }}",
+    "macro_varargs": "{% set y = 'y' * 999999 %}{% macro m() %}{{ varargs|length }}{{ varargs }}{% endmacro %}"
+    "{{ m(" + "y, " * 2000 + ") }}",
     "format_filter": "{{ '%999999999s'|format('x') }}",
     "indent_filter": "{{ ('a\\n' * 1000)|indent(10**7) }}",
     "wordwrap_filter": "{{ ('a ' * 1000)|wordwrap(1, wrapstring='x' * 999999) }}",

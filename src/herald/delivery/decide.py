@@ -6,13 +6,14 @@ after a notification was accepted is still honoured.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from herald.config import Settings
 from herald.delivery.compose import compose
 from herald.delivery.work import Work
 from herald.kit.channels import Channel
-from herald.kit.errors import HeraldError
+from herald.kit.errors import HeraldError, RenderLimit
 from herald.notifications.intake import render_context, user_context
 from herald.notifications.models import SkipReason
 from herald.preferences.rules import allows
@@ -103,6 +104,8 @@ async def decide(
     try:
         rendered = render(channel, content, render_context(n.data, user, n.event_id, n.category))
     except HeraldError as exc:
+        if isinstance(exc, RenderLimit):
+            await asyncio.sleep(0)  # it may have run for its whole CPU budget: others go first
         return Fail(exc.code, exc.message)
     return Send(
         compose(

@@ -8,6 +8,7 @@ outbox, its rows commit with the log and the publish follows the commit).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
 from herald.recipients.card import ContactCard
 from herald.templates.repository import contents as template_contents
+
+PLAN_SLICE_SECONDS = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ async def accept_batch(
 
     outcomes: list[Plan | str | HeraldError] = []
     seen: set[str] = set()
+    # An item's renders are bounded to a few ms of CPU, a batch of a thousand is not: the
+    # event loop gets a turn whenever planning has held it that long.
+    turn = time.perf_counter() + PLAN_SLICE_SECONDS
     for req in reqs:
         if req.event_id in seen:
             outcomes.append(req.event_id)
@@ -89,6 +95,9 @@ async def accept_batch(
             seen.add(req.event_id)
         except HeraldError as exc:
             outcomes.append(exc)
+        if time.perf_counter() > turn:
+            await asyncio.sleep(0)
+            turn = time.perf_counter() + PLAN_SLICE_SECONDS
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
     written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox)

@@ -33,7 +33,10 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 _NUMBERS = frozenset({int, float, bool})
 _SIZED = (str, bytes, bytearray, list, tuple)
 # A printf conversion whose width or precision is `*` or a number of 7 digits or more.
-_PRINTF_HUGE = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|0*[1-9]\d{6,}|\d*\.(?:\*|0*[1-9]\d{6,}))")
+_PRINTF_FLAGS = r"%(?:\([^)]*\))?[-#0 +]*"
+_PRINTF_WIDTH = re.compile(_PRINTF_FLAGS + r"(\d+)")
+_PRINTF_PRECISION = re.compile(_PRINTF_FLAGS + r"\d*\.(\d+)")
+_PRINTF_STAR = re.compile(_PRINTF_FLAGS + r"\d*\.?\*")
 _DIGITS = re.compile(r"0*([1-9]\d*)")
 _WHITESPACE = [" ", "\n", "\t", "\r", "\x0b", "\x0c"]
 
@@ -97,10 +100,17 @@ def _check_mul(meter: Meter, left: Any, right: Any) -> Any:
 
 
 def check_printf(fmt: str | bytes) -> None:
-    """A printf-style format's widths and precisions, which pad to any size asked."""
+    """A printf-style format's widths and precisions, which pad to any size asked: all of
+    them together, as one format can hold many."""
     text = fmt if isinstance(fmt, str) else fmt.decode("latin-1")
-    if _PRINTF_HUGE.search(text):
-        raise RenderLimit("a % format's width or precision is `*` or over 999,999")
+    if "%" not in text:
+        return
+    if "*" in text and _PRINTF_STAR.search(text):
+        raise RenderLimit("a % format's `*` width or precision is not supported")
+    numbers = _PRINTF_WIDTH.findall(text) + _PRINTF_PRECISION.findall(text)
+    if max(map(len, numbers), default=0) > 9:
+        raise too_big("a % formatted string", float("inf"))
+    check_len(len(text) + sum(map(int, numbers)), "a % formatted string")
 
 
 def check_format_spec(spec: str) -> None:

@@ -113,9 +113,17 @@ class MeteredContext(Context):
 
 
 class BoundedFormatter(SandboxedFormatter):
+    """str.format's formatter, counting the fields it has formatted: one format string can
+    hold thousands, each within the limit."""
+
+    written = 0
+
     def format_field(self, value: Any, format_spec: str) -> Any:
         guards.check_format_spec(format_spec)
-        return super().format_field(value, format_spec)
+        out = super().format_field(value, format_spec)
+        self.written += len(out)
+        check_len(self.written, "a formatted string")
+        return out
 
 
 class BoundedEscapeFormatter(BoundedFormatter, SandboxedEscapeFormatter):
@@ -177,6 +185,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         meter: Meter = __context.meter  # type: ignore[attr-defined]
         meter.enter()
+        if len(args) > 4 or len(kwargs) > 4:
+            # A macro sees its arguments as `varargs` and `kwargs`, which print.
+            meter.check(args, "a call's arguments")
+            meter.check(kwargs, "a call's arguments")
         try:
             result = super().call(__context, __obj, *guards.before_call(__obj, args, kwargs), **kwargs)
         finally:
@@ -219,6 +231,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         kind = type(owner)
 
         def wrapper(*args: Any, **kwargs: Any) -> str:
+            formatter.written = len(owner)
             if is_map:
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one positional argument")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -19,6 +20,7 @@ from herald.templates.schemas import ChannelContent, TemplateIn, TemplateOut
 async def _check(content: ChannelContent, prefix: str, sample: dict[str, Any]) -> None:
     for channel, fields in content.as_dict().items():
         await validate(Channel(channel), fields, sample, prefix)
+        await asyncio.sleep(0)  # a trial render may take its whole budget; a template has many
 
 
 def to_out(t: Template) -> TemplateOut:
