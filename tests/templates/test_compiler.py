@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from herald.kit.channels import Channel
 from herald.kit.errors import InvalidTemplate
-from herald.templates import compiler
+from herald.templates import compiler, offload
 from herald.templates.compiler import INLINE_CHARS, compiled, compiled_async
 from herald.templates.render import RenderedEmail, RenderedSms, render, validate
 
 LARGE = "<p>{{ name }}</p>\n" * 2000
+PIPES: dict[str, Any] = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _stop_compiler() -> Iterator[None]:
     yield
-    compiler.shutdown()
+    offload.shutdown()
 
 
 async def test_a_large_source_compiles_in_the_compiler_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,3 +98,16 @@ async def test_save_time_validation_exercises_the_constant_parts_whatever_is_mis
 def test_a_trial_render_absorbs_missing_variables() -> None:
     out = render(Channel.SMS, {"text": "[{{ a.b.c }}{{ a * 3 }}{{ a() }}{{ a < 1 }}{{ a|int }}]"}, {}, trial=True)
     assert out == RenderedSms("[False0]")
+
+
+async def test_a_compiler_process_that_dies_refuses_that_template_and_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    offload.shutdown()
+    monkeypatch.setattr(offload, "_start", lambda: subprocess.Popen([sys.executable, "-c", "pass"], **PIPES))
+    source = LARGE + "<!-- dies -->"
+    with pytest.raises(InvalidTemplate, match="compiler process failed"):
+        await compiled_async(source, False)
+    assert (source, False) not in compiler.CACHE  # not remembered: it may work next time
+    monkeypatch.undo()
+    assert (await compiled_async(source, False)).template is not None

@@ -3,18 +3,16 @@
 Compiling costs CPU in proportion to the template's tags and expressions (measured here:
 about 60 µs per expression, 3 s for 512 KB of them), and its last step, Python's own
 `compile()`, holds the GIL throughout, so a thread would not spare the event loop. A source
-past `INLINE_CHARS` is therefore compiled in a child process, which sends back the code
-object (marshalled); the loop only loads it. A template of any size that the sync path meets
-uncompiled (a miss outside `prepare`) is still compiled in place, bounded by the node limit.
+past `INLINE_CHARS` is therefore compiled in the compiler process (`offload`), which sends
+back the code object, marshalled; the loop only loads it. A template that the sync path
+meets uncompiled (a miss outside `render.prepare`) is still compiled in place, bounded by the
+node limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import marshal
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import CodeType
 
@@ -24,6 +22,7 @@ from jinja2.environment import Template
 from herald.kit.errors import InvalidTemplate
 from herald.templates.cache import ByteBudgetCache, estimate
 from herald.templates.limits import MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_NODES
+from herald.templates.offload import CompilerFailed, build_remote
 from herald.templates.sandbox import LENIENT, STRICT
 
 # Sources up to this long compile in place: at most a few milliseconds even when every
@@ -49,7 +48,6 @@ class Compiled:
 
 # A source that does not compile is remembered too, so that asking again costs nothing.
 CACHE: ByteBudgetCache[Compiled | InvalidTemplate] = ByteBudgetCache(CACHE_BYTES)
-_pool: ProcessPoolExecutor | None = None
 
 
 def check_tree(tree: nodes.Template) -> None:
@@ -71,6 +69,9 @@ def check_tree(tree: nodes.Template) -> None:
 def build(source: str, html: bool) -> CodeType:
     """Source to code object, or InvalidTemplate saying why not. Safe to run in any process."""
     env = STRICT[html]
+    # Every tag is at least two nodes: past this many, refuse before parsing them all.
+    if source.count("{{") + source.count("{%") > MAX_TEMPLATE_NODES // 2:
+        raise InvalidTemplate(f"the template has more than {MAX_TEMPLATE_NODES:,} parts; split it")
     try:
         tree = env.parse(source)
         check_tree(tree)
@@ -120,22 +121,6 @@ def compiled(source: str, html: bool) -> Compiled:
     return _load(source, html, code, len(marshal.dumps(code)))
 
 
-def _build_remote(source: str, html: bool) -> tuple[bytes | None, str | None]:
-    """In the child: marshalled code, or the reason the template does not compile."""
-    try:
-        return marshal.dumps(build(source, html)), None
-    except InvalidTemplate as exc:
-        return None, exc.message
-
-
-def _executor() -> ProcessPoolExecutor:
-    global _pool
-    if _pool is None:
-        # Spawned, not forked: the parent runs an event loop and threads a fork would copy.
-        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    return _pool
-
-
 async def compiled_async(source: str, html: bool) -> Compiled:
     """As `compiled`, but a large source is compiled in a child process."""
     found = _cached(source, html)
@@ -143,22 +128,12 @@ async def compiled_async(source: str, html: bool) -> Compiled:
         return found
     if len(source) <= INLINE_CHARS:
         return compiled(source, html)
-    global _pool
     try:
-        payload, error = await asyncio.get_running_loop().run_in_executor(_executor(), _build_remote, source, html)
-    except BrokenProcessPool as exc:
-        # The compiler died (out of memory, or a crash in CPython's compiler): this template
-        # is refused, and the next one gets a new process.
-        _pool = None
+        payload, error = await asyncio.get_running_loop().run_in_executor(None, build_remote, source, html)
+    except CompilerFailed as exc:
+        # Out of memory, or a crash in CPython's compiler: this template is refused (not
+        # remembered: the next attempt gets a new process).
         raise InvalidTemplate("the template could not be compiled: the compiler process failed") from exc
     if payload is None:
         raise _refused(source, html, InvalidTemplate(error))
     return _load(source, html, marshal.loads(payload), len(payload))  # noqa: S302 - our own child's output
-
-
-def shutdown() -> None:
-    """Stop the compiler process, if one was started."""
-    global _pool
-    if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
-        _pool = None
