@@ -111,3 +111,13 @@ async def test_a_compiler_process_that_dies_refuses_that_template_and_is_replace
     assert (source, False) not in compiler.CACHE  # not remembered: it may work next time
     monkeypatch.undo()
     assert (await compiled_async(source, False)).template is not None
+
+
+async def test_a_compile_that_takes_too_long_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    offload.shutdown()
+    hang = "import sys, time; sys.stdin.buffer.read(5); time.sleep(60)"
+    monkeypatch.setattr(offload, "_start", lambda: subprocess.Popen([sys.executable, "-c", hang], **PIPES))
+    monkeypatch.setattr(offload, "TIMEOUT_SECONDS", 0.2)
+    with pytest.raises(InvalidTemplate, match="compiler process failed"):
+        await compiled_async(LARGE + "<!-- hangs -->", False)
+    assert offload._child is None

@@ -32,7 +32,7 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 _NUMBERS = frozenset({int, float, bool})
 _SIZED = (str, bytes, bytearray, list, tuple)
-# A printf conversion whose width or precision is `*` or a number of 7 digits or more.
+# A printf conversion's widths and precisions, each a number or `*` (taken from the values).
 _PRINTF_FLAGS = r"%(?:\([^)]*\))?[-#0 +]*"
 _PRINTF_WIDTH = re.compile(_PRINTF_FLAGS + r"(\d+)")
 _PRINTF_PRECISION = re.compile(_PRINTF_FLAGS + r"\d*\.(\d+)")

@@ -23,13 +23,16 @@ import threading
 from typing import IO
 
 _HEADER = struct.Struct(">IB")
+# The worst a 512 KB source allowed by the size limits takes to be refused is about 2.5 s here
+# (a quarter of a million terms in one expression); past this, the process is killed.
+TIMEOUT_SECONDS = 10.0
 _lock = threading.Lock()
 _child: subprocess.Popen[bytes] | None = None
 
 
 class CompilerFailed(Exception):
-    """The compiler process died or broke the protocol (out of memory, a crash in CPython's
-    own compiler on a pathological template)."""
+    """The compiler process died, broke the protocol or took too long (out of memory, a
+    crash in CPython's own compiler on a pathological template)."""
 
 
 def _start() -> subprocess.Popen[bytes]:
@@ -59,6 +62,8 @@ def build_remote(source: str, html: bool) -> tuple[bytes | None, str | None]:
             _child = _start()
         child = _child
         assert child.stdin is not None and child.stdout is not None
+        watchdog = threading.Timer(TIMEOUT_SECONDS, child.kill)
+        watchdog.start()
         try:
             child.stdin.write(_HEADER.pack(len(data), html) + data)
             child.stdin.flush()
@@ -68,6 +73,8 @@ def build_remote(source: str, html: bool) -> tuple[bytes | None, str | None]:
             child.kill()
             _child = None
             raise CompilerFailed(str(exc)) from exc
+        finally:
+            watchdog.cancel()
     return (body, None) if ok else (None, body.decode("utf-8", "replace"))
 
 

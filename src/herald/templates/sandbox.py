@@ -223,7 +223,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         if not isinstance(owner, str):
             return None
         is_map = value.__name__ == "format_map"
-        formatter: SandboxedFormatter
+        formatter: BoundedFormatter
         if isinstance(owner, Markup):
             formatter = BoundedEscapeFormatter(self, escape=owner.escape)
         else:
