@@ -77,6 +77,9 @@ async def test_sample_data_is_stored_and_trial_rendered(client: httpx.AsyncClien
     r = await client.put("/v1/templates/t", json={**template, "sample_data": sample})
     assert r.status_code == 200 and r.json()["sample_data"] == sample
     assert (await client.get("/v1/templates/t")).json()["sample_data"] == sample
+    # Every send of the template reads its content, sample included: it stays small.
+    r = await client.put("/v1/templates/t", json={**template, "sample_data": {"n": 3, "pad": "x" * 20_000}})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "sample_data"
 
 
 async def test_missing_variables_are_not_a_save_time_error(client: httpx.AsyncClient) -> None:
