@@ -35,6 +35,7 @@ from jinja2.sandbox import (
 from markupsafe import Markup
 
 from herald.templates import guards
+from herald.templates.filters import bounded_filters
 from herald.templates.meter import Meter, check_len
 
 _STEP = "(context.meter.step() or "
@@ -165,7 +166,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self, *, html: bool, undefined: type[Undefined]) -> None:
         super().__init__(undefined=undefined, autoescape=html, keep_trailing_newline=True, optimized=False)
         self.globals.update(range=guards.bounded_range, lipsum=guards.bounded_lipsum, namespace=guards.BoundedNamespace)
-        self.filters = guards.bounded_filters(self.filters)
+        self.filters = bounded_filters(self.filters)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         # As the immutable sandbox decides, with its abstract-class checks (slow, and on every
