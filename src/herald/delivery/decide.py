@@ -6,20 +6,21 @@ after a notification was accepted is still honoured.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from herald.config import Settings
 from herald.delivery.compose import compose
 from herald.delivery.work import Work
 from herald.kit.channels import Channel
-from herald.kit.errors import HeraldError
+from herald.kit.errors import HeraldError, RenderLimit
 from herald.notifications.intake import render_context, user_context
 from herald.notifications.models import SkipReason
 from herald.preferences.rules import allows
 from herald.providers.messages import OutboundMessage
 from herald.ratelimit.interface import RateLimiter
 from herald.recipients.card import ContactCard, DeviceCard
-from herald.templates.render import pick, render
+from herald.templates.render import pick, prepare, render, uncompiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ async def decide(
     content = pick(work.channels, work.locales, locale, channel)
     if content is None:
         return Skip(SkipReason.NO_CONTENT)
+    if todo := uncompiled([content]):
+        await prepare(todo)  # a large template compiles off the event loop
     if card is not None:
         user = user_context(card.name, card.email, card.phone, card.locale, card.user_id, card.attributes)
         name = card.name
@@ -101,6 +104,8 @@ async def decide(
     try:
         rendered = render(channel, content, render_context(n.data, user, n.event_id, n.category))
     except HeraldError as exc:
+        if isinstance(exc, RenderLimit):
+            await asyncio.sleep(0)  # it may have run for its whole CPU budget: others go first
         return Fail(exc.code, exc.message)
     return Send(
         compose(

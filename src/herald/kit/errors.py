@@ -69,6 +69,10 @@ class RenderFailed(ValidationFailed):
     code = "render_error"
 
 
+class RenderLimit(RenderFailed):
+    """The template went over a render limit (size, loop iterations, nesting or CPU time) and was stopped."""
+
+
 class BatchTooLarge(ValidationFailed):
     """The batch holds more notifications than allowed."""
 

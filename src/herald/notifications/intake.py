@@ -22,7 +22,7 @@ from herald.notifications.models import DeliveryState, NotificationRow, SkipReas
 from herald.notifications.schemas import NotificationIn
 from herald.recipients.card import ContactCard, DeviceCard
 from herald.recipients.contacts import normalize_email, normalize_phone
-from herald.templates.render import pick, render
+from herald.templates.render import pick, prepare, render, uncompiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +119,21 @@ def content_of(req: NotificationIn, templates: dict[str, dict[str, Any]]) -> tup
     if req.content is None:
         raise NoContent(field="template")
     return req.content.as_dict(), {}
+
+
+async def prepare_templates(reqs: list[NotificationIn], templates: dict[str, dict[str, Any]]) -> None:
+    """Compile the templates these requests will render before they are planned (planning
+    renders, and cannot wait): a large one compiles in the compiler process, not on the loop."""
+    contents: list[dict[str, Any]] = []
+    for req in reqs:
+        if req.content is not None:
+            contents.extend(req.content.as_dict().values())
+        elif req.template and (t := templates.get(req.template)) is not None:
+            contents.extend(t.get("channels", {}).values())
+            for variant in t.get("locales", {}).values():
+                contents.extend(variant.values())
+    if todo := uncompiled(contents):
+        await prepare(todo)
 
 
 def _destinations(channel: Channel, r: Recipient) -> list[tuple[str | None, DeviceCard | None]]:

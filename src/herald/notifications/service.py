@@ -8,6 +8,7 @@ outbox, its rows commit with the log and the publish follows the commit).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from herald.kit.channels import Channel
 from herald.kit.errors import HeraldError, NotificationNotFound
 from herald.kit.uow import UnitOfWork
 from herald.notifications import repository
-from herald.notifications.intake import NewDelivery, Plan, build_plan, content_of, recipient_of
+from herald.notifications.intake import NewDelivery, Plan, build_plan, content_of, prepare_templates, recipient_of
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
 from herald.queue.announce import announce_written
@@ -27,6 +28,8 @@ from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
 from herald.recipients.card import ContactCard
 from herald.templates.repository import contents as template_contents
+
+PLAN_SLICE_SECONDS = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +79,13 @@ async def accept_batch(
     )
     users = {u: found.get((app_id, u)) for u in user_ids}
     templates = {key: content for (_, key), content in found_templates.items()}
+    await prepare_templates(reqs, templates)
 
     outcomes: list[Plan | str | HeraldError] = []
     seen: set[str] = set()
+    # An item's renders are bounded to a few ms of CPU, a batch of a thousand is not: the
+    # event loop gets a turn whenever planning has held it that long.
+    turn = time.perf_counter() + PLAN_SLICE_SECONDS
     for req in reqs:
         if req.event_id in seen:
             outcomes.append(req.event_id)
@@ -88,6 +95,9 @@ async def accept_batch(
             seen.add(req.event_id)
         except HeraldError as exc:
             outcomes.append(exc)
+        if time.perf_counter() > turn:
+            await asyncio.sleep(0)
+            turn = time.perf_counter() + PLAN_SLICE_SECONDS
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
     written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox)

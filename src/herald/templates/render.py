@@ -1,25 +1,35 @@
-"""Rendering message content with Jinja2's sandbox.
+"""Rendering message content with a bounded Jinja2 sandbox.
 
 Templates are edited by product people, so they run sandboxed, and a missing variable is an
-error rather than an empty string in a customer's inbox. Compiled templates are cached by
-source text, so an edit takes effect at once and an unchanged template compiles once.
+error rather than an empty string in a customer's inbox. Every render is held to the limits
+of `limits` (CPU, loop iterations, nesting, value and output sizes): a breach stops it with
+`RenderLimit`. Compiled templates are cached by source text, so an edit takes effect at once
+and an unchanged template compiles once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import TemplateError, UndefinedError
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 
 from herald.kit.channels import Channel
-from herald.kit.errors import InvalidTemplate, MissingVariable, RenderFailed
-
-_TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_HTML = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
+from herald.kit.errors import HeraldError, InvalidTemplate, MissingVariable, RenderFailed, RenderLimit
+from herald.templates.compiler import CACHE, Compiled, compiled, compiled_async
+from herald.templates.limits import (
+    EMAIL_BODY_MAX_CHARS,
+    EMAIL_SUBJECT_MAX_CHARS,
+    PUSH_FIELD_MAX_CHARS,
+    SMS_MAX_UNITS,
+    check_push,
+    check_sms,
+)
+from herald.templates.meter import Meter
+from herald.templates.sandbox import GLOBALS
+from herald.templates.sms import Segments, segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +43,10 @@ class RenderedEmail:
 class RenderedSms:
     text: str
 
+    @property
+    def segments(self) -> Segments:
+        return segments(self.text)
+
 
 @dataclass(frozen=True, slots=True)
 class RenderedPush:
@@ -44,68 +58,125 @@ class RenderedPush:
 Rendered = RenderedEmail | RenderedSms | RenderedPush
 
 
-@lru_cache(maxsize=4096)
-def _compile(source: str, html: bool) -> Any:
-    env = _HTML if html else _TEXT
-    try:
-        return env.from_string(source)
-    except TemplateSyntaxError as exc:
-        raise InvalidTemplate(f"template syntax error: {exc.message} (line {exc.lineno})") from exc
+class _Fields:
+    """One message's render: every field shares the scope and the meter."""
+
+    __slots__ = ("meter", "scope", "trial")
+
+    def __init__(self, ctx: dict[str, Any], trial: bool) -> None:
+        # The variables a template sees: the sandbox's globals, overridden by the context,
+        # merged once per message rather than once per field by Template.render.
+        self.scope = {**GLOBALS, **ctx}
+        self.meter = Meter()
+        self.trial = trial
+
+    def render(self, source: str, *, field: str, cap: int, html: bool = False) -> str:
+        try:
+            found = CACHE.get((source, html))
+            if type(found) is not Compiled:
+                found = compiled(source, html)
+            template = found.lenient() if self.trial else found.template
+            ctx = template.new_context(self.scope, shared=True)
+            ctx.meter = meter = self.meter  # type: ignore[attr-defined]
+            parts: list[str] = []
+            meter.watch(parts, cap, field)
+            parts.extend(template.root_render_func(ctx))
+            if sum(map(len, parts)) > cap:
+                raise RenderLimit(f"{field} is longer than {cap:,} characters")
+            return "".join(parts)
+        except HeraldError as exc:
+            exc.field = exc.field or field
+            raise
+        except UndefinedError as exc:
+            raise MissingVariable(f"missing variable in {field}: {exc.message}", field=field) from exc
+        except SecurityError as exc:
+            raise RenderFailed(f"template tried an unsafe operation in {field}", field=field) from exc
+        except (RecursionError, MemoryError) as exc:
+            raise RenderLimit(f"{field} nests too deeply or needs too much memory", field=field) from exc
+        except TemplateError as exc:
+            raise RenderFailed(f"could not render {field}: {exc}", field=field) from exc
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+            raise RenderFailed(f"could not render {field}: {exc}", field=field) from exc
+
+    def optional(self, source: str | None, *, field: str, cap: int, html: bool = False) -> str | None:
+        return None if source is None else self.render(source, field=field, cap=cap, html=html)
 
 
-def check_compiles(source: str, *, html: bool = False, field: str | None = None) -> None:
-    """Reject a template that cannot compile, at save time rather than at send time."""
-    try:
-        _compile(source, html)
-    except InvalidTemplate as exc:
-        exc.field = field
-        raise
+def render(channel: Channel, content: dict[str, Any], ctx: dict[str, Any], *, trial: bool = False) -> Rendered:
+    """Render one channel's content; raises a domain error naming the failing field.
 
-
-def _with_globals(ctx: dict[str, Any]) -> dict[str, Any]:
-    """The variables a template sees: the sandbox's globals, overridden by the context.
-
-    Built once per message and shared by all its fields: `Template.render` merged the two
-    again for every field, walking the template's ChainMap of globals each time, which was
-    half the cost of rendering a short field.
+    `trial` renders with missing variables absorbed instead of refused, as a save does.
     """
-    return {**_TEXT.globals, **ctx}
-
-
-def _render(source: str | None, scope: dict[str, Any], *, html: bool = False, field: str) -> str | None:
-    if source is None:
-        return None
-    try:
-        template = _compile(source, html)
-        # What Template.render does, minus the merge: a context over `scope` as it is.
-        return str(template.environment.concat(template.root_render_func(template.new_context(scope, shared=True))))
-    except UndefinedError as exc:
-        raise MissingVariable(f"missing variable in {field}: {exc.message}", field=field) from exc
-    except SecurityError as exc:
-        raise RenderFailed(f"template tried an unsafe operation in {field}", field=field) from exc
-    except TemplateError as exc:
-        raise RenderFailed(f"could not render {field}: {exc}", field=field) from exc
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-        raise RenderFailed(f"could not render {field}: {exc}", field=field) from exc
-
-
-def render(channel: Channel, content: dict[str, Any], ctx: dict[str, Any]) -> Rendered:
-    """Render one channel's content; raises a domain error naming the failing field."""
-    ctx = _with_globals(ctx)
+    f = _Fields(ctx, trial)
     if channel is Channel.EMAIL:
         return RenderedEmail(
-            subject=_render(content["subject"], ctx, field="email.subject") or "",
-            html=_render(content.get("html"), ctx, html=True, field="email.html"),
-            text=_render(content.get("text"), ctx, field="email.text"),
+            subject=f.render(content["subject"], field="email.subject", cap=EMAIL_SUBJECT_MAX_CHARS),
+            html=f.optional(content.get("html"), field="email.html", cap=EMAIL_BODY_MAX_CHARS, html=True),
+            text=f.optional(content.get("text"), field="email.text", cap=EMAIL_BODY_MAX_CHARS),
         )
     if channel is Channel.SMS:
-        return RenderedSms(text=_render(content["text"], ctx, field="sms.text") or "")
-    data = {k: _render(v, ctx, field=f"push.data.{k}") or "" for k, v in content.get("data", {}).items()}
-    return RenderedPush(
-        title=_render(content["title"], ctx, field="push.title") or "",
-        body=_render(content["body"], ctx, field="push.body") or "",
-        data=data,
-    )
+        text = f.render(content["text"], field="sms.text", cap=SMS_MAX_UNITS)
+        check_sms(text)
+        return RenderedSms(text)
+    cap = PUSH_FIELD_MAX_CHARS
+    data = {k: f.render(v, field=f"push.data.{k}", cap=cap) for k, v in content.get("data", {}).items()}
+    title = f.render(content["title"], field="push.title", cap=cap)
+    body = f.render(content["body"], field="push.body", cap=cap)
+    check_push(title, body, data)
+    return RenderedPush(title=title, body=body, data=data)
+
+
+def sources(content: dict[str, Any]) -> Iterable[tuple[str, str, bool]]:
+    """(field name, source, is HTML) of each template in one channel's content."""
+    for name, value in content.items():
+        if isinstance(value, str):
+            yield name, value, name == "html"
+        elif isinstance(value, dict):
+            for key, source in value.items():
+                if isinstance(source, str):
+                    yield f"{name}.{key}", source, False
+
+
+def uncompiled(contents: Iterable[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """(source, is HTML) of the templates in these channels' contents not compiled yet."""
+    return [
+        (source, html) for content in contents for _, source, html in sources(content) if (source, html) not in CACHE
+    ]
+
+
+async def prepare(todo: Iterable[tuple[str, bool]]) -> None:
+    """Compile these templates ahead of a render: a large one in the compiler process rather
+    than on the event loop. One that does not compile is remembered as such, for the render
+    to report in its place."""
+    for source, html in todo:
+        try:
+            await compiled_async(source, html)
+        except InvalidTemplate:
+            pass
+
+
+async def validate(channel: Channel, content: dict[str, Any], sample: dict[str, Any], prefix: str) -> None:
+    """At save time: every template of one channel's content compiles, and a trial render
+    with the sample data (any variable it lacks absorbed) stays within every limit.
+
+    What fails only for want of data (a missing variable, a type that does not fit) is left
+    to send time, where the real data decides.
+    """
+    for name, source, html in sources(content):
+        try:
+            await compiled_async(source, html)
+        except InvalidTemplate as exc:
+            exc.field = f"{prefix}.{channel.value}.{name}"
+            raise
+    try:
+        render(channel, content, {**sample, "data": sample}, trial=True)
+    except RenderLimit as exc:
+        raise InvalidTemplate(exc.message, field=f"{prefix}.{exc.field}") from exc
+    except RenderFailed as exc:
+        if isinstance(exc.__cause__, SecurityError):
+            raise InvalidTemplate(exc.message, field=f"{prefix}.{exc.field}") from exc
+    except HeraldError:
+        pass
 
 
 def pick(

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SAMPLE_DATA_MAX_BYTES = 16_384
 
 
 class EmailContent(BaseModel):
@@ -56,6 +59,23 @@ class TemplateIn(BaseModel):
     default_locale: str = Field(default="en", max_length=35)
     channels: ChannelContent
     locales: dict[str, ChannelContent] = Field(default_factory=dict)
+    sample_data: dict[str, Any] | None = Field(
+        default=None,
+        description="An example of a notification's `data` (it may also hold `user` and `notification`): "
+        f"every template is trial-rendered with it when saved. At most {SAMPLE_DATA_MAX_BYTES:,} bytes of JSON",
+    )
+
+    @field_validator("sample_data")
+    @classmethod
+    def _small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Stored in the template's content, which every send of the template reads.
+        try:
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError as exc:
+            raise ValueError(f"sample_data is not plain JSON: {exc}") from exc
+        if size > SAMPLE_DATA_MAX_BYTES:
+            raise ValueError(f"sample_data is {size:,} bytes of JSON; at most {SAMPLE_DATA_MAX_BYTES:,}")
+        return value
 
 
 class TemplateOut(TemplateIn):

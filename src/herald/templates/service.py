@@ -1,29 +1,26 @@
-"""Template storage rules: every template compiles before it is saved."""
+"""Template storage rules: every template compiles, and renders within the limits, before it is saved."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 from sqlalchemy import select
 
+from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.kit.errors import TemplateNotFound
 from herald.kit.uow import UnitOfWork
 from herald.templates.models import Template
-from herald.templates.render import check_compiles
+from herald.templates.render import validate
 from herald.templates.schemas import ChannelContent, TemplateIn, TemplateOut
 
 
-def _check(content: ChannelContent, prefix: str) -> None:
+async def _check(content: ChannelContent, prefix: str, sample: dict[str, Any]) -> None:
     for channel, fields in content.as_dict().items():
-        for name, value in fields.items():
-            where = f"{prefix}.{channel}.{name}"
-            if isinstance(value, dict):
-                for k, v in value.items():
-                    check_compiles(v, field=f"{where}.{k}")
-            elif isinstance(value, str):
-                check_compiles(value, html=name == "html", field=where)
+        await validate(Channel(channel), fields, sample, prefix)
+        await asyncio.sleep(0)  # a trial render may take its whole budget; a template has many
 
 
 def to_out(t: Template) -> TemplateOut:
@@ -34,19 +31,23 @@ def to_out(t: Template) -> TemplateOut:
         default_locale=t.default_locale,
         channels=ChannelContent.model_validate(t.content.get("channels", {})),
         locales={k: ChannelContent.model_validate(v) for k, v in t.content.get("locales", {}).items()},
+        sample_data=t.content.get("sample_data"),
         created_at=t.created_at,
         updated_at=t.updated_at,
     )
 
 
 async def put_template(uow: UnitOfWork, app_id: uuid.UUID, key: str, body: TemplateIn) -> tuple[Template, bool]:
-    _check(body.channels, "channels")
+    sample = body.sample_data or {}
+    await _check(body.channels, "channels", sample)
     for locale, variant in body.locales.items():
-        _check(variant, f"locales.{locale}")
+        await _check(variant, f"locales.{locale}", sample)
     stored: dict[str, Any] = {
         "channels": body.channels.as_dict(),
         "locales": {k: v.as_dict() for k, v in body.locales.items()},
     }
+    if body.sample_data is not None:
+        stored["sample_data"] = body.sample_data
     t = await uow.session.get(Template, (app_id, key))
     created = t is None
     if t is None:
