@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from herald.kit.jsonvalues import JsonObject
+
 SAMPLE_DATA_MAX_BYTES = 16_384
 
 
@@ -59,7 +61,7 @@ class TemplateIn(BaseModel):
     default_locale: str = Field(default="en", max_length=35)
     channels: ChannelContent
     locales: dict[str, ChannelContent] = Field(default_factory=dict)
-    sample_data: dict[str, Any] | None = Field(
+    sample_data: JsonObject | None = Field(
         default=None,
         description="An example of a notification's `data` (it may also hold `user` and `notification`): "
         f"every template is trial-rendered with it when saved. At most {SAMPLE_DATA_MAX_BYTES:,} bytes of JSON",
