@@ -163,7 +163,9 @@ async def test_killed_workers_lease_is_picked_up_again(herald: Herald) -> None:
     async with herald.runtime.sessions() as s:
         d = await s.scalar(select(Delivery))
         assert d is not None and d.unknowns == 1
-    assert "unknown outcome" in (n["deliveries"][0]["attempt_log"][0]["detail"] or "")
+    lost, resent = n["deliveries"][0]["attempt_log"]
+    assert (lost["outcome"], lost["code"]) == ("unknown", "worker_lost")  # the dead worker's send, on record
+    assert "unknown outcome" in (resent["detail"] or "")
 
 
 async def test_deleted_user_is_skipped(herald: Herald) -> None:

@@ -44,7 +44,7 @@ def refuse_unsafe(s: Settings, *, sandbox: bool = False) -> None:
         err = Console(stderr=True)
         err.print("[red]Herald refuses to start in production mode with development defaults:[/red]")
         for problem in problems:
-            err.print(f"  - {problem}")
+            err.print(f"  - {problem}", soft_wrap=True)
         raise typer.Exit(2)
 
 

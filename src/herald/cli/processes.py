@@ -39,7 +39,7 @@ def _share_database(s: Settings) -> None:
     try:
         filelock.hold(s.effective_database_url(), exclusive=False)
     except filelock.DatabaseInUse as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -74,7 +74,7 @@ def run() -> None:
         # dead predecessor's, re-driven at once instead of after the lease.
         alone = filelock.hold(s.effective_database_url(), exclusive=True)
     except filelock.DatabaseInUse as exc:
-        console.print(f"[red]herald run: {exc}[/red]")
+        console.print(f"[red]herald run: {exc}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     migrate_db(s)
     try:
