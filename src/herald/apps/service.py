@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hmac
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +15,7 @@ from herald.apps import holds, repository
 from herald.apps.models import App
 from herald.kit.clock import utcnow
 from herald.kit.errors import AppBusy, AppNotFound, Unauthenticated, ValidationFailed
-from herald.kit.secrets import hash_secret, new_key_id, new_secret, secret_matches
+from herald.kit.secrets import hash_secret, new_key_id, new_secret
 from herald.kit.uow import UnitOfWork
 from herald.queue.announce import announce
 from herald.queue.interface import Broker
@@ -167,17 +170,24 @@ async def stored_secrets(session: AsyncSession, key: str) -> StoredSecrets | Non
     )
 
 
+@functools.cache
+def _decoy(pepper: str) -> str:
+    """A hash no secret is known to match, to compare with where there is none to."""
+    return hash_secret(secrets.token_urlsafe(32), pepper)
+
+
 def verify(stored: StoredSecrets | None, secret: str, pepper: str) -> AppIdentity | None:
     """Who is calling, if `secret` is the app's current one, or its previous one within the
     rotation's overlap, and the app is enabled; one answer for every failure cause."""
     previous = None
     if stored is not None and stored.previous_until is not None and stored.previous_until > utcnow():
         previous = stored.previous_hash
-    # Hash even for an unknown key, and against an old secret even when none is kept, so that
-    # every failure takes the same time; a match against the decoy counts for nothing.
-    decoy = hash_secret("x", pepper)
-    current_ok = secret_matches(secret, stored.secret_hash if stored is not None else decoy, pepper)
-    previous_ok = secret_matches(secret, previous or decoy, pepper) and previous is not None
+    # The secret is hashed once and compared twice, even for an unknown key and against an
+    # old secret even when none is kept, so that every answer takes the same time; a match
+    # against the decoy counts for nothing.
+    given, decoy = hash_secret(secret, pepper), _decoy(pepper)
+    current_ok = hmac.compare_digest(given, stored.secret_hash if stored is not None else decoy)
+    previous_ok = hmac.compare_digest(given, previous or decoy) and previous is not None
     if stored is None or not (current_ok or previous_ok) or not stored.active:
         return None
     return AppIdentity(app_id=stored.app_id, name=stored.name)

@@ -29,11 +29,6 @@ def hash_secret(secret: str, pepper: str) -> str:
     return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def secret_matches(secret: str, stored_hash: str, pepper: str) -> bool:
-    """Constant-time comparison, so response timing reveals nothing of the hash."""
-    return hmac.compare_digest(hash_secret(secret, pepper), stored_hash)
-
-
 class Vault:
     """Symmetric encryption for provider credentials, keyed by the service secret key."""
 
