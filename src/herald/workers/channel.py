@@ -103,6 +103,8 @@ class ChannelWorker:
         self._last_load: asyncio.Task[None] | None = None
         self._load_failed = False
         self._acks = _FollowUps(broker, channel)
+        self._unrecorded = UNRECORDED.labels(channel.value)
+        self._unrecorded_seconds = UNRECORDED_SECONDS.labels(channel.value)
 
     async def run(self, stop: asyncio.Event) -> None:
         lease = timedelta(seconds=self.lease)
@@ -176,13 +178,12 @@ class ChannelWorker:
             self._preparing -= len(jobs)
 
     async def _handle(self, p: Prepared, job: Job) -> None:
-        unrecorded = UNRECORDED.labels(self.channel.value)
-        unrecorded.inc()
+        self._unrecorded.inc()
         t0 = time.perf_counter()
         try:
             result = await self.pipeline.process(p, self.owner)
             await self.recorder.record(result)
-            UNRECORDED_SECONDS.labels(self.channel.value).observe(time.perf_counter() - t0)
+            self._unrecorded_seconds.observe(time.perf_counter() - t0)
             SETTLED.labels(self.channel.value, result.state).inc()
             retry = result.state == DeliveryState.QUEUED and result.available_at is not None
             self._acks.add(job, result.available_at if retry else None)
@@ -190,4 +191,4 @@ class ChannelWorker:
             # Left leased: the lease expiry re-drives it, so nothing is lost.
             log.exception("delivery %s could not be settled", job.delivery_id)
         finally:
-            unrecorded.dec()
+            self._unrecorded.dec()
