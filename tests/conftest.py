@@ -15,18 +15,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from herald.api.app import create_app
 from herald.api.deps import forget_credentials
-from herald.apps.service import create_app as create_client_app
 from herald.config import RedisSettings, RetrySettings, Settings, WorkerSettings
-from herald.kit.db import transaction
 from herald.migrations import upgrade
 from herald.providers.smtp import SmtpAdapter
 from herald.runtime import Runtime, build_runtime
 from herald.sandbox.inbox import Inbox
 from herald.sandbox.smtp import SmtpSimulator
 from tests import backends
-from tests.harness import Herald
+from tests.harness import Herald, client_for
+from tests.network import Listener
 
 IN_CI = os.environ.get("CI") == "true"
 BACKENDS = ["sqlite", "postgres"]
@@ -122,27 +120,16 @@ async def runtime(settings: Settings, smtp_sim: SmtpSimulator) -> AsyncIterator[
     forget_credentials()
 
 
-async def _client_for(runtime: Runtime, name: str) -> httpx.AsyncClient:
-    async with transaction(runtime.sessions) as session:
-        creds = await create_client_app(session, name, runtime.pepper)
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)),
-        base_url="http://herald.test",
-        auth=(creds.key, creds.secret),
-        timeout=30,
-    )
-
-
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    c = await _client_for(runtime, "app-one")
+    c = await client_for(runtime, "app-one")
     yield c
     await c.aclose()
 
 
 @pytest.fixture
 async def other_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    c = await _client_for(runtime, "app-two")
+    c = await client_for(runtime, "app-two")
     yield c
     await c.aclose()
 
@@ -150,3 +137,11 @@ async def other_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def herald(runtime: Runtime, client: httpx.AsyncClient, inbox: Inbox) -> Herald:
     return Herald(runtime, client, inbox)
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[Listener]:
+    """A TCP listener that counts the connections made to it (and answers none)."""
+    server = await Listener().start()
+    yield server
+    await server.stop()

@@ -9,8 +9,11 @@ from typing import Any
 import httpx
 from sqlalchemy import func, or_, select
 
+from herald.api.app import create_app
+from herald.apps.service import create_app as create_client_app
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
+from herald.kit.db import transaction
 from herald.notifications.models import Delivery, DeliveryState
 from herald.queue.relay import relay_once
 from herald.runtime import Runtime
@@ -132,3 +135,15 @@ class Herald:
         r = await self.client.get(f"/v1/notifications/{notification_id}")
         assert r.status_code == 200, r.text
         return dict(r.json())
+
+
+async def client_for(runtime: Runtime, name: str) -> httpx.AsyncClient:
+    """An API client over ASGI, authenticated as a new app of `runtime`."""
+    async with transaction(runtime.sessions) as session:
+        creds = await create_client_app(session, name, runtime.pepper)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime)),
+        base_url="http://herald.test",
+        auth=(creds.key, creds.secret),
+        timeout=30,
+    )

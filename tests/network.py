@@ -14,18 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from herald.api.app import create_app
-from herald.apps.service import create_app as create_client_app
 from herald.config import Settings
-from herald.kit.db import transaction
-from herald.runtime import Runtime, build_runtime
+from herald.runtime import build_runtime
 from herald.sandbox.inbox import Inbox
-from tests.harness import Herald
+from tests.harness import Herald, client_for
 
 
 def fake_dns(monkeypatch: pytest.MonkeyPatch, names: dict[str, str]) -> None:
@@ -68,24 +64,12 @@ class Listener:
             await self._server.wait_closed()
 
 
-async def client_for(runtime: Runtime, name: str = "egress") -> httpx.AsyncClient:
-    """An API client authenticated as a new app of `runtime`."""
-    async with transaction(runtime.sessions) as session:
-        creds = await create_client_app(session, name, runtime.pepper)
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)),
-        base_url="http://herald.test",
-        auth=(creds.key, creds.secret),
-        timeout=30,
-    )
-
-
 @asynccontextmanager
 async def herald_with(settings: Settings, **overrides: Any) -> AsyncIterator[Herald]:
     """Herald on the test's backend with some settings changed (the mode, the egress rules),
     its providers built from those settings as a deployment builds them."""
     runtime = build_runtime(settings.model_copy(update=overrides), single_process=True)
-    client = await client_for(runtime)
+    client = await client_for(runtime, "egress")
     try:
         yield Herald(runtime, client, Inbox())
     finally:

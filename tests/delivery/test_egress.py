@@ -17,13 +17,6 @@ from tests.network import Listener, fake_dns, herald_with, subscription, vapid_c
 
 
 @pytest.fixture
-async def listener() -> AsyncIterator[Listener]:
-    server = await Listener().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def push_sandbox() -> AsyncIterator[WebPushSimulator]:
     sim = WebPushSimulator(Inbox())
     sandbox = Sandbox([sim], sim.inbox)

@@ -16,13 +16,6 @@ PROD = EgressPolicy(production=True)
 
 
 @pytest.fixture
-async def listener() -> AsyncIterator[Listener]:
-    server = await Listener().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def ok_server() -> AsyncIterator[tuple[int, list[str]]]:
     """Answers 200 on /ok; on /moved, a redirect to whatever `?to=` says."""
     seen: list[str] = []
