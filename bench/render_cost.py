@@ -11,8 +11,9 @@ import time
 import timeit
 from typing import Any
 
+from herald.channels.registry import spec
 from herald.kit.channels import Channel
-from herald.notifications.intake import render_context, user_context
+from herald.templates.context import render_context, user_context
 from herald.templates.render import render
 
 EMAIL = {
@@ -40,7 +41,7 @@ def main() -> None:
     user = user_context("Ada", "ada@example.com", None, "en", "42", {})
     ctx = render_context({"order_id": 7, "items": items}, user, "e1", None)
     for name, channel, content, number in CASES:
-        run = functools.partial(render, channel, content, ctx)
+        run = functools.partial(render, spec(channel), content, ctx)
         run()
         best = min(timeit.repeat(run, number=number, repeat=5, timer=time.process_time))
         print(f"{name:18s} {best / number * 1e6:7.2f} µs")

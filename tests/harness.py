@@ -82,7 +82,7 @@ class Herald:
     async def drain(self, timeout: float = 15.0, channels: list[Channel] | None = None, **worker: Any) -> None:
         """Run one worker per channel until nothing due is left unsettled."""
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(self.runtime.worker(c, **worker).run(stop)) for c in channels or list(Channel)]
+        tasks = [asyncio.create_task(self.runtime.worker(c, **worker).run(stop)) for c in channels or Channel.all()]
         try:
             async with asyncio.timeout(timeout):
                 quiet = 0
@@ -128,7 +128,7 @@ class Herald:
         broker = self.runtime.broker
         await relay_once(self.runtime.engine, broker)
         await release_due(self.runtime.sessions, broker)
-        for channel in Channel:
+        for channel in Channel.all():
             await broker.promote_due(channel)
 
     async def notification(self, notification_id: str) -> dict[str, Any]:

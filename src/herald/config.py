@@ -224,7 +224,8 @@ class Settings(BaseSettings):
     reconciler: ReconcilerSettings = ReconcilerSettings()
     egress: EgressSettings = EgressSettings()
 
-    channels: list[Channel] = list(Channel)
+    # The channels `herald run` works; empty: every registered channel.
+    channels: list[Channel] = []
     rate_limits: dict[Channel, RateLimit] = {}
     # What a rate-limited delivery does, per category; "*" is the default for all categories.
     rate_limit_policy: dict[str, Literal["defer", "skip"]] = {"*": "defer"}
@@ -276,6 +277,10 @@ class Settings(BaseSettings):
         if self.metrics.token is not None and len(self.metrics.token.get_secret_value()) < MIN_SECRET_KEY // 2:
             problems.append(f"HERALD_METRICS__TOKEN is shorter than {MIN_SECRET_KEY // 2} characters")
         return problems
+
+    def working_channels(self) -> list[Channel]:
+        """The channels to work: those configured, else every registered one."""
+        return list(self.channels) or Channel.all()
 
     def retry_for(self, channel: Channel | str) -> RetrySettings:
         """The retry ladder of a channel: its override, else the default."""

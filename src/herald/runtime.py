@@ -16,9 +16,17 @@ from herald.apps.holds import Holds
 from herald.cache.interface import ContactCache
 from herald.cache.memory import MemoryContactCache, UncachedContacts
 from herald.cache.redis import RedisContactCache
+from herald.channels.base import SenderDeps
 from herald.config import Settings
 from herald.delivery.pipeline import Pipeline
 from herald.delivery.recorder import Recorder
+from herald.delivery.sending import Step
+from herald.delivery.steps.hold import HeldApps
+from herald.delivery.steps.optout import OptOut
+from herald.delivery.steps.ratelimit import RateLimit
+from herald.delivery.steps.reachable import Reachable
+from herald.delivery.steps.render import Render
+from herald.delivery.steps.timing import FirstSendWait
 from herald.integrations.service import Account, load_accounts
 from herald.kit.channels import Channel
 from herald.kit.db import autocommit, is_sqlite, make_engine, make_sessionmaker
@@ -75,7 +83,6 @@ class Runtime:
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
-    extras: dict[str, object] = field(default_factory=dict)
     # Requests writing to the log at once: the pool's connections less two, for the outbox
     # sweep and a contact card read from the log. Past that, a request waits here instead of
     # taking an overflow connection, which the pool closes again on return: under a flood of
@@ -140,6 +147,7 @@ class Runtime:
         if self.outbox is not None:
             await self.outbox.close()
         await self.recorder.close()
+        await self.pipeline.close()
         await self.router.close()
         await self.broker.close()
         await self.cache.close()
@@ -147,6 +155,13 @@ class Runtime:
         await self.engine.dispose()
         if self.read_engine.pool is not self.engine.pool:
             await self.read_engine.dispose()
+
+
+def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> list[Step]:
+    """The send path's rules, in the order they apply (each may settle a delivery without a
+    provider call): a disabled app's work is held first, a delivery with nowhere to go is
+    skipped before anyone's opt-outs or limits are consulted, and only then is it rendered."""
+    return [HeldApps(Holds(reads)), Reachable(), OptOut(), RateLimit(limiter, settings), Render(), FirstSendWait()]
 
 
 def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:
@@ -208,7 +223,8 @@ def build_runtime(
         interval=settings.worker.record_interval.total_seconds(),
         on_retired=cache.invalidate,
     )
-    pipeline = Pipeline(settings, read_engine, cache, limiter, router, Holds(read_engine))
+    steps = send_steps(settings, limiter, read_engine)
+    pipeline = Pipeline(settings, read_engine, cache, router, steps, SenderDeps(engine))
     return Runtime(
         settings,
         engine,

@@ -76,7 +76,7 @@ async def serve_all(
     stop = asyncio.Event()
     install_signals(stop)
     api = asyncio.create_task(serve_api(runtime, stop, settings.api.host, settings.api.port))
-    workers = asyncio.create_task(run_workers(runtime, list(settings.channels), stop))
+    workers = asyncio.create_task(run_workers(runtime, settings.working_channels(), stop))
     if on_ready is not None:
         await on_ready()
     await stop.wait()

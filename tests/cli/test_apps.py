@@ -22,6 +22,7 @@ from herald.api.deps import forget_credentials
 from herald.apps.holds import Holds
 from herald.apps.models import App
 from herald.config import Settings
+from herald.delivery.steps.hold import HeldApps
 from herald.kit.clock import utcnow
 from herald.notifications.models import Delivery, DeliveryState, Notification
 from herald.recipients.models import User
@@ -96,7 +97,8 @@ async def status(runtime: Runtime, key: str, secret: str) -> int:
 
 def fresh_holds(runtime: Runtime) -> None:
     """The set of disabled apps a worker has once its refresh period has passed."""
-    runtime.pipeline.holds = Holds(runtime.read_engine)
+    step = next(s for s in runtime.pipeline.steps if isinstance(s, HeldApps))
+    step.holds = Holds(runtime.read_engine)
 
 
 async def deliveries_of(runtime: Runtime, app_id: uuid.UUID) -> list[Delivery]:

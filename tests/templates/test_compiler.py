@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
+from herald.channels.email import RenderedEmail
+from herald.channels.registry import spec
+from herald.channels.sms import RenderedSms
 from herald.kit.channels import Channel
 from herald.kit.errors import InvalidTemplate
 from herald.templates import compiler, offload
 from herald.templates.compiler import INLINE_CHARS, compiled, compiled_async
-from herald.templates.render import RenderedEmail, RenderedSms, render, validate
+from herald.templates.render import render, validate
 
 LARGE = "<p>{{ name }}</p>\n" * 2000
 PIPES: dict[str, Any] = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
@@ -36,7 +39,7 @@ async def test_a_large_source_compiles_in_the_compiler_process(monkeypatch: pyte
     await compiled_async(source, True)
     monkeypatch.undo()
     assert (source, True) in compiler.CACHE
-    out = render(Channel.EMAIL, {"subject": "s", "html": source}, {"name": "<b>"})
+    out = render(spec(Channel.EMAIL), {"subject": "s", "html": source}, {"name": "<b>"})
     assert isinstance(out, RenderedEmail) and out.html is not None
     assert out.html.count("<p>&lt;b&gt;</p>") == 2000
 
@@ -74,29 +77,29 @@ def test_what_cannot_compile_safely_is_refused(source: str, reason: str) -> None
 
 async def test_save_time_validation_renders_with_the_sample_data() -> None:
     content = {"text": "{{ 'x' * n }}"}
-    await validate(Channel.SMS, content, {}, "channels")  # n is missing: judged at send time
+    await validate(spec(Channel.SMS), content, {}, "channels")  # n is missing: judged at send time
     with pytest.raises(InvalidTemplate) as exc:
-        await validate(Channel.SMS, content, {"n": 10**9}, "channels")
+        await validate(spec(Channel.SMS), content, {"n": 10**9}, "channels")
     assert exc.value.field == "channels.sms.text" and "1,000,000" in exc.value.message
 
 
 async def test_save_time_validation_exercises_the_constant_parts_whatever_is_missing() -> None:
     content = {"text": "{{ user.nickname|upper }} {{ price * qty }} {% for i in items %}{{ i.x }}{% endfor %}"}
-    await validate(Channel.SMS, content, {}, "channels")
+    await validate(spec(Channel.SMS), content, {}, "channels")
     with pytest.raises(InvalidTemplate) as exc:
-        await validate(Channel.SMS, {"text": "{{ user.name }}{{ 'a' * 10**9 }}"}, {}, "locales.fr")
+        await validate(spec(Channel.SMS), {"text": "{{ user.name }}{{ 'a' * 10**9 }}"}, {}, "locales.fr")
     assert exc.value.field == "locales.fr.sms.text"
     with pytest.raises(InvalidTemplate) as exc:
-        await validate(Channel.PUSH, {"title": "t", "body": "{{ 'x' * 4000 }}"}, {}, "channels")
+        await validate(spec(Channel.PUSH), {"title": "t", "body": "{{ 'x' * 4000 }}"}, {}, "channels")
     assert exc.value.field == "channels.push"
     with pytest.raises(InvalidTemplate, match="unsafe"):
-        await validate(Channel.SMS, {"text": "{{ ''.__class__ }}"}, {}, "channels")
+        await validate(spec(Channel.SMS), {"text": "{{ ''.__class__ }}"}, {}, "channels")
     # What fails only for the data it was given is for send time to judge.
-    await validate(Channel.SMS, {"text": "{{ n + 'a' }}"}, {"n": 1}, "channels")
+    await validate(spec(Channel.SMS), {"text": "{{ n + 'a' }}"}, {"n": 1}, "channels")
 
 
 def test_a_trial_render_absorbs_missing_variables() -> None:
-    out = render(Channel.SMS, {"text": "[{{ a.b.c }}{{ a * 3 }}{{ a() }}{{ a < 1 }}{{ a|int }}]"}, {}, trial=True)
+    out = render(spec(Channel.SMS), {"text": "[{{ a.b.c }}{{ a * 3 }}{{ a() }}{{ a < 1 }}{{ a|int }}]"}, {}, trial=True)
     assert out == RenderedSms("[False0]")
 
 

@@ -8,10 +8,14 @@ import pytest
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from herald.channels.email import RenderedEmail
+from herald.channels.push import RenderedPush
+from herald.channels.registry import spec
+from herald.channels.sms import RenderedSms
 from herald.kit.channels import Channel
 from herald.kit.errors import InvalidTemplate, MissingVariable, RenderFailed, RenderLimit
 from herald.templates import compiler
-from herald.templates.render import RenderedEmail, RenderedPush, RenderedSms, render
+from herald.templates.render import render
 from tests.templates.hostile import HOSTILE
 
 PEAK_BYTES = 16 * 1024 * 1024
@@ -22,7 +26,7 @@ def test_a_hostile_template_is_stopped_without_a_large_allocation(source: str) -
     tracemalloc.start()
     try:
         with pytest.raises((RenderLimit, InvalidTemplate)) as exc:
-            render(Channel.SMS, {"text": source}, {})
+            render(spec(Channel.SMS), {"text": source}, {})
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -53,23 +57,23 @@ def test_the_optimiser_folds_nothing_at_compile_time() -> None:
 )
 def test_a_limit_broken_by_the_data_is_a_render_error(source: str, data: dict[str, object]) -> None:
     with pytest.raises(RenderLimit) as exc:
-        render(Channel.EMAIL, {"subject": "s", "text": source}, data)
+        render(spec(Channel.EMAIL), {"subject": "s", "text": source}, data)
     assert exc.value.code == "render_error" and exc.value.field == "email.text"
 
 
 def test_output_limits_per_channel() -> None:
     with pytest.raises(RenderLimit) as exc:
-        render(Channel.PUSH, {"title": "t", "body": "{{ 'x' * 3900 }}", "data": {"k": "{{ 'y' * 100 }}"}}, {})
+        render(spec(Channel.PUSH), {"title": "t", "body": "{{ 'x' * 3900 }}", "data": {"k": "{{ 'y' * 100 }}"}}, {})
     assert exc.value.field == "push"
-    push = render(Channel.PUSH, {"title": "t", "body": "{{ 'x' * 3000 }}"}, {})
+    push = render(spec(Channel.PUSH), {"title": "t", "body": "{{ 'x' * 3000 }}"}, {})
     assert isinstance(push, RenderedPush) and len(push.body) == 3000
     # JSON escaping counts: 700 control characters are 4,200 bytes on the wire.
     with pytest.raises(RenderLimit):
-        render(Channel.PUSH, {"title": "t", "body": "{{ c * 700 }}"}, {"c": "\x01"})
+        render(spec(Channel.PUSH), {"title": "t", "body": "{{ c * 700 }}"}, {"c": "\x01"})
     with pytest.raises(RenderLimit) as exc:
-        render(Channel.EMAIL, {"subject": "{{ 'x' * 2001 }}", "text": "t"}, {})
+        render(spec(Channel.EMAIL), {"subject": "{{ 'x' * 2001 }}", "text": "t"}, {})
     assert exc.value.field == "email.subject"
-    email = render(Channel.EMAIL, {"subject": "s", "html": "{{ 'x' * 900000 }}"}, {})
+    email = render(spec(Channel.EMAIL), {"subject": "s", "html": "{{ 'x' * 900000 }}"}, {})
     assert isinstance(email, RenderedEmail) and email.html is not None and len(email.html) == 900_000
 
 
@@ -92,22 +96,22 @@ def test_ordinary_templates_render_as_jinja_renders_them() -> None:
     }
     plain = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
     expected = plain.from_string(ORDINARY).render(ctx)
-    assert render(Channel.SMS, {"text": ORDINARY}, ctx) == RenderedSms(expected)
+    assert render(spec(Channel.SMS), {"text": ORDINARY}, ctx) == RenderedSms(expected)
     assert "1. Apple x1 = 3.00" in expected
 
 
 def test_a_namespace_prints_as_its_name() -> None:
     # Its attributes may change after it is put in a list: it cannot be measured once.
-    assert render(Channel.SMS, {"text": "{{ namespace(a=1) }}"}, {}) == RenderedSms("<Namespace>")
+    assert render(spec(Channel.SMS), {"text": "{{ namespace(a=1) }}"}, {}) == RenderedSms("<Namespace>")
 
 
 def test_lists_and_dicts_cannot_be_changed_in_place() -> None:
     with pytest.raises(RenderFailed, match="unsafe"):
-        render(Channel.SMS, {"text": "{% set x = [] %}{{ x.append(1) }}"}, {})
+        render(spec(Channel.SMS), {"text": "{% set x = [] %}{{ x.append(1) }}"}, {})
     with pytest.raises(RenderFailed, match="unsafe"):
-        render(Channel.SMS, {"text": "{{ d.update({'a': 1}) }}"}, {"d": {}})
+        render(spec(Channel.SMS), {"text": "{{ d.update({'a': 1}) }}"}, {"d": {}})
 
 
 def test_a_missing_variable_is_still_an_error_when_sending() -> None:
     with pytest.raises(MissingVariable):
-        render(Channel.SMS, {"text": "{{ nope * 2 }}"}, {})
+        render(spec(Channel.SMS), {"text": "{{ nope * 2 }}"}, {})

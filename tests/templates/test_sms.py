@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from herald.channels.registry import spec
+from herald.channels.sms import RenderedSms
 from herald.kit.channels import Channel
 from herald.kit.errors import RenderLimit
-from herald.templates.render import RenderedSms, render
+from herald.templates.render import render
 from herald.templates.sms import Segments, segments
 
 
@@ -51,16 +53,16 @@ def test_an_emoji_is_two_units_and_a_pair_is_never_split() -> None:
 
 
 def test_a_rendered_sms_knows_its_segments() -> None:
-    out = render(Channel.SMS, {"text": "{{ word }} " * 20}, {"word": "Привет"})
+    out = render(spec(Channel.SMS), {"text": "{{ word }} " * 20}, {"word": "Привет"})
     assert isinstance(out, RenderedSms)
     assert out.segments == Segments("ucs2", 140, 3)
 
 
 def test_an_sms_is_at_most_1600_utf16_units() -> None:
-    assert render(Channel.SMS, {"text": "{{ 'x' * 1600 }}"}, {}) == RenderedSms("x" * 1600)
-    assert render(Channel.SMS, {"text": "{{ e * 800 }}"}, {"e": "😀"}) == RenderedSms("😀" * 800)
+    assert render(spec(Channel.SMS), {"text": "{{ 'x' * 1600 }}"}, {}) == RenderedSms("x" * 1600)
+    assert render(spec(Channel.SMS), {"text": "{{ e * 800 }}"}, {"e": "😀"}) == RenderedSms("😀" * 800)
     with pytest.raises(RenderLimit) as exc:
-        render(Channel.SMS, {"text": "{{ e * 801 }}"}, {"e": "😀"})
+        render(spec(Channel.SMS), {"text": "{{ e * 801 }}"}, {"e": "😀"})
     assert exc.value.field == "sms.text" and "1602" in exc.value.message.replace(",", "")
     with pytest.raises(RenderLimit):
-        render(Channel.SMS, {"text": "{{ 'x' * 1601 }}"}, {})
+        render(spec(Channel.SMS), {"text": "{{ 'x' * 1601 }}"}, {})

@@ -8,6 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from herald.channels.email import RenderedEmail
+from herald.channels.push import RenderedPush
+from herald.channels.registry import spec
 from herald.config import RetrySettings
 from herald.delivery.retry import exhausted, next_delay
 from herald.kit.channels import Channel
@@ -17,7 +20,7 @@ from herald.kit.ids import uuid7
 from herald.preferences.rules import allows
 from herald.providers.breaker import Breaker
 from herald.ratelimit.gcra import MemoryRateLimiter
-from herald.templates.render import RenderedEmail, RenderedPush, pick, render
+from herald.templates.render import pick, render
 
 
 def test_most_specific_preference_wins() -> None:
@@ -74,23 +77,23 @@ def test_breaker_opens_half_opens_and_closes() -> None:
 
 def test_render_strict_and_sandboxed() -> None:
     content = {"subject": "Hi {{ user.name }}", "text": "{{ n }} items", "html": "<b>{{ n }}</b>"}
-    out = render(Channel.EMAIL, content, {"user": {"name": "Ada"}, "n": "<3>"})
+    out = render(spec(Channel.EMAIL), content, {"user": {"name": "Ada"}, "n": "<3>"})
     assert out == RenderedEmail(subject="Hi Ada", html="<b>&lt;3&gt;</b>", text="<3> items")
     with pytest.raises(MissingVariable) as exc:
-        render(Channel.EMAIL, content, {"user": {}, "n": 1})
+        render(spec(Channel.EMAIL), content, {"user": {}, "n": 1})
     assert exc.value.field == "email.subject"
     with pytest.raises(RenderFailed):
-        render(Channel.SMS, {"text": "{{ ''.__class__.__mro__ }}"}, {})
+        render(spec(Channel.SMS), {"text": "{{ ''.__class__.__mro__ }}"}, {})
 
 
 def test_render_sees_the_sandbox_globals_and_the_context_wins_over_them() -> None:
     content = {"title": "{{ range(3) | list | length }}", "body": "{{ cycler }}", "data": {"k": "{{ n }}"}}
-    out = render(Channel.PUSH, content, {"cycler": "mine", "n": 2})
+    out = render(spec(Channel.PUSH), content, {"cycler": "mine", "n": 2})
     assert isinstance(out, RenderedPush)
     assert (out.title, out.body, out.data) == ("3", "mine", {"k": "2"})
     # A context that lacks a variable a field needs still fails, and names that field.
     with pytest.raises(MissingVariable) as exc:
-        render(Channel.PUSH, content, {"cycler": "mine"})
+        render(spec(Channel.PUSH), content, {"cycler": "mine"})
     assert exc.value.field == "push.data.k"
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from herald.channels.base import Target
 from herald.config import RetrySettings
-from herald.delivery.decide import Defer, Fail, Skip, Target
 from herald.delivery.results import AttemptRecord, Result, Retirement
 from herald.delivery.retry import exhausted, next_delay
+from herald.delivery.sending import Defer, Fail, Skip
 from herald.delivery.work import Work
 from herald.kit.clock import utcnow
 from herald.notifications.models import DeliveryState

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from herald.channels.base import Recipient
+from herald.channels.registry import spec
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.kit.errors import NoContent, NoRecipient, TemplateNotFound, UserNotFound, ValidationFailed
@@ -22,20 +24,8 @@ from herald.notifications.models import DeliveryState, NotificationRow, SkipReas
 from herald.notifications.schemas import NotificationIn
 from herald.recipients.card import ContactCard, DeviceCard
 from herald.recipients.contacts import normalize_email, normalize_phone
+from herald.templates.context import render_context, user_context
 from herald.templates.render import pick, prepare, render, uncompiled
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """Whoever the message is for, with the addresses known at intake."""
-
-    user_id: str | None
-    email: str | None
-    phone: str | None
-    locale: str | None
-    name: str | None
-    attributes: dict[str, Any]
-    devices: tuple[DeviceCard, ...] = ()
 
 
 @dataclass(slots=True)
@@ -65,22 +55,6 @@ class NewDelivery:
 class Plan:
     notification: NotificationRow
     deliveries: list[NewDelivery] = field(default_factory=list)
-
-
-def render_context(data: dict[str, Any], user: dict[str, Any], event_id: str, category: str | None) -> dict[str, Any]:
-    """What a template sees: the data at top level, plus `user` and `notification`."""
-    return {**data, "data": data, "user": user, "notification": {"event_id": event_id, "category": category}}
-
-
-def user_context(
-    name: str | None,
-    email: str | None,
-    phone: str | None,
-    locale: str | None,
-    user_id: str | None,
-    attributes: dict[str, Any],
-) -> dict[str, Any]:
-    return {**attributes, "id": user_id, "name": name, "email": email, "phone": phone, "locale": locale}
 
 
 def recipient_of(req: NotificationIn, users: dict[str, ContactCard | None]) -> Recipient:
@@ -118,7 +92,7 @@ def content_of(req: NotificationIn, templates: dict[str, dict[str, Any]]) -> tup
         return t.get("channels", {}), t.get("locales", {})
     if req.content is None:
         raise NoContent(field="template")
-    return req.content.as_dict(), {}
+    return req.content, {}
 
 
 async def prepare_templates(reqs: list[NotificationIn], templates: dict[str, dict[str, Any]]) -> None:
@@ -127,21 +101,13 @@ async def prepare_templates(reqs: list[NotificationIn], templates: dict[str, dic
     contents: list[dict[str, Any]] = []
     for req in reqs:
         if req.content is not None:
-            contents.extend(req.content.as_dict().values())
+            contents.extend(req.content.values())
         elif req.template and (t := templates.get(req.template)) is not None:
             contents.extend(t.get("channels", {}).values())
             for variant in t.get("locales", {}).values():
                 contents.extend(variant.values())
     if todo := uncompiled(contents):
         await prepare(todo)
-
-
-def _destinations(channel: Channel, r: Recipient) -> list[tuple[str | None, DeviceCard | None]]:
-    if channel is Channel.EMAIL:
-        return [(r.email, None)] if r.email else []
-    if channel is Channel.SMS:
-        return [(r.phone, None)] if r.phone else []
-    return [(None, d) for d in r.devices]
 
 
 def build_plan(
@@ -153,7 +119,7 @@ def build_plan(
     now: datetime | None = None,
 ) -> Plan:
     now = now or utcnow()
-    wanted = req.channels or [c for c in Channel if c.value in channels]
+    wanted = req.channels or [c for c in Channel.all() if c in channels]
     if not wanted:
         raise NoContent("the content has no channel to send on", field="channels")
     ctx = render_context(
@@ -168,7 +134,7 @@ def build_plan(
         req.recipient.model_dump(exclude_none=True) if req.recipient else None,
         req.template,
         req.data,
-        req.content.as_dict() if req.content else None,
+        req.content,
         req.category,
         req.critical,
         req.send_at,
@@ -176,20 +142,21 @@ def build_plan(
     )
     plan = Plan(n)
     for channel in wanted:
+        definition = spec(channel)
         content = pick(channels, locales, r.locale, channel)
         if content is None:
             raise NoContent(f"no {channel.value} content for this notification", field="channels")
-        render(channel, content, ctx)  # validation only: the worker renders again at send time
-        targets = _destinations(channel, r)
+        render(definition, content, ctx)  # validation only: the worker renders again at send time
+        targets = definition.destinations(r)
         if not targets:
             plan.deliveries.append(_delivery(n, channel, None, None, DeliveryState.SKIPPED, now, SkipReason.NO_ADDRESS))
             continue
         state = DeliveryState.SCHEDULED if scheduled else DeliveryState.QUEUED
-        for address, device in targets:
+        for target in targets:
             # A stored user's address is looked up again at send time; only inline
             # recipients carry their address on the delivery.
-            addr = address if r.user_id is None else None
-            plan.deliveries.append(_delivery(n, channel, addr, device, state, req.send_at if scheduled else now))
+            addr = target.address if r.user_id is None else None
+            plan.deliveries.append(_delivery(n, channel, addr, target.device, state, req.send_at if scheduled else now))
     return plan
 
 

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from herald.api.schemas import ErrorBody
+from herald.channels.registry import Contents
 from herald.kit.bounds import Timestamp
 from herald.kit.channels import Channel
 from herald.kit.jsonvalues import JsonObject
-from herald.templates.schemas import ChannelContent
 
 
 class InlineRecipient(BaseModel):
@@ -34,7 +34,7 @@ class NotificationIn(BaseModel):
     recipient: InlineRecipient | None = None
     template: str | None = Field(default=None, max_length=200)
     data: JsonObject = Field(default_factory=dict, description="The template's variables")
-    content: ChannelContent | None = Field(default=None, description="Inline content instead of a template")
+    content: Contents | None = Field(default=None, description="Inline content instead of a template")
     channels: list[Channel] | None = Field(default=None, min_length=1)
     category: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     critical: bool = Field(default=False, description="Ignores opt-outs and rate limits")

@@ -1,9 +1,11 @@
 """Choosing providers for a message: the app's own accounts, else the deployment's defaults.
 
-Order: for SMS, accounts preferred for the number's country first (by E.164 prefix), then
-the rest; otherwise by priority. The send path tries the next candidate on a transient
-failure and skips any whose circuit breaker is open. An account the egress rules refuse is
-passed over for the app's others, and fails the send only when it is all there is.
+The message's channel decides which of the app's accounts take it and in what order (by
+priority; SMS by the number's country first; push by the device's platform) and which of the
+deployment's providers serve it (`channels.*.routes`). The send path tries the next
+candidate on a transient failure and skips any whose circuit breaker is open. An account the
+egress rules refuse is passed over for the app's others, and fails the send only when it is
+all there is.
 """
 
 from __future__ import annotations
@@ -13,29 +15,20 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from herald.config import BreakerSettings, RouteSettings
 from herald.integrations.service import Account
-from herald.kit.channels import Channel
 from herald.kit.egress import EgressPolicy
 from herald.providers.base import Adapter
 from herald.providers.breaker import Breaker
-from herald.providers.messages import EmailMessage, OutboundMessage, PushMessage, SmsMessage
-from herald.providers.registry import KINDS, Refused, build_account
+from herald.providers.registry import Refused, build_account
+
+if TYPE_CHECKING:
+    from herald.channels.base import ChannelSpec
 
 AccountLoader = Callable[[uuid.UUID], Awaitable[list[Account]]]
 _ACCOUNTS_TTL = 5.0
-
-
-def channel_of(message: OutboundMessage) -> Channel:
-    if isinstance(message, EmailMessage):
-        return Channel.EMAIL
-    return Channel.SMS if isinstance(message, SmsMessage) else Channel.PUSH
-
-
-def _prefer_country(names: Sequence[tuple[str, tuple[str, ...]]], number: str) -> list[str]:
-    matched = [n for n, prefixes in names if prefixes and number.startswith(prefixes)]
-    return matched + [n for n, prefixes in names if n not in matched and not prefixes]
 
 
 class Router:
@@ -81,17 +74,6 @@ class Router:
         """Drop the app's cached accounts after an integration changed."""
         self._accounts.pop(app_id, None)
 
-    def _defaults(self, message: OutboundMessage) -> list[str]:
-        r = self.routes
-        if isinstance(message, EmailMessage):
-            return list(r.email)
-        if isinstance(message, SmsMessage):
-            rules = [(p, tuple(rule.prefixes)) for rule in r.sms_rules for p in rule.providers]
-            preferred = _prefer_country(rules, message.to)
-            return preferred + [p for p in r.sms if p not in preferred]
-        assert isinstance(message, PushMessage)
-        return list(r.push.get(message.platform, ()))
-
     async def _app_accounts(self, app_id: uuid.UUID) -> list[Account]:
         if self._load_accounts is None:
             return []
@@ -116,20 +98,15 @@ class Router:
             self._built[account.id] = built
         return built[1]
 
-    async def candidates(self, app_id: uuid.UUID, message: OutboundMessage) -> list[Adapter]:
-        """Providers for this message, in the order to try them."""
-        channel = channel_of(message)
-        own = [a for a in await self._app_accounts(app_id) if a.channel == channel.value]
-        if isinstance(message, PushMessage):
-            own = [a for a in own if message.platform in KINDS[a.kind].platforms]
-        if own:
-            ordered = sorted(own, key=lambda a: a.priority)
-            if isinstance(message, SmsMessage) and any(a.countries for a in ordered):
-                names = _prefer_country([(a.name, a.countries) for a in ordered], message.to)
-                ordered = sorted(ordered, key=lambda a: names.index(a.name) if a.name in names else len(names))
-            adapters = [self._adapter_for(a) for a in ordered]
+    async def candidates(self, app_id: uuid.UUID, message: Any, channel: ChannelSpec) -> list[Adapter]:
+        """Providers for this message, in the order to try them: the app's own accounts that
+        its channel routes it to, else the deployment's."""
+        accounts = [a for a in await self._app_accounts(app_id) if a.channel == channel.name]
+        routes = channel.routes(message, self.routes, accounts)
+        if routes.accounts:
+            adapters = [self._adapter_for(a) for a in routes.accounts]
             return [a for a in adapters if not isinstance(a, Refused)] or adapters[:1]
-        return [self.adapters[n] for n in self._defaults(message) if n in self.adapters]
+        return [self.adapters[n] for n in routes.defaults if n in self.adapters]
 
     async def close(self) -> None:
         for adapter in self.adapters.values():

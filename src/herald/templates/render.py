@@ -10,56 +10,20 @@ and an unchanged template compiles once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import TemplateError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from herald.kit.channels import Channel
 from herald.kit.errors import HeraldError, InvalidTemplate, MissingVariable, RenderFailed, RenderLimit
 from herald.templates.compiler import CACHE, Compiled, compiled, compiled_async
-from herald.templates.limits import (
-    EMAIL_BODY_MAX_CHARS,
-    EMAIL_SUBJECT_MAX_CHARS,
-    PUSH_FIELD_MAX_CHARS,
-    SMS_MAX_UNITS,
-    check_push,
-    check_sms,
-)
 from herald.templates.meter import Meter
 from herald.templates.sandbox import GLOBALS
-from herald.templates.sms import Segments, segments
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedEmail:
-    subject: str
-    html: str | None
-    text: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedSms:
-    text: str
-
-    @property
-    def segments(self) -> Segments:
-        return segments(self.text)
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedPush:
-    title: str
-    body: str
-    data: dict[str, str] = field(default_factory=dict)
-
-
-Rendered = RenderedEmail | RenderedSms | RenderedPush
-
-
-class _Fields:
-    """One message's render: every field shares the scope and the meter."""
+class Fields:
+    """One message's render: every field shares the scope and the meter. A channel's
+    `render` draws each of its fields through it."""
 
     __slots__ = ("meter", "scope", "trial")
 
@@ -102,28 +66,21 @@ class _Fields:
         return None if source is None else self.render(source, field=field, cap=cap, html=html)
 
 
-def render(channel: Channel, content: dict[str, Any], ctx: dict[str, Any], *, trial: bool = False) -> Rendered:
+class Renders(Protocol):
+    """Anything that renders one channel's content through `Fields` (a channel's definition)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def render(self, content: dict[str, Any], fields: Fields) -> Any: ...
+
+
+def render(channel: Renders, content: dict[str, Any], ctx: dict[str, Any], *, trial: bool = False) -> Any:
     """Render one channel's content; raises a domain error naming the failing field.
 
     `trial` renders with missing variables absorbed instead of refused, as a save does.
     """
-    f = _Fields(ctx, trial)
-    if channel is Channel.EMAIL:
-        return RenderedEmail(
-            subject=f.render(content["subject"], field="email.subject", cap=EMAIL_SUBJECT_MAX_CHARS),
-            html=f.optional(content.get("html"), field="email.html", cap=EMAIL_BODY_MAX_CHARS, html=True),
-            text=f.optional(content.get("text"), field="email.text", cap=EMAIL_BODY_MAX_CHARS),
-        )
-    if channel is Channel.SMS:
-        text = f.render(content["text"], field="sms.text", cap=SMS_MAX_UNITS)
-        check_sms(text)
-        return RenderedSms(text)
-    cap = PUSH_FIELD_MAX_CHARS
-    data = {k: f.render(v, field=f"push.data.{k}", cap=cap) for k, v in content.get("data", {}).items()}
-    title = f.render(content["title"], field="push.title", cap=cap)
-    body = f.render(content["body"], field="push.body", cap=cap)
-    check_push(title, body, data)
-    return RenderedPush(title=title, body=body, data=data)
+    return channel.render(content, Fields(ctx, trial))
 
 
 def sources(content: dict[str, Any]) -> Iterable[tuple[str, str, bool]]:
@@ -155,7 +112,7 @@ async def prepare(todo: Iterable[tuple[str, bool]]) -> None:
             pass
 
 
-async def validate(channel: Channel, content: dict[str, Any], sample: dict[str, Any], prefix: str) -> None:
+async def validate(channel: Renders, content: dict[str, Any], sample: dict[str, Any], prefix: str) -> None:
     """At save time: every template of one channel's content compiles, and a trial render
     with the sample data (any variable it lacks absorbed) stays within every limit.
 
@@ -166,7 +123,7 @@ async def validate(channel: Channel, content: dict[str, Any], sample: dict[str, 
         try:
             await compiled_async(source, html)
         except InvalidTemplate as exc:
-            exc.field = f"{prefix}.{channel.value}.{name}"
+            exc.field = f"{prefix}.{channel.name}.{name}"
             raise
     try:
         render(channel, content, {**sample, "data": sample}, trial=True)
@@ -180,13 +137,13 @@ async def validate(channel: Channel, content: dict[str, Any], sample: dict[str, 
 
 
 def pick(
-    channels: dict[str, Any], locales: dict[str, dict[str, Any]], locale: str | None, channel: Channel
+    channels: dict[str, Any], locales: dict[str, dict[str, Any]], locale: str | None, channel: str
 ) -> dict[str, Any] | None:
     """The content for a channel in the best locale: exact, then language, then default."""
     if locale:
         for candidate in (locale, locale.split("-")[0]):
             variant = locales.get(candidate)
-            if variant and channel.value in variant:
-                return dict(variant[channel.value])
-    found = channels.get(channel.value)
+            if variant and channel in variant:
+                return dict(variant[channel])
+    found = channels.get(channel)
     return dict(found) if found else None

@@ -6,52 +6,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from herald.channels.registry import Contents
 from herald.kit.jsonvalues import JsonObject
 
 SAMPLE_DATA_MAX_BYTES = 16_384
-
-
-class EmailContent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    subject: str = Field(max_length=2000)
-    html: str | None = Field(default=None, max_length=512_000)
-    text: str | None = Field(default=None, max_length=512_000)
-
-    @model_validator(mode="after")
-    def _has_body(self) -> EmailContent:
-        if not self.html and not self.text:
-            raise ValueError("email content needs html or text")
-        return self
-
-
-class SmsContent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(max_length=4000)
-
-
-class PushContent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(max_length=1000)
-    body: str = Field(max_length=4000)
-    data: dict[str, str] = Field(default_factory=dict)
-
-
-class ChannelContent(BaseModel):
-    """Content for each channel a message may go out on; a missing channel is not sent."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    email: EmailContent | None = None
-    sms: SmsContent | None = None
-    push: PushContent | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
 
 
 class TemplateIn(BaseModel):
@@ -59,8 +19,8 @@ class TemplateIn(BaseModel):
 
     description: str | None = Field(default=None, max_length=500)
     default_locale: str = Field(default="en", max_length=35)
-    channels: ChannelContent
-    locales: dict[str, ChannelContent] = Field(default_factory=dict)
+    channels: Contents
+    locales: dict[str, Contents] = Field(default_factory=dict)
     sample_data: JsonObject | None = Field(
         default=None,
         description="An example of a notification's `data` (it may also hold `user` and `notification`): "

@@ -8,18 +8,18 @@ from typing import Any
 
 from sqlalchemy import select
 
-from herald.kit.channels import Channel
+from herald.channels.registry import spec
 from herald.kit.clock import utcnow
 from herald.kit.errors import TemplateNotFound
 from herald.kit.uow import UnitOfWork
 from herald.templates.models import Template
 from herald.templates.render import validate
-from herald.templates.schemas import ChannelContent, TemplateIn, TemplateOut
+from herald.templates.schemas import TemplateIn, TemplateOut
 
 
-async def _check(content: ChannelContent, prefix: str, sample: dict[str, Any]) -> None:
-    for channel, fields in content.as_dict().items():
-        await validate(Channel(channel), fields, sample, prefix)
+async def _check(content: dict[str, dict[str, Any]], prefix: str, sample: dict[str, Any]) -> None:
+    for channel, fields in content.items():
+        await validate(spec(channel), fields, sample, prefix)
         await asyncio.sleep(0)  # a trial render may take its whole budget; a template has many
 
 
@@ -29,8 +29,8 @@ def to_out(t: Template) -> TemplateOut:
         version=t.version,
         description=t.description,
         default_locale=t.default_locale,
-        channels=ChannelContent.model_validate(t.content.get("channels", {})),
-        locales={k: ChannelContent.model_validate(v) for k, v in t.content.get("locales", {}).items()},
+        channels=t.content.get("channels", {}),
+        locales=t.content.get("locales", {}),
         sample_data=t.content.get("sample_data"),
         created_at=t.created_at,
         updated_at=t.updated_at,
@@ -43,8 +43,8 @@ async def put_template(uow: UnitOfWork, app_id: uuid.UUID, key: str, body: Templ
     for locale, variant in body.locales.items():
         await _check(variant, f"locales.{locale}", sample)
     stored: dict[str, Any] = {
-        "channels": body.channels.as_dict(),
-        "locales": {k: v.as_dict() for k, v in body.locales.items()},
+        "channels": body.channels,
+        "locales": body.locales,
     }
     if body.sample_data is not None:
         stored["sample_data"] = body.sample_data

@@ -62,7 +62,7 @@ async def run_scheduler(
     while not stop.is_set():
         try:
             released = await release_due(sessions, broker)
-            for channel in Channel:
+            for channel in Channel.all():
                 released += await broker.promote_due(channel)
             wait = 0.0 if released else min(max_sleep, (await next_due_in(sessions)) or max_sleep)
         except Exception:
