@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,8 +16,10 @@ from herald.kit.db import transaction
 from herald.kit.egress import EgressPolicy
 from herald.queue.recovery import expire_orphaned_leases
 from herald.runtime import Runtime, build_runtime
-from herald.sandbox.stack import SandboxStack, start_sandbox
 from herald.serve import serve_all
+
+if TYPE_CHECKING:
+    from herald.sandbox.stack import SandboxStack
 
 console = Console()
 
@@ -44,6 +47,9 @@ async def _first_app(runtime: Runtime) -> None:
 async def _run(s: Settings, *, alone: bool) -> None:
     stack: SandboxStack | None = None
     if s.sandbox.enabled:
+        # Imported here: only the command that starts the simulators loads them.
+        from herald.sandbox.stack import start_sandbox
+
         stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address, egress=EgressPolicy.from_settings(s))
     runtime = build_runtime(s, adapters=stack.adapters if stack else None, single_process=True)
     if alone:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 
 from herald.channels.base import Target
 from herald.config import RetrySettings
@@ -55,13 +55,15 @@ def _result(work: Work, owner: str, state: DeliveryState, reason: str | None, **
 
 def without_call(work: Work, owner: str, decision: Skip | Defer | Fail, now: datetime) -> Result:
     """A delivery settled before any provider was called."""
-    if isinstance(decision, Skip):
-        return _result(work, owner, DeliveryState.SKIPPED, decision.reason)
-    if isinstance(decision, Defer):
-        return _result(
-            work, owner, DeliveryState.QUEUED, decision.reason, available_at=now + timedelta(seconds=decision.seconds)
-        )
-    return _result(work, owner, DeliveryState.FAILED, decision.code)
+    match decision:
+        case Skip(reason=reason):
+            return _result(work, owner, DeliveryState.SKIPPED, reason)
+        case Defer(seconds=seconds, reason=reason):
+            return _result(work, owner, DeliveryState.QUEUED, reason, available_at=now + timedelta(seconds=seconds))
+        case Fail(code=code):
+            return _result(work, owner, DeliveryState.FAILED, code)
+        case _:
+            assert_never(decision)
 
 
 def after_calls(
