@@ -1,6 +1,7 @@
 """Every model, imported once so that the metadata (and Alembic) sees the whole schema."""
 
 from herald.apps.models import App
+from herald.feed.models import FeedItem
 from herald.integrations.models import Integration
 from herald.kit.db import Base
 from herald.notifications.models import Attempt, Delivery, Notification
@@ -15,6 +16,7 @@ __all__ = [
     "Base",
     "Delivery",
     "Device",
+    "FeedItem",
     "Integration",
     "Notification",
     "OutboxEntry",

@@ -27,6 +27,7 @@ from herald.delivery.steps.ratelimit import RateLimit
 from herald.delivery.steps.reachable import Reachable
 from herald.delivery.steps.render import Render
 from herald.delivery.steps.timing import FirstSendWait
+from herald.feed.events import FeedEvents, MemoryFeedEvents, RedisFeedEvents
 from herald.integrations.service import Account, load_accounts
 from herald.kit.channels import Channel
 from herald.kit.db import autocommit, is_sqlite, make_engine, make_sessionmaker
@@ -80,6 +81,8 @@ class Runtime:
     intake_sessions: async_sessionmaker[AsyncSession]
     # Where apps may make Herald connect: device registration and integrations check it.
     egress: EgressPolicy
+    # Live feed events: from whichever process changes a feed to every API process's streams.
+    feed_events: FeedEvents
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
@@ -151,6 +154,7 @@ class Runtime:
         await self.router.close()
         await self.broker.close()
         await self.cache.close()
+        await self.feed_events.close()
         await self.limiter.close()
         await self.engine.dispose()
         if self.read_engine.pool is not self.engine.pool:
@@ -194,12 +198,14 @@ def build_runtime(
         redis = connect(settings.redis_url)
         keys = Keys(r.prefix)
         cache = RedisContactCache(redis, keys, loader, ttl=int(r.cache_ttl.total_seconds()))
+        feed_events: FeedEvents = RedisFeedEvents(redis, keys)
         limiter = RedisRateLimiter(redis, keys)
         broker = RedisBroker(
             redis, read_engine, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000)
         )
     else:
         cache = MemoryContactCache(loader)
+        feed_events = MemoryFeedEvents()
         limiter = MemoryRateLimiter()
         broker = EmbeddedBroker(sessions)
     vault = Vault(secret)
@@ -224,7 +230,7 @@ def build_runtime(
         on_retired=cache.invalidate,
     )
     steps = send_steps(settings, limiter, read_engine)
-    pipeline = Pipeline(settings, read_engine, cache, router, steps, SenderDeps(engine))
+    pipeline = Pipeline(settings, read_engine, cache, router, steps, SenderDeps(engine, feed_events))
     return Runtime(
         settings,
         engine,
@@ -242,5 +248,6 @@ def build_runtime(
         intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
         intake_sessions=sessions if is_sqlite(url) else reads,
         egress=egress,
+        feed_events=feed_events,
         outbox=Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None,
     )

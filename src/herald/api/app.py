@@ -10,6 +10,7 @@ from herald.api.auth import Authenticator
 from herald.api.limits import RequestLimits
 from herald.api.ops import router as ops
 from herald.deadletters.endpoints import router as dead_letters
+from herald.feed.endpoints import router as feed
 from herald.integrations.endpoints import router as integrations
 from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
@@ -28,7 +29,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.authenticator = Authenticator(runtime.sessions, runtime.pepper, runtime.settings.api)
-    for router in (users, preferences, templates, notifications, dead_letters, integrations, ops):
+    for router in (users, preferences, feed, templates, notifications, dead_letters, integrations, ops):
         app.include_router(router)
     errors.install(app)
     docs.install(app)

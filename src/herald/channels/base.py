@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from herald.config import RouteSettings
     from herald.delivery.results import AttemptRecord
+    from herald.feed.events import FeedEvents
     from herald.integrations.service import Account
     from herald.providers.outcome import Outcome
     from herald.templates.render import Fields
@@ -71,6 +72,7 @@ class Meta:
     """What a composed message carries besides its content and destination."""
 
     key: str  # the delivery's idempotency key
+    notification_id: uuid.UUID
     category: str | None
     critical: bool
     name: str | None  # the recipient's name, where a protocol has a slot for it
@@ -98,6 +100,7 @@ class SenderDeps:
     """What a channel with a sink of its own may need to build it."""
 
     engine: AsyncEngine
+    feed_events: FeedEvents
 
 
 @dataclass(frozen=True, slots=True)

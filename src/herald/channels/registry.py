@@ -16,6 +16,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
 from herald.channels.base import ChannelSpec
 from herald.channels.email import EmailChannel
+from herald.channels.in_app import InAppChannel
 from herald.channels.push import PushChannel
 from herald.channels.sms import SmsChannel
 from herald.kit.channels import Channel
@@ -40,7 +41,7 @@ def spec(channel: str) -> ChannelSpec:
     return CHANNELS[channel]
 
 
-for _spec in (EmailChannel(), SmsChannel(), PushChannel()):
+for _spec in (EmailChannel(), SmsChannel(), PushChannel(), InAppChannel()):
     register(_spec)
 
 

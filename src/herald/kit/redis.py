@@ -38,3 +38,6 @@ class Keys:
 
     def rate(self, key: str) -> str:
         return f"{self.prefix}:rl:{key}"
+
+    def feed_events(self) -> str:
+        return f"{self.prefix}:feed-events"

@@ -37,6 +37,6 @@ class Render:
                 await asyncio.sleep(0)  # it may have run for its whole CPU budget: others go first
             return Fail(exc.code, exc.message)
         s.content = content
-        meta = Meta(d.idempotency_key, n.category, n.critical, user["name"])
+        meta = Meta(d.idempotency_key, n.id, n.category, n.critical, user["name"])
         s.message = s.channel.compose(rendered, s.target, meta)
         return None
