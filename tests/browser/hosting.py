@@ -56,27 +56,28 @@ async def serve_aiohttp(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def page_app(body: str, title: str = "Host app") -> Starlette:
-    """An app whose every path answers one page with `body`: a link the component follows lands on it too."""
+def page_app(body: str, title: str = "Host app", csp: str | None = None) -> Starlette:
+    """An app whose every path answers one page with `body` (and `csp` as its Content-Security-Policy):
+    a link the component follows lands on it too."""
     document = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
         f"<body>{body}</body></html>"
     )
 
     async def answer(request: Request) -> HTMLResponse:
-        return HTMLResponse(document)
+        return HTMLResponse(document, headers={"Content-Security-Policy": csp} if csp else None)
 
     return Starlette(routes=[Route("/{path:path}", answer)])
 
 
-def inbox_body(script_url: str, api: str, token: str) -> str:
+def inbox_body(script_url: str, api: str, token: str, nonce: str = "") -> str:
     """A page body with `<herald-inbox>` as its first focusable element, recording the component's events
     in `window.heraldEvents` as [name, detail] pairs."""
     attrs = f'api="{html.escape(api)}" token="{html.escape(token)}" locale="en"'
     return f"""
 <header><h1>Host app</h1><herald-inbox {attrs}></herald-inbox></header>
 <main><p>The app's own content.</p><a href="#after">A link after the inbox</a></main>
-<script>
+<script nonce="{html.escape(nonce)}">
   window.heraldEvents = [];
   for (const name of ["herald-inbox:item", "herald-inbox:counts", "herald-inbox:error"]) {{
     document.addEventListener(name, (e) => window.heraldEvents.push([name, e.detail]));
