@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKERS ?= auto
 
-.PHONY: run test setup lint typecheck bench clean
+.PHONY: run test setup browser lint typecheck bench clean
 
 # This machine sets PYTHONDONTWRITEBYTECODE, so nothing caches compiled modules by itself and every
 # process (each test worker, API and worker process) would compile all of Herald again at start.
@@ -29,7 +29,17 @@ run: $(STAMP)
 	$(COMPILE)
 	$(BIN)/herald run
 
-test: $(STAMP)
+# Debian's Chromium for the browser tests: Playwright drives it and never downloads a browser of its own.
+# CI runs as root and installs it; elsewhere without root the browser tests skip and say why.
+CHROMIUM := /usr/bin/chromium
+
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is not installed (sudo apt-get install chromium): the browser tests will skip"; fi; }
+
+test: $(STAMP) browser
 	$(COMPILE)
 	$(BIN)/python -m pytest -n $(WORKERS) -q
 
