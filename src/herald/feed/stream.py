@@ -65,7 +65,6 @@ async def stream(
             except TimeoutError:
                 yield b": ping\n\n"
                 continue
-            if e.kind == "item" and e.item is not None:
-                if e.item["id"] not in sent:
-                    yield event("item", orjson.dumps(e.item), e.item["id"])
+            if e.kind == "item" and e.item is not None and e.item["id"] not in sent:
+                yield event("item", orjson.dumps(e.item), e.item["id"])
             yield event("counts", orjson.dumps(e.counts))
