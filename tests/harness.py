@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Generator
 from typing import Any
 
 import httpx
@@ -142,8 +143,26 @@ async def client_for(runtime: Runtime, name: str) -> httpx.AsyncClient:
     async with transaction(runtime.sessions) as session:
         creds = await create_client_app(session, name, runtime.pepper)
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)),
+        transport=httpx.ASGITransport(app=create_app(runtime.api_services())),
         base_url="http://herald.test",
         auth=(creds.key, creds.secret),
         timeout=30,
     )
+
+
+class Bearer(httpx.Auth):
+    """An end user's credentials: the token their app minted."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
+async def end_user_token(client: httpx.AsyncClient, user_id: str = "42", ttl_seconds: int = 3600) -> str:
+    """A token for `user_id`, minted by the client's app through the API."""
+    r = await client.post(f"/v1/users/{user_id}/token", json={"ttl_seconds": ttl_seconds})
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])

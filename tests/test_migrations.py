@@ -94,7 +94,7 @@ def _at(database_url: str, *statements: Executable) -> list[Sequence[Any]]:
 
 
 def test_apps_survive_0005_both_ways(database_url: str) -> None:
-    """0005 on each backend: an existing app is kept, not marked development, and its
+    """0005 and 0006 on each backend: an existing app is kept, not marked development, and its
     updated_at starts at its created_at; downgrading keeps it too."""
     cfg = alembic_config(database_url)
     command.downgrade(cfg, "0004")
@@ -107,6 +107,9 @@ def test_apps_survive_0005_both_ways(database_url: str) -> None:
         database_url, select(App.development, App.updated_at, App.previous_secret_hash).where(App.key_id == "hk_a")
     )
     assert (development, updated, previous) == (False, created, None)
+    # 0006: no end-user key until the app asks for one, and no web origin allowed.
+    [(key, origins)] = _at(database_url, select(App.end_user_key, App.allowed_origins).where(App.key_id == "hk_a"))
+    assert (key, origins) == (None, [])
     command.downgrade(cfg, "0004")
     assert _at(database_url, select(apps.c.name, apps.c.created_at)) == [("a", created)]
     command.upgrade(cfg, "head")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from herald.api.services import ApiServices
 from herald.apps.holds import Holds
 from herald.cache.interface import ContactCache
 from herald.cache.memory import MemoryContactCache, UncachedContacts
@@ -34,10 +35,7 @@ from herald.kit.db import autocommit, is_sqlite, make_engine, make_sessionmaker
 from herald.kit.egress import EgressPolicy
 from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
-from herald.kit.uow import unit_of_work
-from herald.notifications.grouping import GroupCommit
-from herald.notifications.schemas import NotificationIn
-from herald.notifications.service import Accepted, accept_batch
+from herald.notifications.acceptance import Intake
 from herald.providers.base import Adapter
 from herald.providers.registry import build_adapter
 from herald.providers.router import Router
@@ -72,13 +70,7 @@ class Runtime:
     pepper: str
     read_engine: AsyncEngine
     reads: async_sessionmaker[AsyncSession]
-    # Where the intake reads users and devices: the contact cache when every change reaches
-    # it (Redis, or one process), else the log itself.
-    intake_cards: ContactCache
-    # The intake's unit of work. On PostgreSQL a batch is written by one statement, atomic by
-    # itself, so it runs without BEGIN and COMMIT (two round trips per request); SQLite
-    # writes a batch in several statements and keeps the transaction.
-    intake_sessions: async_sessionmaker[AsyncSession]
+    intake: Intake
     # Where apps may make Herald connect: device registration and integrations check it.
     egress: EgressPolicy
     # Live feed events: from whichever process changes a feed to every API process's streams.
@@ -86,36 +78,22 @@ class Runtime:
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
-    # Requests writing to the log at once: the pool's connections less two, for the outbox
-    # sweep and a contact card read from the log. Past that, a request waits here instead of
-    # taking an overflow connection, which the pool closes again on return: under a flood of
-    # single requests every overflow connection was a new backend, a TLS probe and every
-    # statement prepared afresh (measured: 10 new connections a second, 233-247/s flat out
-    # through the single endpoint against 291-309/s with the slots).
-    _intake_slots: asyncio.Semaphore = field(init=False, repr=False)
-    # Single notifications that arrive while every slot is writing go in together.
-    _singles: GroupCommit = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        slots = max(1, self.settings.database_pool_size - 2)
-        self._intake_slots = asyncio.Semaphore(slots)
-        self._singles = GroupCommit(
-            self._accept_group, self._intake_slots, runners=slots, max_group=self.settings.api.max_batch
+    def api_services(self) -> ApiServices:
+        """What the API uses of this runtime."""
+        return ApiServices(
+            settings=self.settings,
+            sessions=self.sessions,
+            intake=self.intake,
+            cache=self.cache,
+            forget_accounts=self.router.forget,
+            vault=self.vault,
+            pepper=self.pepper,
+            egress=self.egress,
+            broker=self.broker,
+            outbox=self.outbox,
+            feed_events=self.feed_events,
         )
-
-    async def accept(self, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
-        """A batch request's notifications, committed once it has a slot."""
-        async with self._intake_slots:
-            return await self._accept_group(app_id, reqs)
-
-    async def accept_single(self, app_id: uuid.UUID, req: NotificationIn) -> Accepted:
-        """One notification, committed with whichever others are waiting for the intake."""
-        return await self._singles.accept(app_id, req)
-
-    async def _accept_group(self, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
-        """Into the log, under a slot its caller holds."""
-        async with unit_of_work(self.intake_sessions) as uow:
-            return await accept_batch(uow, self.broker, self.outbox, self.intake_cards, app_id, reqs)
 
     def worker(
         self, channel: Channel, *, concurrency: int | None = None, lease: float | None = None, owner: str | None = None
@@ -231,6 +209,20 @@ def build_runtime(
     )
     steps = send_steps(settings, limiter, read_engine)
     pipeline = Pipeline(settings, read_engine, cache, router, steps, SenderDeps(engine, feed_events))
+    outbox = Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None
+    intake = Intake(
+        # On PostgreSQL a batch is written by one statement, atomic by itself, so it runs
+        # without BEGIN and COMMIT (two round trips per request); SQLite writes a batch in
+        # several statements and keeps the transaction.
+        sessions if is_sqlite(url) else reads,
+        broker,
+        outbox,
+        # The contact cache when every change reaches it (Redis, or one process), else the log.
+        cache if settings.redis_url or single_process else UncachedContacts(loader),
+        # The pool's connections less two: for the outbox sweep and a contact card read from the log.
+        slots=settings.database_pool_size - 2,
+        max_group=settings.api.max_batch,
+    )
     return Runtime(
         settings,
         engine,
@@ -245,9 +237,8 @@ def build_runtime(
         pepper=secret,
         read_engine=read_engine,
         reads=reads,
-        intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
-        intake_sessions=sessions if is_sqlite(url) else reads,
+        intake=intake,
         egress=egress,
         feed_events=feed_events,
-        outbox=Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None,
+        outbox=outbox,
     )

@@ -1,7 +1,9 @@
-"""`herald run`: the whole service in one process on one event loop.
+"""Serving: `herald run`, the whole service in one process on one event loop, and the ASGI app
+of each `herald api` server process.
 
-API, one worker per channel, the scheduler and (by default) the provider sandbox, sharing a
-runtime. SIGINT/SIGTERM stop claiming, drain in-flight work, then exit.
+`herald run` serves the API, one worker per channel, the scheduler and (by default) the
+provider sandbox, sharing a runtime. SIGINT/SIGTERM stop claiming, drain in-flight work,
+then exit.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import uvicorn
+from fastapi import FastAPI
 
 from herald.api.app import create_app
 from herald.config import Settings
+from herald.kit import heap
 from herald.kit.channels import Channel
-from herald.runtime import Runtime
+from herald.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ class _QuietServer(uvicorn.Server):
 
 async def serve_api(runtime: Runtime, stop: asyncio.Event, host: str, port: int) -> None:
     config = uvicorn.Config(
-        create_app(runtime),
+        create_app(runtime.api_services()),
         host=host,
         port=port,
         log_level="warning",
@@ -82,3 +86,19 @@ async def serve_all(
     await stop.wait()
     log.info("stopping: draining in-flight deliveries")
     await asyncio.gather(api, workers)
+
+
+def create_api() -> FastAPI:
+    """Uvicorn factory for `herald api`: `uvicorn --factory herald.serve:create_api`. One
+    runtime per server process, from the environment."""
+    runtime = build_runtime(Settings())
+    app = create_app(runtime.api_services())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        heap.settle()
+        yield
+        await runtime.close()
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -35,7 +35,7 @@ async def throttled_api(runtime: Runtime, cache: timedelta) -> AsyncIterator[Api
             reads.append(statement)
 
     event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
-    transport = httpx.ASGITransport(app=create_app(runtime))
+    transport = httpx.ASGITransport(app=create_app(runtime.api_services()))
     async with httpx.AsyncClient(transport=transport, base_url="http://herald.test") as client:
         yield client, creds, reads
     event.remove(runtime.engine.sync_engine, "before_cursor_execute", seen)

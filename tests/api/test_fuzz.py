@@ -6,7 +6,9 @@ the operation lists, its content type, a body that matches its schema, its requi
 
 The requests go through the `client` fixture (in-process ASGI, one per backend) on the test's
 own event loop, which owns the runtime's database connections: the test is a plain function
-(as hypothesis wants) that drives that loop for each request. Data seeded first lets about
+(as hypothesis wants) that drives that loop for each request. An operation for end users is
+called with a token the app mints just before (the fuzz rotates the key and may end the old
+one's overlap at once), any other with the app's key and secret. Data seeded first lets about
 half of the generated paths and notifications name things that exist, so the fuzz reaches
 past the 404s. The budget is fixed and the generation derandomized, so a run is reproducible;
 HERALD_FUZZ_EXAMPLES=500 digs deeper by hand.
@@ -34,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.harness import Herald
+from tests.harness import Bearer, Herald, end_user_token
 
 Case = AnyCase[Any]
 Operation = APIOperation[Any, Any, Any, Any]
@@ -99,11 +101,19 @@ def steer(case: Case, data: st.DataObject, seed: dict[str, str]) -> None:
             item["template"] = seed["key"]
 
 
-def send(loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient, case: Case) -> httpx.Response:
+def for_end_users(op: Operation) -> bool:
+    return {"end_user": []} in (op.definition.raw.get("security") or [])
+
+
+def send(
+    loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient, case: Case, seed: dict[str, str]
+) -> httpx.Response:
     kwargs = case.as_transport_kwargs(base_url=str(client.base_url))
     kwargs.pop("cookies", None)
     if "data" in kwargs:  # requests' name for a raw body
         kwargs["content"] = kwargs.pop("data")
+    if for_end_users(case.operation):
+        kwargs["auth"] = Bearer(loop.run_until_complete(end_user_token(client, seed["user_id"])))
     return loop.run_until_complete(client.request(**kwargs))
 
 
@@ -125,7 +135,7 @@ def test_every_answer_is_documented(
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     # Deletions last, the most specific first, so the seeded data lives as long as possible.
     operations.sort(key=lambda op: (op.method.upper() == "DELETE", -len(op.path)))
-    assert len(operations) > 20
+    assert len(operations) > 20 and any(for_end_users(op) for op in operations)
     failures: list[str] = []
     for op in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -134,7 +144,7 @@ def test_every_answer_is_documented(
             @given(case=op.as_strategy(generation_mode=mode), data=st.data())
             def run(case: Case, data: st.DataObject) -> None:
                 steer(case, data, seed)
-                case.validate_response(send(loop, client, case), checks=CHECKS)
+                case.validate_response(send(loop, client, case, seed), checks=CHECKS)
 
             found = fuzz(op, mode, run)
             if found:

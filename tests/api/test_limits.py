@@ -47,7 +47,7 @@ async def server(runtime: Runtime) -> AsyncIterator[Server]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     # httptools, as `herald api` runs it.
-    config = uvicorn.Config(create_app(runtime), http="httptools", lifespan="off", log_level="warning")
+    config = uvicorn.Config(create_app(runtime.api_services()), http="httptools", lifespan="off", log_level="warning")
     uv = uvicorn.Server(config)
     task = asyncio.create_task(uv.serve(sockets=[sock]))
     while not uv.started:

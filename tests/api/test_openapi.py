@@ -60,3 +60,18 @@ async def test_docs_and_redoc_load_only_local_assets(client: httpx.AsyncClient) 
             assert asset.status_code == 200, (page, url)
     # Redoc finds its logo beside the page.
     assert (await client.get("/redoc/logo-mini.svg")).status_code == 200
+
+
+async def test_each_operation_names_the_callers_it_accepts(client: httpx.AsyncClient) -> None:
+    spec = await openapi(client)
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["app"] == {"type": "http", "scheme": "basic", "description": schemes["app"]["description"]}
+    assert schemes["end_user"]["type"] == "http" and schemes["end_user"]["scheme"] == "bearer"
+    security = {(m, p): op.get("security") for p, ops in spec["paths"].items() for m, op in ops.items()}
+    assert ("get", "/v1/me") in security
+    for (method, path), accepted in security.items():
+        if path == "/v1/me" or path.startswith("/v1/me/"):  # the end user's own
+            assert accepted == [{"end_user": []}], (method, path, accepted)
+            assert "403" in spec["paths"][path][method]["responses"]
+        elif path.startswith("/v1/"):
+            assert accepted == [{"app": []}], (method, path, accepted)

@@ -12,7 +12,7 @@ from herald.apps import holds, service
 from herald.apps.models import App
 from herald.kit.clock import utcnow
 from herald.kit.db import transaction
-from herald.kit.errors import AppBusy, AppNotFound, Unauthenticated
+from herald.kit.errors import AppBusy, AppNotFound
 from herald.kit.secrets import hash_secret
 from herald.kit.uow import unit_of_work
 from herald.notifications.models import Delivery, DeliveryState
@@ -27,11 +27,8 @@ async def _create(runtime: Runtime, name: str = "shop") -> service.AppCredential
 
 async def _authenticates(runtime: Runtime, key: str, secret: str) -> bool:
     async with runtime.sessions() as session:
-        try:
-            await service.authenticate(session, key, secret, runtime.pepper)
-        except Unauthenticated:
-            return False
-    return True
+        stored = await service.stored_secrets(session, key, runtime.vault)
+    return service.verify(stored, secret, runtime.pepper) is not None
 
 
 async def _set(runtime: Runtime, key: str, **values: object) -> None:

@@ -83,7 +83,9 @@ def cli(settings: Settings, tmp_path: Path) -> Cli:
 
 def api(runtime: Runtime, key: str, secret: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://herald.test", auth=(key, secret)
+        transport=httpx.ASGITransport(app=create_app(runtime.api_services())),
+        base_url="http://herald.test",
+        auth=(key, secret),
     )
 
 
@@ -187,12 +189,14 @@ async def test_rotation_says_when_the_old_secret_stops(cli: Cli, runtime: Runtim
     assert ran.code == 0 and "the old secret keeps working until" in ran.out
 
 
-async def test_list_and_show_never_print_a_secret_or_its_hash(cli: Cli, runtime: Runtime) -> None:
+async def test_list_and_show_never_print_a_secret_its_hash_or_the_end_user_key(cli: Cli, runtime: Runtime) -> None:
     created = await cli.json("create", "shop")
     rotated = await cli.json("rotate-secret", created["key"])
+    async with api(runtime, created["key"], rotated["secret"]) as client:
+        end_user_key = (await client.get("/v1/end-user-key")).json()["key"]
     async with runtime.sessions() as s:
         app = await s.scalar(select(App).where(App.key_id == created["key"]))
-    assert app is not None and app.previous_secret_hash
+    assert app is not None and app.previous_secret_hash and app.end_user_key
     shown = [
         await cli("list"),
         await cli("list", "--json"),
@@ -202,7 +206,8 @@ async def test_list_and_show_never_print_a_secret_or_its_hash(cli: Cli, runtime:
     for ran in shown:
         assert ran.code == 0, ran.err
         assert created["key"] in ran.out and "shop" in ran.out
-        for secret in (created["secret"], rotated["secret"], app.secret_hash, app.previous_secret_hash):
+        secrets = (created["secret"], rotated["secret"], app.secret_hash, app.previous_secret_hash)
+        for secret in (*secrets, end_user_key, app.end_user_key):
             assert secret not in ran.out + ran.err
     assert [a["key"] for a in json.loads(shown[1].out)] == [created["key"]]
 

@@ -40,7 +40,7 @@ async def full(settings: Settings, stack: SandboxStack) -> AsyncIterator[Herald]
     async with transaction(runtime.sessions) as session:
         creds = await create_client_app(session, "channels", runtime.pepper)
     client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)),
+        transport=httpx.ASGITransport(app=create_app(runtime.api_services())),
         base_url="http://herald.test",
         auth=(creds.key, creds.secret),
     )

@@ -181,7 +181,9 @@ async def test_sigterm_drain_finishes_in_flight_sends(herald: Herald, smtp_sim: 
 async def test_database_down_answers_503_and_accepts_nothing(tmp_path: Path) -> None:
     dead = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
     runtime = build_runtime(settings_for(tmp_path, dead))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://h") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime.api_services())), base_url="http://h"
+    ) as c:
         r = await c.post(
             "/v1/notifications",
             json={

@@ -75,6 +75,6 @@ def test_intake_reads_through_the_cache_only_where_every_change_reaches_it(tmp_p
 
     settings = Settings(data_dir=tmp_path, secret_key="k" * 32)
     several = build_runtime(settings)  # e.g. `herald api --workers 4` without Redis
-    assert isinstance(several.intake_cards, UncachedContacts)
+    assert isinstance(several.intake.cards, UncachedContacts)
     alone = build_runtime(settings, single_process=True)  # `herald run`
-    assert isinstance(alone.intake_cards, MemoryContactCache) and alone.intake_cards is alone.cache
+    assert isinstance(alone.intake.cards, MemoryContactCache) and alone.intake.cards is alone.cache

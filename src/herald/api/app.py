@@ -1,40 +1,52 @@
-"""The FastAPI application: routers from each domain, one error mapping, request limits."""
+"""The FastAPI application: routers from each domain, one error mapping, request limits, CORS
+for the end-user routes."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from herald import __version__
 from herald.api import docs, errors
 from herald.api.auth import Authenticator
+from herald.api.cors import EndUserCors
+from herald.api.deps import accepts_end_users
 from herald.api.limits import RequestLimits
+from herald.api.me import router as me
 from herald.api.ops import router as ops
+from herald.api.services import ApiServices
+from herald.apps.endpoints import router as apps
 from herald.deadletters.endpoints import router as dead_letters
 from herald.feed.endpoints import router as feed
 from herald.integrations.endpoints import router as integrations
 from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
 from herald.recipients.endpoints import router as users
-from herald.runtime import Runtime
 from herald.templates.endpoints import router as templates
 
+DESCRIPTION = (
+    "Multi-channel notifications. An app's backend authenticates with HTTP Basic: app key and secret."
+    " An end user of the app, from its web pages, with a Bearer token the app minted (`/v1/me`)."
+)
 
-def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
-        title="Herald",
-        version=__version__,
-        description="Multi-channel notifications. Authenticate with HTTP Basic: app key and secret.",
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.runtime = runtime
-    app.state.authenticator = Authenticator(runtime.sessions, runtime.pepper, runtime.settings.api)
-    for router in (users, preferences, feed, templates, notifications, dead_letters, integrations, ops):
+
+def create_app(services: ApiServices) -> FastAPI:
+    app = FastAPI(title="Herald", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    app.state.services = services
+    authenticator = Authenticator(services.sessions, services.pepper, services.vault, services.settings.api)
+    app.state.authenticator = authenticator
+    routers: list[APIRouter] = [
+        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, ops
+    ]  # fmt: skip
+    for router in routers:
         app.include_router(router)
     errors.install(app)
     docs.install(app)
 
-    api = runtime.settings.api
+    # The last added is the outermost: the request limits come before anything else.
+    for_end_users = [r for router in routers for r in router.routes if isinstance(r, APIRoute) and accepts_end_users(r)]
+    app.add_middleware(EndUserCors, authenticator=authenticator, routes=for_end_users)
+    api = services.settings.api
     app.add_middleware(
         RequestLimits,
         max_body_bytes=api.max_body_bytes,

@@ -1,41 +1,84 @@
-"""Request-scoped dependencies: the runtime, the authenticated app, the unit of work."""
+"""Request-scoped dependencies: the API's services and who is calling.
+
+A route accepts a kind of caller by taking its dependency: `AppDep` for an app's backend
+(HTTP Basic), `EndUserDep` for an end user (a Bearer token the app minted). The OpenAPI
+document names the matching security scheme on each operation.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 
+from herald.api import cors
 from herald.api.auth import Authenticator, forget_everywhere
-from herald.apps.service import AppIdentity
-from herald.kit.errors import Unauthenticated
-from herald.runtime import Runtime
+from herald.api.services import ApiServices
+from herald.api.subjects import AppCaller, EndUser
+from herald.kit.errors import InvalidToken, Unauthenticated
 
-_basic = HTTPBasic(auto_error=False, realm="herald")
+_basic = HTTPBasic(
+    auto_error=False, realm="herald", scheme_name="app", description="An app's backend: its key and secret"
+)
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="end_user",
+    description="An end user of an app, from the app's web pages: a token (JWT, HS256) the app minted for them",
+)
 
 
-async def get_runtime(request: Request) -> Runtime:
+async def get_services(request: Request) -> ApiServices:
     """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
     hand-off (and GIL round trip) on every request for a dictionary lookup."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    services: ApiServices = request.app.state.services
+    return services
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ServicesDep = Annotated[ApiServices, Depends(get_services)]
 
 
-async def current_app(
-    request: Request, creds: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
-) -> AppIdentity:
+def get_authenticator(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def app_caller(request: Request, creds: Annotated[HTTPBasicCredentials | None, Depends(_basic)]) -> AppCaller:
     if creds is None or not creds.username or not creds.password:
         raise Unauthenticated()
-    authenticator: Authenticator = request.app.state.authenticator
-    address = request.client.host if request.client is not None else "unknown"
-    return await authenticator.app(creds.username, creds.password, address)
+    return await get_authenticator(request).app(creds.username, creds.password, _address(request))
 
 
-AppDep = Annotated[AppIdentity, Depends(current_app)]
+async def end_user(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> EndUser:
+    if creds is None or not creds.credentials:
+        raise InvalidToken()
+    origin = request.headers.get("origin")
+    user = await get_authenticator(request).end_user(creds.credentials, _address(request), origin)
+    if origin is not None:
+        cors.allow(request, origin)
+    return user
+
+
+AppDep = Annotated[AppCaller, Depends(app_caller)]
+EndUserDep = Annotated[EndUser, Depends(end_user)]
+
+
+def accepts_end_users(route: APIRoute) -> bool:
+    """Whether the route takes an end user: `end_user` is among its dependencies, however deep."""
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        if dependant.call is end_user:
+            return True
+        stack.extend(dependant.dependencies)
+    return False
 
 
 def forget_credentials() -> None:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[e.HeraldError], int]] = [
     (e.Unauthenticated, 401),
+    (e.Forbidden, 403),
     (e.AuthThrottled, 429),
     (e.NotFound, 404),
     (e.Conflict, 409),
@@ -48,9 +49,17 @@ def _retry_after(meaning: str) -> dict[str, Any]:
 # What each status means in the OpenAPI document; every one carries an ErrorOut body.
 _DOCUMENTED: dict[int, tuple[str, dict[str, Any]]] = {
     401: (
-        "No valid app credentials (`unauthenticated`)",
-        {"WWW-Authenticate": {"description": "The Basic realm", "required": True, "schema": {"type": "string"}}},
+        "No valid credentials: app key and secret (`unauthenticated`), or end-user token"
+        " (`invalid_token`, `token_expired`)",
+        {
+            "WWW-Authenticate": {
+                "description": "The challenge: Basic for an app's routes, Bearer for an end user's",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
     ),
+    403: ("The token's app does not allow its end users' tokens from this web origin (`origin_not_allowed`)", {}),
     404: ("The resource does not exist in this app (`not_found` or a specific `*_not_found`)", {}),
     409: ("A concurrent request wrote the same resource; nothing was written, retry (`conflict`)", {}),
     413: ("The body is over the size limit (`payload_too_large`), a batch over its item count (`batch_too_large`)", {}),
@@ -64,6 +73,8 @@ _DOCUMENTED: dict[int, tuple[str, dict[str, Any]]] = {
 }
 # Every authenticated operation can answer these, whatever it does.
 AUTHENTICATED = (401, 413, 422, 429, 431, 503)
+# And an end user's operation, called from a web page, this too.
+END_USER = (*AUTHENTICATED, 403)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -89,7 +100,11 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.HeraldError)
     async def _domain(_: Request, exc: e.HeraldError) -> JSONResponse:
-        headers = {"WWW-Authenticate": 'Basic realm="herald"'} if isinstance(exc, e.Unauthenticated) else None
+        headers = None
+        if isinstance(exc, e.InvalidToken):
+            headers = {"WWW-Authenticate": 'Bearer realm="herald", error="invalid_token"'}
+        elif isinstance(exc, e.Unauthenticated):
+            headers = {"WWW-Authenticate": 'Basic realm="herald"'}
         if isinstance(exc, e.Unavailable):
             headers = {"Retry-After": "5"}
         if isinstance(exc, e.AuthThrottled):

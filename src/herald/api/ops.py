@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from herald import __version__
 from herald.api import errors
-from herald.api.deps import RuntimeDep
+from herald.api.deps import ServicesDep
 from herald.kit.errors import NotFound, Unauthenticated
 
 router = APIRouter(tags=["ops"])
@@ -32,8 +32,8 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request, runtime: RuntimeDep) -> Response:
-    token = runtime.settings.metrics.token
+async def metrics(request: Request, services: ServicesDep) -> Response:
+    token = services.settings.metrics.token
     if token is None:
         raise MetricsOff()
     given = request.headers.get("authorization", "")

@@ -1,6 +1,8 @@
-"""The error body every 4xx and 5xx answer carries, as named OpenAPI components."""
+"""The error body every 4xx and 5xx answer carries, as named OpenAPI components; who an end user is."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
@@ -13,3 +15,9 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class MeOut(BaseModel):
+    app: str = Field(description="The app's key: the token's issuer")
+    user_id: str
+    expires_at: datetime = Field(description="When the token expires: fetch a new one from the app before then")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, false
+from sqlalchemy import String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.clock import utcnow
-from herald.kit.db import Base, UtcDateTime
+from herald.kit.db import Base, JsonType, UtcDateTime
 from herald.kit.ids import uuid7
 
 
@@ -28,5 +28,13 @@ class App(Base):
     active: Mapped[bool] = mapped_column(default=True)
     # The app `herald run` made for local use; a production deployment should not keep one.
     development: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The key the app signs its end users' tokens with, sealed by the Vault: made on first use
+    # (the app reads it from the API), and kept until `previous_end_user_key_expires_at`
+    # after a rotation, so that tokens already handed out keep working.
+    end_user_key: Mapped[str | None] = mapped_column(Text)
+    previous_end_user_key: Mapped[str | None] = mapped_column(Text)
+    previous_end_user_key_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Web origins whose pages may call the end-user API with this app's tokens (CORS).
+    allowed_origins: Mapped[list[str]] = mapped_column(JsonType, default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

@@ -42,6 +42,23 @@ async def by_key(session: AsyncSession, key: str) -> App | None:
     return await session.scalar(select(App).where(App.key_id == key))
 
 
+async def set_end_user_key_if_none(session: AsyncSession, app_id: uuid.UUID, sealed: str) -> None:
+    """Give the app this sealed key unless a concurrent request gave it one first."""
+    stmt = (
+        update(App)
+        .where(App.id == app_id, App.end_user_key.is_(None))
+        .values(end_user_key=sealed)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(stmt)
+
+
+async def allowed_origins_of_enabled(session: AsyncSession) -> set[str]:
+    """Every origin some enabled app allows."""
+    rows = await session.scalars(select(App.allowed_origins).where(App.active.is_(True)))
+    return {origin for origins in rows.all() for origin in origins}
+
+
 async def all_apps(session: AsyncSession) -> list[App]:
     return list((await session.scalars(select(App).order_by(App.created_at))).all())
 

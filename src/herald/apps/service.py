@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.fernet import InvalidToken as UnreadableSeal
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.apps import holds, repository
+from herald.apps import holds, origins, repository, tokens
 from herald.apps.models import App
 from herald.kit.clock import utcnow
-from herald.kit.errors import AppBusy, AppNotFound, Unauthenticated, ValidationFailed
-from herald.kit.secrets import hash_secret, new_key_id, new_secret
+from herald.kit.errors import AppBusy, AppNotFound, ValidationFailed
+from herald.kit.secrets import Vault, hash_secret, new_end_user_key, new_key_id, new_secret
 from herald.kit.uow import UnitOfWork
 from herald.queue.announce import announce
 from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
 
+log = logging.getLogger(__name__)
+
 NAME_MAX = 200  # the column's length
 # A rotation is meant to retire the old secret; an overlap longer than this would not.
 OVERLAP_MAX = timedelta(days=30)
+# Long enough for every token minted with the old end-user key to run out.
+END_USER_OVERLAP_MAX = tokens.MAX_LIFETIME
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,24 +155,58 @@ async def delete_app(session: AsyncSession, ref: str) -> App:
 
 @dataclass(frozen=True, slots=True)
 class StoredSecrets:
-    """What checking a request's secret needs of its app: read once, then cached by the API
-    for a few seconds, so a flood of wrong secrets for one key costs no database read each."""
+    """What checking a request's credentials needs of its app: read once, then cached by the
+    API for a few seconds, so a flood of wrong secrets or tokens for one key costs no
+    database read each. The end-user keys are opened (in memory only)."""
 
     app_id: uuid.UUID
     name: str
+    key: str
     active: bool
     secret_hash: str
     previous_hash: str | None
     previous_until: datetime | None
+    end_user_key: str | None
+    previous_end_user_key: str | None
+    previous_end_user_key_until: datetime | None
+    allowed_origins: frozenset[str]
+
+    def token_keys(self, now: datetime) -> list[str]:
+        """The keys an end-user token may be signed with now: the current, then the old within its overlap."""
+        keys = [self.end_user_key] if self.end_user_key is not None else []
+        until = self.previous_end_user_key_until
+        if self.previous_end_user_key is not None and until is not None and until > now:
+            keys.append(self.previous_end_user_key)
+        return keys
 
 
-async def stored_secrets(session: AsyncSession, key: str) -> StoredSecrets | None:
-    """The app with this key, as `verify` needs it; None if there is none."""
+def _open(vault: Vault, sealed: str | None, app: App) -> str | None:
+    if sealed is None:
+        return None
+    try:
+        return vault.open(sealed)
+    except UnreadableSeal:  # sealed under another HERALD_SECRET_KEY: the app rotates its key
+        log.warning("app %s: its end-user key cannot be opened with this secret key", app.key_id)
+        return None
+
+
+async def stored_secrets(session: AsyncSession, key: str, vault: Vault) -> StoredSecrets | None:
+    """The app with this key, as `verify` and token checks need it; None if there is none."""
     app = await repository.by_key(session, key)
     if app is None:
         return None
     return StoredSecrets(
-        app.id, app.name, app.active, app.secret_hash, app.previous_secret_hash, app.previous_secret_expires_at
+        app.id,
+        app.name,
+        app.key_id,
+        app.active,
+        app.secret_hash,
+        app.previous_secret_hash,
+        app.previous_secret_expires_at,
+        _open(vault, app.end_user_key, app),
+        _open(vault, app.previous_end_user_key, app),
+        app.previous_end_user_key_expires_at,
+        frozenset(app.allowed_origins),
     )
 
 
@@ -193,9 +233,74 @@ def verify(stored: StoredSecrets | None, secret: str, pepper: str) -> AppIdentit
     return AppIdentity(app_id=stored.app_id, name=stored.name)
 
 
-async def authenticate(session: AsyncSession, key: str, secret: str, pepper: str) -> AppIdentity:
-    """The app owning this key, if the secret matches; one error for every failure cause."""
-    identity = verify(await stored_secrets(session, key), secret, pepper)
-    if identity is None:
-        raise Unauthenticated()
-    return identity
+@dataclass(frozen=True, slots=True)
+class EndUserKey:
+    """What an app's backend needs to mint its end users' tokens."""
+
+    key: str
+    issuer: str
+    previous_valid_until: datetime | None
+    # Made by this call: what authenticates requests has not seen it yet.
+    made_now: bool = False
+
+
+async def _own(session: AsyncSession, app_id: uuid.UUID) -> App:
+    app = await session.get(App, app_id)
+    if app is None:  # deleted while its request was on its way
+        raise AppNotFound()
+    return app
+
+
+async def end_user_key(session: AsyncSession, vault: Vault, app_id: uuid.UUID) -> EndUserKey:
+    """The app's end-user key, made now if it has none yet."""
+    app = await _own(session, app_id)
+    made = app.end_user_key is None
+    if made:
+        await repository.set_end_user_key_if_none(session, app_id, vault.seal(new_end_user_key()))
+        await session.refresh(app)  # this request's key, or the one a concurrent request set first
+    key = _open(vault, app.end_user_key, app)
+    if key is None:  # no token it signed can be checked any more: a new key puts that right
+        key, made = new_end_user_key(), True
+        app.end_user_key, app.previous_end_user_key, app.previous_end_user_key_expires_at = vault.seal(key), None, None
+        await session.flush()
+    until = app.previous_end_user_key_expires_at
+    return EndUserKey(key, app.key_id, until if until and until > utcnow() else None, made_now=made)
+
+
+async def rotate_end_user_key(session: AsyncSession, vault: Vault, app_id: uuid.UUID, overlap: timedelta) -> EndUserKey:
+    """A new end-user key; tokens signed with the current one keep working for `overlap`.
+    Only one old key is kept: rotating again ends the overlap of the one before at once."""
+    if not timedelta(0) <= overlap <= END_USER_OVERLAP_MAX:
+        raise ValidationFailed(
+            f"the overlap is between 0 and {int(END_USER_OVERLAP_MAX.total_seconds())} seconds", field="overlap_seconds"
+        )
+    app = await _own(session, app_id)
+    now = utcnow()
+    keep = overlap > timedelta(0) and app.end_user_key is not None
+    key = new_end_user_key()
+    app.previous_end_user_key = app.end_user_key if keep else None
+    app.previous_end_user_key_expires_at = now + overlap if keep else None
+    app.end_user_key = vault.seal(key)
+    await session.flush()
+    return EndUserKey(key, app.key_id, app.previous_end_user_key_expires_at)
+
+
+def mint_token(signing: EndUserKey, user_id: str, ttl: timedelta) -> tuple[str, datetime]:
+    """A token for one of the app's users, as its backend would mint it; and its expiry."""
+    return tokens.mint(signing.key, signing.issuer, user_id, utcnow(), ttl)
+
+
+async def allowed_origins(session: AsyncSession, app_id: uuid.UUID) -> list[str]:
+    return list((await _own(session, app_id)).allowed_origins)
+
+
+async def set_allowed_origins(
+    session: AsyncSession, app_id: uuid.UUID, given: list[str], *, local_http: bool
+) -> list[str]:
+    """Replace the web origins the app's end users may call from; `local_http` lets
+    http://localhost in (development)."""
+    normalized = origins.normalize_all(given, local_http=local_http)
+    app = await _own(session, app_id)
+    app.allowed_origins = normalized
+    await session.flush()
+    return normalized

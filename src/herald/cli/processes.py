@@ -75,7 +75,7 @@ def api(
     refuse_unsafe(s)
     _share_database(s)
     uvicorn.run(
-        "herald.api.main:create",
+        "herald.serve:create_api",
         factory=True,
         host=host or s.api.host,
         port=port or s.api.port,

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Query
 
-from herald.api.deps import AppDep, RuntimeDep
+from herald.api.deps import AppDep, ServicesDep
 from herald.api.errors import AUTHENTICATED, responses
 from herald.api.routing import JsonRoute
 from herald.deadletters import service
@@ -24,7 +24,7 @@ router = APIRouter(
 @router.get("", response_model=DeadLetterPage, summary="Deliveries that ran out of attempts, newest first")
 async def list_dead(
     app: AppDep,
-    runtime: RuntimeDep,
+    services: ServicesDep,
     channel: Channel | None = None,
     reason: str | None = Query(default=None, min_length=1, max_length=200, description="The provider's code"),
     since: Timestamp | None = Query(default=None, description="Died at or after this instant (offset required)"),
@@ -35,7 +35,7 @@ async def list_dead(
         before = uuid.UUID(hex=cursor) if cursor else None
     except ValueError as exc:
         raise ValidationFailed("invalid cursor", field="cursor") from exc
-    async with unit_of_work(runtime.sessions) as uow:
+    async with unit_of_work(services.sessions) as uow:
         items, last = await service.list_page(
             uow,
             app.app_id,
@@ -54,24 +54,24 @@ async def list_dead(
     responses=responses(404),
     summary="One dead letter with its attempts",
 )
-async def inspect(delivery_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> DeadLetterOut:
-    async with unit_of_work(runtime.sessions) as uow:
+async def inspect(delivery_id: uuid.UUID, app: AppDep, services: ServicesDep) -> DeadLetterOut:
+    async with unit_of_work(services.sessions) as uow:
         return await service.inspect(uow, app.app_id, delivery_id)
 
 
 @router.post(
     "/{delivery_id}/replay", response_model=ReplayOut, responses=responses(404, 409), summary="Send again (idempotent)"
 )
-async def replay_one(delivery_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> ReplayOut:
-    async with unit_of_work(runtime.sessions) as uow:
-        ids = await service.replay(uow, runtime.broker, runtime.outbox, app.app_id, [delivery_id])
+async def replay_one(delivery_id: uuid.UUID, app: AppDep, services: ServicesDep) -> ReplayOut:
+    async with unit_of_work(services.sessions) as uow:
+        ids = await service.replay(uow, services.broker, services.outbox, app.app_id, [delivery_id])
     return ReplayOut(replayed=len(ids), ids=ids)
 
 
 @router.post(
     "/replay", response_model=ReplayOut, responses=responses(409), summary="Replay every dead letter matching a filter"
 )
-async def replay_many(body: ReplayFilter, app: AppDep, runtime: RuntimeDep) -> ReplayOut:
-    async with unit_of_work(runtime.sessions) as uow:
-        ids = await service.replay_matching(uow, runtime.broker, runtime.outbox, app.app_id, body)
+async def replay_many(body: ReplayFilter, app: AppDep, services: ServicesDep) -> ReplayOut:
+    async with unit_of_work(services.sessions) as uow:
+        ids = await service.replay_matching(uow, services.broker, services.outbox, app.app_id, body)
     return ReplayOut(replayed=len(ids), ids=ids)

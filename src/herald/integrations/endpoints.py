@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Response
 
-from herald.api.deps import AppDep, RuntimeDep
+from herald.api.deps import AppDep, ServicesDep
 from herald.api.errors import AUTHENTICATED, responses
 from herald.api.routing import JsonRoute
 from herald.integrations import service
@@ -19,9 +19,9 @@ Name = Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
 @router.get("", response_model=list[IntegrationOut])
-async def list_integrations(app: AppDep, runtime: RuntimeDep) -> list[IntegrationOut]:
-    async with unit_of_work(runtime.sessions) as uow:
-        return [service.present(i, runtime.vault) for i in await service.list_all(uow, app.app_id)]
+async def list_integrations(app: AppDep, services: ServicesDep) -> list[IntegrationOut]:
+    async with unit_of_work(services.sessions) as uow:
+        return [service.present(i, services.vault) for i in await service.list_all(uow, app.app_id)]
 
 
 @router.put(
@@ -31,24 +31,24 @@ async def list_integrations(app: AppDep, runtime: RuntimeDep) -> list[Integratio
     summary="Create or replace a provider account",
 )
 async def put_integration(
-    body: IntegrationIn, app: AppDep, runtime: RuntimeDep, response: Response, name: str = Name
+    body: IntegrationIn, app: AppDep, services: ServicesDep, response: Response, name: str = Name
 ) -> IntegrationOut:
-    async with unit_of_work(runtime.sessions) as uow:
-        i, created = await service.put(uow, runtime.vault, app.app_id, name, body, runtime.egress)
-    runtime.router.forget(app.app_id)
+    async with unit_of_work(services.sessions) as uow:
+        i, created = await service.put(uow, services.vault, app.app_id, name, body, services.egress)
+    services.forget_accounts(app.app_id)
     response.status_code = 201 if created else 200
-    return service.present(i, runtime.vault)
+    return service.present(i, services.vault)
 
 
 @router.get("/{name}", response_model=IntegrationOut, responses=responses(404))
-async def get_integration(app: AppDep, runtime: RuntimeDep, name: str = Name) -> IntegrationOut:
-    async with unit_of_work(runtime.sessions) as uow:
-        return service.present(await service.get(uow, app.app_id, name), runtime.vault)
+async def get_integration(app: AppDep, services: ServicesDep, name: str = Name) -> IntegrationOut:
+    async with unit_of_work(services.sessions) as uow:
+        return service.present(await service.get(uow, app.app_id, name), services.vault)
 
 
 @router.delete("/{name}", status_code=204, responses=responses(404, 409))
-async def delete_integration(app: AppDep, runtime: RuntimeDep, name: str = Name) -> Response:
-    async with unit_of_work(runtime.sessions) as uow:
+async def delete_integration(app: AppDep, services: ServicesDep, name: str = Name) -> Response:
+    async with unit_of_work(services.sessions) as uow:
         await service.delete(uow, app.app_id, name)
-    runtime.router.forget(app.app_id)
+    services.forget_accounts(app.app_id)
     return Response(status_code=204)

@@ -151,6 +151,30 @@ class Unauthenticated(HeraldError):
     code = "unauthenticated"
 
 
+class InvalidToken(Unauthenticated):
+    """A valid end-user token is required (Authorization: Bearer, a token the app minted)."""
+
+    code = "invalid_token"
+
+
+class TokenExpired(InvalidToken):
+    """The end-user token has expired: get a new one from the app."""
+
+    code = "token_expired"
+
+
+class Forbidden(HeraldError):
+    """The caller may not do this."""
+
+    code = "forbidden"
+
+
+class OriginNotAllowed(Forbidden):
+    """The app does not allow its end users' tokens to be used from this web origin."""
+
+    code = "origin_not_allowed"
+
+
 class AuthThrottled(HeraldError):
     """Too many failed authentications from this address or for this key; retry later."""
 

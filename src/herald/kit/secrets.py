@@ -24,6 +24,11 @@ def new_key_id() -> str:
     return "hk_" + secrets.token_hex(10)
 
 
+def new_end_user_key() -> str:
+    """A fresh key for an app to sign its end users' tokens with (HS256 wants 256 bits)."""
+    return "hek_" + secrets.token_urlsafe(32)
+
+
 def hash_secret(secret: str, pepper: str) -> str:
     """The stored form of an app secret."""
     return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
-from herald.api.deps import AppDep, RuntimeDep
+from herald.api.deps import AppDep, ServicesDep
 from herald.api.errors import AUTHENTICATED, responses, status_for
 from herald.api.routing import JsonRoute
 from herald.api.schemas import ErrorBody
@@ -41,8 +41,8 @@ router = APIRouter(
     },
     summary="Accept a notification: 202 once it is committed to the log",
 )
-async def create(body: NotificationIn, app: AppDep, runtime: RuntimeDep, response: Response) -> NotificationOut:
-    result = await runtime.accept_single(app.app_id, body)
+async def create(body: NotificationIn, app: AppDep, services: ServicesDep, response: Response) -> NotificationOut:
+    result = await services.intake.accept_single(app.app_id, body)
     if result.error is not None:
         raise result.error
     assert result.notification is not None
@@ -67,13 +67,13 @@ def _parse(index: int, raw: dict[str, Any]) -> NotificationIn | BatchItemOut:
     responses=responses(409),
     summary="Accept up to 1,000 notifications, with a result per item",
 )
-async def create_batch(body: BatchIn, app: AppDep, runtime: RuntimeDep) -> BatchOut:
-    limit = runtime.settings.api.max_batch
+async def create_batch(body: BatchIn, app: AppDep, services: ServicesDep) -> BatchOut:
+    limit = services.settings.api.max_batch
     if len(body.notifications) > limit:
         raise BatchTooLarge(f"a batch holds at most {limit} notifications", field="notifications")
     parsed = [_parse(i, raw) for i, raw in enumerate(body.notifications)]
     valid = [(i, p) for i, p in enumerate(parsed) if isinstance(p, NotificationIn)]
-    results = await runtime.accept(app.app_id, [p for _, p in valid])
+    results = await services.intake.accept(app.app_id, [p for _, p in valid])
     items: list[BatchItemOut] = [p for p in parsed if isinstance(p, BatchItemOut)]
     for (i, _), r in zip(valid, results, strict=True):
         if r.error is not None:
@@ -101,15 +101,15 @@ async def create_batch(body: BatchIn, app: AppDep, runtime: RuntimeDep) -> Batch
     responses=responses(404),
     summary="Status, deliveries and attempts",
 )
-async def get(notification_id: uuid.UUID, app: AppDep, runtime: RuntimeDep) -> NotificationOut:
-    async with unit_of_work(runtime.sessions) as uow:
+async def get(notification_id: uuid.UUID, app: AppDep, services: ServicesDep) -> NotificationOut:
+    async with unit_of_work(services.sessions) as uow:
         return await service.get_notification(uow, app.app_id, notification_id)
 
 
 @router.get("", response_model=NotificationPage, summary="List notifications, newest first")
 async def list_(
     app: AppDep,
-    runtime: RuntimeDep,
+    services: ServicesDep,
     user_id: str | None = Query(default=None, min_length=1, max_length=200),
     event_id: str | None = Query(default=None, min_length=1, max_length=200),
     category: str | None = Query(default=None, min_length=1, max_length=100),
@@ -125,7 +125,7 @@ async def list_(
             before = uuid.UUID(hex=cursor)
         except ValueError as exc:
             raise ValidationFailed("invalid cursor", field="cursor") from exc
-    async with unit_of_work(runtime.sessions) as uow:
+    async with unit_of_work(services.sessions) as uow:
         items, last = await service.list_notifications(
             uow,
             app.app_id,

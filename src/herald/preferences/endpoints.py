@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path
 
-from herald.api.deps import AppDep, RuntimeDep
+from herald.api.deps import AppDep, ServicesDep
 from herald.api.errors import AUTHENTICATED, responses
 from herald.api.routing import JsonRoute
 from herald.kit.uow import unit_of_work
@@ -16,8 +16,8 @@ UserId = Path(min_length=1, max_length=200)
 
 
 @router.get("/{user_id}/preferences", response_model=PreferencesDoc, responses=responses(404))
-async def get_preferences(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> PreferencesDoc:
-    async with unit_of_work(runtime.sessions) as uow:
+async def get_preferences(app: AppDep, services: ServicesDep, user_id: str = UserId) -> PreferencesDoc:
+    async with unit_of_work(services.sessions) as uow:
         return await service.get_preferences(uow, app.app_id, user_id)
 
 
@@ -28,7 +28,7 @@ async def get_preferences(app: AppDep, runtime: RuntimeDep, user_id: str = UserI
     summary="Replace a user's opt-outs",
 )
 async def put_preferences(
-    body: PreferencesDoc, app: AppDep, runtime: RuntimeDep, user_id: str = UserId
+    body: PreferencesDoc, app: AppDep, services: ServicesDep, user_id: str = UserId
 ) -> PreferencesDoc:
-    async with unit_of_work(runtime.sessions) as uow:
-        return await service.replace_preferences(uow, runtime.cache, app.app_id, user_id, body)
+    async with unit_of_work(services.sessions) as uow:
+        return await service.replace_preferences(uow, services.cache, app.app_id, user_id, body)

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Path, Response
 
-from herald.api.deps import AppDep, RuntimeDep
+from herald.api.deps import AppDep, ServicesDep
 from herald.api.errors import AUTHENTICATED, responses
 from herald.api.routing import JsonRoute
 from herald.kit.uow import unit_of_work
@@ -52,18 +52,18 @@ def user_out(u: User, devices: list[Device]) -> UserOut:
     summary="Create or replace a user",
 )
 async def put_user(
-    body: UserIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId
+    body: UserIn, app: AppDep, services: ServicesDep, response: Response, user_id: str = UserId
 ) -> UserOut:
-    async with unit_of_work(runtime.sessions) as uow:
-        user, created = await service.upsert_user(uow, runtime.cache, app.app_id, user_id, body)
+    async with unit_of_work(services.sessions) as uow:
+        user, created = await service.upsert_user(uow, services.cache, app.app_id, user_id, body)
         devices = await repository.list_devices(uow.session, app.app_id, user_id)
     response.status_code = 201 if created else 200
     return user_out(user, devices)
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=responses(404))
-async def get_user(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> UserOut:
-    async with unit_of_work(runtime.sessions) as uow:
+async def get_user(app: AppDep, services: ServicesDep, user_id: str = UserId) -> UserOut:
+    async with unit_of_work(services.sessions) as uow:
         user = await service.require_user(uow, app.app_id, user_id)
         devices = await repository.list_devices(uow.session, app.app_id, user_id)
     return user_out(user, devices)
@@ -72,9 +72,9 @@ async def get_user(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> U
 @router.delete(
     "/{user_id}", status_code=204, responses=responses(404, 409), summary="Delete a user and erase their contact data"
 )
-async def delete_user(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> Response:
-    async with unit_of_work(runtime.sessions) as uow:
-        await service.delete_user(uow, runtime.cache, app.app_id, user_id)
+async def delete_user(app: AppDep, services: ServicesDep, user_id: str = UserId) -> Response:
+    async with unit_of_work(services.sessions) as uow:
+        await service.delete_user(uow, services.cache, app.app_id, user_id)
     return Response(status_code=204)
 
 
@@ -86,16 +86,16 @@ async def delete_user(app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -
     summary="Register a push device",
 )
 async def add_device(
-    body: DeviceIn, app: AppDep, runtime: RuntimeDep, response: Response, user_id: str = UserId
+    body: DeviceIn, app: AppDep, services: ServicesDep, response: Response, user_id: str = UserId
 ) -> DeviceOut:
-    async with unit_of_work(runtime.sessions) as uow:
-        device, created = await service.register_device(uow, runtime.cache, app.app_id, user_id, body, runtime.egress)
+    async with unit_of_work(services.sessions) as uow:
+        device, created = await service.register_device(uow, services.cache, app.app_id, user_id, body, services.egress)
     response.status_code = 201 if created else 200
     return device_out(device)
 
 
 @router.delete("/{user_id}/devices/{device_id}", status_code=204, responses=responses(404, 409))
-async def delete_device(device_id: uuid.UUID, app: AppDep, runtime: RuntimeDep, user_id: str = UserId) -> Response:
-    async with unit_of_work(runtime.sessions) as uow:
-        await service.remove_device(uow, runtime.cache, app.app_id, user_id, device_id)
+async def delete_device(device_id: uuid.UUID, app: AppDep, services: ServicesDep, user_id: str = UserId) -> Response:
+    async with unit_of_work(services.sessions) as uow:
+        await service.remove_device(uow, services.cache, app.app_id, user_id, device_id)
     return Response(status_code=204)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Response
 
-from herald.api.deps import AppDep, RuntimeDep
+from herald.api.deps import AppDep, ServicesDep
 from herald.api.errors import AUTHENTICATED, responses
 from herald.api.routing import JsonRoute
 from herald.kit.uow import unit_of_work
@@ -18,8 +18,8 @@ Key = Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
 @router.get("", response_model=list[TemplateOut])
-async def list_templates(app: AppDep, runtime: RuntimeDep) -> list[TemplateOut]:
-    async with unit_of_work(runtime.sessions) as uow:
+async def list_templates(app: AppDep, services: ServicesDep) -> list[TemplateOut]:
+    async with unit_of_work(services.sessions) as uow:
         return [service.to_out(t) for t in await service.list_templates(uow, app.app_id)]
 
 
@@ -30,22 +30,22 @@ async def list_templates(app: AppDep, runtime: RuntimeDep) -> list[TemplateOut]:
     summary="Create or replace a template",
 )
 async def put_template(
-    body: TemplateIn, app: AppDep, runtime: RuntimeDep, response: Response, key: str = Key
+    body: TemplateIn, app: AppDep, services: ServicesDep, response: Response, key: str = Key
 ) -> TemplateOut:
-    async with unit_of_work(runtime.sessions) as uow:
+    async with unit_of_work(services.sessions) as uow:
         t, created = await service.put_template(uow, app.app_id, key, body)
     response.status_code = 201 if created else 200
     return service.to_out(t)
 
 
 @router.get("/{key}", response_model=TemplateOut, responses=responses(404))
-async def get_template(app: AppDep, runtime: RuntimeDep, key: str = Key) -> TemplateOut:
-    async with unit_of_work(runtime.sessions) as uow:
+async def get_template(app: AppDep, services: ServicesDep, key: str = Key) -> TemplateOut:
+    async with unit_of_work(services.sessions) as uow:
         return service.to_out(await service.get_template(uow, app.app_id, key))
 
 
 @router.delete("/{key}", status_code=204, responses=responses(404, 409))
-async def delete_template(app: AppDep, runtime: RuntimeDep, key: str = Key) -> Response:
-    async with unit_of_work(runtime.sessions) as uow:
+async def delete_template(app: AppDep, services: ServicesDep, key: str = Key) -> Response:
+    async with unit_of_work(services.sessions) as uow:
         await service.delete_template(uow, app.app_id, key)
     return Response(status_code=204)

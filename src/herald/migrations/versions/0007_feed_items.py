@@ -1,7 +1,7 @@
 """feed_items: each user's in-app feed
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-05 12:00:00
 
 One row per in-app delivery (its id is the delivery's), erased with its user; an index for
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 import herald.kit.db
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,44 @@
+"""What the API's routes use, and nothing more: the API never sees the runtime.
+
+Importing the API must not import the workers or the send path: `herald api` processes run
+none of them, and a route that reached for a worker would be a layering mistake that only
+shows in production. `runtime.Runtime.api_services` builds this from the wiring.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from herald.cache.interface import ContactCache
+from herald.config import Settings
+from herald.feed.events import FeedEvents
+from herald.kit.egress import EgressPolicy
+from herald.kit.secrets import Vault
+from herald.notifications.acceptance import Intake
+from herald.queue.interface import Broker
+from herald.queue.outbox import Outbox
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    settings: Settings
+    # Units of work for every read and write but the intake's.
+    sessions: async_sessionmaker[AsyncSession]
+    intake: Intake
+    # Invalidated after a change to a user, a device or a preference.
+    cache: ContactCache
+    # Drops an app's cached provider accounts after a change to its integrations.
+    forget_accounts: Callable[[uuid.UUID], None]
+    vault: Vault
+    # The key app secrets are hashed with.
+    pepper: str
+    egress: EgressPolicy
+    # Where replayed dead letters are announced.
+    broker: Broker
+    outbox: Outbox | None
+    # Where a change to a user's feed is announced to its live streams.
+    feed_events: FeedEvents
