@@ -18,6 +18,7 @@ from herald.api.services import ApiServices
 from herald.apps.endpoints import router as apps
 from herald.deadletters.endpoints import router as dead_letters
 from herald.feed.endpoints import router as feed
+from herald.feed.me import router as my_feed
 from herald.integrations.endpoints import router as integrations
 from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
@@ -36,12 +37,14 @@ def create_app(services: ApiServices) -> FastAPI:
     authenticator = Authenticator(services.sessions, services.pepper, services.vault, services.settings.api)
     app.state.authenticator = authenticator
     routers: list[APIRouter] = [
-        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, ops
+        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)
     errors.install(app)
     docs.install(app)
+    # The inbox component, for apps' pages to embed (a cross-origin <script> needs no CORS).
+    app.mount("/inbox", StaticFiles(packages=[("herald.feed", "static")]), name="inbox")
 
     # The last added is the outermost: the request limits come before anything else.
     for_end_users = [r for router in routers for r in router.routes if isinstance(r, APIRoute) and accepts_end_users(r)]

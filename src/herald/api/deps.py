@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 
@@ -66,8 +66,19 @@ async def end_user(
     return user
 
 
+async def end_user_of_stream(request: Request, token: Annotated[str, Query(max_length=4096)]) -> EndUser:
+    """An end user on a live stream: `EventSource` cannot send headers, so the stream's URL
+    carries the token (Herald logs no URLs; a proxy in front should not log its query)."""
+    origin = request.headers.get("origin")
+    user = await get_authenticator(request).end_user(token, _address(request), origin)
+    if origin is not None:
+        cors.allow(request, origin)
+    return user
+
+
 AppDep = Annotated[AppCaller, Depends(app_caller)]
 EndUserDep = Annotated[EndUser, Depends(end_user)]
+EndUserStreamDep = Annotated[EndUser, Depends(end_user_of_stream)]
 
 
 def accepts_end_users(route: APIRoute) -> bool:
@@ -75,7 +86,7 @@ def accepts_end_users(route: APIRoute) -> bool:
     stack = [route.dependant]
     while stack:
         dependant = stack.pop()
-        if dependant.call is end_user:
+        if dependant.call in (end_user, end_user_of_stream):
             return True
         stack.extend(dependant.dependencies)
     return False
