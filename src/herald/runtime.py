@@ -17,6 +17,7 @@ from herald.cache.interface import ContactCache
 from herald.cache.memory import MemoryContactCache, UncachedContacts
 from herald.cache.redis import RedisContactCache
 from herald.config import Settings
+from herald.delivery.claim import Claim
 from herald.delivery.pipeline import Pipeline
 from herald.delivery.recorder import Recorder
 from herald.integrations.service import Account, load_accounts
@@ -33,11 +34,11 @@ from herald.providers.base import Adapter
 from herald.providers.registry import build_adapter
 from herald.providers.router import Router
 from herald.providers.smtp import SmtpAdapter
-from herald.queue.embedded import EmbeddedBroker
-from herald.queue.interface import Broker
+from herald.queue.embedded import EmbeddedQueue
 from herald.queue.outbox import Outbox
-from herald.queue.redis_streams import RedisBroker
+from herald.queue.redis_streams import RedisTransport
 from herald.queue.relay import run_relay
+from herald.queue.transport import Queue
 from herald.ratelimit.gcra import MemoryRateLimiter
 from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
@@ -53,7 +54,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    broker: Broker
+    broker: Queue
     cache: ContactCache
     limiter: RateLimiter
     router: Router
@@ -72,6 +73,8 @@ class Runtime:
     intake_sessions: async_sessionmaker[AsyncSession]
     # Where apps may make Herald connect: device registration and integrations check it.
     egress: EgressPolicy
+    # Leases what the broker carries to this process's workers, in the log.
+    claim: Claim
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
@@ -113,7 +116,7 @@ class Runtime:
         w = self.settings.worker
         return ChannelWorker(
             channel,
-            self.broker,
+            self.claim,
             self.pipeline,
             self.recorder,
             concurrency=concurrency or w.concurrency,
@@ -173,20 +176,18 @@ def build_runtime(
 
     cache: ContactCache
     limiter: RateLimiter
-    broker: Broker
+    broker: Queue
     if settings.redis_url:
         r = settings.redis
         redis = connect(settings.redis_url)
         keys = Keys(r.prefix)
         cache = RedisContactCache(redis, keys, loader, ttl=int(r.cache_ttl.total_seconds()))
         limiter = RedisRateLimiter(redis, keys)
-        broker = RedisBroker(
-            redis, read_engine, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000)
-        )
+        broker = RedisTransport(redis, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000))
     else:
         cache = MemoryContactCache(loader)
         limiter = MemoryRateLimiter()
-        broker = EmbeddedBroker(sessions)
+        broker = EmbeddedQueue()
     vault = Vault(secret)
 
     async def accounts(app_id: uuid.UUID) -> list[Account]:
@@ -226,5 +227,8 @@ def build_runtime(
         intake_cards=cache if settings.redis_url or single_process else UncachedContacts(loader),
         intake_sessions=sessions if is_sqlite(url) else reads,
         egress=egress,
+        # Leases are writes (SQLite's read engine is read-only); on PostgreSQL each is one
+        # statement, atomic by itself, so the autocommit engine saves BEGIN and COMMIT.
+        claim=Claim(engine if is_sqlite(url) else read_engine, broker),
         outbox=Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None,
     )

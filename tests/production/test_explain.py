@@ -14,7 +14,6 @@ from herald.delivery import recorder
 from herald.delivery import work as work_repo
 from herald.kit.clock import utcnow
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
-from herald.queue import redis_streams
 from herald.queue.models import OutboxEntry
 from herald.runtime import Runtime
 from tests.harness import Herald
@@ -92,11 +91,11 @@ async def test_the_send_path_finds_its_rows_by_primary_key_past_dead_index_entri
     now = utcnow()
     statements = {
         "lease and load": (
-            work_repo._statements("postgresql").lease_load,
+            work_repo._statements("postgresql").lease_load_ids,
             {"ids": ids, "owner": "w", "now": now, "until": now + timedelta(seconds=60)},
         ),
         "lease": (
-            redis_streams._statements("postgresql").lease,
+            work_repo._statements("postgresql").lease_ids,
             {"ids": ids, "owner": "w", "now": now, "until": now + timedelta(seconds=60)},
         ),
         "outcomes": (recorder._RECORD_PG, _record_params(ids)),
