@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -67,7 +68,7 @@ class RedisTransport:
         self.maxlen = maxlen
         self.block_ms = block_ms
         self._groups: set[str] = set()
-        self._next_reclaim: dict[str, float] = {}
+        self._scanned: dict[str, float] = {}  # when a stream's pending list was last found empty
         self._promote = redis.register_script(_PROMOTE)
         self._publish = redis.register_script(_PUBLISH)
 
@@ -127,9 +128,9 @@ class RedisTransport:
         # that found something runs again next time, until the backlog of the dead is gone.
         entries: _Raw = []
         now = time.monotonic()
-        if now >= self._next_reclaim.get(stream, 0.0):
+        if now - self._scanned.get(stream, -math.inf) >= idle.total_seconds() / 4:
             entries = await self._reclaim(stream, consumer, limit, idle)
-            self._next_reclaim[stream] = now if entries else now + idle.total_seconds() / 4
+            self._scanned[stream] = -math.inf if entries else now
         if len(entries) < limit:
             got: Any = await self.redis.xreadgroup(
                 GROUP, consumer, {stream: ">"}, count=limit - len(entries), block=self.block_ms
