@@ -111,6 +111,23 @@ async def test_the_send_path_finds_its_rows_by_primary_key_past_dead_index_entri
             assert "pk_deliveries" in plan and "ix_deliveries_" not in plan, f"{name}:\n{plan}"
 
 
+async def test_the_embedded_lease_and_load_takes_due_rows_by_index(runtime: Runtime) -> None:
+    """PostgreSQL without Redis: the log is the queue, and one statement picks a channel's due
+    rows, leases and loads them."""
+    now = utcnow()
+    stmt = work_repo._statements("postgresql").lease_load_due
+    params = {"for_channel": "email", "limit": 200, "owner": "w", "now": now, "until": now + timedelta(seconds=60)}
+    async with runtime.engine.connect() as conn:
+        await conn.execute(text("SET enable_seqscan = off"))
+        assert isinstance(stmt, ClauseElement)
+        compiled = stmt.compile(conn.sync_connection)
+        assert isinstance(compiled, SQLCompiler)
+        values = compiled.construct_params(params)
+        positional = tuple(values[k] for k in compiled.positiontup or ())
+        plan = "\n".join(r[0] for r in (await conn.exec_driver_sql(f"EXPLAIN {compiled}", positional)).all())
+    assert "Seq Scan" not in plan and "ix_deliveries_" in plan, plan
+
+
 def _record_params(ids: list[uuid.UUID]) -> dict[str, object]:
     now = utcnow()
     n = len(ids)
