@@ -89,7 +89,8 @@ def lease_due() -> Update:
     due first (as of `:now`): where the log is the queue, this is the receive.
 
     SKIP LOCKED lets workers in several processes on one PostgreSQL claim side by side, each
-    taking rows the others are not taking.
+    taking rows the others are not taking. (`:channel` would clash: SQLAlchemy reserves a
+    column's own name for its value in an UPDATE.)
     """
     now = bindparam("now", type_=UtcDateTime())
     due = (
