@@ -19,7 +19,7 @@ from herald.notifications.models import Delivery, DeliveryState
 from herald.queue.relay import relay_once
 from herald.runtime import Runtime
 from herald.sandbox.inbox import Inbox
-from herald.workers.scheduler import release_due
+from herald.workers.scheduler import promote_due, release_due
 
 EMAIL_TEMPLATE = {
     "channels": {
@@ -129,8 +129,7 @@ class Herald:
         broker = self.runtime.broker
         await relay_once(self.runtime.engine, broker)
         await release_due(self.runtime.sessions, broker)
-        for channel in Channel.all():
-            await broker.promote_due(channel)
+        await promote_due(broker)
 
     async def notification(self, notification_id: str) -> dict[str, Any]:
         r = await self.client.get(f"/v1/notifications/{notification_id}")

@@ -19,6 +19,7 @@ from herald.cache.memory import MemoryContactCache, UncachedContacts
 from herald.cache.redis import RedisContactCache
 from herald.channels.base import SenderDeps
 from herald.config import Settings
+from herald.delivery.claim import Claim
 from herald.delivery.pipeline import Pipeline
 from herald.delivery.recorder import Recorder
 from herald.delivery.sending import Step
@@ -40,11 +41,11 @@ from herald.providers.base import Adapter
 from herald.providers.registry import build_adapter
 from herald.providers.router import Router
 from herald.providers.smtp import SmtpAdapter
-from herald.queue.embedded import EmbeddedBroker
-from herald.queue.interface import Broker
+from herald.queue.embedded import EmbeddedQueue
 from herald.queue.outbox import Outbox
-from herald.queue.redis_streams import RedisBroker
+from herald.queue.redis_streams import RedisTransport
 from herald.queue.relay import run_relay
+from herald.queue.transport import Queue
 from herald.ratelimit.gcra import MemoryRateLimiter
 from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
@@ -60,7 +61,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    broker: Broker
+    broker: Queue
     cache: ContactCache
     limiter: RateLimiter
     router: Router
@@ -75,6 +76,8 @@ class Runtime:
     egress: EgressPolicy
     # Live feed events: from whichever process changes a feed to every API process's streams.
     feed_events: FeedEvents
+    # Leases what the broker carries to this process's workers, in the log.
+    claim: Claim
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
@@ -101,7 +104,7 @@ class Runtime:
         w = self.settings.worker
         return ChannelWorker(
             channel,
-            self.broker,
+            self.claim,
             self.pipeline,
             self.recorder,
             concurrency=concurrency or w.concurrency,
@@ -170,7 +173,7 @@ def build_runtime(
 
     cache: ContactCache
     limiter: RateLimiter
-    broker: Broker
+    broker: Queue
     if settings.redis_url:
         r = settings.redis
         redis = connect(settings.redis_url)
@@ -178,14 +181,12 @@ def build_runtime(
         cache = RedisContactCache(redis, keys, loader, ttl=int(r.cache_ttl.total_seconds()))
         feed_events: FeedEvents = RedisFeedEvents(redis, keys)
         limiter = RedisRateLimiter(redis, keys)
-        broker = RedisBroker(
-            redis, read_engine, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000)
-        )
+        broker = RedisTransport(redis, keys, maxlen=r.stream_maxlen, block_ms=int(r.block.total_seconds() * 1000))
     else:
         cache = MemoryContactCache(loader)
         feed_events = MemoryFeedEvents()
         limiter = MemoryRateLimiter()
-        broker = EmbeddedBroker(sessions)
+        broker = EmbeddedQueue()
     vault = Vault(secret)
 
     async def accounts(app_id: uuid.UUID) -> list[Account]:
@@ -241,4 +242,7 @@ def build_runtime(
         egress=egress,
         feed_events=feed_events,
         outbox=outbox,
+        # Leases are writes (SQLite's read engine is read-only); on PostgreSQL each is one
+        # statement, atomic by itself, so the autocommit engine saves BEGIN and COMMIT.
+        claim=Claim(engine if is_sqlite(url) else read_engine, broker),
     )

@@ -137,7 +137,8 @@ def test_every_answer_is_documented(
     operations.sort(key=lambda op: (op.method.upper() == "DELETE", -len(op.path)))
     assert len(operations) > 20 and any(for_end_users(op) for op in operations)
     failures: list[str] = []
-    for op in operations:
+    # A live stream never ends, so the fuzz would wait on it for ever: tests/feed covers it.
+    for op in (op for op in operations if not op.path.endswith("/stream")):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @FUZZ

@@ -142,7 +142,7 @@ async def test_killed_workers_lease_is_picked_up_again(herald: Herald) -> None:
     r = await herald.notify()
     await herald.housekeeping()
     # A worker claims the delivery and dies before settling it.
-    jobs = await herald.runtime.broker.claim(Channel.EMAIL, "dead-worker", 10, timedelta(milliseconds=500))
+    jobs = await herald.runtime.claim.take(Channel.EMAIL, "dead-worker", 10, timedelta(milliseconds=500))
     assert len(jobs) == 1
     stop = asyncio.Event()
     live = asyncio.create_task(herald.runtime.worker(Channel.EMAIL, lease=0.5).run(stop))

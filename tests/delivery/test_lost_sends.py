@@ -25,7 +25,7 @@ async def test_a_taken_over_lease_records_the_lost_send_before_the_resend(
     broker = herald.runtime.broker
     # A worker claims the delivery and dies before recording anything (it sent nothing here,
     # but Herald cannot know that).
-    [job] = await broker.claim(Channel.EMAIL, "dead-worker", 10, timedelta(hours=1))
+    [job] = await herald.runtime.claim.take(Channel.EMAIL, "dead-worker", 10, timedelta(hours=1))
     assert await herald.sending() == 1
     # Alone on its database, a restarted process expires the dead lease at once; the Redis
     # broker's entry is still pending for the dead consumer, so the reconciler re-announces it.

@@ -201,16 +201,16 @@ async def test_database_down_answers_503_and_accepts_nothing(tmp_path: Path) -> 
 async def test_reconciler_re_drives_what_the_queue_lost(herald: Herald, smtp_sim: SmtpSimulator) -> None:
     """A broker that lost its entries (a Redis restarted without persistence) costs latency:
     the reconciler finds the delivery in the log and announces it again, once."""
-    from herald.queue.redis_streams import RedisBroker
+    from herald.queue.redis_streams import RedisTransport
 
     await herald.user()
     await herald.template()
     r = await herald.notify()
     await herald.housekeeping()  # the relay published it
     broker = herald.runtime.broker
-    if isinstance(broker, RedisBroker):
+    if isinstance(broker, RedisTransport):
         await broker.redis.delete(broker.keys.stream(Channel.EMAIL.value))  # the stream and its group
-        assert await broker.claim(Channel.EMAIL, "w", 10, timedelta(seconds=5)) == []
+        assert await herald.runtime.claim.take(Channel.EMAIL, "w", 10, timedelta(seconds=5)) == []
         assert await reconcile_once(herald.runtime.sessions, broker, grace=timedelta(0)) == 1
     else:  # the queue is the log itself: nothing to lose, nothing to re-drive
         assert await reconcile_once(herald.runtime.sessions, broker, grace=timedelta(0)) == 0

@@ -34,7 +34,7 @@ async def test_a_claim_leases_and_loads_in_one_statement(herald: Herald, runtime
 
     event.listen(runtime.read_engine.sync_engine, "before_cursor_execute", record)
     try:
-        jobs = await runtime.broker.claim(Channel.EMAIL, "w1", 10, timedelta(seconds=30))
+        jobs = await runtime.claim.take(Channel.EMAIL, "w1", 10, timedelta(seconds=30))
     finally:
         event.remove(runtime.read_engine.sync_engine, "before_cursor_execute", record)
 
@@ -52,4 +52,4 @@ async def test_a_claim_leases_and_loads_in_one_statement(herald: Herald, runtime
 
     # Leased now: the same entries, claimed again by another worker, are not handed out twice.
     await runtime.broker.publish({Channel.EMAIL: [j.delivery_id for j in jobs]})
-    assert await runtime.broker.claim(Channel.EMAIL, "w2", 10, timedelta(seconds=30)) == []
+    assert await runtime.claim.take(Channel.EMAIL, "w2", 10, timedelta(seconds=30)) == []

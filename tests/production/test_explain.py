@@ -14,7 +14,6 @@ from herald.delivery import recorder
 from herald.delivery import work as work_repo
 from herald.kit.clock import utcnow
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
-from herald.queue import redis_streams
 from herald.queue.models import OutboxEntry
 from herald.runtime import Runtime
 from tests.harness import Herald
@@ -92,11 +91,11 @@ async def test_the_send_path_finds_its_rows_by_primary_key_past_dead_index_entri
     now = utcnow()
     statements = {
         "lease and load": (
-            work_repo._statements("postgresql").lease_load,
+            work_repo._statements("postgresql").lease_load_ids,
             {"ids": ids, "owner": "w", "now": now, "until": now + timedelta(seconds=60)},
         ),
         "lease": (
-            redis_streams._statements("postgresql").lease,
+            work_repo._statements("postgresql").lease_ids,
             {"ids": ids, "owner": "w", "now": now, "until": now + timedelta(seconds=60)},
         ),
         "outcomes": (recorder._RECORD_PG, _record_params(ids)),
@@ -110,6 +109,23 @@ async def test_the_send_path_finds_its_rows_by_primary_key_past_dead_index_entri
             positional = tuple(values[k] for k in compiled.positiontup or ())
             plan = "\n".join(r[0] for r in (await conn.exec_driver_sql(f"EXPLAIN {compiled}", positional)).all())
             assert "pk_deliveries" in plan and "ix_deliveries_" not in plan, f"{name}:\n{plan}"
+
+
+async def test_the_embedded_lease_and_load_takes_due_rows_by_index(runtime: Runtime) -> None:
+    """PostgreSQL without Redis: the log is the queue, and one statement picks a channel's due
+    rows, leases and loads them."""
+    now = utcnow()
+    stmt = work_repo._statements("postgresql").lease_load_due
+    params = {"for_channel": "email", "limit": 200, "owner": "w", "now": now, "until": now + timedelta(seconds=60)}
+    async with runtime.engine.connect() as conn:
+        await conn.execute(text("SET enable_seqscan = off"))
+        assert isinstance(stmt, ClauseElement)
+        compiled = stmt.compile(conn.sync_connection)
+        assert isinstance(compiled, SQLCompiler)
+        values = compiled.construct_params(params)
+        positional = tuple(values[k] for k in compiled.positiontup or ())
+        plan = "\n".join(r[0] for r in (await conn.exec_driver_sql(f"EXPLAIN {compiled}", positional)).all())
+    assert "Seq Scan" not in plan and "ix_deliveries_" in plan, plan
 
 
 def _record_params(ids: list[uuid.UUID]) -> dict[str, object]:

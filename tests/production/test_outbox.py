@@ -54,7 +54,7 @@ async def test_a_request_publishes_its_deliveries_and_its_outbox_rows_go(herald:
     r = await herald.notify(channels=["email"])
     assert r.status_code == 202, r.text
     # On the stream with no relay running: a worker claims it at once.
-    jobs = await runtime.broker.claim(Channel.EMAIL, "w1", 10, timedelta(seconds=30))
+    jobs = await runtime.claim.take(Channel.EMAIL, "w1", 10, timedelta(seconds=30))
     assert [j.delivery_id.hex for j in jobs] == [r.json()["deliveries"][0]["id"].replace("-", "")]
     await the_outbox(runtime).close()  # the batched delete has run
     assert await outbox_rows(runtime) == 0
@@ -68,7 +68,7 @@ async def test_a_publish_that_failed_is_left_to_the_relay_past_its_grace(
     assert r.status_code == 202, r.text  # committed: the request succeeded
     await the_outbox(runtime).close()
     assert await outbox_rows(runtime) == 1
-    assert await runtime.broker.claim(Channel.EMAIL, "w1", 10, timedelta(seconds=30)) == []
+    assert await runtime.claim.take(Channel.EMAIL, "w1", 10, timedelta(seconds=30)) == []
     # Young, it might still be its request's to publish; past the grace it is the relay's.
     assert await relay_once(runtime.engine, runtime.broker) == 0
     assert await relay_once(runtime.engine, runtime.broker, grace=timedelta(0)) == 1
@@ -88,7 +88,7 @@ async def test_a_request_of_several_channels_leaves_one_row_the_relay_splits_by_
     assert await relay_once(runtime.engine, runtime.broker, grace=timedelta(0)) == 2
     ids = {d["channel"]: d["id"].replace("-", "") for d in r.json()["deliveries"]}
     for channel in (Channel.EMAIL, Channel.SMS):
-        jobs = await runtime.broker.claim(channel, "w1", 10, timedelta(seconds=30))
+        jobs = await runtime.claim.take(channel, "w1", 10, timedelta(seconds=30))
         assert [j.delivery_id.hex for j in jobs] == [ids[channel.value]]
 
 

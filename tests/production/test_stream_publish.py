@@ -10,11 +10,10 @@ from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.channels import Channel
 from herald.kit.redis import Keys
-from herald.queue.redis_streams import RedisBroker
+from herald.queue.redis_streams import RedisTransport
 from tests import backends
 
 
@@ -38,19 +37,16 @@ async def test_a_blocked_reader_is_woken_with_the_whole_batch(prefix: str) -> No
     name = f"{prefix}-reader".replace(":", "-")
     redis = aioredis.Redis.from_url(backends.REDIS_URL, client_name=name)
     try:
-        # Publishing and reading the stream do not touch the log; leasing (claim) would.
-        broker = RedisBroker(redis, cast(AsyncEngine, None), Keys(prefix), block_ms=10_000)
-        stream = broker.keys.stream(Channel.EMAIL.value)
-        await broker._group(stream)
-        reader = asyncio.create_task(broker._read(stream, "w", 500, timedelta(seconds=30)))
+        transport = RedisTransport(redis, Keys(prefix), block_ms=10_000)
+        await transport._group(transport.keys.stream(Channel.EMAIL.value))
+        reader = asyncio.create_task(transport.receive(Channel.EMAIL, "w", 500, timedelta(seconds=30)))
         for _ in range(500):  # until Redis holds the reader blocked (not a timing assumption)
             if await _reader_blocked(redis, name):
                 break
             await asyncio.sleep(0.01)
         ids = [uuid.uuid4() for _ in range(50)]
-        await broker.publish({Channel.EMAIL: ids})
-        entries = await reader
-        assert [uuid.UUID(hex=fields[b"d"].decode()) for _, fields in entries] == ids
+        await transport.publish({Channel.EMAIL: ids})
+        assert [e.delivery_id for e in await reader] == ids
     finally:
         await redis.aclose()
 
@@ -59,12 +55,12 @@ async def test_publishing_survives_a_flushed_script_cache(prefix: str) -> None:
     """A restarted Redis has forgotten the publish script: it is loaded again, nothing lost."""
     redis = aioredis.Redis.from_url(backends.REDIS_URL)
     try:
-        broker = RedisBroker(redis, cast(AsyncEngine, None), Keys(prefix))
-        stream = broker.keys.stream(Channel.SMS.value)
+        transport = RedisTransport(redis, Keys(prefix))
+        stream = transport.keys.stream(Channel.SMS.value)
         first, second = [uuid.uuid4() for _ in range(3)], [uuid.uuid4() for _ in range(2)]
-        await broker.publish({Channel.SMS: first})
+        await transport.publish({Channel.SMS: first})
         await redis.script_flush()
-        await broker.publish({Channel.SMS: second})
+        await transport.publish({Channel.SMS: second})
         # Without decode_responses the client reads bytes; redis-py's types also allow str and None.
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
         assert [uuid.UUID(hex=f[b"d"].decode()) for _, f in entries] == first + second
@@ -77,24 +73,24 @@ async def test_a_mix_of_channels_is_one_call_each_id_on_its_own_stream(prefix: s
     each stream gets exactly its own ids, in order; a channel with none adds nothing."""
     redis = aioredis.Redis.from_url(backends.REDIS_URL)
     try:
-        broker = RedisBroker(redis, cast(AsyncEngine, None), Keys(prefix))
+        transport = RedisTransport(redis, Keys(prefix))
         calls: list[int] = []
-        script = broker._publish
+        script = transport._publish
 
         async def counted(**kwargs: object) -> object:
             calls.append(1)
             return await script(**kwargs)  # type: ignore[arg-type]
 
-        broker._publish = counted  # type: ignore[assignment]
+        transport._publish = counted  # type: ignore[assignment]
         batches = {
             Channel.PUSH: [uuid.uuid4() for _ in range(4)],
             Channel.EMAIL: [uuid.uuid4() for _ in range(2)],
             Channel.SMS: [],
         }
-        await broker.publish(batches)
+        await transport.publish(batches)
         assert len(calls) == 1
         for channel, ids in batches.items():
-            stream = broker.keys.stream(channel.value)
+            stream = transport.keys.stream(channel.value)
             entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
             assert [uuid.UUID(hex=f[b"d"].decode()) for _, f in entries] == ids, channel
     finally:

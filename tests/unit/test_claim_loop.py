@@ -9,28 +9,36 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
 
+from herald.delivery.claim import Claim, Job
 from herald.delivery.pipeline import Pipeline
 from herald.delivery.recorder import Recorder
 from herald.kit.channels import Channel
-from herald.queue.interface import Broker, Job
 from herald.workers.channel import ChannelWorker
 
 
-class _Broker:
+class _Transport:
+    def __init__(self) -> None:
+        self.acked: list[str] = []
+
+    async def ack(self, channel: Channel, receipts: Sequence[str]) -> None:
+        self.acked += receipts
+
+    async def delay(self, channel: Channel, due: Sequence[object]) -> None:
+        assert not due
+
+
+class _Claim:
     def __init__(self) -> None:
         self.claims = 0
-        self.acked: list[uuid.UUID] = []
+        self.transport = _Transport()
 
-    async def claim(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
+    async def take(self, channel: Channel, owner: str, limit: int, lease: timedelta) -> list[Job]:
         self.claims += 1
         await asyncio.sleep(0)
         return [Job(uuid.uuid4(), f"{self.claims}-0")]
 
     async def wait(self, channel: Channel, timeout: float) -> None:
         await asyncio.sleep(timeout)
-
-    async def ack(self, channel: Channel, jobs: Sequence[Job]) -> None:
-        self.acked += [j.delivery_id for j in jobs]
 
 
 class _Pipeline:
@@ -50,10 +58,10 @@ class _Pipeline:
 
 
 async def test_claims_continue_while_a_batch_loads() -> None:
-    broker, pipeline = _Broker(), _Pipeline()
+    claim, pipeline = _Claim(), _Pipeline()
     worker = ChannelWorker(
         Channel.EMAIL,
-        cast(Broker, broker),
+        cast(Claim, claim),
         cast(Pipeline, pipeline),
         cast(Recorder, None),
         concurrency=64,
@@ -66,13 +74,13 @@ async def test_claims_continue_while_a_batch_loads() -> None:
     for _ in range(50):
         await asyncio.sleep(0)
     # The first load has not finished, yet a second batch was claimed; no third load started.
-    assert broker.claims == 2 and pipeline.most == 2 and broker.acked == []
+    assert claim.claims == 2 and pipeline.most == 2 and claim.transport.acked == []
     pipeline.release.set()
     for _ in range(50):
         await asyncio.sleep(0)
     stop.set()
     await asyncio.wait_for(run, 5)
-    assert broker.claims > 2 and len(broker.acked) == broker.claims
+    assert claim.claims > 2 and claim.transport.acked == [f"{n}-0" for n in range(1, claim.claims + 1)]
 
 
 class _FailingPipeline:
@@ -83,10 +91,10 @@ class _FailingPipeline:
 async def test_a_failed_load_backs_the_claims_off() -> None:
     """A load that fails leaves its batch leased; claiming on at full speed would lease
     batch after batch that nobody can send until their leases run out."""
-    broker = _Broker()
+    claim = _Claim()
     worker = ChannelWorker(
         Channel.EMAIL,
-        cast(Broker, broker),
+        cast(Claim, claim),
         cast(Pipeline, _FailingPipeline()),
         cast(Recorder, None),
         concurrency=64,
@@ -98,7 +106,7 @@ async def test_a_failed_load_backs_the_claims_off() -> None:
     run = asyncio.create_task(worker.run(stop))
     for _ in range(200):
         await asyncio.sleep(0)
-    assert broker.claims <= 2
+    assert claim.claims <= 2
     stop.set()
     run.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 
 from herald.api import cors
 from herald.api.auth import Authenticator, forget_everywhere
@@ -66,9 +66,19 @@ async def end_user(
     return user
 
 
-async def end_user_of_stream(request: Request, token: Annotated[str, Query(max_length=4096)]) -> EndUser:
+_query_token = APIKeyQuery(
+    name="token",
+    auto_error=False,
+    scheme_name="end_user_stream",
+    description="An end user's token in the query: only for a live stream, as EventSource sends no headers",
+)
+
+
+async def end_user_of_stream(request: Request, token: Annotated[str | None, Depends(_query_token)]) -> EndUser:
     """An end user on a live stream: `EventSource` cannot send headers, so the stream's URL
     carries the token (Herald logs no URLs; a proxy in front should not log its query)."""
+    if not token or len(token) > 4096:
+        raise InvalidToken()
     origin = request.headers.get("origin")
     user = await get_authenticator(request).end_user(token, _address(request), origin)
     if origin is not None:

@@ -19,8 +19,8 @@ from herald.feed.events import FeedEvents
 from herald.kit.egress import EgressPolicy
 from herald.kit.secrets import Vault
 from herald.notifications.acceptance import Intake
-from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
+from herald.queue.transport import Broker
 
 
 @dataclass(frozen=True, slots=True)

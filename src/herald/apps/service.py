@@ -20,8 +20,8 @@ from herald.kit.errors import AppBusy, AppNotFound, ValidationFailed
 from herald.kit.secrets import Vault, hash_secret, new_end_user_key, new_key_id, new_secret
 from herald.kit.uow import UnitOfWork
 from herald.queue.announce import announce
-from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
+from herald.queue.transport import Broker
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from herald.notifications import repository as log
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
 from herald.notifications.schemas import AttemptOut
 from herald.queue.announce import announce
-from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
+from herald.queue.transport import Broker
 
 
 class DeadLetterNotFound(NotFound):

@@ -20,6 +20,7 @@ from herald.channels.registry import spec
 from herald.config import Settings
 from herald.delivery import settle
 from herald.delivery import work as work_repo
+from herald.delivery.claim import Job
 from herald.delivery.failover import ProviderSender
 from herald.delivery.results import Result
 from herald.delivery.sending import Sending, Skip, Step
@@ -27,7 +28,6 @@ from herald.delivery.work import Work
 from herald.kit.clock import utcnow
 from herald.notifications.models import SkipReason
 from herald.providers.router import Router
-from herald.queue.interface import Job
 from herald.recipients.card import ContactCard
 
 _SUPPRESSED = Skip("suppressed")

@@ -1,4 +1,5 @@
-"""Loading claimed deliveries with everything the send path needs, in a few queries per batch."""
+"""Leasing deliveries in the log and loading them with everything the send path needs, in a
+few queries per batch (one on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Executable, bindparam, select
+from sqlalchemy import Executable, Update, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.kit.db import in_list
 from herald.notifications.models import Delivery, Notification, NotificationRow, idempotency_key
-from herald.queue.lease import TAKEN_OVER, lease_by_ids
+from herald.queue.lease import TAKEN_OVER, held_by_ids, lease_by_ids, lease_due
 from herald.recipients.models import Suppression
 from herald.templates.models import Template
 from herald.templates.repository import contents as template_contents
@@ -67,10 +68,38 @@ _SPLIT = len(_D_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
+class Due:
+    """Up to `limit` due deliveries of `channel`: what a claim takes where the log is the queue."""
+
+    channel: str
+    limit: int
+
+
+# What a lease takes: the ids a transport carried, or a channel's due rows of the log.
+Pick: TypeAlias = Sequence[uuid.UUID] | Due
+
+
+@dataclass(frozen=True, slots=True)
 class _Statements:
     load: Executable
     suppressed: Executable
-    lease_load: Executable
+    lease_ids: Executable
+    lease_due: Executable
+    lease_load_ids: Executable
+    lease_load_due: Executable
+    held: Executable
+
+
+def _lease_load(lease: Update) -> Executable:
+    """A lease and the load of what it took in one statement: the UPDATE ... RETURNING in a
+    CTE, joined to notifications and templates (PostgreSQL)."""
+    leased = lease.returning(*_D_COLUMNS, Delivery.notification_id).cte("leased")
+    return (
+        select(*(leased.c[c.key] for c in _D_COLUMNS), *_N_COLUMNS, Template.content)
+        .select_from(leased)
+        .join(Notification, Notification.id == leased.c.notification_id)
+        .outerjoin(Template, (Template.app_id == Notification.app_id) & (Template.key == Notification.template))
+    )
 
 
 @functools.cache
@@ -81,12 +110,7 @@ def _statements(dialect: str) -> _Statements:
     Suppressions are looked up by each column's set of values (their primary key serves
     that), and the exact triples are picked out here.
     """
-    leased = lease_by_ids(dialect).returning(*_D_COLUMNS, Delivery.notification_id).cte("leased")
     return _Statements(
-        lease_load=select(*(leased.c[c.key] for c in _D_COLUMNS), *_N_COLUMNS, Template.content)
-        .select_from(leased)
-        .join(Notification, Notification.id == leased.c.notification_id)
-        .outerjoin(Template, (Template.app_id == Notification.app_id) & (Template.key == Notification.template)),
         load=select(*_D_COLUMNS, *_N_COLUMNS)
         .join(Notification, Notification.id == Delivery.notification_id)
         .where(in_list(Delivery.id, "ids", dialect), Delivery.lease_owner == bindparam("owner")),
@@ -95,7 +119,19 @@ def _statements(dialect: str) -> _Statements:
             in_list(Suppression.channel, "channels", dialect),
             in_list(Suppression.address, "addresses", dialect),
         ),
+        lease_ids=lease_by_ids(dialect).returning(Delivery.id),
+        lease_due=lease_due().returning(Delivery.id),
+        lease_load_ids=_lease_load(lease_by_ids(dialect)),
+        lease_load_due=_lease_load(lease_due()),
+        held=held_by_ids(dialect),
     )
+
+
+def _lease_params(pick: Pick, owner: str, now: datetime, until: datetime) -> dict[str, Any]:
+    params: dict[str, Any] = {"owner": owner, "now": now, "until": until}
+    if isinstance(pick, Due):
+        return {**params, "for_channel": pick.channel, "limit": pick.limit}
+    return {**params, "ids": list(pick)}
 
 
 async def load(conn: AsyncConnection, ids: Sequence[uuid.UUID], owner: str) -> list[Work]:
@@ -111,21 +147,33 @@ async def load(conn: AsyncConnection, ids: Sequence[uuid.UUID], owner: str) -> l
     return [_work(d, n, templates.get((n.app_id, n.template)) if n.template else None) for d, n in pairs]
 
 
-async def lease_and_load(
-    conn: AsyncConnection, ids: Sequence[uuid.UUID], owner: str, now: datetime, until: datetime
-) -> list[Work]:
-    """Lease to `owner` those of `ids` still claimable and return them loaded, in one statement
-    (PostgreSQL: an UPDATE ... RETURNING in a CTE, joined to notifications and templates).
+async def lease(conn: AsyncConnection, pick: Pick, owner: str, now: datetime, until: datetime) -> list[uuid.UUID]:
+    """Lease to `owner` until `until` those of `pick` still claimable; their ids."""
+    q = _statements(conn.dialect.name)
+    stmt = q.lease_due if isinstance(pick, Due) else q.lease_ids
+    return list((await conn.execute(stmt, _lease_params(pick, owner, now, until))).scalars().all())
+
+
+async def lease_and_load(conn: AsyncConnection, pick: Pick, owner: str, now: datetime, until: datetime) -> list[Work]:
+    """Lease to `owner` those of `pick` still claimable and return them loaded, in one
+    statement (PostgreSQL only: SQLite has no UPDATE in a CTE).
 
     The lease, the load and the template lookup were three round trips per claimed batch, and
     at a steady load a batch is a handful of deliveries, so each cost nearly as much as the
     sends it fed.
     """
     q = _statements(conn.dialect.name)
-    params = {"ids": list(ids), "owner": owner, "now": now, "until": until}
-    rows = (await conn.execute(q.lease_load, params)).all()
+    stmt = q.lease_load_due if isinstance(pick, Due) else q.lease_load_ids
+    rows = (await conn.execute(stmt, _lease_params(pick, owner, now, until))).all()
     end = len(_N_COLUMNS) + _SPLIT
     return [_work(ClaimedDelivery(*r[:_SPLIT]), NotificationRow(*r[_SPLIT:end]), r[end]) for r in rows]
+
+
+async def held(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `ids` leased (`sending`) by another worker, live or not yet timed out."""
+    if not ids:
+        return set()
+    return set((await conn.scalars(_statements(conn.dialect.name).held, {"ids": list(ids)})).all())
 
 
 def _work(d: ClaimedDelivery, n: NotificationRow, template: dict[str, Any] | None) -> Work:

@@ -20,8 +20,8 @@ from herald.kit.uow import unit_of_work
 from herald.notifications.grouping import GroupCommit
 from herald.notifications.schemas import NotificationIn
 from herald.notifications.service import Accepted, accept_batch
-from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
+from herald.queue.transport import Broker
 
 
 class Intake:

@@ -24,8 +24,8 @@ from herald.notifications.intake import NewDelivery, Plan, build_plan, content_o
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
 from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
 from herald.queue.announce import announce_written
-from herald.queue.interface import Broker
 from herald.queue.outbox import Outbox
+from herald.queue.transport import Broker
 from herald.recipients.card import ContactCard
 from herald.templates.repository import contents as template_contents
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from herald.kit.channels import Channel
 from herald.kit.uow import UnitOfWork
-from herald.queue.interface import Broker
+from herald.queue.transport import Broker
 
 if TYPE_CHECKING:
     from herald.queue.outbox import Outbox

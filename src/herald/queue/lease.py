@@ -1,11 +1,12 @@
-"""What a claim writes to a delivery it leases, shared by every broker."""
+"""The lease in the log: what a claim writes to a delivery it takes, whichever queue carried it."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Update, bindparam, case, false, or_, update
+from sqlalchemy import BindParameter, ColumnElement, Select, Update, bindparam, case, false, or_, select, update
 
 from herald.kit.db import UtcDateTime, in_list
 from herald.notifications.models import Delivery, DeliveryState
@@ -81,3 +82,31 @@ def lease_by_ids(dialect: str) -> Update:
         .where(in_list(Delivery.id, "ids", dialect), still_claimable(now))
         .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
     )
+
+
+def lease_due() -> Update:
+    """Lease to `:owner` until `:until` up to `:limit` of `:for_channel`'s claimable rows, oldest
+    due first (as of `:now`): where the log is the queue, this is the receive.
+
+    SKIP LOCKED lets workers in several processes on one PostgreSQL claim side by side, each
+    taking rows the others are not taking. (`:channel` would clash: SQLAlchemy reserves a
+    column's own name for its value in an UPDATE.)
+    """
+    now = bindparam("now", type_=UtcDateTime())
+    due = (
+        select(Delivery.id)
+        .where(Delivery.channel == bindparam("for_channel"), claimable(now))
+        .order_by(Delivery.available_at)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(Delivery)
+        .where(Delivery.id.in_(due.scalar_subquery()))
+        .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
+    )
+
+
+def held_by_ids(dialect: str) -> Select[uuid.UUID]:
+    """Those of `:ids` still `sending`: leased to a worker, live or not yet timed out."""
+    return select(Delivery.id).where(in_list(Delivery.id, "ids", dialect), still_sending())

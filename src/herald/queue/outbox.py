@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from herald.kit.db import in_list
 from herald.kit.uow import UnitOfWork
 from herald.queue.announce import publish
-from herald.queue.interface import Broker
 from herald.queue.models import OutboxEntry
+from herald.queue.transport import Broker
 
 log = logging.getLogger(__name__)
 _OUTBOX = cast(Table, OutboxEntry.__table__)

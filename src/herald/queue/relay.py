@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.clock import utcnow
 from herald.queue.announce import publish
-from herald.queue.interface import Broker
 from herald.queue.models import OutboxEntry
 from herald.queue.outbox import outbox_pairs
+from herald.queue.transport import Broker
 
 log = logging.getLogger(__name__)
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")

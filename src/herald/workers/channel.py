@@ -15,12 +15,13 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
+from herald.delivery.claim import Claim, Job
 from herald.delivery.pipeline import Pipeline, Prepared
 from herald.delivery.recorder import Recorder
 from herald.kit.channels import Channel
 from herald.kit.metrics import SETTLED, UNRECORDED, UNRECORDED_SECONDS
 from herald.notifications.models import DeliveryState
-from herald.queue.interface import Broker, Job
+from herald.queue.transport import Transport
 
 log = logging.getLogger(__name__)
 # Claimed batches being loaded at once. The claim loop goes back to the queue while a batch
@@ -30,17 +31,17 @@ _LOADS_AHEAD = 2
 
 
 class _FollowUps:
-    """Acks and retry deferrals gathered for a few milliseconds and sent together: one XACK
-    and one ZADD for many deliveries instead of a round trip (and a connection) each.
+    """A transport's acks and retry delays gathered for a few milliseconds and sent together:
+    one XACK and one ZADD for many deliveries instead of a round trip (and a connection) each.
 
     Both only follow a commit, or a load that found the delivery no longer ours. A lost ack
     leaves a stream entry pending, and a later claim finds its delivery settled in the log
-    (or leased elsewhere) and drops it; a lost deferral leaves a delivery
+    (or leased elsewhere) and drops it; a lost delay leaves a delivery
     `queued` in the log past its due time, which the reconciler re-announces.
     """
 
-    def __init__(self, broker: Broker, channel: Channel) -> None:
-        self.broker = broker
+    def __init__(self, transport: Transport, channel: Channel) -> None:
+        self.transport = transport
         self.channel = channel
         self._jobs: list[Job] = []
         self._due: list[tuple[uuid.UUID, datetime]] = []
@@ -57,11 +58,11 @@ class _FollowUps:
         await asyncio.sleep(0.002)
         jobs, due, self._jobs, self._due, self._flush = self._jobs, self._due, [], [], None
         try:
-            await self.broker.defer(self.channel, due)
+            await self.transport.delay(self.channel, due)
         except Exception as exc:
-            log.warning("deferring %d retries failed (the reconciler re-announces them): %s", len(due), exc)
+            log.warning("delaying %d retries failed (the reconciler re-announces them): %s", len(due), exc)
         try:
-            await self.broker.ack(self.channel, jobs)
+            await self.transport.ack(self.channel, [j.receipt for j in jobs if j.receipt is not None])
         except Exception as exc:
             log.warning("ack of %d jobs failed (they will be dropped on reclaim): %s", len(jobs), exc)
 
@@ -78,7 +79,7 @@ class ChannelWorker:
     def __init__(
         self,
         channel: Channel,
-        broker: Broker,
+        claim: Claim,
         pipeline: Pipeline,
         recorder: Recorder,
         *,
@@ -89,7 +90,7 @@ class ChannelWorker:
         owner: str | None = None,
     ) -> None:
         self.channel = channel
-        self.broker = broker
+        self.claim = claim
         self.pipeline = pipeline
         self.recorder = recorder
         self.concurrency = concurrency
@@ -102,7 +103,8 @@ class ChannelWorker:
         self._preparing = 0  # claimed, not yet started: counted against `concurrency`
         self._last_load: asyncio.Task[None] | None = None
         self._load_failed = False
-        self._acks = _FollowUps(broker, channel)
+        # Where the log is the queue, an outcome's commit is its ack and a retry's row its delay.
+        self._acks = None if claim.transport is None else _FollowUps(claim.transport, channel)
         self._unrecorded = UNRECORDED.labels(channel.value)
         self._unrecorded_seconds = UNRECORDED_SECONDS.labels(channel.value)
 
@@ -125,9 +127,9 @@ class ChannelWorker:
                 await asyncio.sleep(backoff)
                 continue
             try:
-                jobs = await self.broker.claim(self.channel, self.owner, min(free, self.claim_batch), lease)
+                jobs = await self.claim.take(self.channel, self.owner, min(free, self.claim_batch), lease)
                 if not jobs:
-                    await self.broker.wait(self.channel, self.poll_interval)
+                    await self.claim.wait(self.channel, self.poll_interval)
                     continue
             except Exception:
                 log.exception("%s worker: claim failed; backing off", self.channel.value)
@@ -149,7 +151,8 @@ class ChannelWorker:
                 for task in left:
                     task.cancel()
                 await asyncio.wait(left)
-        await self._acks.drain()
+        if self._acks is not None:
+            await self._acks.drain()
 
     async def _start(self, jobs: list[Job], after: asyncio.Task[None] | None) -> None:
         """Load a claimed batch and start its sends, while the loop above claims the next.
@@ -169,7 +172,7 @@ class ChannelWorker:
                 task.add_done_callback(self._inflight.discard)
             loaded = {p.work.delivery.id for p in prepared}
             for j in jobs:  # leased away or settled meanwhile: nothing for us to do but ack
-                if j.delivery_id not in loaded:
+                if j.delivery_id not in loaded and self._acks is not None:
                     self._acks.add(j)
         except Exception:
             log.exception("%s worker: loading %d claimed deliveries failed; left leased", self.channel.value, len(jobs))
@@ -185,8 +188,9 @@ class ChannelWorker:
             await self.recorder.record(result)
             self._unrecorded_seconds.observe(time.perf_counter() - t0)
             SETTLED.labels(self.channel.value, result.state).inc()
-            retry = result.state == DeliveryState.QUEUED and result.available_at is not None
-            self._acks.add(job, result.available_at if retry else None)
+            if self._acks is not None:
+                retry = result.state == DeliveryState.QUEUED and result.available_at is not None
+                self._acks.add(job, result.available_at if retry else None)
         except Exception:
             # Left leased: the lease expiry re-drives it, so nothing is lost.
             log.exception("delivery %s could not be settled", job.delivery_id)

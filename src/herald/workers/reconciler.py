@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from herald.kit.clock import utcnow
 from herald.notifications.models import Delivery, DeliveryState
 from herald.queue.announce import publish
-from herald.queue.interface import Broker
+from herald.queue.transport import Broker
 
 log = logging.getLogger(__name__)
 

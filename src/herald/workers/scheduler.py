@@ -16,7 +16,7 @@ from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.notifications.models import Delivery, DeliveryState
 from herald.queue.announce import publish
-from herald.queue.interface import Broker
+from herald.queue.transport import Broker, Queue, transport_of
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,23 @@ async def next_due_in(sessions: async_sessionmaker[AsyncSession]) -> float | Non
     return None if at is None else max(0.0, (at - utcnow()).total_seconds())
 
 
+async def promote_due(queue: Queue) -> int:
+    """Put due retries back on a transport's queues; returns how many. Where the log is the
+    queue, a retry is claimable once its `available_at` has passed, with nothing to move."""
+    transport = transport_of(queue)
+    if transport is None:
+        return 0
+    return sum([await transport.promote_due(channel) for channel in Channel.all()])
+
+
 async def run_scheduler(
-    sessions: async_sessionmaker[AsyncSession], broker: Broker, stop: asyncio.Event, max_sleep: float = 0.25
+    sessions: async_sessionmaker[AsyncSession], queue: Queue, stop: asyncio.Event, max_sleep: float = 0.25
 ) -> None:
     """Release scheduled sends and promote due retries, sleeping until the next is due."""
     while not stop.is_set():
         try:
-            released = await release_due(sessions, broker)
-            for channel in Channel.all():
-                released += await broker.promote_due(channel)
+            released = await release_due(sessions, queue)
+            released += await promote_due(queue)
             wait = 0.0 if released else min(max_sleep, (await next_due_in(sessions)) or max_sleep)
         except Exception:
             log.exception("scheduler tick failed")
