@@ -20,7 +20,6 @@ from herald.kit.channels import Channel
 from tests.browser.hosting import inbox_body, page_app, serve_asgi
 from tests.harness import Herald, end_user_token
 
-
 IN_APP = {"title": "Order {{ order_id }} shipped", "body": "Hi {{ user.name }}, it is on its way."}
 
 
