@@ -133,9 +133,10 @@ class Runtime:
         await self.recorder.close()
         await self.pipeline.close()
         await self.router.close()
+        # Before the broker, which closes the Redis client the feed's reader is blocked on.
+        await self.feed_events.close()
         await self.broker.close()
         await self.cache.close()
-        await self.feed_events.close()
         await self.limiter.close()
         await self.engine.dispose()
         if self.read_engine.pool is not self.engine.pool:
