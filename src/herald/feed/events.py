@@ -68,17 +68,18 @@ class Hub:
     def __len__(self) -> int:
         return sum(len(s) for s in self._subscribers.values())
 
-    def add(self, owner: Owner) -> Subscription:
+    @contextlib.asynccontextmanager
+    async def subscribed(self, owner: Owner) -> AsyncIterator[Subscription]:
+        """A stream's subscription, for as long as the stream lasts."""
         sub = Subscription(owner)
         self._subscribers.setdefault(owner, set()).add(sub)
-        return sub
-
-    def discard(self, sub: Subscription) -> None:
-        subs = self._subscribers.get(sub.owner)
-        if subs is not None:
+        try:
+            yield sub
+        finally:
+            subs = self._subscribers[owner]
             subs.discard(sub)
             if not subs:
-                del self._subscribers[sub.owner]
+                del self._subscribers[owner]
 
     def deliver(self, event: FeedEvent) -> None:
         for sub in self._subscribers.get((event.app_id, event.user_id), ()):
@@ -108,13 +109,8 @@ class MemoryFeedEvents:
     async def publish(self, event: FeedEvent) -> None:
         self.hub.deliver(event)
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, app_id: uuid.UUID, user_id: str) -> AsyncIterator[Subscription]:
-        sub = self.hub.add((app_id, user_id))
-        try:
-            yield sub
-        finally:
-            self.hub.discard(sub)
+    def subscribe(self, app_id: uuid.UUID, user_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]:
+        return self.hub.subscribed((app_id, user_id))
 
     def connected(self) -> int:
         return len(self.hub)
@@ -143,11 +139,8 @@ class RedisFeedEvents:
             # From the stream's last entry now, by id: XREAD's "$" means "after whatever is
             # last when this call starts", so an event added between two calls would be lost.
             self._reader = asyncio.create_task(self._read(await self._tail()), name="feed-events")
-        sub = self.hub.add((app_id, user_id))
-        try:
+        async with self.hub.subscribed((app_id, user_id)) as sub:
             yield sub
-        finally:
-            self.hub.discard(sub)
 
     def connected(self) -> int:
         return len(self.hub)
