@@ -175,9 +175,10 @@ class Listener:
 
     async def close(self) -> None:
         self.closing = True
-        for task in [*self._tasks, *([self._opener] if self._opener else [])]:
+        tasks = [*self._tasks, *([self._opener] if self._opener else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *([self._opener] if self._opener else []), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 
