@@ -182,27 +182,34 @@ async def mint_tokens(dep: Deployment, user_ids: list[str]) -> list[tuple[str, s
 class Listeners:
     """The listener processes, each holding a share of the streams."""
 
-    def __init__(self, procs: list[Proc], controls: list[str]) -> None:
+    def __init__(self, procs: list[Proc], controls: list[str], shares: list[Path]) -> None:
         self.procs = procs
         self._controls = controls
+        self._shares = shares  # the token files: removed once the listeners are gone
         self._client = httpx.AsyncClient(timeout=120)
 
     @classmethod
     async def start(cls, workdir: Path, base_url: str, tokens: list[tuple[str, str]], o: Options) -> Listeners:
-        procs, controls = [], []
+        procs, controls, shares = [], [], []
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         for i in range(o.listeners):
             share = workdir / f"tokens-{i}.json"
             share.touch(mode=0o600)
             share.write_text(json.dumps(tokens[i :: o.listeners]))
+            shares.append(share)
             port = free_port()
             args = [sys.executable, "-m", "bench.sse_listen", "--base-url", base_url, "--tokens", str(share)]
             args += ["--control-port", str(port), "--concurrency", str(max(1, o.connect_concurrency // o.listeners))]
             control = f"http://127.0.0.1:{port}"
             procs.append(Proc("listener", args, env, workdir / f"listener-{i}.log", ready_url=f"{control}/health"))
             controls.append(control)
-        await asyncio.gather(*(p.start() for p in procs))
-        return cls(procs, controls)
+        listeners = cls(procs, controls, shares)
+        try:
+            await asyncio.gather(*(p.start() for p in procs))
+        except BaseException:
+            await listeners.stop()
+            raise
+        return listeners
 
     async def _each(self, method: str, path: str) -> list[Any]:
         async def one(control: str) -> Any:
@@ -228,6 +235,8 @@ class Listeners:
             print(f"[sse] closing the listeners failed: {exc!r}", file=sys.stderr)
         await asyncio.gather(*(p.terminate(timeout=10) for p in self.procs))
         await self._client.aclose()
+        for share in self._shares:
+            share.unlink(missing_ok=True)
 
 
 async def warm(dep: Deployment, tokens: list[tuple[str, str]], auth: tuple[str, str]) -> None:
