@@ -171,7 +171,13 @@ def _herald_env(sandbox: SandboxProcess, t: Tuning, extra: dict[str, str]) -> di
 
 
 async def herald_postgres(
-    workdir: Path, pg: Postgres, redis_url: str, sandbox: SandboxProcess, people: list[Person], t: Tuning
+    workdir: Path,
+    pg: Postgres,
+    redis_url: str,
+    sandbox: SandboxProcess,
+    people: list[Person],
+    t: Tuning,
+    channels: tuple[str, ...] = CHANNELS,
 ) -> Deployment:
     """Herald's production shape: API, one worker per channel (x N), relay and scheduler."""
     tag = uuid.uuid4().hex[:8]
@@ -186,7 +192,7 @@ async def herald_postgres(
         await _migrate(herald)
         dep.auth = await herald.create_app()
         await _seed_herald(herald.database_url, dep.auth[0], people)
-        workers = [herald.worker(c, concurrency=t.worker_concurrency) for c in CHANNELS for _ in range(t.worker_procs)]
+        workers = [herald.worker(c, concurrency=t.worker_concurrency) for c in channels for _ in range(t.worker_procs)]
         started = await asyncio.gather(herald.api(workers=t.api_procs), herald.relay(), herald.scheduler(), *workers)
     except BaseException:
         await dep.stop()
@@ -199,7 +205,7 @@ async def herald_postgres(
         "relay": [by_name["relay"]],
         "scheduler": [by_name["scheduler"]],
     }
-    dep.by_channel = {c: [p for p in herald.procs if p.name == f"worker-{c}"] for c in CHANNELS}
+    dep.by_channel = {c: [p for p in herald.procs if p.name == f"worker-{c}"] for c in channels}
     dep.metrics_urls = [p.metrics_url for p in herald.procs if p.metrics_url]
     dep.settings = {"database": url.rsplit("/", 1)[-1], "redis_prefix": prefix, "env": _public_env(env)}
     await _put_template(dep.base_url, dep.auth)

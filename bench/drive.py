@@ -107,13 +107,25 @@ def _epoch(stamp: str) -> float:
 class Driver:
     """Sends the mix to one API (Herald's or the baseline's: both answer in Herald's shape)."""
 
-    def __init__(self, base_url: str, auth: tuple[str, str], users: int, tag: str, *, batch_size: int) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        auth: tuple[str, str],
+        users: int,
+        tag: str,
+        *,
+        batch_size: int,
+        template: str = TEMPLATE,
+        channels: list[str] | None = None,
+    ) -> None:
+        """Notification n goes to user u{n % users}, on the n-th channel of `channels` (the mix if None)."""
         self.base_url = base_url.rstrip("/")
         self._auth = aiohttp.BasicAuth(*auth)
         self._users = users
         self._tag = tag
         self.batch_size = max(1, batch_size)
-        self._cycle = channel_cycle()
+        self._template = template
+        self._cycle = channels or channel_cycle()
         self._n = 0
         self._session: aiohttp.ClientSession | None = None
 
@@ -134,7 +146,7 @@ class Driver:
         return {
             "event_id": f"{self._tag}-{n}",
             "user_id": f"u{n % self._users}",
-            "template": TEMPLATE,
+            "template": self._template,
             "data": {"order_id": n},
             "channels": [self._cycle[n % len(self._cycle)]],
         }

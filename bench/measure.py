@@ -69,6 +69,11 @@ class PgBackends:
         self._scan()  # the sampler's twice-a-second call keeps short-lived backends counted
         return 0  # shared buffers would be counted once per backend: meaningless as a sum
 
+    def started(self) -> int:
+        """Backends seen so far: new ones are a pool opening connections (and closing others)."""
+        self._scan()
+        return len(self._seen)
+
 
 class Machine:
     """Every CPU second the machine spent (all processes: ours, the servers', anyone else's)."""
@@ -185,15 +190,15 @@ class Window:
     unrecorded1: Waits = field(default_factory=dict)
 
 
-def parse_waits(text: str, into: Waits | None = None, metric: str = WAIT_METRIC) -> Waits:
-    """Sum and count of one per-channel histogram (`herald_accept_to_send_seconds` unless
-    told) in one /metrics page, added to `into` (the other processes' pages) when given."""
+def parse_waits(text: str, into: Waits | None = None, metric: str = WAIT_METRIC, label: str = "channel") -> Waits:
+    """Sum and count of one per-channel (or per-`label`) histogram (`herald_accept_to_send_seconds`
+    unless told) in one /metrics page, added to `into` (the other processes' pages) when given."""
     out: Waits = {} if into is None else into
     for family in text_string_to_metric_families(text):
         if family.name != metric:
             continue
         for sample in family.samples:
-            channel = sample.labels["channel"]
+            channel = sample.labels[label]
             seconds, count = out.get(channel, (0.0, 0.0))
             if sample.name == f"{metric}_sum":
                 out[channel] = (seconds + sample.value, count)

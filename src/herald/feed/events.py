@@ -129,16 +129,22 @@ class RedisFeedEvents:
         self.block_ms = block_ms
         self.hub = Hub()
         self._reader: asyncio.Task[None] | None = None
+        # Streams that connect together must start one reader, not one each: every reader
+        # delivers every event, so each would be a copy to every stream (the SSE bench saw
+        # 20 copies of each item after 200 streams opened at once).
+        self._starting = asyncio.Lock()
+        self._closed = False
 
     async def publish(self, event: FeedEvent) -> None:
         await self.redis.xadd(self.key, {"e": event.encode()}, maxlen=self.maxlen, approximate=True)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, app_id: uuid.UUID, user_id: str) -> AsyncIterator[Subscription]:
-        if self._reader is None or self._reader.done():
-            # From the stream's last entry now, by id: XREAD's "$" means "after whatever is
-            # last when this call starts", so an event added between two calls would be lost.
-            self._reader = asyncio.create_task(self._read(await self._tail()), name="feed-events")
+        async with self._starting:
+            if self._reader is None or self._reader.done():
+                # From the stream's last entry now, by id: XREAD's "$" means "after whatever is
+                # last when this call starts", so an event added between two calls would be lost.
+                self._reader = asyncio.create_task(self._read(await self._tail()), name="feed-events")
         async with self.hub.subscribed((app_id, user_id)) as sub:
             yield sub
 
@@ -154,7 +160,7 @@ class RedisFeedEvents:
         return eid.decode() if isinstance(eid, bytes) else str(eid)
 
     async def _read(self, last: str) -> None:
-        while True:
+        while not self._closed:
             try:
                 got: Any = await self.redis.xread({self.key: last}, block=self.block_ms, count=1000)
             except asyncio.CancelledError:
@@ -170,7 +176,13 @@ class RedisFeedEvents:
                         self.hub.deliver(FeedEvent.decode(fields[b"e"]))
 
     async def close(self) -> None:
-        if self._reader is not None:
+        """Stop reading: the reader ends after its current XREAD, within `block_ms`."""
+        self._closed = True
+        if self._reader is None or self._reader.done():
+            return
+        # Not cancelled in the middle of a read: with redis-py's default read timeout, a
+        # cancellation there was swallowed and the read then waited for ever (tests/feed saw
+        # close() hang on Python 3.11's own loop; no read timeout, no hang).
+        done, _ = await asyncio.wait({self._reader}, timeout=self.block_ms / 1000 + 5)
+        if not done:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader

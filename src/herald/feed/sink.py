@@ -8,6 +8,7 @@ is recorded as `in_app`, like any provider call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -20,7 +21,9 @@ from herald.channels.base import Sent
 from herald.delivery.results import AttemptRecord
 from herald.feed import repository
 from herald.feed.events import FeedEvent, FeedEvents
+from herald.feed.schemas import Counts
 from herald.kit.clock import utcnow
+from herald.kit.db import autocommit
 from herald.kit.metrics import ATTEMPTS, SEND_SECONDS
 from herald.providers.outcome import Delivered, Outcome, PermanentFailure, RetryLater, outcome_name, truncate
 
@@ -28,19 +31,41 @@ log = logging.getLogger(__name__)
 NAME = "in_app"
 
 
+def _writers(engine: AsyncEngine) -> int:
+    """Writes at once: half the pool, the rest is the worker's claims' and records'.
+
+    A send per connection (256 in flight) overflowed the pool, which closes an overflow
+    connection as soon as it is returned: the SSE bench measured 55 new PostgreSQL
+    connections a second at 500 items/s (about a core) and a p99 of 250 ms, 30 ms once bounded.
+    """
+    size = getattr(engine.sync_engine.pool, "size", None)
+    return max(1, int(size()) // 2) if callable(size) else 4
+
+
 class FeedSink:
     def __init__(self, engine: AsyncEngine, events: FeedEvents) -> None:
         self.engine = engine
         self.events = events
+        # PostgreSQL writes an item and reads its counts in one statement, needing no transaction.
+        self._one_statement = autocommit(engine) if engine.dialect.name == "postgresql" else None
+        self._writers = asyncio.Semaphore(_writers(engine))
+
+    async def _write(self, item: dict[str, Any]) -> tuple[bool, Counts]:
+        """The item in the feed (False: it was there already), and its owner's counts after it."""
+        async with self._writers:
+            if self._one_statement is not None:
+                async with self._one_statement.connect() as conn:
+                    return await repository.insert_counted(conn, item)
+            async with self.engine.begin() as conn:
+                created = await repository.insert(conn, item)
+                return created, await repository.counts(conn, item["app_id"], item["user_id"])
 
     async def send(self, app_id: uuid.UUID, message: Any, unknowns: int) -> Sent:
         started, t0 = utcnow(), time.perf_counter()
         item = message.item(app_id, started)
         note = None
         try:
-            async with self.engine.begin() as conn:
-                created = await repository.insert(conn, item)
-                counts = await repository.counts(conn, app_id, item["user_id"])
+            created, counts = await self._write(item)
             outcome: Outcome = Delivered(item["id"].hex)
             note = None if created else "already in the feed: a resend of the same delivery"
         except IntegrityError:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.feed import repository
 from herald.feed.events import FeedEvent, FeedEvents
-from herald.feed.schemas import FeedItemOut
+from herald.feed.schemas import Counts, FeedItemOut
 
 PING_SECONDS = 15.0
 # How many missed items a reconnect replays; older ones are in the feed, a page away.
@@ -40,6 +40,17 @@ def last_event(header: str | None) -> uuid.UUID | None:
         return None
 
 
+async def _catch_up(
+    sessions: async_sessionmaker[AsyncSession], app_id: uuid.UUID, user_id: str, last: uuid.UUID | None
+) -> tuple[list[FeedItemOut], Counts]:
+    """What the stream missed, and the counts now. A function of its own, so that the session
+    is not held by the stream's frame for as long as it stays open (2 KiB a stream)."""
+    async with sessions() as session:
+        missed = await repository.after(session, app_id, user_id, last, REPLAY_LIMIT) if last else []
+        counts = await repository.counts(session, app_id, user_id)
+    return [FeedItemOut.model_validate(row) for row in missed], counts
+
+
 async def stream(
     sessions: async_sessionmaker[AsyncSession],
     events: FeedEvents,
@@ -51,14 +62,12 @@ async def stream(
     async with events.subscribe(app_id, user_id) as sub:
         yield f"retry: {RETRY_MS}\n\n".encode()
         sent: set[str] = set()
-        async with sessions() as session:
-            missed = await repository.after(session, app_id, user_id, last, REPLAY_LIMIT) if last else []
-            counts = await repository.counts(session, app_id, user_id)
-        for row in missed:
-            item = FeedItemOut.model_validate(row)
+        missed, counts = await _catch_up(sessions, app_id, user_id, last)
+        for item in missed:
             sent.add(str(item.id))
             yield event("item", item.model_dump_json().encode(), str(item.id))
         yield event("counts", orjson.dumps(counts.model_dump()))
+        del missed
         while not sub.overflowed:
             try:
                 e: FeedEvent = await asyncio.wait_for(sub.queue.get(), ping)
