@@ -1,6 +1,7 @@
 """Every model, imported once so that the metadata (and Alembic) sees the whole schema."""
 
 from herald.apps.models import App
+from herald.events.models import DeliveryEvent, Engagement
 from herald.feed.models import FeedItem
 from herald.integrations.models import Integration
 from herald.kit.db import Base
@@ -15,7 +16,9 @@ __all__ = [
     "Attempt",
     "Base",
     "Delivery",
+    "DeliveryEvent",
     "Device",
+    "Engagement",
     "FeedItem",
     "Integration",
     "Notification",

@@ -145,6 +145,11 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What the provider reported after accepting it (`events.kinds.OUTCOME_RANK`: delivered,
+    # undelivered, bounced, complained...), the highest verdict so far, with its code and time.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_code: Mapped[str | None] = mapped_column(String(64))
+    outcome_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def idempotency_key(self) -> str:
