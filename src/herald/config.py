@@ -65,6 +65,10 @@ class ApiSettings(BaseModel):
     auth_failures_per_key: int = Field(default=10, ge=1)
     auth_failures_per_address: int = Field(default=60, ge=1)
     auth_cache: Duration = timedelta(seconds=5)
+    # Where the world reaches this API, e.g. https://herald.example.com: the base of the
+    # links Herald puts in messages (open pixel, click-through, unsubscribe) and of the
+    # callback URLs providers sign. Unset: the address a request arrived at (development).
+    public_url: str | None = None
 
 
 class MetricsSettings(BaseModel):
