@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,6 +29,7 @@ from herald.delivery.steps.ratelimit import RateLimit
 from herald.delivery.steps.reachable import Reachable
 from herald.delivery.steps.render import Render
 from herald.delivery.steps.timing import FirstSendWait
+from herald.events.service import Consumer, EventLog
 from herald.feed.events import FeedEvents, MemoryFeedEvents, RedisFeedEvents
 from herald.integrations.service import Account, load_accounts
 from herald.kit.channels import Channel
@@ -81,6 +82,9 @@ class Runtime:
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
+    # Provider callbacks and engagement are recorded here; its consumers (webhooks out,
+    # rollups) also see the intake's and the recorder's milestones.
+    events: EventLog = field(default_factory=EventLog)
 
     def api_services(self) -> ApiServices:
         """What the API uses of this runtime."""
@@ -96,6 +100,7 @@ class Runtime:
             broker=self.broker,
             outbox=self.outbox,
             feed_events=self.feed_events,
+            events=self.events,
         )
 
     def worker(
@@ -150,6 +155,11 @@ def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> 
     return [HeldApps(Holds(reads)), Reachable(), OptOut(), RateLimit(limiter, settings), Render(), FirstSendWait()]
 
 
+def event_consumers(settings: Settings) -> list[Consumer]:
+    """What follows each new delivery event in its own transaction."""
+    return []
+
+
 def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:
     """The deployment-wide providers: SMTP from HERALD_SMTP__*, others from HERALD_PROVIDERS."""
     configured = [build_adapter(kind, cfg, egress=egress) for kind, cfg in settings.providers.items()]
@@ -157,10 +167,15 @@ def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:
 
 
 def build_runtime(
-    settings: Settings, *, adapters: list[Adapter] | None = None, single_process: bool = False
+    settings: Settings,
+    *,
+    adapters: list[Adapter] | None = None,
+    single_process: bool = False,
+    consumers: list[Consumer] | None = None,
 ) -> Runtime:
     """`single_process`: nothing else serves this database (`herald run`), so an in-memory
-    cache sees every change and the intake may read users from it."""
+    cache sees every change and the intake may read users from it. `consumers`: what follows
+    each delivery event, if not the configured ones."""
     url = settings.effective_database_url()
     engine = make_engine(url, pool_size=settings.database_pool_size)
     sessions = make_sessionmaker(engine)
@@ -202,12 +217,14 @@ def build_runtime(
         settings.breaker,
         egress,
     )
+    events = EventLog(event_consumers(settings) if consumers is None else consumers)
     recorder = Recorder(
         engine,
         single=None if is_sqlite(url) else read_engine,
         batch=settings.worker.record_batch,
         interval=settings.worker.record_interval.total_seconds(),
         on_retired=cache.invalidate,
+        events=events,
     )
     steps = send_steps(settings, limiter, read_engine)
     pipeline = Pipeline(settings, read_engine, cache, router, steps, SenderDeps(engine, feed_events))
@@ -215,8 +232,8 @@ def build_runtime(
     intake = Intake(
         # On PostgreSQL a batch is written by one statement, atomic by itself, so it runs
         # without BEGIN and COMMIT (two round trips per request); SQLite writes a batch in
-        # several statements and keeps the transaction.
-        sessions if is_sqlite(url) else reads,
+        # several statements and keeps the transaction, as do event consumers' writes.
+        sessions if is_sqlite(url) or events.consumers else reads,
         broker,
         outbox,
         # The contact cache when every change reaches it (Redis, or one process), else the log.
@@ -224,6 +241,7 @@ def build_runtime(
         # The pool's connections less two: for the outbox sweep and a contact card read from the log.
         slots=settings.database_pool_size - 2,
         max_group=settings.api.max_batch,
+        events=events,
     )
     return Runtime(
         settings,
@@ -246,4 +264,5 @@ def build_runtime(
         # Leases are writes (SQLite's read engine is read-only); on PostgreSQL each is one
         # statement, atomic by itself, so the autocommit engine saves BEGIN and COMMIT.
         claim=Claim(engine if is_sqlite(url) else read_engine, broker),
+        events=events,
     )

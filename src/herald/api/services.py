@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.cache.interface import ContactCache
 from herald.config import Settings
+from herald.events.service import EventLog
 from herald.feed.events import FeedEvents
 from herald.kit.egress import EgressPolicy
 from herald.kit.secrets import Vault
@@ -42,3 +43,5 @@ class ApiServices:
     outbox: Outbox | None
     # Where a change to a user's feed is announced to its live streams.
     feed_events: FeedEvents
+    # Where provider callbacks and engagement are recorded.
+    events: EventLog = field(default_factory=EventLog)

@@ -13,12 +13,15 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, text, true, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.delivery.results import Result
+from herald.events.kinds import EventKind
+from herald.events.service import EventLog, Recorded, lifecycle
 from herald.kit.clock import utcnow
 from herald.kit.db import upsert_insert
 from herald.kit.ids import uuid7
@@ -58,8 +61,7 @@ _UPDATE = (
 # BEGIN and a COMMIT round trip of its own; one statement is atomic by itself). The same
 # guard as `_UPDATE`: only a row still leased to the worker that sent it is written (its
 # state test a CASE, to keep the plan on the primary key: see queue.lease.still_claimable).
-_RECORD_PG = text(
-    """
+_RECORD_PG_SQL = """
     WITH attempted AS (
         INSERT INTO attempts (id, delivery_id, app_id, number, provider, outcome, code, detail,
                               started_at, duration_ms)
@@ -83,7 +85,17 @@ _RECORD_PG = text(
     ) AS v(id, owner, state, unknowns, reason, attempts, available_at, provider, pmid, finished_at, now)
     WHERE d.id = v.id AND d.lease_owner = v.owner AND CASE WHEN d.state = 'sending' THEN true ELSE false END
     """
-)
+_RECORD_PG = text(_RECORD_PG_SQL)
+# The same, naming the deliveries it wrote: only those are announced to the event consumers
+# (a stale result, whose lease another worker took over, changed nothing and says nothing).
+_RECORD_PG_RETURNING = text(_RECORD_PG_SQL + " RETURNING d.id")
+
+# Which of Herald's milestones a settled delivery reached, for the event consumers.
+_MILESTONES = {
+    DeliveryState.DELIVERED.value: EventKind.SENT,
+    DeliveryState.FAILED.value: EventKind.FAILED,
+    DeliveryState.DEAD.value: EventKind.DEAD,
+}
 _ATTEMPT_COLUMNS: tuple[str, ...] = (
     *("id", "delivery_id", "app_id", "number", "provider", "outcome", "code", "detail"),
     *("started_at", "duration_ms"),
@@ -107,6 +119,7 @@ class Recorder:
         batch: int = 500,
         interval: float = 0.005,
         on_retired: Invalidate | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self._engine = engine
         # An engine without transactions, for a batch that is one statement (PostgreSQL, no
@@ -115,6 +128,8 @@ class Recorder:
         self._batch = batch
         self._interval = interval
         self._on_retired = on_retired
+        # Consumers of the sent/failed/dead milestones, written in the batch's transaction.
+        self._events = events if events is not None and events.consumers else None
         self._pending: list[tuple[Result, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -196,24 +211,52 @@ class Recorder:
                 }
             )
         retiring = [r for r in results if r.retire is not None]
-        if self._single is not None and not retiring:
+        milestones = self._milestones(results, now)
+        if self._single is not None and not retiring and not milestones:
             async with self._single.connect() as conn:
                 await self._statements(conn, attempts, updates)
             return
         async with self._engine.begin() as conn:
-            await self._statements(conn, attempts, updates)
+            applied = await self._statements(conn, attempts, updates, named=bool(milestones))
             await self._retire(conn, retiring, now)
+            if milestones and self._events is not None:
+                await self._events.publish(conn, [m for m in milestones if m.target.delivery_id in applied])
+
+    def _milestones(self, results: list[Result], now: datetime) -> list[Recorded]:
+        if self._events is None:
+            return []
+        out = []
+        for r in results:
+            kind = _MILESTONES.get(r.state)
+            if kind is not None and r.target is not None:
+                out.append(lifecycle(kind, r.target, now, None if kind == EventKind.SENT else r.reason))
+        return out
 
     async def _statements(
-        self, conn: AsyncConnection, attempts: list[dict[str, Any]], updates: list[dict[str, Any]]
-    ) -> None:
+        self,
+        conn: AsyncConnection,
+        attempts: list[dict[str, Any]],
+        updates: list[dict[str, Any]],
+        *,
+        named: bool = False,
+    ) -> set[uuid.UUID]:
+        """Write the batch; with `named`, the ids of the deliveries it wrote (else empty)."""
+        ids = [u["b_id"] for u in updates]
         if conn.dialect.name == "postgresql":
             arrays = _columns(attempts, _ATTEMPT_COLUMNS, "a_") | _columns(updates, _OUTCOME_COLUMNS)
-            await conn.execute(_RECORD_PG, arrays)
-            return
+            if not named:
+                await conn.execute(_RECORD_PG, arrays)
+                return set()
+            return set((await conn.execute(_RECORD_PG_RETURNING, arrays)).scalars())
         if attempts:
             await conn.execute(insert(_A), attempts)
-        await conn.execute(_UPDATE, updates)
+        written = (await conn.execute(_UPDATE, updates)).rowcount
+        if not named or written == len(ids):
+            return set(ids) if named else set()
+        # Some were stale (their lease taken over): the rows this batch wrote carry its `now`.
+        now = updates[0]["b_now"]
+        rows = await conn.execute(select(_D.c.id).where(_D.c.id.in_(ids), _D.c.updated_at == now))
+        return set(rows.scalars())
 
     async def _retire(self, conn: AsyncConnection, results: list[Result], now: object) -> None:
         for r in results:

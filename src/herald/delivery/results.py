@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from herald.events.repository import Target
+
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
@@ -49,3 +51,5 @@ class Result:
     # attempt of its own ahead of `calls` (already counted in the delivery's `unknowns`).
     lost: AttemptRecord | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # The delivery as the event consumers (webhooks out, rollups) see it, provider included.
+    target: Target | None = None

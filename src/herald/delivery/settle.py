@@ -11,6 +11,7 @@ from herald.delivery.results import AttemptRecord, Result, Retirement
 from herald.delivery.retry import exhausted, next_delay
 from herald.delivery.sending import Defer, Fail, Skip
 from herald.delivery.work import Work
+from herald.events.repository import Target as EventTarget
 from herald.kit.clock import utcnow
 from herald.notifications.models import DeliveryState
 from herald.providers.outcome import (
@@ -38,8 +39,11 @@ def lost_send(work: Work, now: datetime) -> AttemptRecord | None:
 
 
 def _result(work: Work, owner: str, state: DeliveryState, reason: str | None, **extra: Any) -> Result:
-    d = work.delivery
+    d, n = work.delivery, work.notification
     extra.setdefault("lost", lost_send(work, utcnow()))
+    target = EventTarget(
+        d.id, d.app_id, n.id, d.channel, n.user_id, n.category, n.template, extra.get("provider"), d.created_at
+    )
     return Result(
         delivery_id=d.id,
         app_id=d.app_id,
@@ -49,6 +53,7 @@ def _result(work: Work, owner: str, state: DeliveryState, reason: str | None, **
         state=state,
         reason=reason,
         finished=state.final,
+        target=target,
         **extra,
     )
 

@@ -1,5 +1,10 @@
-"""Every statement on the timeline: the deliveries events name, the events, the outcome ladder,
-engagement summaries, and the suppressions a provider's verdict calls for."""
+"""Every statement on the timeline, a batch at a time: the deliveries events name (locked, so
+concurrent writers of one delivery's verdicts take turns), the events, the outcome ladder,
+engagement summaries, and the suppressions a provider's verdict calls for.
+
+A provider posts thousands of receipts a second; each statement here takes a whole batch, so
+recording costs a handful of round trips per batch, not per event.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,22 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.events.kinds import OUTCOME_RANK
 from herald.events.models import DeliveryEvent, Engagement
-from herald.kit.db import in_list, upsert_insert
+from herald.kit.db import dialect_name, in_list, upsert_insert
 from herald.notifications.models import Delivery, Notification
 from herald.recipients.models import Suppression
+
+_E = cast(Table, DeliveryEvent.__table__)
+_G = cast(Table, Engagement.__table__)
+_D = cast(Table, Delivery.__table__)
+# Rows per multi-row statement: well under SQLite's bound on parameters.
+_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +47,14 @@ class Target:
     created_at: datetime
 
 
-async def targets(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Target]:
+async def targets(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, Target], dict[uuid.UUID, str | None]]:
+    """The deliveries named, and each one's outcome so far, locked until the commit on
+    PostgreSQL (in id order, so two writers never wait on each other in a cycle)."""
     if not ids:
-        return {}
-    dialect = session.get_bind().dialect.name
+        return {}, {}
+    dialect = dialect_name(session)
     stmt = (
         select(
             Delivery.id,
@@ -51,66 +66,67 @@ async def targets(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.
             Notification.template,
             Delivery.provider,
             Delivery.created_at,
+            Delivery.outcome,
         )
         .join(Notification, Notification.id == Delivery.notification_id)
         .where(in_list(Delivery.id, "ids", dialect))
+        .order_by(Delivery.id)
     )
-    rows = await session.execute(stmt, {"ids": list(set(ids))})
-    return {row[0]: Target(*row) for row in rows}
+    if dialect == "postgresql":
+        stmt = stmt.with_for_update(of=Delivery.__table__)
+    rows = (await session.execute(stmt, {"ids": sorted(set(ids))})).all()
+    return {row[0]: Target(*row[:9]) for row in rows}, {row[0]: row[9] for row in rows}
 
 
-async def insert_event(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """The event, unless this delivery already has one with its dedupe value; whether it is new."""
-    stmt = upsert_insert(session, DeliveryEvent).values(**row)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["delivery_id", "dedupe"])
-    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[tuple[uuid.UUID, str]]:
+    """The events, each unless its delivery already has one with its dedupe value; the
+    (delivery_id, dedupe) of those that are new."""
+    new: set[tuple[uuid.UUID, str]] = set()
+    for start in range(0, len(rows), _CHUNK):
+        stmt = upsert_insert(conn, _E).values(rows[start : start + _CHUNK])
+        stmt = stmt.on_conflict_do_nothing(index_elements=["delivery_id", "dedupe"])
+        result = await conn.execute(stmt.returning(_E.c.delivery_id, _E.c.dedupe))
+        new.update((row[0], row[1]) for row in result)
+    return new
 
 
-_RANK = case(
-    *((Delivery.outcome == outcome, rank) for outcome, rank in OUTCOME_RANK.items()),
-    else_=0,
+_RANK = case(*((_D.c.outcome == outcome, rank) for outcome, rank in OUTCOME_RANK.items()), else_=0)
+_ADVANCE = (
+    update(_D)
+    .where(_D.c.id == bindparam("d_id"), bindparam("d_rank") > _RANK)
+    .values(outcome=bindparam("d_outcome"), outcome_code=bindparam("d_code"), outcome_at=bindparam("d_at"))
 )
 
 
-async def advance_outcome(
-    session: AsyncSession, delivery_id: uuid.UUID, outcome: str, code: str | None, at: datetime
-) -> bool:
-    """Move the delivery's outcome up the ladder to `outcome`; False if it is there or higher."""
-    stmt = (
-        update(Delivery)
-        .where(Delivery.id == delivery_id, literal(OUTCOME_RANK[outcome]) > _RANK)
-        .values(outcome=outcome, outcome_code=code, outcome_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+async def advance_outcomes(conn: AsyncConnection, moves: list[dict[str, Any]]) -> None:
+    """Move each delivery's outcome up the ladder (the rank test keeps it from ever going down)."""
+    if moves:
+        await conn.execute(_ADVANCE, moves)
 
 
-async def engage(session: AsyncSession, app_id: uuid.UUID, delivery_id: uuid.UUID, kind: str, at: datetime) -> bool:
-    """Count one engagement; True if it is the delivery's first of this kind (a unique one)."""
-    stmt = upsert_insert(session, Engagement).values(
-        delivery_id=delivery_id, kind=kind, app_id=app_id, first_at=at, last_at=at, count=1
-    )
-    c, new = Engagement.__table__.c, stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["delivery_id", "kind"],
-        # Events arrive out of order: the earliest and the latest, whichever came when.
-        set_={
-            "count": c.count + 1,
-            "first_at": case((new.first_at < c.first_at, new.first_at), else_=c.first_at),
-            "last_at": case((new.last_at > c.last_at, new.last_at), else_=c.last_at),
-        },
-    ).returning(c.count)
-    count = (await session.execute(stmt)).scalar_one()
-    return int(count) == 1
+async def engage(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[tuple[uuid.UUID, str], int]:
+    """Add to each (delivery, kind)'s engagement summary; the count each one has now."""
+    counts: dict[tuple[uuid.UUID, str], int] = {}
+    for start in range(0, len(rows), _CHUNK):
+        stmt = upsert_insert(conn, _G).values(rows[start : start + _CHUNK])
+        new = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["delivery_id", "kind"],
+            # Events arrive out of order: the earliest and the latest, whichever came when.
+            set_={
+                "count": _G.c.count + new.count,
+                "first_at": case((new.first_at < _G.c.first_at, new.first_at), else_=_G.c.first_at),
+                "last_at": case((new.last_at > _G.c.last_at, new.last_at), else_=_G.c.last_at),
+            },
+        )
+        result = await conn.execute(stmt.returning(_G.c.delivery_id, _G.c.kind, _G.c.count))
+        counts.update(((row[0], row[1]), int(row[2])) for row in result)
+    return counts
 
 
-async def suppress(
-    session: AsyncSession, app_id: uuid.UUID, channel: str, address: str, reason: str, at: datetime
-) -> None:
-    stmt = upsert_insert(session, Suppression).values(
-        app_id=app_id, channel=channel, address=address, reason=reason[:200], created_at=at
-    )
-    await session.execute(stmt.on_conflict_do_nothing())
+async def suppress(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(upsert_insert(conn, Suppression).values(rows).on_conflict_do_nothing())
 
 
 async def timeline(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[DeliveryEvent]]:
@@ -135,3 +151,4 @@ async def engagements(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) 
     for e in (await session.scalars(stmt)).all():
         out.setdefault(e.delivery_id, []).append(e)
     return out
+

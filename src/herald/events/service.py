@@ -16,13 +16,15 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.events import repository
-from herald.events.kinds import ENGAGEMENT, outcome_of
+from herald.events.kinds import ENGAGEMENT, OUTCOME_RANK, outcome_of
 from herald.events.repository import Target
+from herald.kit.clock import utcnow
+from herald.kit.ids import uuid7
 from herald.kit.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -78,24 +80,63 @@ class EventLog:
     def __init__(self, consumers: Sequence[Consumer] = ()) -> None:
         self.consumers = list(consumers)
 
-    async def record(self, uow: UnitOfWork, events: Sequence[Incoming], *, app_id: uuid.UUID | None = None) -> Summary:
+    async def record(
+        self, uow: UnitOfWork, events: Sequence[Incoming], *, app_id: uuid.UUID | None = None
+    ) -> Summary:
         """Record `events` (only deliveries of `app_id` when it is given: an app's own
-        account speaks for that app's deliveries alone)."""
+        account speaks for that app's deliveries alone), a whole batch in a few statements."""
         summary = Summary()
-        found = await repository.targets(uow.session, [e.delivery_id for e in events])
-        for event in events:
-            target = found.get(event.delivery_id)
+        found, outcomes = await repository.targets(uow.session, [e.delivery_id for e in events])
+        fresh: dict[tuple[uuid.UUID, str], tuple[Incoming, Target]] = {}
+        for e in events:
+            target = found.get(e.delivery_id)
             if target is None or (app_id is not None and target.app_id != app_id):
                 summary.unknown += 1
-                log.info("%s %s for an unknown delivery %s: acknowledged", event.source, event.kind, event.delivery_id)
-                continue
-            recorded = await self._one(uow, event, target)
-            if recorded is None:
-                summary.duplicates += 1
-            else:
-                summary.recorded.append(recorded)
-        await self.publish(await uow.session.connection(), summary.recorded)
+                log.info("%s %s for an unknown delivery %s: acknowledged", e.source, e.kind, e.delivery_id)
+            elif fresh.setdefault((e.delivery_id, e.dedupe[:200]), (e, target))[0] is not e:
+                summary.duplicates += 1  # twice in this very batch
+        if not fresh:
+            return summary
+        conn = await uow.session.connection()
+        new = await repository.insert_events(conn, [_row(e, t) for e, t in fresh.values()])
+        summary.duplicates += len(fresh) - len(new)
+        accepted = [(e, t) for key, (e, t) in fresh.items() if key in new]
+        # In time order, so that of two verdicts of one rank the earlier stands.
+        accepted.sort(key=lambda pair: pair[0].occurred_at)
+        movers: set[int] = set()
+        changed = _advance(accepted, outcomes, movers)
+        await repository.advance_outcomes(conn, [changed[k][1] for k in sorted(changed)])
+        firsts = await self._engage(conn, accepted)
+        await repository.suppress(conn, _suppressions(accepted))
+        summary.recorded = [Recorded(e, t, id(e) in movers, id(e) in firsts) for e, t in accepted]
+        await self.publish(conn, summary.recorded)
         return summary
+
+    async def _engage(self, conn: AsyncConnection, accepted: list[tuple[Incoming, Target]]) -> set[int]:
+        """Count engagement; the ids of the events that are their delivery's first of a kind."""
+        added: dict[tuple[uuid.UUID, str], list[Incoming]] = {}
+        apps: dict[uuid.UUID, uuid.UUID] = {}
+        for e, t in accepted:
+            if e.kind in ENGAGEMENT:
+                added.setdefault((e.delivery_id, e.kind), []).append(e)
+                apps[e.delivery_id] = t.app_id
+        rows = [
+            {
+                "delivery_id": d,
+                "kind": kind,
+                "app_id": apps[d],
+                "first_at": min(e.occurred_at for e in es),
+                "last_at": max(e.occurred_at for e in es),
+                "count": len(es),
+            }
+            for (d, kind), es in sorted(added.items())
+        ]
+        counts = await repository.engage(conn, rows)
+        # A summary whose count is what this batch added was new with it: its earliest event
+        # is the delivery's first (unique) one of that kind.
+        return {
+            id(min(es, key=lambda e: e.occurred_at)) for key, es in added.items() if counts.get(key) == len(es)
+        }
 
     async def publish(self, conn: AsyncConnection, recorded: Sequence[Recorded]) -> None:
         """Hand new events to every consumer, inside the caller's transaction."""
@@ -103,29 +144,73 @@ class EventLog:
             for consumer in self.consumers:
                 await consumer.recorded(conn, recorded)
 
-    async def _one(self, uow: UnitOfWork, e: Incoming, target: Target) -> Recorded | None:
-        session = uow.session
-        row = {
-            "app_id": target.app_id,
-            "delivery_id": e.delivery_id,
-            "kind": e.kind,
-            "source": e.source[:32],
-            "code": e.code[:64] if e.code else None,
-            "detail": e.detail,
-            "occurred_at": e.occurred_at,
-            "dedupe": e.dedupe[:200],
-        }
-        if not await repository.insert_event(session, row):
-            return None
+
+def _row(e: Incoming, t: Target) -> dict[str, object]:
+    return {
+        "id": uuid7(),
+        "app_id": t.app_id,
+        "delivery_id": e.delivery_id,
+        "kind": e.kind,
+        "source": e.source[:32],
+        "code": e.code[:64] if e.code else None,
+        "detail": e.detail,
+        "occurred_at": e.occurred_at,
+        "recorded_at": utcnow(),
+        "dedupe": e.dedupe[:200],
+    }
+
+
+def _advance(
+    accepted: list[tuple[Incoming, Target]], outcomes: dict[uuid.UUID, str | None], movers: set[int]
+) -> dict[uuid.UUID, tuple[Incoming, dict[str, Any]]]:
+    """Per delivery, the verdict its outcome ends on, if any moves it up the ladder (the
+    rows are locked, so what was read is what is there); `movers` gets the id of every
+    event that moved it, in time order, even one a later event of the batch passed."""
+    moves: dict[uuid.UUID, tuple[Incoming, dict[str, Any]]] = {}
+    current = dict(outcomes)
+    for e, _ in accepted:
         outcome = outcome_of(e.kind, e.code)
-        changed = outcome is not None and await repository.advance_outcome(
-            session, e.delivery_id, outcome, e.code, e.occurred_at
-        )
-        first = e.kind in ENGAGEMENT and await repository.engage(
-            session, target.app_id, e.delivery_id, e.kind, e.occurred_at
-        )
-        if e.suppress and e.address:
-            await repository.suppress(
-                session, target.app_id, target.channel, e.address, f"{e.source}:{e.code or e.kind}", e.occurred_at
+        if outcome is None:
+            continue
+        now = current.get(e.delivery_id)
+        if OUTCOME_RANK[outcome] > (OUTCOME_RANK.get(now, 0) if now else 0):
+            current[e.delivery_id] = outcome
+            movers.add(id(e))
+            moves[e.delivery_id] = (
+                e,
+                {
+                    "d_id": e.delivery_id,
+                    "d_rank": OUTCOME_RANK[outcome],
+                    "d_outcome": outcome,
+                    "d_code": e.code[:64] if e.code else None,
+                    "d_at": e.occurred_at,
+                },
             )
-        return Recorded(e, target, changed, first)
+    return moves
+
+
+def _suppressions(accepted: list[tuple[Incoming, Target]]) -> list[dict[str, object]]:
+    rows: dict[tuple[uuid.UUID, str, str], dict[str, object]] = {}
+    for e, t in accepted:
+        if e.suppress and e.address:
+            rows.setdefault(
+                (t.app_id, t.channel, e.address),
+                {
+                    "app_id": t.app_id,
+                    "channel": t.channel,
+                    "address": e.address,
+                    "reason": f"{e.source}:{e.code or e.kind}"[:200],
+                    "created_at": e.occurred_at,
+                },
+            )
+    return list(rows.values())
+
+
+def lifecycle(kind: str, target: Target, at: datetime, code: str | None = None) -> Recorded:
+    """One of Herald's own milestones (accepted, sent, failed, dead) for the consumers.
+
+    These are not written to `delivery_events`: the notification row and the attempts
+    already hold them, and the timeline is read from both. Each is published once, by the
+    write that made it true (the intake's insert, the recorder's guarded update).
+    """
+    return Recorded(Incoming(target.delivery_id, kind, "herald", at, kind, code), target, False, False)

@@ -16,6 +16,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.cache.interface import ContactCache
+from herald.events.service import EventLog
 from herald.kit.uow import unit_of_work
 from herald.notifications.grouping import GroupCommit
 from herald.notifications.schemas import NotificationIn
@@ -41,8 +42,12 @@ class Intake:
         *,
         slots: int,
         max_group: int,
+        events: EventLog | None = None,
     ) -> None:
         self.sessions = sessions
+        # Consumers of `accepted` (webhooks out, rollups): `sessions` must then be
+        # transactional, as their writes commit with the notifications or not at all.
+        self._events = events if events is not None and events.consumers else None
         self.cards = cards
         self._broker = broker
         self._outbox = outbox
@@ -61,4 +66,4 @@ class Intake:
     async def _accept_group(self, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
         """Into the log, under a slot its caller holds."""
         async with unit_of_work(self.sessions) as uow:
-            return await accept_batch(uow, self._broker, self._outbox, self.cards, app_id, reqs)
+            return await accept_batch(uow, self._broker, self._outbox, self.cards, app_id, reqs, events=self._events)

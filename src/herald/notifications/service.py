@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from herald.cache.interface import ContactCache
+from herald.events.kinds import EventKind
+from herald.events.repository import Target
+from herald.events.service import EventLog, Recorded, lifecycle
 from herald.kit.channels import Channel
 from herald.kit.errors import HeraldError, NotificationNotFound
 from herald.kit.uow import UnitOfWork
@@ -59,6 +62,8 @@ async def accept_batch(
     cards: ContactCache,
     app_id: uuid.UUID,
     reqs: list[NotificationIn],
+    *,
+    events: EventLog | None = None,
 ) -> list[Accepted]:
     """Plan every item, insert the new ones in bulk, and report each item's fate.
 
@@ -110,6 +115,8 @@ async def accept_batch(
         if d.state == DeliveryState.QUEUED
     ]
     announce_written(uow, broker, outbox, queued, written.outbox_rows)
+    if events is not None:
+        await events.publish(await uow.session.connection(), accepted_events(plans, inserted))
     unsettled = {
         req.event_id
         for req, o in zip(reqs, outcomes, strict=True)
@@ -129,6 +136,19 @@ async def accept_batch(
         else:  # pragma: no cover - a row that lost the insert race is in the log by now
             raise RuntimeError(f"notification {req.event_id!r} neither inserted nor found")
     return results
+
+
+def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID]) -> list[Recorded]:
+    """Each new delivery's `accepted`, for the event consumers."""
+    out = []
+    for p in plans:
+        n = p.notification
+        if n.id not in inserted:
+            continue
+        for d in p.deliveries:
+            target = Target(d.id, d.app_id, n.id, d.channel, n.user_id, n.category, n.template, None, d.created_at)
+            out.append(lifecycle(EventKind.ACCEPTED, target, d.created_at))
+    return out
 
 
 def status_of(deliveries: Sequence[Delivery | NewDelivery]) -> str:
