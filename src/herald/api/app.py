@@ -17,6 +17,8 @@ from herald.api.me import router as me
 from herald.api.ops import router as ops
 from herald.api.services import ApiServices
 from herald.apps.endpoints import router as apps
+from herald.callbacks.endpoints import router as callbacks
+from herald.callbacks.service import CallbackDesk
 from herald.deadletters.endpoints import router as dead_letters
 from herald.feed.endpoints import router as feed
 from herald.feed.me import router as my_feed
@@ -37,8 +39,10 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.services = services
     authenticator = Authenticator(services.sessions, services.pepper, services.vault, services.settings.api)
     app.state.authenticator = authenticator
+    app.state.callbacks = CallbackDesk(services.sessions, services.vault, services.settings, services.events)
     routers: list[APIRouter] = [
-        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops
+        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops,
+        callbacks,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)

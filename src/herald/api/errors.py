@@ -59,7 +59,11 @@ _DOCUMENTED: dict[int, tuple[str, dict[str, Any]]] = {
             }
         },
     ),
-    403: ("The token's app does not allow its end users' tokens from this web origin (`origin_not_allowed`)", {}),
+    403: (
+        "The token's app does not allow its end users' tokens from this web origin (`origin_not_allowed`);"
+        " a provider callback without its provider's valid signature (`invalid_signature`)",
+        {},
+    ),
     404: ("The resource does not exist in this app (`not_found` or a specific `*_not_found`)", {}),
     409: ("A concurrent request wrote the same resource; nothing was written, retry (`conflict`)", {}),
     413: ("The body is over the size limit (`payload_too_large`), a batch over its item count (`batch_too_large`)", {}),

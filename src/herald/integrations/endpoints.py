@@ -21,7 +21,10 @@ Name = Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$")
 @router.get("", response_model=list[IntegrationOut])
 async def list_integrations(app: AppDep, services: ServicesDep) -> list[IntegrationOut]:
     async with unit_of_work(services.sessions) as uow:
-        return [service.present(i, services.vault) for i in await service.list_all(uow, app.app_id)]
+        return [
+            service.present(i, services.vault, services.settings.api.public_url)
+            for i in await service.list_all(uow, app.app_id)
+        ]
 
 
 @router.put(
@@ -37,13 +40,15 @@ async def put_integration(
         i, created = await service.put(uow, services.vault, app.app_id, name, body, services.egress)
     services.forget_accounts(app.app_id)
     response.status_code = 201 if created else 200
-    return service.present(i, services.vault)
+    return service.present(i, services.vault, services.settings.api.public_url)
 
 
 @router.get("/{name}", response_model=IntegrationOut, responses=responses(404))
 async def get_integration(app: AppDep, services: ServicesDep, name: str = Name) -> IntegrationOut:
     async with unit_of_work(services.sessions) as uow:
-        return service.present(await service.get(uow, app.app_id, name), services.vault)
+        return service.present(
+            await service.get(uow, app.app_id, name), services.vault, services.settings.api.public_url
+        )
 
 
 @router.delete("/{name}", status_code=204, responses=responses(404, 409))

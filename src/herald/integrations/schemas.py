@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ class IntegrationIn(BaseModel):
 
 
 class IntegrationOut(BaseModel):
+    id: uuid.UUID
     name: str
     kind: str
     channel: str
@@ -31,3 +33,8 @@ class IntegrationOut(BaseModel):
     config: dict[str, Any] = Field(description="Secrets are masked")
     created_at: datetime
     updated_at: datetime
+    callback_url: str | None = Field(
+        default=None,
+        description="Where this account's provider posts its receipts (Twilio, Vonage, SendGrid, Mailchimp):"
+        " absolute once HERALD_API__PUBLIC_URL is set, else the path",
+    )

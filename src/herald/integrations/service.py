@@ -22,6 +22,9 @@ from herald.kit.secrets import Vault
 from herald.kit.uow import UnitOfWork
 from herald.providers.registry import KINDS, account_refusal, masked, parse_config, reveal
 
+# The providers that post receipts back (herald.callbacks); the others' answer is final.
+CALLBACK_KINDS = frozenset({"twilio", "vonage", "sendgrid", "mailchimp"})
+
 _PREFIX = re.compile(r"^\+[1-9][0-9]{0,5}$")
 
 
@@ -70,9 +73,11 @@ def _validate(body: IntegrationIn, egress: EgressPolicy) -> dict[str, Any]:
     return reveal(config)
 
 
-def present(i: Integration, vault: Vault) -> IntegrationOut:
+def present(i: Integration, vault: Vault, public_url: str | None = None) -> IntegrationOut:
     config = parse_config(i.kind, orjson.loads(vault.open(i.sealed_config)))
     return IntegrationOut(
+        id=i.id,
+        callback_url=callback_url(i.kind, i.id, public_url),
         name=i.name,
         kind=i.kind,
         channel=i.channel,
@@ -83,6 +88,14 @@ def present(i: Integration, vault: Vault) -> IntegrationOut:
         created_at=i.created_at,
         updated_at=i.updated_at,
     )
+
+
+def callback_url(kind: str, account: uuid.UUID | None, public_url: str | None) -> str | None:
+    """Where a provider account's receipts go, for the kinds that send any."""
+    if kind not in CALLBACK_KINDS:
+        return None
+    path = f"/v1/callbacks/{kind}" + (f"/{account}" if account else "")
+    return (public_url or "").rstrip("/") + path
 
 
 async def put(

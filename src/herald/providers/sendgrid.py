@@ -53,6 +53,9 @@ class SendGridConfig(BaseModel):
     from_name: str | None = None
     sandbox_mode: bool = False
     timeout: float = 10.0
+    # The Signed Event Webhook's verification key (base64 DER, as SendGrid's settings show
+    # it): without one, Herald cannot verify the account's event webhook and refuses it.
+    event_webhook_public_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
