@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from vonage_http_client import Auth  # type: ignore[import-untyped]
 
 from herald.config import Settings
 from herald.events.models import DeliveryEvent
@@ -33,6 +34,7 @@ SG_PUBLIC = base64.b64encode(
     SG_KEY.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 ).decode()
 BASE = "http://herald.test"
+VONAGE_SECRET = "vonage-signature-secret-0123456789"
 
 
 @pytest.fixture
@@ -40,7 +42,9 @@ async def rt(settings: Settings, smtp_sim: SmtpSimulator) -> AsyncIterator[Runti
     providers = {
         "twilio": {"account_sid": "AC" + "0" * 32, "auth_token": TOKEN, "from_number": "+15005550006"},
         "sendgrid": {"api_key": "SG.x", "from_email": "a@example.com", "event_webhook_public_key": SG_PUBLIC},
-    }
+        "vonage": {"api_key": "k", "api_secret": "s", "from_": "Shop", "signature_secret": VONAGE_SECRET,
+                   "signature_method": "sha256"},
+    }  # fmt: skip
     configured = settings.model_copy(update={"providers": providers})
     runtime = build_runtime(configured, adapters=[SmtpAdapter(smtp_sim.adapter_config())], single_process=True)
     yield runtime
@@ -189,8 +193,35 @@ async def test_an_apps_own_account_speaks_only_for_its_deliveries(h: Herald, rt:
 
 
 async def test_a_callback_without_credentials_of_its_kind_is_404(h: Herald) -> None:
-    r = await h.client.post(f"{BASE}/v1/callbacks/vonage", content=b"x=1")
+    r = await h.client.post(f"{BASE}/v1/callbacks/mailchimp", content=b"x=1")
     assert r.status_code == 404
     assert (await h.client.head(f"{BASE}/v1/callbacks/mailchimp")).status_code == 200
 
 
+
+
+def vonage_receipt(d: uuid.UUID, status: str, err: str, message_id: str = "0B00000053FC4B5F") -> dict[str, str]:
+    """A receipt signed by Vonage's own client library (HMAC-SHA256)."""
+    params = {"msisdn": "14155550123", "to": "Shop", "network-code": "310260", "messageId": message_id,
+              "price": "0.0333", "status": status, "scts": "2012101200", "err-code": err, "client-ref": d.hex,
+              "message-timestamp": "2026-12-05 12:00:00", "timestamp": str(int(time.time())),
+              "nonce": "n1"}  # fmt: skip
+    signer = Auth(api_key="k", signature_secret=VONAGE_SECRET, signature_method="sha256")
+    params["sig"] = signer.sign_params(dict(params))
+    return params
+
+
+async def test_vonage_receipts_as_get_form_or_json_signed_by_vonages_library(h: Herald) -> None:
+    d = await delivery_for(h, "sms")
+    accepted = vonage_receipt(d, "accepted", "0")
+    assert (await h.client.get(f"{BASE}/v1/callbacks/vonage", params=accepted)).json() == {"received": 0}
+    failed = vonage_receipt(d, "failed", "3")  # absent subscriber, permanent
+    r = await h.client.post(f"{BASE}/v1/callbacks/vonage", data=failed)
+    assert r.status_code == 200 and r.json() == {"received": 1}, r.text
+    assert await state(h, d) == ("undelivered", "3", ["undelivered"])
+    assert await suppressed(h) == [("sms", "+14155550123")]
+    delivered = vonage_receipt(d, "delivered", "0", message_id="0B00000053FC4B60")  # another part
+    assert (await h.client.post(f"{BASE}/v1/callbacks/vonage", json=delivered)).json() == {"received": 1}
+    assert (await state(h, d))[2] == ["delivered", "undelivered"]
+    forged = {**delivered, "status": "expired"}
+    assert (await h.client.post(f"{BASE}/v1/callbacks/vonage", data=forged)).status_code == 403

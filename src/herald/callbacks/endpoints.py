@@ -59,6 +59,16 @@ async def app_callback(request: Request, provider: str, account: uuid.UUID) -> C
     return await _receive(request, provider, account)
 
 
+@router.get("/{provider}", response_model=CallbackOut, summary="A receipt sent as a GET (Vonage), deployment's account")
+async def deployment_receipt(request: Request, provider: str) -> CallbackOut:
+    return await _receive(request, provider, None)
+
+
+@router.get("/{provider}/{account}", response_model=CallbackOut, summary="A receipt sent as a GET, an app's account")
+async def app_receipt(request: Request, provider: str, account: uuid.UUID) -> CallbackOut:
+    return await _receive(request, provider, account)
+
+
 @router.head("/{provider}", include_in_schema=False)
 @router.head("/{provider}/{account}", include_in_schema=False)
 async def reachable() -> Response:

@@ -25,7 +25,7 @@ from herald.events.kinds import HARD, SOFT, EventKind
 from herald.events.service import Incoming
 from herald.kit.clock import utcnow
 from herald.kit.errors import Forbidden
-from herald.providers import sendgrid, twilio
+from herald.providers import sendgrid, twilio, vonage
 from herald.providers.outcome import DeadAddress
 
 
@@ -162,4 +162,62 @@ def _sendgrid_event(raw: dict[str, Any]) -> Incoming | None:
     return Incoming(delivery, kind, "sendgrid", at, dedupe, code, detail, read.email, dead)
 
 
-RECEIVERS: dict[str, Receiver] = {"twilio": TwilioReceiver(), "sendgrid": SendGridReceiver()}
+def _params(callback: Callback) -> dict[str, str]:
+    """A Vonage receipt's fields: the query of a GET, or a POST's form or JSON body."""
+    if not callback.body:
+        return dict(callback.query)
+    if callback.headers.get("content-type", "").startswith("application/json"):
+        raw = orjson.loads(callback.body)
+        if not isinstance(raw, dict):
+            raise ValueError("a JSON receipt is an object")
+        return {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in raw.items()}
+    return form_of(callback.body)
+
+
+def _vonage_time(text: str | None) -> datetime:
+    """`message-timestamp` is "YYYY-MM-DD HH:MM:SS" in UTC."""
+    try:
+        return datetime.strptime(text or "", "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return utcnow()
+
+
+class VonageReceiver:
+    """Delivery receipts: one per message part, as a GET or a POST (form or JSON), signed
+    with the account's signature secret (`sig`, over the sorted fields) when signing is on.
+    Herald takes signed receipts only: an account without a signature secret is refused."""
+
+    def events(self, config: BaseModel, callback: Callback) -> list[Incoming]:
+        assert isinstance(config, vonage.VonageConfig)
+        params = _params(callback)
+        if not vonage.verify_receipt_signature(config, None, params):
+            raise InvalidSignature("the receipt's sig is missing, stale or does not match the signature secret")
+        delivery = delivery_of(params.get("client-ref"))
+        outcome = vonage.receipt_outcome(params)
+        status = (params.get("status") or "").lower()
+        if delivery is None or outcome is None or status == "unknown":
+            return []
+        err = params.get("err-code") or "0"
+        kind = EventKind.DELIVERED if status == "delivered" else EventKind.UNDELIVERED
+        msisdn = params.get("msisdn") or ""
+        return [
+            Incoming(
+                delivery,
+                kind,
+                "vonage",
+                _vonage_time(params.get("message-timestamp")),
+                f"{params.get('messageId')}:{status}:{err}",
+                code=None if kind == EventKind.DELIVERED else (err if err != "0" else status),
+                detail=outcome.detail,
+                # Vonage writes numbers without the plus; Herald stores E.164.
+                address=f"+{msisdn}" if msisdn.isdigit() else msisdn or None,
+                suppress=isinstance(outcome, DeadAddress),
+            )
+        ]
+
+
+RECEIVERS: dict[str, Receiver] = {
+    "twilio": TwilioReceiver(),
+    "vonage": VonageReceiver(),
+    "sendgrid": SendGridReceiver(),
+}
