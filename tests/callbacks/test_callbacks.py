@@ -102,6 +102,13 @@ async def state(h: Herald, d: uuid.UUID) -> tuple[str | None, str | None, list[s
         return row.outcome, row.outcome_code, sorted(kinds)
 
 
+async def notification_of(h: Herald, d: uuid.UUID) -> uuid.UUID:
+    async with h.runtime.sessions() as session:
+        row = await session.get(Delivery, d)
+        assert row is not None
+        return row.notification_id
+
+
 async def suppressed(h: Herald) -> list[tuple[str, str]]:
     async with h.runtime.sessions() as session:
         return [(s.channel, s.address) for s in (await session.scalars(select(Suppression))).all()]
@@ -165,6 +172,13 @@ async def test_sendgrid_events_bounces_and_engagement(h: Herald) -> None:
     assert (await sendgrid_post(h, [ev("spamreport", "s1", now + 60)])).status_code == 200
     assert (await state(h, d))[0] == "complained"
     assert await suppressed(h) == [("email", "ada@example.com")]
+    # The notification's own view: its outcome, timeline and engagement.
+    notification = (await h.client.get(f"/v1/notifications/{await notification_of(h, d)}")).json()
+    shown = notification["deliveries"][0]
+    assert (shown["outcome"], shown["outcome_code"]) == ("complained", None)
+    assert [e["kind"] for e in shown["events"]] == ["bounced", "delivered", "opened", "clicked", "complained"]
+    assert shown["events"][0]["code"] == "soft" and shown["events"][3]["detail"] == "https://example.com/a"
+    assert [(e["kind"], e["count"]) for e in shown["engagement"]] == [("clicked", 1), ("opened", 1)]
     async with h.runtime.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(DeliveryEvent)) == 5
 

@@ -64,6 +64,27 @@ class AttemptOut(BaseModel):
     duration_ms: int
 
 
+class EventOut(BaseModel):
+    """One event on a delivery's timeline after Herald handed it over."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str = Field(description="delivered, undelivered, bounced, complained, opened, clicked, unsubscribed")
+    source: str = Field(description="Who reported it: the provider, or herald for its own tracking")
+    code: str | None = Field(description="The provider's code (a bounce: hard or soft)")
+    detail: str | None
+    occurred_at: datetime
+
+
+class EngagementOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str = Field(description="opened, clicked or unsubscribed")
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
 class DeliveryOut(BaseModel):
     id: uuid.UUID
     channel: Channel
@@ -76,7 +97,16 @@ class DeliveryOut(BaseModel):
     provider_message_id: str | None
     available_at: datetime
     finished_at: datetime | None
+    outcome: str | None = Field(
+        default=None,
+        description="What the provider reported after accepting it, the furthest verdict so far:"
+        " delivered, undelivered, bounced (outcome_code hard), soft_bounced, complained",
+    )
+    outcome_code: str | None = None
+    outcome_at: datetime | None = None
     attempt_log: list[AttemptOut] | None = None
+    events: list[EventOut] | None = Field(default=None, description="Receipts and engagement, in time order")
+    engagement: list[EngagementOut] | None = None
 
 
 class NotificationOut(BaseModel):

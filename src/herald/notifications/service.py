@@ -16,7 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from herald.cache.interface import ContactCache
+from herald.events import repository as events_repository
 from herald.events.kinds import EventKind
+from herald.events.models import DeliveryEvent, Engagement
 from herald.events.repository import Target
 from herald.events.service import EventLog, Recorded, lifecycle
 from herald.kit.channels import Channel
@@ -25,7 +27,14 @@ from herald.kit.uow import UnitOfWork
 from herald.notifications import repository
 from herald.notifications.intake import NewDelivery, Plan, build_plan, content_of, prepare_templates, recipient_of
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
-from herald.notifications.schemas import AttemptOut, DeliveryOut, NotificationIn, NotificationOut
+from herald.notifications.schemas import (
+    AttemptOut,
+    DeliveryOut,
+    EngagementOut,
+    EventOut,
+    NotificationIn,
+    NotificationOut,
+)
 from herald.queue.announce import announce_written
 from herald.queue.outbox import Outbox
 from herald.queue.transport import Broker
@@ -167,10 +176,19 @@ def status_of(deliveries: Sequence[Delivery | NewDelivery]) -> str:
     return "failed"
 
 
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Each delivery's events and engagement summaries, for a notification's full view."""
+
+    events: dict[uuid.UUID, list[DeliveryEvent]]
+    engagement: dict[uuid.UUID, list[Engagement]]
+
+
 def present(
     n: Notification | NotificationRow,
     deliveries: Sequence[Delivery | NewDelivery],
     attempts: dict[uuid.UUID, list[Attempt]] | None = None,
+    timeline: Timeline | None = None,
 ) -> NotificationOut:
     return NotificationOut(
         id=n.id,
@@ -195,9 +213,18 @@ def present(
                 provider_message_id=d.provider_message_id,
                 available_at=d.available_at,
                 finished_at=d.finished_at,
+                outcome=getattr(d, "outcome", None),
+                outcome_code=getattr(d, "outcome_code", None),
+                outcome_at=getattr(d, "outcome_at", None),
                 attempt_log=None
                 if attempts is None
                 else [AttemptOut.model_validate(a) for a in attempts.get(d.id, [])],
+                events=None
+                if timeline is None
+                else [EventOut.model_validate(e) for e in timeline.events.get(d.id, [])],
+                engagement=None
+                if timeline is None
+                else [EngagementOut.model_validate(e) for e in timeline.engagement.get(d.id, [])],
             )
             for d in deliveries
         ],
@@ -209,8 +236,12 @@ async def get_notification(uow: UnitOfWork, app_id: uuid.UUID, notification_id: 
     if n is None:
         raise NotificationNotFound()
     deliveries = (await repository.deliveries_of(uow.session, [n.id]))[n.id]
-    attempts = await repository.attempts_of(uow.session, [d.id for d in deliveries])
-    return present(n, deliveries, attempts)
+    ids = [d.id for d in deliveries]
+    attempts = await repository.attempts_of(uow.session, ids)
+    timeline = Timeline(
+        await events_repository.timeline(uow.session, ids), await events_repository.engagements(uow.session, ids)
+    )
+    return present(n, deliveries, attempts, timeline)
 
 
 async def list_notifications(
