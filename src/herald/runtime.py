@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herald.api.services import ApiServices
@@ -39,7 +40,7 @@ from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
 from herald.notifications.acceptance import Intake
 from herald.providers.base import Adapter
-from herald.providers.registry import build_adapter
+from herald.providers.registry import build_adapter, parse_config
 from herald.providers.router import Router
 from herald.providers.smtp import SmtpAdapter
 from herald.queue.embedded import EmbeddedQueue
@@ -85,6 +86,8 @@ class Runtime:
     # Provider callbacks and engagement are recorded here; its consumers (webhooks out,
     # rollups) also see the intake's and the recorder's milestones.
     events: EventLog = field(default_factory=EventLog)
+    # The deployment's own provider accounts by kind, whose callbacks verify with them.
+    provider_configs: dict[str, BaseModel] = field(default_factory=dict)
 
     def api_services(self) -> ApiServices:
         """What the API uses of this runtime."""
@@ -101,6 +104,7 @@ class Runtime:
             outbox=self.outbox,
             feed_events=self.feed_events,
             events=self.events,
+            provider_configs=self.provider_configs,
         )
 
     def worker(
@@ -172,6 +176,7 @@ def build_runtime(
     adapters: list[Adapter] | None = None,
     single_process: bool = False,
     consumers: list[Consumer] | None = None,
+    provider_configs: dict[str, BaseModel] | None = None,
 ) -> Runtime:
     """`single_process`: nothing else serves this database (`herald run`), so an in-memory
     cache sees every change and the intake may read users from it. `consumers`: what follows
@@ -265,4 +270,7 @@ def build_runtime(
         # statement, atomic by itself, so the autocommit engine saves BEGIN and COMMIT.
         claim=Claim(engine if is_sqlite(url) else read_engine, broker),
         events=events,
+        provider_configs=provider_configs
+        if provider_configs is not None
+        else {kind: parse_config(kind, raw) for kind, raw in settings.providers.items()},
     )

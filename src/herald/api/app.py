@@ -39,7 +39,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.services = services
     authenticator = Authenticator(services.sessions, services.pepper, services.vault, services.settings.api)
     app.state.authenticator = authenticator
-    app.state.callbacks = CallbackDesk(services.sessions, services.vault, services.settings, services.events)
+    app.state.callbacks = CallbackDesk(services.sessions, services.vault, services.provider_configs, services.events)
     routers: list[APIRouter] = [
         users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops,
         callbacks,

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.cache.interface import ContactCache
@@ -45,3 +46,5 @@ class ApiServices:
     feed_events: FeedEvents
     # Where provider callbacks and engagement are recorded.
     events: EventLog = field(default_factory=EventLog)
+    # The deployment's own provider accounts by kind: their callbacks verify with them.
+    provider_configs: dict[str, BaseModel] = field(default_factory=dict)

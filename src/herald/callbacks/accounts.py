@@ -1,7 +1,7 @@
 """Which provider account a callback speaks for, and so which credentials verify it.
 
 A callback URL names a provider kind and, for an app's own account, that integration's id:
-`/v1/callbacks/twilio` is the deployment's Twilio account (HERALD_PROVIDERS), and
+`/v1/callbacks/twilio` is the deployment's Twilio account (HERALD_PROVIDERS, or the sandbox's), and
 `/v1/callbacks/twilio/<integration id>` an app's, which may only speak for that app's
 deliveries. Integration ids are random UUIDv7s that are never shown to anyone but the app,
 but they are not the secret: the provider's signature is.
@@ -21,7 +21,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from herald.config import Settings
 from herald.integrations.models import Integration
 from herald.kit.errors import NotFound
 from herald.kit.secrets import Vault
@@ -45,10 +44,12 @@ class CallbackAccount:
 
 
 class Accounts:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault, settings: Settings) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], vault: Vault, deployment: dict[str, BaseModel]
+    ) -> None:
         self._sessions = sessions
         self._vault = vault
-        self._settings = settings
+        self._deployment = deployment
         self._cache: dict[tuple[str, uuid.UUID | None], tuple[float, CallbackAccount | None]] = {}
 
     async def get(self, kind: str, account: uuid.UUID | None) -> CallbackAccount:
@@ -70,8 +71,8 @@ class Accounts:
         if kind not in KINDS:
             return None
         if account is None:
-            raw = self._settings.providers.get(kind)
-            return None if raw is None else CallbackAccount(kind, parse_config(kind, raw), None)
+            config = self._deployment.get(kind)
+            return None if config is None else CallbackAccount(kind, config, None)
         async with self._sessions() as session:
             row = await session.scalar(
                 select(Integration).where(Integration.id == account, Integration.kind == kind)

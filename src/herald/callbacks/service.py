@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import uuid
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.callbacks.accounts import Accounts, CallbackAccountNotFound
 from herald.callbacks.receipts import RECEIVERS, Callback
-from herald.config import Settings
 from herald.events.service import EventLog
 from herald.events.writer import EventWriter
 from herald.kit.errors import ValidationFailed
@@ -26,9 +26,13 @@ class InvalidCallback(ValidationFailed):
 
 class CallbackDesk:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], vault: Vault, settings: Settings, events: EventLog
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        vault: Vault,
+        deployment: dict[str, BaseModel],
+        events: EventLog,
     ) -> None:
-        self.accounts = Accounts(sessions, vault, settings)
+        self.accounts = Accounts(sessions, vault, deployment)
         self.writer = EventWriter(sessions, events)
 
     async def receive(self, kind: str, account: uuid.UUID | None, callback: Callback) -> int:

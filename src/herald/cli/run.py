@@ -50,8 +50,18 @@ async def _run(s: Settings, *, alone: bool) -> None:
         # Imported here: only the command that starts the simulators loads them.
         from herald.sandbox.stack import start_sandbox
 
-        stack = await start_sandbox(s.sandbox, from_address=s.smtp.from_address, egress=EgressPolicy.from_settings(s))
-    runtime = build_runtime(s, adapters=stack.adapters if stack else None, single_process=True)
+        stack = await start_sandbox(
+            s.sandbox,
+            from_address=s.smtp.from_address,
+            egress=EgressPolicy.from_settings(s),
+            callbacks_to=s.api.public_url or f"http://{s.api.host}:{s.api.port}",
+        )
+    runtime = build_runtime(
+        s,
+        adapters=stack.adapters if stack else None,
+        single_process=True,
+        provider_configs=stack.configs if stack else None,
+    )
     if alone:
         await expire_orphaned_leases(runtime.sessions)
 

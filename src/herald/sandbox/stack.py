@@ -6,6 +6,7 @@ This is what lets `herald run` deliver on every channel with no provider credent
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -21,7 +22,7 @@ from herald.sandbox.sendgrid import SendGridSimulator
 from herald.sandbox.server import Sandbox
 from herald.sandbox.smtp import SmtpSimulator
 from herald.sandbox.twilio import TwilioSimulator
-from herald.sandbox.vonage import VonageSimulator
+from herald.sandbox.vonage import VonageAccount, VonageSimulator
 from herald.sandbox.webpush import WebPushSimulator
 
 
@@ -68,18 +69,25 @@ async def start_sandbox(
     apns_port: int = 0,
     vonage_rate_limit: int | None = 30,
     egress: EgressPolicy | None = None,
+    callbacks_to: str | None = None,
 ) -> SandboxStack:
     """Start every simulator (ports from `cfg`, 0 = any free port) and adapters bound to them.
 
     `egress`: the deployment's rules, which the web push adapter applies to endpoints (in
-    production they refuse the sandbox's own loopback endpoints).
+    production they refuse the sandbox's own loopback endpoints). `callbacks_to`: Herald's
+    base URL; the Twilio, Vonage and SendGrid simulators then post their signed receipts to
+    its `/v1/callbacks/{provider}`, as the real accounts would be set up to.
     """
     inbox = Inbox()
     smtp = SmtpSimulator(inbox, host=cfg.host, port=cfg.smtp_port)
     apns = ApnsSimulator(inbox, host=cfg.host, port=apns_port)
     fcm, webpush = FcmSimulator(inbox), WebPushSimulator(inbox)
-    twilio, vonage = TwilioSimulator(inbox), VonageSimulator(inbox, rate_limit=vonage_rate_limit)
-    sendgrid = SendGridSimulator(inbox)
+    hook = (lambda kind: f"{callbacks_to.rstrip('/')}/v1/callbacks/{kind}") if callbacks_to else (lambda kind: None)
+    twilio = TwilioSimulator(inbox)
+    # Herald takes signed receipts only: the sandbox's Vonage account signs, as one should.
+    signing = VonageAccount(signature_secret=secrets.token_urlsafe(24), signature_method="sha256")
+    vonage = VonageSimulator(inbox, rate_limit=vonage_rate_limit, account=signing)
+    sendgrid = SendGridSimulator(inbox, event_webhook_url=hook("sendgrid"))
     sandbox = Sandbox([smtp, apns, fcm, webpush, twilio, vonage, sendgrid], inbox)
     port = await sandbox.start(cfg.host, cfg.http_port)
     base = f"http://{cfg.host}:{port}"
@@ -89,8 +97,8 @@ async def start_sandbox(
         "apns": apns.adapter_config(),
         "fcm": fcm.adapter_config(base),
         "webpush": webpush.adapter_config(base),
-        "twilio": twilio.adapter_config(base),
-        "vonage": vonage.adapter_config(base),
+        "twilio": twilio.adapter_config(base, status_callback_url=hook("twilio")),
+        "vonage": vonage.adapter_config(base, status_callback_url=hook("vonage")),
         "sendgrid": sendgrid.adapter_config(base),
     }
     adapters = [build_adapter(kind, cfg, egress=egress) for kind, cfg in configs.items()]
