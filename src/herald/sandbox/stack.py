@@ -17,6 +17,7 @@ from herald.providers.registry import build_adapter, reveal
 from herald.sandbox.apns import ApnsSimulator
 from herald.sandbox.fcm import FcmSimulator
 from herald.sandbox.inbox import Inbox
+from herald.sandbox.mailchimp import MailchimpSimulator
 from herald.sandbox.sendgrid import SendGridSimulator
 from herald.sandbox.server import Sandbox
 from herald.sandbox.smtp import SmtpSimulator
@@ -79,8 +80,8 @@ async def start_sandbox(
     apns = ApnsSimulator(inbox, host=cfg.host, port=apns_port)
     fcm, webpush = FcmSimulator(inbox), WebPushSimulator(inbox)
     twilio, vonage = TwilioSimulator(inbox), VonageSimulator(inbox, rate_limit=vonage_rate_limit)
-    sendgrid = SendGridSimulator(inbox)
-    sandbox = Sandbox([smtp, apns, fcm, webpush, twilio, vonage, sendgrid], inbox)
+    sendgrid, mailchimp = SendGridSimulator(inbox), MailchimpSimulator(inbox)
+    sandbox = Sandbox([smtp, apns, fcm, webpush, twilio, vonage, sendgrid, mailchimp], inbox)
     port = await sandbox.start(cfg.host, cfg.http_port)
     base = f"http://{cfg.host}:{port}"
     webpush.base_url = base
@@ -92,6 +93,7 @@ async def start_sandbox(
         "twilio": twilio.adapter_config(base),
         "vonage": vonage.adapter_config(base),
         "sendgrid": sendgrid.adapter_config(base),
+        "mailchimp": mailchimp.adapter_config(base),
     }
     adapters = [build_adapter(kind, cfg, egress=egress) for kind, cfg in configs.items()]
     return SandboxStack(sandbox, inbox, adapters, configs)
