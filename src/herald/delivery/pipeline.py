@@ -108,7 +108,7 @@ class Pipeline:
             stop = await step(s)
             if stop is not None:
                 return settle.without_call(p.work, owner, stop, now)
-        sent = await self.sender(d.channel).send(d.app_id, s.message, d.unknowns)
+        sent = await self.sender(d.channel).send(d.app_id, s.message, d.unknowns, d.created_at)
         policy = self.settings.retry_for(d.channel)
         return settle.after_calls(p.work, owner, sent.calls, sent.outcome, sent.provider, target, policy, utcnow())
 

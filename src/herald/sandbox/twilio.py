@@ -6,6 +6,12 @@ when the path names another account). The form is validated in Twilio's words: 2
 Messaging Service, 21602 no Body, 21617 Body over 1600 characters. A number revoked at run
 time answers 21610 (it replied STOP).
 
+`GET .../Messages.json` lists the account's messages as Twilio's list resource does (newest
+first, a page of `PageSize`, default 50, with Twilio's paging fields), filtered by `To`, `From`
+and `DateSent` / `DateSent<` / `DateSent>` (a GMT date, "on", "on or before", "on or after").
+A message that reached the handset is listed as `sent` with its `date_sent`; one that failed
+asynchronously as `undelivered` with its error code. Herald's lookup before a resend uses it.
+
 Injected faults: "20429" (also the throttle draw, with Retry-After), "21211", "21610",
 "21612", "21614", "500", "503" answer at once. "30003" and "30006" are what Twilio reports
 asynchronously: the message is accepted (201) but never reaches the handset, so it is NOT
@@ -18,7 +24,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -61,6 +69,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "21701": (400, "The Messaging Service does not exist"),
 }
 _HTTP_FAULTS = {"500": "20500", "503": "20503"}
+# Messages kept for the list resource; a long chaos run stays bounded.
+_KEPT = 100_000
 
 
 def error_response(
@@ -105,10 +115,12 @@ class TwilioSimulator:
         # Posting a "delivered" callback for every message doubles the HTTP work; off by default.
         self.report_delivered = report_delivered
         self.webhooks = WebhookPoster()
+        self.messages: deque[dict[str, Any]] = deque(maxlen=_KEPT)  # as the list resource shows them
         self._clock = clock
 
     def routes(self) -> Iterable[web.AbstractRouteDef]:
-        return [web.post(f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json", self._create)]
+        path = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json"
+        return [web.post(path, self._create), web.get(path, self._list)]
 
     async def start(self) -> None:
         return None
@@ -153,8 +165,10 @@ class TwilioSimulator:
             return error_response(_HTTP_FAULTS.get(code, code if code in ERRORS else "20500"), form)
         resource = self._resource(form)
         if code:
+            self._keep(resource, "undelivered", code)
             self._callback(form, resource, "undelivered", code)
             return web.json_response(resource, status=201)
+        self._keep(resource, "sent", None)
         self.inbox.record(
             InboxEntry(
                 provider=self.name,
@@ -171,6 +185,55 @@ class TwilioSimulator:
         if self.report_delivered:
             self._callback(form, resource, "delivered", None)
         return web.json_response(resource, status=201)
+
+    def _keep(self, resource: Mapping[str, Any], status: str, error_code: str | None) -> None:
+        """The message as the list resource shows it once it has left for the handset."""
+        now = _date(self._clock())
+        self.messages.append(
+            {
+                **resource,
+                "status": status,
+                "date_sent": now,
+                "date_updated": now,
+                "error_code": int(error_code) if error_code else None,
+            }
+        )
+
+    async def _list(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return error_response("20003", headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        q = request.query
+        try:
+            size = min(max(int(q.get("PageSize", "50")), 1), 1000)
+            page = max(int(q.get("Page", "0")), 0)
+            on, before, after = (_day(q.get(k)) for k in ("DateSent", "DateSent<", "DateSent>"))
+        except ValueError:
+            return web.json_response(
+                {"code": 20001, "message": "Invalid filter", "more_info": "", "status": 400}, status=400
+            )
+        found = [
+            m
+            for m in reversed(self.messages)
+            if (not q.get("To") or m["to"] == q["To"])
+            and (not q.get("From") or m["from"] == q["From"])
+            and _sent_within(m["date_sent"], on, before, after)
+        ]
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        chosen = found[page * size : (page + 1) * size]
+        more = len(found) > (page + 1) * size
+        return web.json_response(
+            {
+                "messages": chosen,
+                "start": page * size,
+                "end": page * size + max(len(chosen) - 1, 0),
+                "page": page,
+                "page_size": size,
+                "uri": f"{base}?PageSize={size}&Page={page}",
+                "first_page_uri": f"{base}?PageSize={size}&Page=0",
+                "next_page_uri": f"{base}?PageSize={size}&Page={page + 1}" if more else None,
+                "previous_page_uri": f"{base}?PageSize={size}&Page={page - 1}" if page else None,
+            }
+        )
 
     def _invalid(self, form: Mapping[str, str]) -> str | None:
         """The error code Twilio would give this form, or None if it is acceptable."""
@@ -241,3 +304,19 @@ class TwilioSimulator:
             params["ErrorCode"] = error_code
         headers = {"X-Twilio-Signature": signature(self.auth_token, url, params)}
         self.webhooks.post(url, data=params, headers=headers)
+
+
+def _day(value: str | None) -> date | None:
+    """A DateSent filter value: a GMT date (YYYY-MM-DD), or a full ISO 8601 time (its day)."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).date() if "T" in value else date.fromisoformat(value)
+
+
+def _sent_within(date_sent: str | None, on: date | None, before: date | None, after: date | None) -> bool:
+    if on is None and before is None and after is None:
+        return True
+    if not date_sent:
+        return False
+    day = datetime.strptime(date_sent, "%a, %d %b %Y %H:%M:%S +0000").replace(tzinfo=UTC).date()
+    return (on is None or day == on) and (before is None or day <= before) and (after is None or day >= after)
