@@ -113,7 +113,7 @@ async def test_a_provider_without_a_lookup_resends_as_before(full: Herald, stack
 class Fake:
     """An email adapter whose lookup answers what the test says, recording every call."""
 
-    answer: Outcome | None | Exception
+    answer: Outcome | Exception | None
     name: str = "fake"
     channel: Channel = Channel.EMAIL
     collapses_duplicates: bool = False
