@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
@@ -91,9 +90,7 @@ class Sent:
 class Sender(Protocol):
     """How a channel's messages leave Herald."""
 
-    async def send(self, app_id: uuid.UUID, message: Any, unknowns: int, since: datetime | None = None) -> Sent:
-        """`since`: when the delivery was created, for a provider lookup after an unknown outcome."""
-        ...
+    async def send(self, app_id: uuid.UUID, message: Any, unknowns: int) -> Sent: ...
 
     async def close(self) -> None: ...
 

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -61,7 +60,7 @@ class FeedSink:
                 created = await repository.insert(conn, item)
                 return created, await repository.counts(conn, item["app_id"], item["user_id"])
 
-    async def send(self, app_id: uuid.UUID, message: Any, unknowns: int, since: datetime | None = None) -> Sent:
+    async def send(self, app_id: uuid.UUID, message: Any, unknowns: int) -> Sent:
         started, t0 = utcnow(), time.perf_counter()
         item = message.item(app_id, started)
         note = None
