@@ -33,6 +33,7 @@ from herald.providers.twilio import (
     verify_signature,
     with_key,
 )
+from herald.sandbox.callbacks import CallbackSettings
 from herald.sandbox.faults import FaultSettings
 from herald.sandbox.inbox import Inbox
 from herald.sandbox.server import Sandbox
@@ -84,6 +85,7 @@ async def hooks() -> AsyncIterator[Hooks]:
 async def env(hooks: Hooks) -> AsyncIterator[Env]:
     inbox = Inbox()
     sim = TwilioSimulator(inbox)
+    sim.callbacks.configure(CallbackSettings(delay_ms=0, step_ms=0, retry_backoff_ms=1))
     sandbox = Sandbox([sim], inbox)
     port = await sandbox.start("127.0.0.1", 0)
     base = f"http://127.0.0.1:{port}"
@@ -143,41 +145,120 @@ async def test_every_synchronous_error_row(env: Env, fault: str, kind: type, cod
     assert len(env.inbox) == 0
 
 
-@pytest.mark.parametrize(("fault", "kind"), [("30003", RetryLater), ("30006", PermanentFailure)])
-async def test_async_errors_arrive_in_a_signed_status_callback(env: Env, fault: str, kind: type) -> None:
-    fail_with(env.sim, fault)
-    accepted = await env.adapter.send(sms())
+def statuses(env: Env) -> list[tuple[str, str | None]]:
+    """(MessageStatus, ErrorCode) of the callbacks received, in the order they were sent."""
+    order = {r.callback.event: r.seq for r in env.sim.callbacks.records}
+    calls = sorted(env.hooks.calls, key=lambda c: order[c[1]["MessageStatus"]])
+    return [(form["MessageStatus"], form.get("ErrorCode")) for _, form, _ in calls]
+
+
+@pytest.mark.parametrize(
+    ("fault", "final", "kind"),
+    [
+        ("30003", "undelivered", RetryLater),
+        ("30005", "undelivered", DeadAddress),
+        ("30006", "undelivered", PermanentFailure),
+        ("30007", "undelivered", PermanentFailure),
+        ("30008", "failed", RetryLater),
+    ],
+)
+@pytest.mark.parametrize("by", ["fault", "destination"])
+async def test_async_errors_arrive_in_signed_status_callbacks(
+    env: Env, fault: str, final: str, kind: type, by: str
+) -> None:
+    to = TO
+    if by == "fault":
+        fail_with(env.sim, fault)
+    else:
+        to = "+1415555" + fault
+    accepted = await env.adapter.send(sms(to=to))
     assert isinstance(accepted, Delivered)  # Twilio accepts first: the failure comes later
-    await env.sim.webhooks.drain()
-    [(url, form, headers)] = env.hooks.calls
-    assert form["MessageSid"] == accepted.provider_message_id
-    assert (form["MessageStatus"], form["ErrorCode"]) == ("undelivered", fault)
-    assert callback_key(url) == KEY
-    assert verify_signature(env.sim.auth_token, url, form, headers["X-Twilio-Signature"])
-    outcome = status_outcome(form)
+    await env.sim.callbacks.drain()
+    expected = [("queued", None)] + ([] if final == "failed" else [("sent", None)]) + [(final, fault)]
+    assert statuses(env) == expected
+    validator = RequestValidator(env.sim.auth_token)
+    for url, form, headers in env.hooks.calls:
+        assert url == with_key(env.hooks.url, KEY) and callback_key(url) == KEY
+        assert form["MessageSid"] == form["SmsSid"] == accepted.provider_message_id
+        assert (form["To"], form["From"], form["AccountSid"], form["ApiVersion"]) == (
+            to,
+            "+15005550006",
+            env.sim.account_sid,
+            "2010-04-01",
+        )
+        assert form["SmsStatus"] == form["MessageStatus"]
+        assert validator.validate(url, form, headers["X-Twilio-Signature"])
+        assert verify_signature(env.sim.auth_token, url, form, headers["X-Twilio-Signature"])
+    last = next(form for _, form, _ in env.hooks.calls if form["MessageStatus"] == final)
+    outcome = status_outcome(last)
     assert outcome is not None and isinstance(outcome, kind) and outcome.code == fault
     assert len(env.inbox) == 0  # the handset never got it
+    fetched = await fetch(env, accepted.provider_message_id or "")
+    assert (fetched["status"], fetched["error_code"]) == (final, int(fault))
 
 
-async def test_delivered_callback_when_enabled(env: Env) -> None:
-    env.sim.report_delivered = True
+async def test_delivered_sequence_and_fetch(env: Env) -> None:
     outcome = await env.adapter.send(sms())
-    await env.sim.webhooks.drain()
-    [(url, form, headers)] = env.hooks.calls
-    assert "ErrorCode" not in form
+    assert isinstance(outcome, Delivered)
+    await env.sim.callbacks.drain()
+    assert statuses(env) == [("queued", None), ("sent", None), ("delivered", None)]
+    [(url, form, headers)] = [c for c in env.hooks.calls if c[1]["MessageStatus"] == "delivered"]
     assert verify_signature(env.sim.auth_token, url, form, headers["X-Twilio-Signature"])
-    assert status_outcome(form) == Delivered(outcome.provider_message_id, "delivered")  # type: ignore[union-attr]
+    assert status_outcome(form) == Delivered(outcome.provider_message_id, "delivered")
+    fetched = await fetch(env, outcome.provider_message_id or "")
+    sid = outcome.provider_message_id
+    assert (fetched["sid"], fetched["status"], fetched["error_code"]) == (sid, "delivered", None)
+    recorded = env.sim.callbacks.delivered()
+    assert sorted(r.callback.event or "" for r in recorded) == ["delivered", "queued", "sent"]
+    assert {r.callback.key for r in recorded} == {KEY}
 
 
-async def test_twilio_request_validator_accepts_the_simulator_signature(env: Env) -> None:
+async def fetch(env: Env, sid: str, account: str | None = None) -> Any:
+    url = f"{env.base}/2010-04-01/Accounts/{account or env.sim.account_sid}/Messages/{sid}.json"
+    auth = {"Authorization": aiohttp.encode_basic_auth(env.sim.account_sid, env.sim.auth_token)}
+    async with aiohttp.ClientSession() as s, s.get(url, headers=auth) as resp:
+        body = await resp.json()
+        return body if resp.status == 200 else {"http": resp.status, **body}
+
+
+async def test_fetch_unknown_or_other_account(env: Env) -> None:
+    missing = await fetch(env, "SM" + "0" * 32)
+    assert (missing["http"], missing["code"], missing["status"]) == (404, 20404, 404)
+    outcome = await env.adapter.send(sms())
+    assert isinstance(outcome, Delivered)
+    other = await fetch(env, outcome.provider_message_id or "", account="AC" + "1" * 32)
+    assert (other["http"], other["code"]) == (401, 20003)
+
+
+async def test_official_sdk_fetches_the_message(env: Env) -> None:
+    outcome = await env.adapter.send(sms(to="+1415555" + "30006"))
+    assert isinstance(outcome, Delivered)
+    client = Client(env.sim.account_sid, env.sim.auth_token)
+    client.api.base_url = env.base
+    message = await asyncio.to_thread(lambda: client.messages(outcome.provider_message_id).fetch())
+    assert (message.sid, message.status, message.error_code) == (outcome.provider_message_id, "undelivered", 30006)
+
+
+async def test_duplicated_callbacks_carry_the_same_signed_form(env: Env) -> None:
+    env.sim.callbacks.configure(CallbackSettings(delay_ms=0, step_ms=0, duplicate_rate=1.0, seed=1))
+    await env.adapter.send(sms())
+    await env.sim.callbacks.drain()
+    assert len(env.hooks.calls) == 6
+    by_status: dict[str, list[tuple[dict[str, str], str]]] = {}
+    for _, form, headers in env.hooks.calls:
+        by_status.setdefault(form["MessageStatus"], []).append((form, headers["X-Twilio-Signature"]))
+    assert all(len(copies) == 2 and copies[0] == copies[1] for copies in by_status.values())
+
+
+async def test_twilio_request_validator_refuses_a_tampered_callback(env: Env) -> None:
     fail_with(env.sim, "30003")
     await env.adapter.send(sms())
-    await env.sim.webhooks.drain()
-    [(url, form, headers)] = env.hooks.calls
+    await env.sim.callbacks.drain()
+    (url, form, headers) = next(c for c in env.hooks.calls if c[1]["MessageStatus"] == "undelivered")
     validator = RequestValidator(env.sim.auth_token)
-    assert validator.validate(url, form, headers["X-Twilio-Signature"])
-    assert not validator.validate(url, {**form, "ErrorCode": "30006"}, headers["X-Twilio-Signature"])
     assert validator.compute_signature(url, form) == headers["X-Twilio-Signature"]
+    assert not validator.validate(url, {**form, "ErrorCode": "30006"}, headers["X-Twilio-Signature"])
+    assert not validator.validate(url.replace("tenant=acme", "tenant=evil"), form, headers["X-Twilio-Signature"])
 
 
 def test_verify_signature_agrees_with_twilio_validator() -> None:
@@ -346,7 +427,7 @@ async def test_the_list_resource_filters_like_twilio(env: Env) -> None:
         async with s.get(url, params={"PageSize": "1"}) as r:
             first = await r.json()
     assert [m["sid"] for m in page["messages"]] == [sent.provider_message_id]
-    assert page["messages"][0]["status"] == "sent" and page["messages"][0]["date_sent"]
+    assert page["messages"][0]["status"] == "delivered" and page["messages"][0]["date_sent"]
     assert none["messages"] == []
     assert len(first["messages"]) == 1 and first["next_page_uri"] and first["previous_page_uri"] is None
     async with aiohttp.ClientSession() as s, s.get(url) as r:

@@ -53,6 +53,9 @@ class SendGridConfig(BaseModel):
     from_name: str | None = None
     sandbox_mode: bool = False
     timeout: float = 10.0
+    # The Signed Event Webhook's verification key (base64 DER, from the settings API or the
+    # dashboard): with it set, Herald refuses an event batch whose signature does not verify.
+    event_webhook_public_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -34,6 +34,8 @@ from pydantic import BaseModel, Field
 
 # Records kept per simulator; the oldest tenth goes when full, so a long run stays bounded.
 _MAX_RECORDED = 200_000
+
+T = TypeVar("T")
 
 
 class CallbackSettings(BaseModel):
@@ -55,6 +57,12 @@ class CallbackSettings(BaseModel):
     attempts: int = Field(default=4, ge=1, le=20)
     retry_backoff_ms: float = Field(default=500.0, ge=0)
     timeout_s: float = Field(default=5.0, gt=0)
+    # The statuses of one message follow each other this far apart (queued, sent, delivered).
+    step_ms: float = Field(default=50.0, ge=0)
+    # Providers that batch (SendGrid's Event Webhook, Mailchimp's webhooks) post what
+    # gathered over this window in one request, at most `batch_max` events each.
+    batch_window_ms: float = Field(default=100.0, ge=0)
+    batch_max: int = Field(default=1000, ge=1)
     # Reseeds the generator when set, so a run can be replayed.
     seed: int | None = None
 
@@ -146,6 +154,7 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._batchers: list[Batcher[Any]] = []
 
     def configure(self, settings: CallbackSettings) -> None:
         self.settings = settings
@@ -180,11 +189,11 @@ class Dispatcher:
                 self._start(record)
         return plans
 
-    def submit_all(self, callbacks: Iterable[Callback], *, spacing_ms: float = 0.0) -> list[Record]:
-        """A message's status sequence: each one `spacing_ms` after the previous."""
+    def submit_all(self, callbacks: Iterable[Callback]) -> list[Record]:
+        """A message's status sequence: each one `step_ms` after the previous."""
         plans: list[Record] = []
         for n, callback in enumerate(callbacks):
-            plans += self.submit(callback, after_ms=n * spacing_ms)
+            plans += self.submit(callback, after_ms=n * self.settings.step_ms)
         return plans
 
     def _keep(self, record: Record) -> None:
@@ -240,13 +249,17 @@ class Dispatcher:
 
     async def drain(self) -> None:
         """Wait until every planned callback has been delivered or given up (tests and the
-        chaos run use this instead of sleeping)."""
+        chaos run use this instead of sleeping), events still gathering in a batch included."""
+        for batcher in self._batchers:
+            await batcher.settle()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
         """Stop: callbacks not yet sent are abandoned (a stopped provider calls nobody)."""
         self._closed = True
+        for batcher in self._batchers:
+            batcher.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -273,6 +286,75 @@ class Dispatcher:
             "counts": counts,
             "callbacks": [r.to_json() for r in chosen[:limit]],
         }
+
+
+class Batcher(Generic[T]):
+    """Events gathered into batches, each batch one callback, as SendGrid and Mailchimp post.
+
+    `add(event, step)` puts an event in the batch open `step` status steps from now (a
+    message's later statuses land in later batches); a batch is handed to the dispatcher
+    `batch_window_ms` after its first event, or at once when it holds `batch_max` events.
+    `build` turns a batch into the callback (URL, body, signer), or None to send nothing
+    (no URL configured any more).
+    """
+
+    def __init__(self, dispatcher: Dispatcher, build: Callable[[list[T]], Callback | None]) -> None:
+        self.dispatcher = dispatcher
+        self._build = build
+        self._open: list[T] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._later: set[asyncio.TimerHandle] = set()
+        dispatcher._batchers.append(self)
+
+    def add(self, event: T, step: int = 0) -> None:
+        if step <= 0:
+            self._add_now(event)
+            return
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            if handle is not None:
+                self._later.discard(handle)
+            self._add_now(event)
+
+        handle = loop.call_later(step * self.dispatcher.settings.step_ms / 1000, fire)
+        self._later.add(handle)
+
+    def _add_now(self, event: T) -> None:
+        s = self.dispatcher.settings
+        self._open.append(event)
+        if len(self._open) >= s.batch_max:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(s.batch_window_ms / 1000, self.flush)
+
+    def flush(self) -> None:
+        """Hand the open batch to the dispatcher now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._open = self._open, []
+        if batch:
+            callback = self._build(batch)
+            if callback is not None:
+                self.dispatcher.submit(callback)
+
+    async def settle(self) -> None:
+        """Every event added so far handed to the dispatcher (later steps waited for)."""
+        while self._later or self._open:
+            if self._later:
+                await asyncio.sleep(self.dispatcher.settings.step_ms / 1000)
+            self.flush()
+
+    def close(self) -> None:
+        for handle in self._later:
+            handle.cancel()
+        self._later.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._open = []
 
 
 def with_headers(extra: Callable[[Callback], Mapping[str, str]]) -> Signer:

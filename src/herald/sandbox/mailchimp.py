@@ -251,7 +251,7 @@ class MailchimpSimulator:
             wanted = [e for e in names if not hook["events"] or e in hook["events"]]
             key, url = hook["auth_key"], hook["url"]
             callbacks = [self._callback(url, key, record, e) for e in wanted]
-            self.callbacks.submit_all(callbacks, spacing_ms=50.0)
+            self.callbacks.submit_all(callbacks)
             hook["batches_sent"] += len(callbacks)
             hook["events_sent"] += len(callbacks)
 

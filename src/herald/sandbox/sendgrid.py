@@ -5,11 +5,28 @@ answer 413; the JSON is validated in SendGrid's words and every problem is liste
 `{"errors": [{"field", "message", "help"}]}`. `mail_settings.sandbox_mode` answers 200 and
 delivers nothing, as SendGrid documents.
 
-A recipient revoked at run time is handled the way SendGrid handles a dead mailbox: the send
-is still accepted (202), nothing reaches that inbox, and a `bounce` event is recorded (then
-`dropped` / "Bounced Address" for later sends, since the address is now on the bounce list).
-Events are kept in `events`, listed by the real bounces endpoint, and POSTed as a signed Event
-Webhook batch when `event_webhook_url` is set.
+Every recipient of an accepted send gets the events SendGrid reports, kept in `events` and
+posted through the Event Webhook: `processed`, then `delivered`, or as its address decides:
+
+- revoked at run time, or a local part starting `bounce`: `bounce` (type bounce, 5.1.1); the
+  address goes on the bounce list (the real `GET /v3/suppression/bounces`), and later sends to
+  it are `dropped` / "Bounced Address" with no `processed`;
+- a local part starting `blocked`: `bounce` with type `blocked` (5.7.1, not listed);
+- starting `deferred`: `deferred` (4.2.2), then `delivered`;
+- starting `unsubscribed`: `dropped` / "Unsubscribed Address"; starting `dropped`: `dropped` /
+  "Invalid SMTPAPI header".
+
+Only delivered mail reaches the inbox. Events carry `email`, `timestamp`, `event`,
+`sg_event_id`, `sg_message_id` ("<X-Message-Id>.filterdrecv-sandbox-<n>"), `smtp-id` and the
+send's `custom_args` as top-level keys.
+
+The Event Webhook is configured through SendGrid's settings API: `PATCH/GET
+/v3/user/webhooks/event/settings` (`enabled`, `url` and one toggle per event type) and
+`PATCH/GET /v3/user/webhooks/event/settings/signed` (`{"enabled": true}` answers the base64
+DER `public_key`). Events are batched (what gathers over the callback settings' batch window,
+at most `batch_max` each), each batch a JSON array signed with ECDSA P-256/SHA-256 over
+timestamp + body in `X-Twilio-Email-Event-Webhook-Signature`/`-Timestamp`, and posted through
+the callback dispatcher (`/_sandbox/sendgrid/callbacks`).
 
 Injected faults: "400", "401", "403", "413", "429" (also the throttle draw, with the
 X-RateLimit-* headers), "500", "503".
@@ -22,17 +39,19 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from herald.providers.sendgrid import KEY_ARG, SIGNATURE_HEADER, TIMESTAMP_HEADER, SendGridConfig
+from herald.sandbox.callbacks import Batcher, Callback, Dispatcher
 from herald.sandbox.faults import Faults
-from herald.sandbox.httpauth import WebhookPoster, bearer_token
+from herald.sandbox.httpauth import bearer_token
 from herald.sandbox.inbox import Inbox, InboxEntry
 from herald.sandbox.server import drop_connection
 
@@ -47,6 +66,32 @@ _HTTP_FAULTS = {
     "503": "service unavailable",
 }
 _BAD_KEY = "The provided authorization grant is invalid, expired, or revoked"
+BLOCK_REASON = "550 5.7.1 Message rejected due to local policy"
+DEFER_RESPONSE = "451 4.2.2 Mailbox full, try again later"
+_EVENT_TOGGLES = {"processed", "delivered", "deferred", "bounce", "dropped"}
+
+
+class EventWebhookSettings(BaseModel):
+    """SendGrid's Event Webhook settings, as `GET /v3/user/webhooks/event/settings` shows them."""
+
+    enabled: bool = False
+    url: str = ""
+    group_resubscribe: bool = False
+    delivered: bool = False
+    group_unsubscribe: bool = False
+    spam_report: bool = False
+    bounce: bool = False
+    deferred: bool = False
+    unsubscribe: bool = False
+    processed: bool = False
+    open: bool = False
+    click: bool = False
+    dropped: bool = False
+    oauth_client_id: str = ""
+    oauth_token_url: str = ""
+
+    def wants(self, event: str) -> bool:
+        return bool(getattr(self, event, False)) if event in _EVENT_TOGGLES else False
 
 
 def errors(status: int, *items: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -71,10 +116,18 @@ class SendGridSimulator:
         self.inbox = inbox
         self.faults = Faults()
         self.api_key = api_key or f"SG.{secrets.token_urlsafe(16)[:22]}.{secrets.token_urlsafe(32)[:43]}"
-        self.event_webhook_url = event_webhook_url
+        # A URL given here is an enabled, signed webhook with every event on.
+        on = dict.fromkeys(_EVENT_TOGGLES, True)
+        self.webhook = (
+            EventWebhookSettings(enabled=True, url=event_webhook_url, **on)
+            if event_webhook_url
+            else EventWebhookSettings()
+        )
+        self.signed = event_webhook_url is not None
         self.events: list[dict[str, Any]] = []
         self.bounces: dict[str, dict[str, Any]] = {}
-        self.webhooks = WebhookPoster()
+        self.callbacks = Dispatcher(self.name)
+        self._batches: Batcher[dict[str, Any]] = Batcher(self.callbacks, self._batch)
         self._clock = clock
         self._signing_key = ec.generate_private_key(ec.SECP256R1())
 
@@ -90,13 +143,17 @@ class SendGridSimulator:
         return [
             web.post("/v3/mail/send", self._send),
             web.get("/v3/suppression/bounces", self._list_bounces),
+            web.get("/v3/user/webhooks/event/settings", self._get_webhook),
+            web.patch("/v3/user/webhooks/event/settings", self._patch_webhook),
+            web.get("/v3/user/webhooks/event/settings/signed", self._get_signed),
+            web.patch("/v3/user/webhooks/event/settings/signed", self._patch_signed),
         ]
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        await self.webhooks.close()
+        await self.callbacks.close()
 
     def adapter_config(self, base_url: str, *, from_email: str = "herald@example.com") -> SendGridConfig:
         return SendGridConfig(
@@ -104,7 +161,41 @@ class SendGridSimulator:
             api_key=SecretStr(self.api_key),
             from_email=from_email,
             from_name="Herald",
+            event_webhook_public_key=self.webhook_public_key if self.signed else None,
         )
+
+    async def _get_webhook(self, request: web.Request) -> web.Response:
+        return self._authorized(request) or web.json_response(self.webhook.model_dump())
+
+    async def _patch_webhook(self, request: web.Request) -> web.Response:
+        refused = self._authorized(request)
+        if refused:
+            return refused
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise ValueError("an object is expected")
+            self.webhook = EventWebhookSettings.model_validate({**self.webhook.model_dump(), **changes})
+        except ValueError as e:
+            return errors(400, invalid(None, str(e)[:200], "event_webhook"))
+        return web.json_response(self.webhook.model_dump())
+
+    async def _get_signed(self, request: web.Request) -> web.Response:
+        refused = self._authorized(request)
+        return refused or web.json_response({"public_key": self.webhook_public_key if self.signed else ""})
+
+    async def _patch_signed(self, request: web.Request) -> web.Response:
+        refused = self._authorized(request)
+        if refused:
+            return refused
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
+            return errors(400, invalid("enabled", "enabled must be a boolean", "event_webhook"))
+        self.signed = body["enabled"]
+        return web.json_response({"public_key": self.webhook_public_key if self.signed else ""})
 
     def sign(self, payload: bytes, timestamp: str) -> str:
         """What SendGrid puts in X-Twilio-Email-Event-Webhook-Signature."""
@@ -164,11 +255,19 @@ class SendGridSimulator:
         return errors(status, error(_HTTP_FAULTS.get(code, "internal error")))
 
     def _deliver(self, mail: dict[str, Any], message_id: str) -> None:
-        """One inbox entry per recipient; a revoked one bounces instead."""
-        dead: list[dict[str, Any]] = []
+        """Each recipient's fate (see the module's list); only delivered mail is in the inbox."""
         for n, (email, args) in enumerate(recipients(mail)):
-            if email in self.faults.revoked or email.lower() in self.faults.revoked:
-                dead.append(self._bounce(email, args, f"{message_id}.filterdrecv-sandbox-{n}"))
+            base = {
+                **args,
+                "email": email,
+                "smtp-id": f"<{message_id}@sandbox.sendgrid.net>",
+                "sg_message_id": f"{message_id}.filterdrecv-sandbox-{n}",
+            }
+            steps = self._fate(email, base)
+            for step, event in enumerate(steps):
+                self.events.append(event)
+                self._batches.add(event, step)
+            if steps[-1]["event"] != "delivered":
                 continue
             self.inbox.record(
                 InboxEntry(
@@ -181,35 +280,54 @@ class SendGridSimulator:
                     body=mail,
                 )
             )
-        if dead:
-            self.events.extend(dead)
-            self._post_events(dead)
 
-    def _bounce(self, email: str, args: dict[str, str], sg_message_id: str) -> dict[str, Any]:
-        now = int(self._clock())
-        event: dict[str, Any] = {
-            **args,
-            "email": email,
-            "timestamp": now,
+    def _event(self, base: dict[str, Any], name: str, **fields: Any) -> dict[str, Any]:
+        return {
+            **base,
+            "event": name,
+            "timestamp": int(self._clock()),
             "sg_event_id": secrets.token_urlsafe(16),
-            "sg_message_id": sg_message_id,
+            **fields,
         }
-        if email in self.bounces:
-            return {**event, "event": "dropped", "reason": "Bounced Address"}
-        self.bounces[email] = {"created": now, "email": email, "reason": BOUNCE_REASON, "status": "5.1.1"}
-        return {**event, "event": "bounce", "type": "bounce", "reason": BOUNCE_REASON, "status": "5.1.1"}
 
-    def _post_events(self, events: list[dict[str, Any]]) -> None:
-        if not self.event_webhook_url:
-            return
-        body = orjson.dumps(events)
+    def _fate(self, email: str, base: dict[str, Any]) -> list[dict[str, Any]]:
+        local = email.split("@", 1)[0].lower()
+        if email in self.bounces:
+            return [self._event(base, "dropped", reason="Bounced Address", status="5.0.0")]
+        if local.startswith("unsubscribed"):
+            return [self._event(base, "dropped", reason="Unsubscribed Address", status="5.0.0")]
+        if local.startswith("dropped"):
+            return [self._event(base, "dropped", reason="Invalid SMTPAPI header", status="5.0.0")]
+        processed = self._event(base, "processed")
+        if email in self.faults.revoked or email.lower() in self.faults.revoked or local.startswith("bounce"):
+            now = int(self._clock())
+            self.bounces[email] = {"created": now, "email": email, "reason": BOUNCE_REASON, "status": "5.1.1"}
+            return [processed, self._event(base, "bounce", type="bounce", reason=BOUNCE_REASON, status="5.1.1")]
+        if local.startswith("blocked"):
+            return [processed, self._event(base, "bounce", type="blocked", reason=BLOCK_REASON, status="5.7.1")]
+        delivered = self._event(base, "delivered", response="250 OK", ip="127.0.0.1", tls=1)
+        if local.startswith("deferred"):
+            deferred = self._event(base, "deferred", response=DEFER_RESPONSE, attempt="1")
+            return [processed, deferred, delivered]
+        return [processed, delivered]
+
+    def _batch(self, events: list[dict[str, Any]]) -> Callback | None:
+        """One Event Webhook POST: the events the settings ask for, signed if signing is on."""
+        hook = self.webhook
+        chosen = [e for e in events if hook.wants(e["event"])]
+        if not (hook.enabled and hook.url and chosen):
+            return None
+        body = orjson.dumps(chosen)
+        keys = {str(e[KEY_ARG]) for e in chosen if e.get(KEY_ARG)}
+        key = keys.pop() if len(keys) == 1 else None
+        sign = self._sign_batch if self.signed else None
+        headers = {"Content-Type": "application/json"}
+        return Callback(hook.url, body=body, headers=headers, sign=sign, key=key, event="batch")
+
+    def _sign_batch(self, callback: Callback) -> Callback:
         timestamp = str(int(self._clock()))
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: self.sign(body, timestamp),
-            TIMESTAMP_HEADER: timestamp,
-        }
-        self.webhooks.post(self.event_webhook_url, data=body, headers=headers)
+        signature = self.sign(callback.body or b"", timestamp)
+        return replace(callback, headers={**callback.headers, SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: timestamp})
 
     async def _list_bounces(self, request: web.Request) -> web.Response:
         refused = self._authorized(request)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from herald.sandbox.callbacks import control_routes, find_in
 from herald.sandbox.faults import Faults, FaultSettings
 from herald.sandbox.inbox import Inbox
 
@@ -64,6 +65,7 @@ class Sandbox:
                 web.post("/_sandbox/{sim}/revoke", self._revoke),
             ]
         )
+        app.add_routes(control_routes(find_in(self.simulators)))
         return app
 
     async def start(self, host: str, port: int) -> int:

@@ -1,4 +1,5 @@
-"""The Twilio sandbox: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, as Twilio answers it.
+"""The Twilio sandbox: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, as Twilio answers it,
+the message fetch `GET .../Messages/{Sid}.json`, and status callbacks.
 
 Basic auth is checked against the account this simulator issued (401 / 20003 otherwise, also
 when the path names another account). The form is validated in Twilio's words: 21604 no To,
@@ -8,15 +9,25 @@ time answers 21610 (it replied STOP).
 
 `GET .../Messages.json` lists the account's messages as Twilio's list resource does (newest
 first, a page of `PageSize`, default 50, with Twilio's paging fields), filtered by `To`, `From`
-and `DateSent` / `DateSent<` / `DateSent>` (a GMT date, "on", "on or before", "on or after").
-A message that reached the handset is listed as `sent` with its `date_sent`; one that failed
-asynchronously as `undelivered` with its error code. Herald's lookup before a resend uses it.
+and `DateSent` / `DateSent<` / `DateSent>` (a GMT date, "on", "on or before", "on or after"),
+each in the state a fetch shows. Herald's lookup before a resend uses it.
 
 Injected faults: "20429" (also the throttle draw, with Retry-After), "21211", "21610",
-"21612", "21614", "500", "503" answer at once. "30003" and "30006" are what Twilio reports
-asynchronously: the message is accepted (201) but never reaches the handset, so it is NOT
-recorded in the inbox, and a signed status callback (undelivered + ErrorCode) is posted to
-the StatusCallback URL if one was given.
+"21612", "21614", "500", "503" answer at once.
+
+What Twilio reports asynchronously is chosen by the destination, or by an injected fault of
+the same code: a `To` whose last five digits are 30003 (unreachable handset), 30005 (unknown
+destination), 30006 (landline or unreachable carrier) or 30007 (filtered as spam) ends
+`undelivered` with that ErrorCode, one ending 30008 (unknown error) ends `failed`. Such a
+message is accepted (201) but never reaches the handset, so it is NOT recorded in the inbox.
+Every other message ends `delivered`.
+
+With a `StatusCallback`, the status callbacks follow as Twilio posts them: `queued`, `sent`
+(not for a failed message), then the final status with its ErrorCode, each a form signed with
+`X-Twilio-Signature` over the exact callback URL (query included) and the sorted parameters,
+keyed with the auth token. They go through the sandbox's callback dispatcher
+(`/_sandbox/twilio/callbacks`: delay, duplicates, reordering, drops). The fetched message
+shows its final status at once.
 """
 
 from __future__ import annotations
@@ -24,8 +35,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -34,19 +46,36 @@ from pydantic import SecretStr
 
 from herald.providers.twilio import TwilioConfig, callback_key, signature
 from herald.providers.vonage import segment_count
+from herald.sandbox.callbacks import Callback, Dispatcher
 from herald.sandbox.faults import Faults
-from herald.sandbox.httpauth import WebhookPoster, basic_credentials
+from herald.sandbox.httpauth import basic_credentials
 from herald.sandbox.inbox import Inbox, InboxEntry
 from herald.sandbox.server import drop_connection
 
 API_VERSION = "2010-04-01"
 MAX_BODY = 1600
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_ASYNC_FAULTS = frozenset({"30003", "30006"})
+# Asynchronous error code -> the final status Twilio reports with it.
+ASYNC_FAILURES: dict[str, str] = {
+    "30003": "undelivered",
+    "30005": "undelivered",
+    "30006": "undelivered",
+    "30007": "undelivered",
+    "30008": "failed",
+}
+ASYNC_MESSAGES = {
+    "30003": "Unreachable destination handset",
+    "30005": "Unknown destination handset",
+    "30006": "Landline or unreachable carrier",
+    "30007": "Message filtered",
+    "30008": "Unknown error",
+}
+_KEPT_MESSAGES = 100_000  # fetchable messages kept, the oldest forgotten first
 
 # code -> (HTTP status, message); "{to}"/"{from_}" are filled from the form.
 ERRORS: dict[str, tuple[int, str]] = {
     "20003": (401, "Authenticate"),
+    "20404": (404, "The requested resource {path} was not found"),
     "20429": (429, "Too Many Requests"),
     "20500": (500, "An internal server error has occurred"),
     "20503": (503, "Service Unavailable"),
@@ -69,17 +98,15 @@ ERRORS: dict[str, tuple[int, str]] = {
     "21701": (400, "The Messaging Service does not exist"),
 }
 _HTTP_FAULTS = {"500": "20500", "503": "20503"}
-# Messages kept for the list resource; a long chaos run stays bounded.
-_KEPT = 100_000
 
 
 def error_response(
-    code: str, form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
+    code: str, form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None, *, path: str = ""
 ) -> web.Response:
     """Twilio's error document: {code, message, more_info, status}."""
     status, template = ERRORS[code]
     form = form or {}
-    message = template.format(to=form.get("To", ""), from_=form.get("From", ""))
+    message = template.format(to=form.get("To", ""), from_=form.get("From", ""), path=path)
     body = {
         "code": int(code),
         "message": message,
@@ -103,7 +130,6 @@ class TwilioSimulator:
         account_sid: str | None = None,
         auth_token: str | None = None,
         from_numbers: Iterable[str] = ("+15005550006",),
-        report_delivered: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.inbox = inbox
@@ -112,21 +138,23 @@ class TwilioSimulator:
         self.auth_token = auth_token or secrets.token_hex(16)
         self.messaging_service_sid = "MG" + secrets.token_hex(16)
         self.numbers = frozenset(from_numbers)
-        # Posting a "delivered" callback for every message doubles the HTTP work; off by default.
-        self.report_delivered = report_delivered
-        self.webhooks = WebhookPoster()
-        self.messages: deque[dict[str, Any]] = deque(maxlen=_KEPT)  # as the list resource shows them
+        self.callbacks = Dispatcher(self.name)
+        self.messages: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._clock = clock
 
     def routes(self) -> Iterable[web.AbstractRouteDef]:
-        path = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json"
-        return [web.post(path, self._create), web.get(path, self._list)]
+        base = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages"
+        return [
+            web.post(f"{base}.json", self._create),
+            web.get(f"{base}.json", self._list),
+            web.get(f"{base}/{{sid}}.json", self._fetch),
+        ]
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        await self.webhooks.close()
+        await self.callbacks.close()
 
     def adapter_config(self, base_url: str, *, status_callback_url: str | None = None) -> TwilioConfig:
         return TwilioConfig(
@@ -161,14 +189,14 @@ class TwilioSimulator:
         if form["To"] in self.faults.revoked:
             return error_response("21610", form)
         code = draw.code if draw.kind == "error" else None
-        if code and code not in _ASYNC_FAULTS:
+        if code and code not in ASYNC_FAILURES:
             return error_response(_HTTP_FAULTS.get(code, code if code in ERRORS else "20500"), form)
+        code = code or async_failure(form["To"])
         resource = self._resource(form)
+        self._keep(resource, code)
+        self._call_back(form, resource, code)
         if code:
-            self._keep(resource, "undelivered", code)
-            self._callback(form, resource, "undelivered", code)
             return web.json_response(resource, status=201)
-        self._keep(resource, "sent", None)
         self.inbox.record(
             InboxEntry(
                 provider=self.name,
@@ -182,22 +210,16 @@ class TwilioSimulator:
         )
         if draw.kind == "drop":
             return await drop_connection(request)
-        if self.report_delivered:
-            self._callback(form, resource, "delivered", None)
         return web.json_response(resource, status=201)
 
-    def _keep(self, resource: Mapping[str, Any], status: str, error_code: str | None) -> None:
-        """The message as the list resource shows it once it has left for the handset."""
-        now = _date(self._clock())
-        self.messages.append(
-            {
-                **resource,
-                "status": status,
-                "date_sent": now,
-                "date_updated": now,
-                "error_code": int(error_code) if error_code else None,
-            }
-        )
+    async def _fetch(self, request: web.Request) -> web.Response:
+        """`GET .../Messages/{Sid}.json`: the message as it stands (its final status)."""
+        if not self._authorized(request):
+            return error_response("20003", headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        found = self.messages.get(request.match_info["sid"])
+        if found is None:
+            return error_response("20404", path=request.path)
+        return web.json_response(found)
 
     async def _list(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -213,7 +235,7 @@ class TwilioSimulator:
             )
         found = [
             m
-            for m in reversed(self.messages)
+            for m in reversed(self.messages.values())
             if (not q.get("To") or m["to"] == q["To"])
             and (not q.get("From") or m["from"] == q["From"])
             and _sent_within(m["date_sent"], on, before, after)
@@ -284,12 +306,45 @@ class TwilioSimulator:
             "uri": f"{base}.json",
         }
 
-    def _callback(
-        self, form: Mapping[str, str], resource: Mapping[str, Any], status: str, error_code: str | None
-    ) -> None:
+    def _keep(self, resource: dict[str, Any], code: str | None) -> None:
+        """The message as a later fetch shows it: already in its final state."""
+        now = _date(self._clock())
+        final = {
+            **resource,
+            "status": ASYNC_FAILURES[code] if code else "delivered",
+            "error_code": int(code) if code else None,
+            "error_message": ASYNC_MESSAGES[code] if code else None,
+            "date_updated": now,
+            "date_sent": None if code and ASYNC_FAILURES[code] == "failed" else now,
+            "price": None if code else f"-{0.0079 * int(resource['num_segments']):.5f}",
+        }
+        self.messages[resource["sid"]] = final
+        if len(self.messages) > _KEPT_MESSAGES:
+            self.messages.popitem(last=False)
+
+    def _call_back(self, form: Mapping[str, str], resource: Mapping[str, Any], code: str | None) -> None:
+        """queued, sent (unless it failed), then the final status, to the StatusCallback URL."""
         url = form.get("StatusCallback")
         if not url:
             return
+        final = ASYNC_FAILURES[code] if code else "delivered"
+        statuses = ["queued"] + ([] if final == "failed" else ["sent"]) + [final]
+        key = callback_key(url)
+        self.callbacks.submit_all(
+            Callback(
+                url,
+                form=self.status_form(form, resource, status, code if status == final else None),
+                sign=self._signer,
+                key=key,
+                event=status,
+            )
+            for status in statuses
+        )
+
+    def status_form(
+        self, form: Mapping[str, str], resource: Mapping[str, Any], status: str, error_code: str | None
+    ) -> dict[str, str]:
+        """The fields of a status callback, as Twilio posts them."""
         params = {
             "AccountSid": self.account_sid,
             "ApiVersion": API_VERSION,
@@ -300,10 +355,22 @@ class TwilioSimulator:
             "SmsStatus": status,
             "To": form["To"],
         }
+        if resource.get("messaging_service_sid"):
+            params["MessagingServiceSid"] = str(resource["messaging_service_sid"])
         if error_code:
             params["ErrorCode"] = error_code
-        headers = {"X-Twilio-Signature": signature(self.auth_token, url, params)}
-        self.webhooks.post(url, data=params, headers=headers)
+        return params
+
+    def _signer(self, callback: Callback) -> Callback:
+        """X-Twilio-Signature over the exact URL and the sorted form, keyed with the auth token."""
+        sig = signature(self.auth_token, callback.url, callback.form or {})
+        return replace(callback, headers={**callback.headers, "X-Twilio-Signature": sig})
+
+
+def async_failure(to: str) -> str | None:
+    """The asynchronous error code a destination draws: its last five digits, if one of them."""
+    code = to[-5:]
+    return code if code in ASYNC_FAILURES else None
 
 
 def _day(value: str | None) -> date | None:
