@@ -20,6 +20,7 @@ from tests.network import herald_with
 
 TWILIO = {"account_sid": "AC1", "auth_token": "secret-token", "from_number": "+15005550006"}
 SENDGRID = {"api_key": "SG.secret", "from_email": "noreply@example.com"}
+MAILCHIMP = {"api_key": "md-secret", "from_email": "noreply@example.com", "webhook_key": "whk-secret"}
 APNS = {"team_id": "T", "key_id": "K", "private_key": "-----BEGIN PRIVATE KEY-----", "topic": "com.example"}
 
 
@@ -53,6 +54,7 @@ async def development(settings: Settings) -> AsyncIterator[Herald]:
             "config.base_url",
         ),
         ("sendgrid", {**SENDGRID, "base_url": "http://127.0.0.1:8025"}, "config.base_url"),
+        ("mailchimp", {**MAILCHIMP, "base_url": "https://mandrillapp.com.attacker.example"}, "config.base_url"),
         ("apns", {**APNS, "base_url": "https://apns.attacker.example"}, "config.base_url"),
         ("fcm", fcm(base_url="https://fcm.attacker.example"), "config.base_url"),
         ("fcm", fcm("http://metadata.google.internal/token"), "config.service_account.token_uri"),
@@ -77,6 +79,7 @@ async def test_production_refuses_a_host_override_off_the_allow_list(
         ("twilio", TWILIO),
         ("twilio", {**TWILIO, "base_url": "https://sms.relay.example"}),
         ("sendgrid", {**SENDGRID, "base_url": "https://api.eu.sendgrid.com"}),
+        ("mailchimp", MAILCHIMP),
         ("apns", {**APNS, "base_url": "https://api.sandbox.push.apple.com"}),
         ("fcm", fcm()),
         ("smtp", {"host": "smtp.internal.example", "port": 587}),

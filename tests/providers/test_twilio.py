@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -405,3 +407,68 @@ def test_config_needs_a_sender() -> None:
         TwilioConfig(account_sid="AC1", auth_token=SecretStr("t"))
     config = TwilioConfig(account_sid="AC1", auth_token=SecretStr("t0ken"), from_number="+1")
     assert "t0ken" not in repr(config)
+
+
+# ---------------------------------------------------------------- the list resource and the lookup
+
+
+async def test_the_list_resource_filters_like_twilio(env: Env) -> None:
+    sent = await env.adapter.send(sms())
+    await env.adapter.send(sms(to="+14155550199"))
+    assert isinstance(sent, Delivered)
+    url = f"{env.base}/2010-04-01/Accounts/{env.sim.account_sid}/Messages.json"
+    auth = {"Authorization": aiohttp.encode_basic_auth(env.sim.account_sid, env.sim.auth_token)}
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    async with aiohttp.ClientSession(headers=auth) as s:
+        async with s.get(url, params={"To": TO, "DateSent>": today}) as r:
+            page = await r.json()
+        async with s.get(url, params={"DateSent<": "2001-01-01"}) as r:
+            none = await r.json()
+        async with s.get(url, params={"PageSize": "1"}) as r:
+            first = await r.json()
+    assert [m["sid"] for m in page["messages"]] == [sent.provider_message_id]
+    assert page["messages"][0]["status"] == "delivered" and page["messages"][0]["date_sent"]
+    assert none["messages"] == []
+    assert len(first["messages"]) == 1 and first["next_page_uri"] and first["previous_page_uri"] is None
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        assert r.status == 401
+
+
+async def test_the_official_sdk_lists_the_simulators_messages(env: Env) -> None:
+    sent = await env.adapter.send(sms())
+    client = Client(env.sim.account_sid, env.sim.auth_token)
+    client.api.base_url = env.base  # the SDK's own host override, as in the send cross-check
+
+    def listed() -> list[Any]:
+        return list(client.messages.list(to=TO, limit=20))
+
+    found = await asyncio.to_thread(listed)
+    assert isinstance(sent, Delivered) and [m.sid for m in found] == [sent.provider_message_id]
+
+
+async def test_lookup_by_number_and_body(env: Env) -> None:
+    assert await env.adapter.lookup(sms()) is None
+    sent = await env.adapter.send(sms())
+    found = await env.adapter.lookup(sms())
+    assert isinstance(found, Delivered) and isinstance(sent, Delivered)
+    assert (found.provider_message_id, found.code) == (sent.provider_message_id, "lookup")
+    other_text = SmsMessage(key=KEY, to=TO, text="another text")
+    assert await env.adapter.lookup(other_text) is None
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert await env.adapter.lookup(sms(), later) is None  # created before the delivery: not it
+
+
+async def test_an_asynchronously_failed_message_is_not_found(env: Env) -> None:
+    env.sim.faults.configure(FaultSettings(error_rates={"30003": 1.0}))
+    assert isinstance(await env.adapter.send(sms()), Delivered)
+    env.sim.faults.reset()
+    assert await env.adapter.lookup(sms()) is None
+
+
+async def test_a_failed_lookup_is_unknown(env: Env) -> None:
+    config = env.sim.adapter_config(env.base).model_copy(update={"auth_token": SecretStr("wrong")})
+    adapter = TwilioAdapter(config)
+    try:
+        assert isinstance(await adapter.lookup(sms()), UnknownOutcome)
+    finally:
+        await adapter.close()

@@ -25,7 +25,7 @@ from herald.events.kinds import HARD, SOFT, EventKind
 from herald.events.service import Incoming
 from herald.kit.clock import utcnow
 from herald.kit.errors import Forbidden
-from herald.providers import sendgrid, twilio, vonage
+from herald.providers import mailchimp, sendgrid, twilio, vonage
 from herald.providers.outcome import DeadAddress
 
 
@@ -216,7 +216,47 @@ class VonageReceiver:
         ]
 
 
+# Mailchimp's events as Herald's; a deferral says nothing final. `send` is Mailchimp's word
+# for the receiving server having taken the message: the nearest it comes to delivered.
+_MAILCHIMP_KINDS = {
+    "send": EventKind.DELIVERED,
+    "hard_bounce": EventKind.BOUNCED,
+    "soft_bounce": EventKind.BOUNCED,
+    "spam": EventKind.COMPLAINED,
+    "unsub": EventKind.UNSUBSCRIBED,
+    "reject": EventKind.UNDELIVERED,
+    "open": EventKind.OPENED,
+    "click": EventKind.CLICKED,
+}
+
+
+class MailchimpReceiver:
+    """Webhooks: a form POST whose `mandrill_events` field is a JSON array, signed with the
+    webhook's key (`X-Mandrill-Signature`, over the URL and the sorted form fields)."""
+
+    def events(self, config: BaseModel, callback: Callback) -> list[Incoming]:
+        assert isinstance(config, mailchimp.MailchimpConfig)
+        form = form_of(callback.body)
+        key = config.webhook_key.get_secret_value() if config.webhook_key else ""
+        header = callback.headers.get("x-mandrill-signature")
+        if not key or not mailchimp.verify_webhook(key, callback.url, form, header):
+            raise InvalidSignature("X-Mandrill-Signature is missing or does not match the webhook's key")
+        out = []
+        for e in mailchimp.webhook_events(form.get("mandrill_events", "")):
+            kind, delivery = _MAILCHIMP_KINDS.get(e.event), delivery_of(e.key)
+            if kind is None or delivery is None:
+                continue
+            code = HARD if e.event == "hard_bounce" else SOFT if e.event == "soft_bounce" else None
+            at = datetime.fromtimestamp(e.ts, UTC) if 0 < e.ts < 2**33 else utcnow()
+            dedupe = e.event_id or f"{e.event}:{e.ts}:{e.message_id}:{e.url}"
+            detail = e.url if e.event == "click" else " ".join(p for p in (e.bounce_description, e.diag) if p) or None
+            dead = e.event in ("hard_bounce", "spam", "unsub")
+            out.append(Incoming(delivery, kind, "mailchimp", at, dedupe, code, detail, e.email, dead))
+        return out
+
+
 RECEIVERS: dict[str, Receiver] = {
+    "mailchimp": MailchimpReceiver(),
     "twilio": TwilioReceiver(),
     "vonage": VonageReceiver(),
     "sendgrid": SendGridReceiver(),

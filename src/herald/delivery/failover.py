@@ -4,20 +4,28 @@ failure, each provider's circuit breaker honoured, every call timed and recorded
 An unknown outcome never fails over: the first provider may have delivered it, and a second
 provider has no way to collapse the duplicate. A resend after an unknown outcome says so on
 its attempt, and is counted as a possible duplicate where the provider cannot collapse it.
+
+Where the provider's API allows it (`providers.base.Lookup`: Mailchimp's message search,
+Twilio's message list), a delivery with an earlier unknown outcome is looked up first: found,
+it settles as delivered with an attempt of code "lookup" and nothing is resent; absent, it is
+resent; a failed lookup resends as before (a possible duplicate, said on the attempt). A
+failed lookup does not hold the delivery back: the lookup may fail for as long as the
+provider does, and a resend is what Herald did before it had one.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from herald.channels.base import ChannelSpec, Sent
 from herald.delivery.results import AttemptRecord
-from herald.kit.clock import utcnow
-from herald.kit.metrics import ATTEMPTS, SEND_SECONDS, UNKNOWN_RESENDS
-from herald.providers.base import Adapter, kind_of
-from herald.providers.outcome import Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
+from herald.kit.clock import as_utc, utcnow
+from herald.kit.metrics import ATTEMPTS, LOOKUPS, SEND_SECONDS, UNKNOWN_RESENDS
+from herald.providers.base import Adapter, Lookup, kind_of, lookup_of
+from herald.providers.outcome import Delivered, Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
 from herald.providers.router import Router
 
 
@@ -28,7 +36,7 @@ class ProviderSender:
         self.router = router
         self.channel = channel
 
-    async def send(self, app_id: uuid.UUID, message: Any, unknowns: int) -> Sent:
+    async def send(self, app_id: uuid.UUID, message: Any, unknowns: int, since: datetime | None = None) -> Sent:
         candidates = await self.router.candidates(app_id, message, self.channel)
         calls: list[AttemptRecord] = []
         outcome: Outcome = RetryLater("no_provider", "no provider available for this message")
@@ -39,7 +47,15 @@ class ProviderSender:
             breaker = self.router.breaker_for(app_id, adapter)
             if not breaker.allow():
                 continue
-            outcome, record = await _one(adapter, message, unknowns)
+            finder = lookup_of(adapter) if unknowns else None
+            note = None
+            if finder is not None:
+                found, record, note = await _look_up(adapter, finder, message, since)
+                if found is not None and record is not None:
+                    calls.append(record)
+                    breaker.record(True)
+                    return Sent(calls, found, adapter.name)
+            outcome, record = await _one(adapter, message, unknowns, note)
             calls.append(record)
             name = adapter.name
             breaker.record(not isinstance(outcome, RetryLater | UnknownOutcome))
@@ -53,12 +69,38 @@ class ProviderSender:
         return None  # the router owns the adapters
 
 
-async def _one(adapter: Adapter, message: Any, unknowns: int) -> tuple[Outcome, AttemptRecord]:
+async def _look_up(
+    adapter: Adapter, finder: Lookup, message: Any, since: datetime | None
+) -> tuple[Delivered | None, AttemptRecord | None, str]:
+    """Ask the provider for the message before a resend: (the outcome that settles the
+    delivery and its attempt, if found; else None and the note the resend carries)."""
     started, t0 = utcnow(), time.perf_counter()
-    note = None
+    try:
+        answer = await finder.lookup(message, as_utc(since) if since else None)
+    except Exception as exc:  # an adapter bug must not lose the delivery
+        answer = UnknownOutcome("adapter_error", truncate(repr(exc)))
+    kind = kind_of(adapter)
+    if isinstance(answer, Delivered):
+        LOOKUPS.labels(kind, "found").inc()
+        ATTEMPTS.labels(kind, "delivered").inc()
+        elapsed = time.perf_counter() - t0
+        detail = truncate(f"not resent: the provider has it ({answer.detail or answer.provider_message_id})")
+        found = Delivered(answer.provider_message_id, "lookup", detail)
+        return found, AttemptRecord(adapter.name, "delivered", "lookup", detail, started, int(elapsed * 1000)), ""
+    if answer is None:
+        LOOKUPS.labels(kind, "absent").inc()
+        return None, None, "resent after an unknown outcome; the provider had no record of it"
+    LOOKUPS.labels(kind, "failed").inc()
+    code = getattr(answer, "code", "unknown")
+    return None, None, f"resent after an unknown outcome; the lookup failed ({code}); may be a duplicate"
+
+
+async def _one(adapter: Adapter, message: Any, unknowns: int, note: str | None = None) -> tuple[Outcome, AttemptRecord]:
+    started, t0 = utcnow(), time.perf_counter()
     if unknowns:
         UNKNOWN_RESENDS.labels(kind_of(adapter), str(adapter.collapses_duplicates).lower()).inc()
-        note = "resent after an unknown outcome" + ("" if adapter.collapses_duplicates else "; may be a duplicate")
+        duplicate = "" if adapter.collapses_duplicates else "; may be a duplicate"
+        note = note or "resent after an unknown outcome" + duplicate
     try:
         outcome = await adapter.send(message)
     except Exception as exc:  # an adapter bug must not lose the delivery

@@ -108,7 +108,12 @@ class Pipeline:
             stop = await step(s)
             if stop is not None:
                 return settle.without_call(p.work, owner, stop, now)
-        sent = await self.sender(d.channel).send(d.app_id, s.message, d.unknowns)
+        sender = self.sender(d.channel)
+        if isinstance(sender, ProviderSender):
+            # Providers are looked up after an unknown outcome, for messages since the delivery's creation.
+            sent = await sender.send(d.app_id, s.message, d.unknowns, since=d.created_at)
+        else:
+            sent = await sender.send(d.app_id, s.message, d.unknowns)
         policy = self.settings.retry_for(d.channel)
         return settle.after_calls(p.work, owner, sent.calls, sent.outcome, sent.provider, target, policy, utcnow())
 

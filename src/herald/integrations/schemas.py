@@ -15,7 +15,7 @@ from herald.kit.jsonvalues import JsonObject
 class IntegrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="apns, fcm, webpush, twilio, vonage, smtp or sendgrid")
+    kind: str = Field(description="apns, fcm, webpush, twilio, vonage, smtp, sendgrid or mailchimp")
     priority: Int32 = Field(default=0, description="Lower goes first; the next is the failover")
     countries: list[str] = Field(default_factory=list, description='E.164 prefixes preferred here, e.g. ["+44"]')
     enabled: bool = True

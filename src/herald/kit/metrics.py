@@ -12,6 +12,12 @@ UNKNOWN_RESENDS = Counter(
     "Resends after an unknown outcome; with collapsing=false each may be a visible duplicate",
     ["provider", "collapsing"],
 )
+LOOKUPS = Counter(
+    "herald_provider_lookups",
+    "Lookups before a resend after an unknown outcome: found (settled without a resend), "
+    "absent (resent), failed (resent, may be a duplicate)",
+    ["provider", "result"],
+)
 SEND_SECONDS = Histogram(
     "herald_provider_call_seconds",
     "Provider call latency",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from herald.kit.channels import Channel
 from herald.providers.messages import OutboundMessage
@@ -25,6 +26,27 @@ class Adapter(Protocol):
     async def send(self, message: OutboundMessage) -> Outcome: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Lookup(Protocol):
+    """An adapter that can ask its provider whether a message was already accepted.
+
+    After an unknown outcome (the request went out, no answer came back) the send path asks
+    this before resending, so a resend happens only when the provider has no record of the
+    first send. `since` is when the delivery was created: no earlier message can be it.
+
+    Returns Delivered (with the provider's id) when the provider has the message on its way
+    or sent; None when it has no record (or only one that reached nobody), so a resend is
+    safe; UnknownOutcome when the lookup itself failed. Never raises for a provider problem.
+    """
+
+    async def lookup(self, message: OutboundMessage, since: datetime | None = None) -> Outcome | None: ...
+
+
+def lookup_of(adapter: Adapter) -> Lookup | None:
+    """The adapter's lookup, if its provider's API allows one."""
+    return adapter if isinstance(adapter, Lookup) else None
 
 
 def kind_of(adapter: Adapter) -> str:

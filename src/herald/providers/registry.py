@@ -23,6 +23,7 @@ from herald.kit.egress import EGRESS_DENIED, Destination, EgressPolicy, Guard
 from herald.providers.apns import ApnsAdapter, ApnsConfig
 from herald.providers.base import Adapter
 from herald.providers.fcm import FcmAdapter, FcmConfig
+from herald.providers.mailchimp import MailchimpAdapter, MailchimpConfig
 from herald.providers.messages import OutboundMessage
 from herald.providers.outcome import Outcome, PermanentFailure
 from herald.providers.sendgrid import SendGridAdapter, SendGridConfig
@@ -120,6 +121,15 @@ KINDS: dict[str, Kind] = {
             SendGridAdapter,
             _base_url,
             frozenset({"api.sendgrid.com", "api.eu.sendgrid.com"}),
+        ),
+        Kind(
+            "mailchimp",
+            Channel.EMAIL,
+            frozenset(),
+            MailchimpConfig,
+            MailchimpAdapter,
+            _base_url,
+            frozenset({"mandrillapp.com"}),
         ),
     )
 }

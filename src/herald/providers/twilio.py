@@ -8,20 +8,29 @@ counted by Herald's own attempt rows, not by anything Twilio returns.
 
 30003 and 30006 are asynchronous: they arrive in status callbacks, which `status_outcome`
 maps with the same table as the synchronous errors.
+
+`lookup` (before a resend after an unknown outcome) is a HEURISTIC: Twilio keeps no caller
+field on a message, and Herald never learns the sid of a send whose answer was lost, so it
+lists this account's messages to the same number sent since the delivery was created
+(`To` and `DateSent>`) and takes one with the same Body (and From) as the same message. Two
+identical texts to one number within the delivery's retry window are taken as one.
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import hmac
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel, SecretStr, model_validator
 
 from herald.kit.channels import Channel
+from herald.kit.clock import utcnow
 from herald.kit.egress import Guard
 from herald.providers.http import HttpAnswer, HttpClient, retry_after_seconds
 from herald.providers.messages import OutboundMessage, SmsMessage
@@ -55,6 +64,9 @@ class TwilioConfig(BaseModel):
     messaging_service_sid: str | None = None
     status_callback_url: str | None = None
     timeout: float = 10.0
+    # How far back the lookup before a resend lists messages when the delivery's creation
+    # time is not known.
+    lookup_hours: int = 24
 
     @model_validator(mode="after")
     def _needs_a_sender(self) -> TwilioConfig:
@@ -119,6 +131,7 @@ class TwilioAdapter:
     def __init__(self, config: TwilioConfig, *, egress: Guard | None = None) -> None:
         self.config = config
         self._url = f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
+        self._list_url = self._url
         token = config.auth_token.get_secret_value()
         self._headers = {"Authorization": aiohttp.encode_basic_auth(config.account_sid, token)}
         self._http = HttpClient(timeout=config.timeout, guard=egress)
@@ -142,8 +155,40 @@ class TwilioAdapter:
             return answer
         return outcome_of(answer)
 
+    async def lookup(self, message: OutboundMessage, since: datetime | None = None) -> Outcome | None:
+        """A message to the same number with the same Body (and From), created since `since`:
+        Delivered with its sid; None if there is none; UnknownOutcome if the list failed.
+        A heuristic: see the module docstring."""
+        assert isinstance(message, SmsMessage)
+        start = (since or utcnow() - timedelta(hours=self.config.lookup_hours)).replace(microsecond=0)
+        params = {"To": message.to, "DateSent>": start.strftime("%Y-%m-%d"), "PageSize": "100"}
+        if self.config.from_number:
+            params["From"] = self.config.from_number
+        answer = await self._http.request("GET", self._list_url, params=params, headers=self._headers)
+        if not isinstance(answer, HttpAnswer):
+            return UnknownOutcome(f"lookup_{answer.code}", answer.detail)
+        body = answer.json()
+        listed = body.get("messages") if isinstance(body, dict) else None
+        if answer.status != 200 or not isinstance(listed, list):
+            return UnknownOutcome(f"lookup_{answer.status}", truncate(answer.text()))
+        for m in listed:
+            if isinstance(m, dict) and _same_message(m, message, start):
+                detail = truncate(f"found in the Messages list: {m.get('status')} {m.get('sid')}")
+                return Delivered(str(m.get("sid")), "lookup", detail)
+        return None
+
     async def close(self) -> None:
         await self._http.close()
+
+
+def _same_message(m: Mapping[str, object], message: SmsMessage, since: datetime) -> bool:
+    if m.get("to") != message.to or m.get("body") != message.text or m.get("status") in _FAILED_STATUSES:
+        return False
+    try:
+        created = email.utils.parsedate_to_datetime(str(m.get("date_created")))
+    except (TypeError, ValueError):
+        return False
+    return created >= since
 
 
 def outcome_of(answer: HttpAnswer) -> Outcome:

@@ -18,6 +18,7 @@ from herald.providers.registry import build_adapter, reveal
 from herald.sandbox.apns import ApnsSimulator
 from herald.sandbox.fcm import FcmSimulator
 from herald.sandbox.inbox import Inbox
+from herald.sandbox.mailchimp import MailchimpSimulator
 from herald.sandbox.sendgrid import SendGridSimulator
 from herald.sandbox.server import Sandbox
 from herald.sandbox.smtp import SmtpSimulator
@@ -75,7 +76,7 @@ async def start_sandbox(
 
     `egress`: the deployment's rules, which the web push adapter applies to endpoints (in
     production they refuse the sandbox's own loopback endpoints). `callbacks_to`: Herald's
-    base URL; the Twilio, Vonage and SendGrid simulators then post their signed receipts to
+    base URL; the Twilio, Vonage, SendGrid and Mailchimp simulators then post their signed receipts to
     its `/v1/callbacks/{provider}`, as the real accounts would be set up to.
     """
     inbox = Inbox()
@@ -88,7 +89,10 @@ async def start_sandbox(
     signing = VonageAccount(signature_secret=secrets.token_urlsafe(24), signature_method="sha256")
     vonage = VonageSimulator(inbox, rate_limit=vonage_rate_limit, account=signing)
     sendgrid = SendGridSimulator(inbox, event_webhook_url=hook("sendgrid"))
-    sandbox = Sandbox([smtp, apns, fcm, webpush, twilio, vonage, sendgrid], inbox)
+    mailchimp = MailchimpSimulator(inbox)
+    if callbacks_to:
+        mailchimp.configure_webhook(f"{callbacks_to.rstrip('/')}/v1/callbacks/mailchimp")
+    sandbox = Sandbox([smtp, apns, fcm, webpush, twilio, vonage, sendgrid, mailchimp], inbox)
     port = await sandbox.start(cfg.host, cfg.http_port)
     base = f"http://{cfg.host}:{port}"
     webpush.base_url = base
@@ -100,6 +104,7 @@ async def start_sandbox(
         "twilio": twilio.adapter_config(base, status_callback_url=hook("twilio")),
         "vonage": vonage.adapter_config(base, status_callback_url=hook("vonage")),
         "sendgrid": sendgrid.adapter_config(base),
+        "mailchimp": mailchimp.adapter_config(base),
     }
     adapters = [build_adapter(kind, cfg, egress=egress) for kind, cfg in configs.items()]
     return SandboxStack(sandbox, inbox, adapters, configs)

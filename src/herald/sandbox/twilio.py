@@ -7,6 +7,11 @@ when the path names another account). The form is validated in Twilio's words: 2
 Messaging Service, 21602 no Body, 21617 Body over 1600 characters. A number revoked at run
 time answers 21610 (it replied STOP).
 
+`GET .../Messages.json` lists the account's messages as Twilio's list resource does (newest
+first, a page of `PageSize`, default 50, with Twilio's paging fields), filtered by `To`, `From`
+and `DateSent` / `DateSent<` / `DateSent>` (a GMT date, "on", "on or before", "on or after"),
+each in the state a fetch shows. Herald's lookup before a resend uses it.
+
 Injected faults: "20429" (also the throttle draw, with Retry-After), "21211", "21610",
 "21612", "21614", "500", "503" answer at once.
 
@@ -33,6 +38,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -138,7 +144,11 @@ class TwilioSimulator:
 
     def routes(self) -> Iterable[web.AbstractRouteDef]:
         base = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages"
-        return [web.post(f"{base}.json", self._create), web.get(f"{base}/{{sid}}.json", self._fetch)]
+        return [
+            web.post(f"{base}.json", self._create),
+            web.get(f"{base}.json", self._list),
+            web.get(f"{base}/{{sid}}.json", self._fetch),
+        ]
 
     async def start(self) -> None:
         return None
@@ -210,6 +220,42 @@ class TwilioSimulator:
         if found is None:
             return error_response("20404", path=request.path)
         return web.json_response(found)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return error_response("20003", headers={"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        q = request.query
+        try:
+            size = min(max(int(q.get("PageSize", "50")), 1), 1000)
+            page = max(int(q.get("Page", "0")), 0)
+            on, before, after = (_day(q.get(k)) for k in ("DateSent", "DateSent<", "DateSent>"))
+        except ValueError:
+            return web.json_response(
+                {"code": 20001, "message": "Invalid filter", "more_info": "", "status": 400}, status=400
+            )
+        found = [
+            m
+            for m in reversed(self.messages.values())
+            if (not q.get("To") or m["to"] == q["To"])
+            and (not q.get("From") or m["from"] == q["From"])
+            and _sent_within(m["date_sent"], on, before, after)
+        ]
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        chosen = found[page * size : (page + 1) * size]
+        more = len(found) > (page + 1) * size
+        return web.json_response(
+            {
+                "messages": chosen,
+                "start": page * size,
+                "end": page * size + max(len(chosen) - 1, 0),
+                "page": page,
+                "page_size": size,
+                "uri": f"{base}?PageSize={size}&Page={page}",
+                "first_page_uri": f"{base}?PageSize={size}&Page=0",
+                "next_page_uri": f"{base}?PageSize={size}&Page={page + 1}" if more else None,
+                "previous_page_uri": f"{base}?PageSize={size}&Page={page - 1}" if page else None,
+            }
+        )
 
     def _invalid(self, form: Mapping[str, str]) -> str | None:
         """The error code Twilio would give this form, or None if it is acceptable."""
@@ -325,3 +371,19 @@ def async_failure(to: str) -> str | None:
     """The asynchronous error code a destination draws: its last five digits, if one of them."""
     code = to[-5:]
     return code if code in ASYNC_FAILURES else None
+
+
+def _day(value: str | None) -> date | None:
+    """A DateSent filter value: a GMT date (YYYY-MM-DD), or a full ISO 8601 time (its day)."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).date() if "T" in value else date.fromisoformat(value)
+
+
+def _sent_within(date_sent: str | None, on: date | None, before: date | None, after: date | None) -> bool:
+    if on is None and before is None and after is None:
+        return True
+    if not date_sent:
+        return False
+    day = datetime.strptime(date_sent, "%a, %d %b %Y %H:%M:%S +0000").replace(tzinfo=UTC).date()
+    return (on is None or day == on) and (before is None or day <= before) and (after is None or day >= after)
