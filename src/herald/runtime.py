@@ -51,6 +51,9 @@ from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
 from herald.recipients.card import ContactCard
 from herald.recipients.repository import load_cards
+from herald.webhooks.consumer import WebhookConsumer
+from herald.webhooks.dispatcher import WebhookDispatcher
+from herald.webhooks.subscriptions import Subscriptions
 from herald.workers.channel import ChannelWorker
 from herald.workers.reconciler import run_reconciler
 from herald.workers.scheduler import run_scheduler
@@ -78,6 +81,8 @@ class Runtime:
     feed_events: FeedEvents
     # Leases what the broker carries to this process's workers, in the log.
     claim: Claim
+    # Which apps' endpoints want which webhook types: the webhook consumer's per-process snapshot.
+    webhook_subscriptions: Subscriptions
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
@@ -96,7 +101,32 @@ class Runtime:
             broker=self.broker,
             outbox=self.outbox,
             feed_events=self.feed_events,
+            forget_webhooks=self.webhook_subscriptions.invalidate,
         )
+
+    def webhook_consumer(self) -> WebhookConsumer:
+        """The events consumer that owes each subscribed endpoint a message (for the EventLog)."""
+        return WebhookConsumer(self.webhook_subscriptions)
+
+    def webhook_dispatcher(self) -> WebhookDispatcher:
+        return WebhookDispatcher(
+            self.engine,
+            self.vault,
+            # An app's endpoint URL is held to the rules of an app's provider account.
+            self.egress.accounts,
+            self.settings.webhooks,
+            on_disabled=self.webhook_subscriptions.invalidate,
+        )
+
+    async def webhooks(self, stop: asyncio.Event) -> None:
+        """Post the webhook messages owed, until `stop` (any number of processes may)."""
+        if not self.settings.webhooks.enabled:
+            return
+        dispatcher = self.webhook_dispatcher()
+        try:
+            await dispatcher.run(stop)
+        finally:
+            await dispatcher.close()
 
     def worker(
         self, channel: Channel, *, concurrency: int | None = None, lease: float | None = None, owner: str | None = None
@@ -246,4 +276,5 @@ def build_runtime(
         # Leases are writes (SQLite's read engine is read-only); on PostgreSQL each is one
         # statement, atomic by itself, so the autocommit engine saves BEGIN and COMMIT.
         claim=Claim(engine if is_sqlite(url) else read_engine, broker),
+        webhook_subscriptions=Subscriptions(read_engine),
     )

@@ -42,3 +42,5 @@ class ApiServices:
     outbox: Outbox | None
     # Where a change to a user's feed is announced to its live streams.
     feed_events: FeedEvents
+    # Forgets this process's snapshot of webhook subscriptions after an app changes its endpoints.
+    forget_webhooks: Callable[[uuid.UUID], None]
