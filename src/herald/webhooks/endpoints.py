@@ -26,7 +26,10 @@ from herald.webhooks.schemas import (
     SecretOut,
 )
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=JsonRoute, responses=responses(*AUTHENTICATED))
+# 409: two writes to one endpoint at once (the one rolled back wrote nothing).
+router = APIRouter(
+    prefix="/v1/webhooks", tags=["webhooks"], route_class=JsonRoute, responses=responses(*AUTHENTICATED, 409)
+)
 
 Cursor = Query(default=None, max_length=64, description="next_cursor of the previous page")
 Limit = Query(default=50, ge=1, le=500)
