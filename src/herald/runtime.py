@@ -116,6 +116,7 @@ class Runtime:
             self.egress.accounts,
             self.settings.webhooks,
             on_disabled=self.webhook_subscriptions.invalidate,
+            subscriptions=self.webhook_subscriptions,
         )
 
     async def webhooks(self, stop: asyncio.Event) -> None:

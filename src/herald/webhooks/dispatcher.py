@@ -39,6 +39,7 @@ from herald.kit.secrets import Vault
 from herald.webhooks import repository, signing
 from herald.webhooks.models import MessageState
 from herald.webhooks.repository import Claimed, Sealed
+from herald.webhooks.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class WebhookDispatcher:
         clock: Clock = utcnow,
         owner: str | None = None,
         on_disabled: Callable[[uuid.UUID], None] | None = None,
+        subscriptions: Subscriptions | None = None,
     ) -> None:
         self._engine = engine
         self._vault = vault
@@ -88,6 +90,9 @@ class WebhookDispatcher:
         self._clock = clock
         self.owner = owner or dispatcher_id()
         self._on_disabled = on_disabled
+        # With no enabled endpoint anywhere there is nothing to claim: a deployment without
+        # webhooks pays no claim a second (on SQLite, the write lock it would take).
+        self._subscriptions = subscriptions
         # The lease must outlast a post, or a slow one would be taken over and sent twice.
         self._lease = max(settings.lease, settings.timeout * 2)
         self._busy: dict[uuid.UUID, int] = {}
@@ -116,7 +121,8 @@ class WebhookDispatcher:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                started = await self._claim(free)
+                idle = self._subscriptions is not None and not await self._subscriptions.any()
+                started = [] if idle else await self._claim(free)
             except Exception:
                 log.exception("webhooks: claim failed; backing off")
                 started = []

@@ -42,6 +42,12 @@ class Subscriptions:
         by_type = self._snapshot.get(app_id)
         return by_type.get(webhook_type, ()) if by_type else ()
 
+    async def any(self) -> bool:
+        """Whether any app has an enabled endpoint (the dispatcher idles without a claim if not)."""
+        if self._snapshot is None or time.monotonic() >= self._next:
+            await self._reload()
+        return bool(self._snapshot)
+
     def invalidate(self, _: uuid.UUID | None = None) -> None:
         """Read the table again before the next answer (after this process changed it)."""
         self._next = 0.0
