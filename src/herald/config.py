@@ -197,6 +197,33 @@ class EgressSettings(BaseModel):
     push_hosts: Hostnames = []
 
 
+class WebhookSettings(BaseModel):
+    """Status webhooks out (herald/webhooks/): how the dispatcher posts them and gives up."""
+
+    # Run the dispatcher in `herald worker` and `herald run`; off, messages wait in the log.
+    enabled: bool = True
+    timeout: Duration = timedelta(seconds=10)
+    # Posts in flight per process, and per endpoint within them (a slow receiver cannot
+    # take every slot).
+    concurrency: int = Field(default=64, ge=1)
+    per_endpoint: int = Field(default=4, ge=1)
+    # The waits after each failed attempt, like Svix's: 8 attempts over about 28 hours.
+    schedule: list[Duration] = [
+        timedelta(seconds=5),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=5),
+        timedelta(hours=10),
+        timedelta(hours=10),
+    ]
+    # An endpoint whose every attempt has failed for this long is disabled.
+    disable_after: Duration = timedelta(days=5)
+    # How long a claimed message is held before another dispatcher may take it over.
+    lease: Duration = timedelta(seconds=60)
+    poll_interval: Duration = timedelta(seconds=1)
+
+
 class Settings(BaseSettings):
     """Everything Herald can be told, with safe development defaults."""
 
@@ -227,6 +254,7 @@ class Settings(BaseSettings):
     providers: dict[str, dict[str, Any]] = {}
     reconciler: ReconcilerSettings = ReconcilerSettings()
     egress: EgressSettings = EgressSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     # The channels `herald run` works; empty: every registered channel.
     channels: list[Channel] = []

@@ -10,6 +10,7 @@ from herald.preferences.models import Preference
 from herald.queue.models import OutboxEntry
 from herald.recipients.models import Device, Suppression, User
 from herald.templates.models import Template
+from herald.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "App",
@@ -27,4 +28,7 @@ __all__ = [
     "Suppression",
     "Template",
     "User",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

@@ -53,6 +53,9 @@ from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
 from herald.recipients.card import ContactCard
 from herald.recipients.repository import load_cards
+from herald.webhooks.consumer import WebhookConsumer
+from herald.webhooks.dispatcher import WebhookDispatcher
+from herald.webhooks.subscriptions import Subscriptions
 from herald.workers.channel import ChannelWorker
 from herald.workers.reconciler import run_reconciler
 from herald.workers.scheduler import run_scheduler
@@ -80,6 +83,8 @@ class Runtime:
     feed_events: FeedEvents
     # Leases what the broker carries to this process's workers, in the log.
     claim: Claim
+    # Which apps' endpoints want which webhook types: the webhook consumer's per-process snapshot.
+    webhook_subscriptions: Subscriptions
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
@@ -105,7 +110,33 @@ class Runtime:
             feed_events=self.feed_events,
             events=self.events,
             provider_configs=self.provider_configs,
+            forget_webhooks=self.webhook_subscriptions.invalidate,
         )
+
+    def webhook_consumer(self) -> WebhookConsumer:
+        """The events consumer that owes each subscribed endpoint a message (for the EventLog)."""
+        return WebhookConsumer(self.webhook_subscriptions)
+
+    def webhook_dispatcher(self) -> WebhookDispatcher:
+        return WebhookDispatcher(
+            self.engine,
+            self.vault,
+            # An app's endpoint URL is held to the rules of an app's provider account.
+            self.egress.accounts,
+            self.settings.webhooks,
+            on_disabled=self.webhook_subscriptions.invalidate,
+            subscriptions=self.webhook_subscriptions,
+        )
+
+    async def webhooks(self, stop: asyncio.Event) -> None:
+        """Post the webhook messages owed, until `stop` (any number of processes may)."""
+        if not self.settings.webhooks.enabled:
+            return
+        dispatcher = self.webhook_dispatcher()
+        try:
+            await dispatcher.run(stop)
+        finally:
+            await dispatcher.close()
 
     def worker(
         self, channel: Channel, *, concurrency: int | None = None, lease: float | None = None, owner: str | None = None
@@ -159,9 +190,10 @@ def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> 
     return [HeldApps(Holds(reads)), Reachable(), OptOut(), RateLimit(limiter, settings), Render(), FirstSendWait()]
 
 
-def event_consumers(settings: Settings) -> list[Consumer]:
-    """What follows each new delivery event in its own transaction."""
-    return []
+def event_consumers(settings: Settings, subscriptions: Subscriptions) -> list[Consumer]:
+    """What follows each new delivery event in its own transaction: the webhook messages owed
+    (written whether or not this process dispatches them)."""
+    return [WebhookConsumer(subscriptions)]
 
 
 def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:
@@ -222,7 +254,8 @@ def build_runtime(
         settings.breaker,
         egress,
     )
-    events = EventLog(event_consumers(settings) if consumers is None else consumers)
+    subscriptions = Subscriptions(read_engine)
+    events = EventLog(event_consumers(settings, subscriptions) if consumers is None else consumers)
     recorder = Recorder(
         engine,
         single=None if is_sqlite(url) else read_engine,
@@ -273,4 +306,5 @@ def build_runtime(
         provider_configs=provider_configs
         if provider_configs is not None
         else {kind: parse_config(kind, raw) for kind, raw in settings.providers.items()},
+        webhook_subscriptions=subscriptions,
     )

@@ -39,12 +39,14 @@ async def run_workers(
     runtime: Runtime, channels: list[Channel], stop: asyncio.Event, *, scheduler: bool = True
 ) -> None:
     """Every background loop of one process: workers, scheduler and reconciler (a no-op with the
-    in-database queue, which loses nothing) and, with an external broker, the outbox relay."""
+    in-database queue, which loses nothing), with an external broker the outbox relay, and the
+    webhook dispatcher (unless HERALD_WEBHOOKS__ENABLED is off)."""
     tasks = [asyncio.create_task(runtime.worker(c).run(stop), name=f"worker-{c.value}") for c in channels]
     if scheduler:
         tasks.append(asyncio.create_task(runtime.housekeeping(stop), name="housekeeping"))
     if runtime.broker.uses_outbox:
         tasks.append(asyncio.create_task(runtime.relay(stop), name="relay"))
+    tasks.append(asyncio.create_task(runtime.webhooks(stop), name="webhooks"))
     await asyncio.gather(*tasks)
 
 

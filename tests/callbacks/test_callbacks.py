@@ -28,6 +28,7 @@ from herald.providers.smtp import SmtpAdapter
 from herald.recipients.models import Suppression
 from herald.runtime import Runtime, build_runtime
 from herald.sandbox.smtp import SmtpSimulator
+from herald.webhooks.models import WebhookMessage
 from tests.harness import EMAIL_TEMPLATE, Herald, client_for
 
 TOKEN = "twilio-auth-token-0123456789abcdef"
@@ -266,3 +267,18 @@ async def test_mailchimp_webhooks_signed_with_the_webhook_key(h: Herald) -> None
     assert await suppressed(h) == [("email", "ada@example.com")]
     forged = await h.client.post(url, data={"mandrill_events": "[]"}, headers=headers)
     assert forged.status_code == 403
+
+
+async def test_a_verdict_and_the_milestones_become_the_apps_webhook_messages(h: Herald) -> None:
+    made = await h.client.post(
+        "/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["accepted", "delivered", "bounced"]}
+    )
+    assert made.status_code == 201, made.text
+    d = await delivery_for(h, "sms")
+    await twilio_post(h, d, "delivered")
+    await twilio_post(h, d, "delivered")  # retried by Twilio: no second message
+    async with h.runtime.sessions() as session:
+        rows = (await session.execute(select(WebhookMessage.event_type, WebhookMessage.body))).all()
+    assert sorted(t for t, _ in rows) == ["accepted", "delivered"]
+    delivered = next(orjson.loads(body) for t, body in rows if t == "delivered")
+    assert delivered["data"]["delivery_id"] == str(d) and delivered["data"]["provider"] is None

@@ -27,6 +27,7 @@ from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
 from herald.recipients.endpoints import router as users
 from herald.templates.endpoints import router as templates
+from herald.webhooks.endpoints import router as webhooks
 
 DESCRIPTION = (
     "Multi-channel notifications. An app's backend authenticates with HTTP Basic: app key and secret."
@@ -41,8 +42,8 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.callbacks = CallbackDesk(services.sessions, services.vault, services.provider_configs, services.events)
     routers: list[APIRouter] = [
-        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops,
-        callbacks,
+        users, preferences, feed, templates, notifications, dead_letters, integrations, webhooks, apps, me, my_feed,
+        ops, callbacks,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -44,6 +44,8 @@ class ApiServices:
     outbox: Outbox | None
     # Where a change to a user's feed is announced to its live streams.
     feed_events: FeedEvents
+    # Forgets this process's snapshot of webhook subscriptions after an app changes its endpoints.
+    forget_webhooks: Callable[[uuid.UUID], None]
     # Where provider callbacks and engagement are recorded.
     events: EventLog = field(default_factory=EventLog)
     # The deployment's own provider accounts by kind: their callbacks verify with them.

@@ -100,11 +100,14 @@ def worker(
     ),
     metrics_port: int | None = _METRICS_PORT,
 ) -> None:
-    """Deliver one or more channels' queues."""
+    """Deliver one or more channels' queues, and the webhook messages owed."""
 
     async def body(runtime: Runtime, stop: asyncio.Event) -> None:
         console.print(f"worker: {', '.join(c.value for c in channel)}")
-        await asyncio.gather(*(runtime.worker(c, concurrency=concurrency).run(stop) for c in channel))
+        # Each worker also posts the webhook messages owed: any number may, side by side.
+        await asyncio.gather(
+            *(runtime.worker(c, concurrency=concurrency).run(stop) for c in channel), runtime.webhooks(stop)
+        )
 
     _serve(body, metrics_port)
 
