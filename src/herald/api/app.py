@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from herald import __version__
+from herald.analytics.endpoints import router as analytics
 from herald.api import docs, errors
 from herald.api.auth import Authenticator
 from herald.api.cors import EndUserCors
@@ -38,7 +39,8 @@ def create_app(services: ApiServices) -> FastAPI:
     authenticator = Authenticator(services.sessions, services.pepper, services.vault, services.settings.api)
     app.state.authenticator = authenticator
     routers: list[APIRouter] = [
-        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops
+        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops,
+        analytics,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)
