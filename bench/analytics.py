@@ -127,7 +127,7 @@ async def queries(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime
         "breakdown by provider, a year, email only": lambda uow: service.breakdown(
             uow, app, *ragged, "provider", Filters(channel="email"), 100
         ),
-        "series by hour, 31 days": lambda uow: service.series(uow, app, end - timedelta(days=31), end, "hour", none),
+        "series by hour, 7 days": lambda uow: service.series(uow, app, end - timedelta(days=7), end, "hour", none),
         "totals, the default 30 days": lambda uow: service.totals(uow, app, end - timedelta(days=30), end, none),
     }
     out = {}
