@@ -1,5 +1,6 @@
 """Every model, imported once so that the metadata (and Alembic) sees the whole schema."""
 
+from herald.analytics.models import DailyRollup, HourlyRollup
 from herald.apps.models import App
 from herald.events.models import DeliveryEvent, Engagement
 from herald.feed.models import FeedItem
@@ -16,11 +17,13 @@ __all__ = [
     "App",
     "Attempt",
     "Base",
+    "DailyRollup",
     "Delivery",
     "DeliveryEvent",
     "Device",
     "Engagement",
     "FeedItem",
+    "HourlyRollup",
     "Integration",
     "Notification",
     "OutboxEntry",

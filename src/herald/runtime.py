@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from herald.analytics.consumer import Rollups
 from herald.api.services import ApiServices
 from herald.apps.holds import Holds
 from herald.cache.interface import ContactCache
@@ -191,9 +192,9 @@ def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> 
 
 
 def event_consumers(settings: Settings, subscriptions: Subscriptions) -> list[Consumer]:
-    """What follows each new delivery event in its own transaction: the webhook messages owed
-    (written whether or not this process dispatches them)."""
-    return [WebhookConsumer(subscriptions)]
+    """What follows each new delivery event in its own transaction: the analytics rollups, and
+    the webhook messages owed (written whether or not this process dispatches them)."""
+    return [Rollups(), WebhookConsumer(subscriptions)]
 
 
 def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:

@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from herald import __version__
+from herald.analytics.endpoints import router as analytics
 from herald.api import docs, errors
 from herald.api.auth import Authenticator
 from herald.api.cors import EndUserCors
@@ -43,7 +44,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.callbacks = CallbackDesk(services.sessions, services.vault, services.provider_configs, services.events)
     routers: list[APIRouter] = [
         users, preferences, feed, templates, notifications, dead_letters, integrations, webhooks, apps, me, my_feed,
-        ops, callbacks,
+        ops, callbacks, analytics,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)
