@@ -192,9 +192,10 @@ def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> 
 
 
 def event_consumers(settings: Settings, subscriptions: Subscriptions) -> list[Consumer]:
-    """What follows each new delivery event in its own transaction: the analytics rollups, and
-    the webhook messages owed (written whether or not this process dispatches them)."""
-    return [Rollups(), WebhookConsumer(subscriptions)]
+    """What follows each new delivery event in its own transaction: the webhook messages owed
+    (written whether or not this process dispatches them), and the analytics rollups last, as
+    their rows are shared by every writer and stay locked until the commit."""
+    return [WebhookConsumer(subscriptions), Rollups()]
 
 
 def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:

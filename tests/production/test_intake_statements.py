@@ -1,4 +1,6 @@
-"""On PostgreSQL a batch is accepted with one statement and no transaction around it."""
+"""On PostgreSQL a batch is accepted with one statement into the log and one into the
+analytics rollups, in one transaction: the rollups commit with what they count, or not at all.
+(Before the rollups it was one statement with no transaction around it.)"""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from tests.harness import Herald
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
-async def test_a_batch_is_one_statement_without_begin_or_commit(
+async def test_a_batch_is_one_statement_into_the_log_and_one_into_the_rollups(
     herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await herald.user()
@@ -43,6 +45,8 @@ async def test_a_batch_is_one_statement_without_begin_or_commit(
     finally:
         event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
     assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
-    assert transactions == [], transactions
+    assert transactions == ["BEGIN ISOLATION LEVEL READ COMMITTED", "COMMIT"], transactions
     writes = [s for s in statements if not s.startswith("SELECT")]
-    assert len(writes) == 1 and writes[0].startswith("WITH n AS ( INSERT INTO notifications"), statements
+    assert len(writes) == 2, statements
+    assert writes[0].startswith("WITH n AS ( INSERT INTO notifications"), statements
+    assert writes[1].startswith("WITH hourly AS (INSERT INTO analytics_ho"), statements

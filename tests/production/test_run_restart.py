@@ -50,10 +50,14 @@ class Run:
         return (self.tmp / f"run-{n}.log").read_text()
 
     async def ready(self) -> None:
+        """Until the API answers and the start-up banner (with the app's credentials) is
+        written: under load the first can come before the second."""
+        n = len(self.procs) - 1
         async with httpx.AsyncClient() as c, asyncio.timeout(90):
             while True:
                 try:
-                    if (await c.get(f"http://127.0.0.1:{self.api}/health")).status_code == 200:
+                    healthy = (await c.get(f"http://127.0.0.1:{self.api}/health")).status_code == 200
+                    if healthy and "Herald API" in self.log(n):
                         return
                 except httpx.TransportError:
                     pass
