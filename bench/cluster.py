@@ -51,7 +51,13 @@ class SandboxProcess:
         self._client = httpx.AsyncClient(base_url=base_url, timeout=120.0)
 
     @classmethod
-    async def start(cls, workdir: Path, *, latency_ms: float = 0.0, vonage_rate_limit: bool = False) -> SandboxProcess:
+    async def start(
+        cls, workdir: Path, *, latency_ms: float = 0.0, vonage_rate_limit: bool = False, callbacks: bool = False
+    ) -> SandboxProcess:
+        """`callbacks`: whether the simulators post receipts. Off, Twilio drops the status
+        callbacks it would post to the StatusCallback URL the benches set only to carry
+        Herald's key: the delivery figures measure sends, and receipts have a bench of their
+        own (as before the simulators called back, so the figures compare)."""
         workdir.mkdir(parents=True, exist_ok=True)
         http, smtp, apns = free_port(), free_port(), free_port()
         env_file = workdir / f"sandbox-env-{http}.json"
@@ -68,7 +74,15 @@ class SandboxProcess:
                 break
             await asyncio.sleep(0.05)
         env: dict[str, str] = json.loads(env_file.read_text())
-        return cls(proc, base_url, env)
+        started = cls(proc, base_url, env)
+        if not callbacks:
+            for sim in ("twilio", "vonage", "sendgrid", "mailchimp"):
+                await started.set_callbacks(sim, {"drop_rate": 1.0})
+        return started
+
+    async def set_callbacks(self, sim: str, settings: dict[str, Any]) -> None:
+        """PUT /_sandbox/{sim}/callbacks: how that simulator's receipts travel (delay, duplicates...)."""
+        (await self._client.put(f"/_sandbox/{sim}/callbacks", json=settings)).raise_for_status()
 
     async def set_faults(self, sim: str, settings: dict[str, Any]) -> None:
         """PUT /_sandbox/{sim}/faults: replaces that simulator's whole fault settings."""

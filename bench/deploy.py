@@ -71,8 +71,9 @@ class Deployment:
 def sandbox_env(sandbox: SandboxProcess) -> dict[str, str]:
     """The sandbox's HERALD_* variables, with a Twilio status callback URL configured.
 
-    The URL is never called (it only serves undelivered-fault callbacks), but with it Herald's
-    key rides in the StatusCallback query, so SMS receipts can be joined like every other.
+    The URL is never called (the benches' sandbox drops its callbacks: `SandboxProcess.start`),
+    but with it Herald's key rides in the StatusCallback query, so SMS receipts can be joined
+    like every other.
     """
     env = dict(sandbox.env)
     providers = json.loads(env["HERALD_PROVIDERS"])

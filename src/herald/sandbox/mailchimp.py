@@ -91,6 +91,9 @@ def error(name: str, detail: str | None = None, headers: Mapping[str, str] | Non
     return web.json_response(body, status=500, headers=headers)
 
 
+_KEPT_MESSAGES = 100_000  # messages search and info can find, the oldest forgotten first
+
+
 class MailchimpSimulator:
     name = "mailchimp"
 
@@ -242,6 +245,8 @@ class MailchimpSimulator:
             "smtp_events": [],
         }
         self.messages[message_id] = record
+        if len(self.messages) > _KEPT_MESSAGES:  # search and info see the newest; a long run stays bounded
+            del self.messages[next(iter(self.messages))]
         return record
 
     def _post(self, record: Mapping[str, Any], *events: str | None) -> None:

@@ -38,6 +38,7 @@ import base64
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -69,6 +70,9 @@ _BAD_KEY = "The provided authorization grant is invalid, expired, or revoked"
 BLOCK_REASON = "550 5.7.1 Message rejected due to local policy"
 DEFER_RESPONSE = "451 4.2.2 Mailbox full, try again later"
 _EVENT_TOGGLES = {"processed", "delivered", "deferred", "bounce", "dropped"}
+
+
+_KEPT_EVENTS = 10_000  # events kept for inspection, the oldest forgotten first
 
 
 class EventWebhookSettings(BaseModel):
@@ -124,7 +128,8 @@ class SendGridSimulator:
             else EventWebhookSettings()
         )
         self.signed = event_webhook_url is not None
-        self.events: list[dict[str, Any]] = []
+        # The newest events, for inspection (bounded: a long run must not grow the sandbox).
+        self.events: deque[dict[str, Any]] = deque(maxlen=_KEPT_EVENTS)
         self.bounces: dict[str, dict[str, Any]] = {}
         self.callbacks = Dispatcher(self.name)
         self._batches: Batcher[dict[str, Any]] = Batcher(self.callbacks, self._batch)
@@ -264,9 +269,12 @@ class SendGridSimulator:
                 "sg_message_id": f"{message_id}.filterdrecv-sandbox-{n}",
             }
             steps = self._fate(email, base)
+            # Without an enabled webhook nothing is posted: no batching, no timers per event.
+            posting = self.webhook.enabled and bool(self.webhook.url)
             for step, event in enumerate(steps):
                 self.events.append(event)
-                self._batches.add(event, step)
+                if posting:
+                    self._batches.add(event, step)
             if steps[-1]["event"] != "delivered":
                 continue
             self.inbox.record(
