@@ -29,6 +29,7 @@ from herald.delivery.steps.ratelimit import RateLimit
 from herald.delivery.steps.reachable import Reachable
 from herald.delivery.steps.render import Render
 from herald.delivery.steps.timing import FirstSendWait
+from herald.events.service import EventLog
 from herald.feed.events import FeedEvents, MemoryFeedEvents, RedisFeedEvents
 from herald.integrations.service import Account, load_accounts
 from herald.kit.channels import Channel
@@ -51,6 +52,10 @@ from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
 from herald.recipients.card import ContactCard
 from herald.recipients.repository import load_cards
+from herald.tracking.recorder import EngagementRecorder
+from herald.tracking.service import TrackingService
+from herald.tracking.steps import Track, Tracker, UnsubscribeLink
+from herald.tracking.tokens import TokenCodec
 from herald.workers.channel import ChannelWorker
 from herald.workers.reconciler import run_reconciler
 from herald.workers.scheduler import run_scheduler
@@ -78,6 +83,8 @@ class Runtime:
     feed_events: FeedEvents
     # Leases what the broker carries to this process's workers, in the log.
     claim: Claim
+    # Tracking's tokens, event log and buffer of opens and clicks (the API's).
+    tracking: TrackingService
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
@@ -96,6 +103,7 @@ class Runtime:
             broker=self.broker,
             outbox=self.outbox,
             feed_events=self.feed_events,
+            tracking=self.tracking,
         )
 
     def worker(
@@ -128,6 +136,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        # First: writing the buffered opens and clicks needs the database.
+        await self.tracking.close()
         if self.outbox is not None:
             await self.outbox.close()
         await self.recorder.close()
@@ -146,8 +156,19 @@ class Runtime:
 def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> list[Step]:
     """The send path's rules, in the order they apply (each may settle a delivery without a
     provider call): a disabled app's work is held first, a delivery with nowhere to go is
-    skipped before anyone's opt-outs or limits are consulted, and only then is it rendered."""
-    return [HeldApps(Holds(reads)), Reachable(), OptOut(), RateLimit(limiter, settings), Render(), FirstSendWait()]
+    skipped before anyone's opt-outs or limits are consulted, and only then is it rendered
+    (with its unsubscribe link) and tracked."""
+    tracker = Tracker.from_settings(settings)
+    return [
+        HeldApps(Holds(reads)),
+        Reachable(),
+        OptOut(),
+        RateLimit(limiter, settings),
+        UnsubscribeLink(tracker),
+        Render(),
+        Track(tracker),
+        FirstSendWait(),
+    ]
 
 
 def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:
@@ -212,6 +233,13 @@ def build_runtime(
     steps = send_steps(settings, limiter, read_engine)
     pipeline = Pipeline(settings, read_engine, cache, router, steps, SenderDeps(engine, feed_events))
     outbox = Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None
+    events = EventLog()
+    t = settings.tracking
+    tracking = TrackingService(
+        TokenCodec(secret),
+        events,
+        EngagementRecorder(sessions, events, batch=t.flush_batch, interval=t.flush_interval.total_seconds()),
+    )
     intake = Intake(
         # On PostgreSQL a batch is written by one statement, atomic by itself, so it runs
         # without BEGIN and COMMIT (two round trips per request); SQLite writes a batch in
@@ -246,4 +274,5 @@ def build_runtime(
         # Leases are writes (SQLite's read engine is read-only); on PostgreSQL each is one
         # statement, atomic by itself, so the autocommit engine saves BEGIN and COMMIT.
         claim=Claim(engine if is_sqlite(url) else read_engine, broker),
+        tracking=tracking,
     )

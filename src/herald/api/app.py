@@ -25,6 +25,8 @@ from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
 from herald.recipients.endpoints import router as users
 from herald.templates.endpoints import router as templates
+from herald.tracking.endpoints import me_router as my_deliveries
+from herald.tracking.endpoints import router as tracking
 
 DESCRIPTION = (
     "Multi-channel notifications. An app's backend authenticates with HTTP Basic: app key and secret."
@@ -38,7 +40,8 @@ def create_app(services: ApiServices) -> FastAPI:
     authenticator = Authenticator(services.sessions, services.pepper, services.vault, services.settings.api)
     app.state.authenticator = authenticator
     routers: list[APIRouter] = [
-        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops
+        users, preferences, feed, templates, notifications, dead_letters, integrations, apps, me, my_feed, ops,
+        my_deliveries, tracking,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)

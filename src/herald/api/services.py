@@ -21,6 +21,7 @@ from herald.kit.secrets import Vault
 from herald.notifications.acceptance import Intake
 from herald.queue.outbox import Outbox
 from herald.queue.transport import Broker
+from herald.tracking.service import TrackingService
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +43,5 @@ class ApiServices:
     outbox: Outbox | None
     # Where a change to a user's feed is announced to its live streams.
     feed_events: FeedEvents
+    # Tracking tokens, the delivery event log, and the buffer of opens and clicks.
+    tracking: TrackingService

@@ -100,6 +100,7 @@ class SmtpAdapter:
         ]
         if m.category:
             headers.append(("X-Herald-Category", m.category))
+        headers.extend(m.headers)
         return mime.message(headers, m.text, m.html)
 
     async def send(self, message: OutboundMessage) -> Outcome:
