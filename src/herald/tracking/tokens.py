@@ -89,6 +89,8 @@ class TokenCodec:
             return None
         if len(raw) < _MIN_RAW or raw[0] != _VERSION:
             return None
+        if base64.urlsafe_b64encode(raw).rstrip(b"=") != token.encode("ascii"):
+            return None  # a non-canonical spelling (stray bits in the last character)
         nonce = raw[1 : 1 + _NONCE]
         try:
             plain = self._aead.decrypt(nonce, raw[1 + _NONCE :], _AAD[kind])
