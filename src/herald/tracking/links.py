@@ -30,10 +30,20 @@ import uuid
 
 from herald.tracking.tokens import MAX_URL, Kind, TokenCodec, is_web_url
 
-# `<a` then attributes up to the closing `>`, quoted values taken whole.
-_ANCHOR = re.compile(r"""<a(?=[\s/>])(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""", re.IGNORECASE)
-# One attribute inside a start tag: name, and its value double-, single- or un-quoted.
-_ATTR = re.compile(r"""([^\s"'>/=]++)(?:\s*+=\s*+(?:"([^"]*+)"|'([^']*+)'|([^\s"'>]++)))?""")
+# A whole `<a ...>` start tag, attribute by attribute, in one match: the first alternative
+# captures an `href` value (double-, single- or un-quoted), the second the opt-out marker,
+# the third any other attribute (quoted values taken whole, so a `>` inside one does not end
+# the tag). Possessive loops: a tag that does not parse is left alone, without backtracking.
+_VALUE = r"""(?:"[^"]*+"|'[^']*+'|[^\s"'>]++)"""
+_ANCHOR = re.compile(
+    r"""<a(?=[\s/>])(?:"""
+    r"""\s*+href\s*+=\s*+(?:"(?P<dq>[^"]*+)"|'(?P<sq>[^']*+)'|(?P<uq>[^\s"'>]++))"""
+    r"""|(?P<mark>\s*+data-herald-track(?:\s*+=\s*+(?P<mv>""" + _VALUE + r"""))?)"""
+    r"""|\s*+[^\s"'>/=]++(?:\s*+=\s*+""" + _VALUE + r""")?"""
+    r"""|\s*+/"""
+    r""")*+\s*+>""",
+    re.IGNORECASE,
+)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 MARKER = "data-herald-track"
 _OFF = frozenset({"off", "false", "no", "0"})
@@ -61,40 +71,38 @@ class Links:
         pixel (if `opens`)."""
         if clicks or MARKER in html or MARKER in html.lower():
 
+            did = delivery_id.bytes
+
             def anchor(m: re.Match[str]) -> str:
-                return self._anchor(m.group(0), delivery_id, clicks)
+                return self._anchor(m, did, clicks)
 
             html = _ANCHOR.sub(anchor, html)
         if opens:
             html = self._with_pixel(html, delivery_id)
         return html
 
-    def _anchor(self, tag: str, delivery_id: uuid.UUID, clicks: bool) -> str:
-        href: re.Match[str] | None = None
-        marker: re.Match[str] | None = None
-        for attr in _ATTR.finditer(tag, 2, len(tag) - 1):
-            name = attr.group(1).lower()
-            if name == "href":
-                href = href or attr  # the first one counts, as in a browser
-            elif name == MARKER:
-                marker = attr
-        if marker is None and (href is None or not clicks):
-            return tag
-        edits: list[tuple[int, int, str]] = []
-        off = marker is not None and _value(marker).strip().lower() in _OFF
-        if href is not None and clicks and not off:
-            url = _value(href)
-            url = (htmllib.unescape(url) if "&" in url else url).strip()
-            if len(url) <= MAX_URL and is_web_url(url) and not url.startswith(self._own):
-                token = self.codec.seal(Kind.CLICK, delivery_id, url)
-                edits.append((href.start(), href.end(), f'href="{self.click_base}{token}"'))
-        if marker is not None:
-            start = marker.start()
-            while start > 2 and tag[start - 1].isspace():
-                start -= 1
-            edits.append((start, marker.end(), ""))
+    def _anchor(self, m: re.Match[str], delivery_id: bytes, clicks: bool) -> str:
+        dq, sq, uq, mark, marker_value = m.group("dq", "sq", "uq", "mark", "mv")
+        if mark is not None and (marker_value or "").strip("\"'").strip().lower() in _OFF:
+            clicks = False
+        edit: tuple[int, int, str] | None = None
+        if clicks:
+            group, url = ("dq", dq) if dq is not None else ("sq", sq) if sq is not None else ("uq", uq)
+            if url is not None:
+                url = _unescape(url).strip()
+                if len(url) <= MAX_URL and is_web_url(url) and not url.startswith(self._own):
+                    start, end = m.span(group)
+                    if group != "uq":  # the quotes go too: the new value is double-quoted
+                        start, end = start - 1, end + 1
+                    edit = (start, end, f'"{self.click_base}{self.codec.seal(Kind.CLICK, delivery_id, url)}"')
+        if mark is None and edit is None:
+            return m.group(0)
+        edits = [edit] if edit is not None else []
+        if mark is not None:
+            edits.append((*m.span("mark"), ""))
+        tag, base = m.group(0), m.start()
         for start, end, text in sorted(edits, reverse=True):
-            tag = tag[:start] + text + tag[end:]
+            tag = f"{tag[: start - base]}{text}{tag[end - base :]}"
         return tag
 
     def _with_pixel(self, html: str, delivery_id: uuid.UUID) -> str:
@@ -106,9 +114,13 @@ class Links:
         return html[:at] + pixel + html[at:]
 
 
-def _value(attr: re.Match[str]) -> str:
-    for group in (2, 3, 4):
-        value = attr.group(group)
-        if value is not None:
-            return value
-    return ""
+
+
+def _unescape(value: str) -> str:
+    """An attribute value's character references decoded; `&amp;` alone (a query string's
+    separator, in nearly every link) without `html.unescape`'s regex pass."""
+    if "&" not in value:
+        return value
+    if "&" not in value.replace("&amp;", ""):
+        return value.replace("&amp;", "&")
+    return htmllib.unescape(value)
