@@ -93,15 +93,18 @@ def main() -> None:
     off, on = best(plain, 2_000), best(tracked, 2_000)
     print(f"render + compose, tracking off  {off * 1e6:8.1f} µs")
     print(f"render + compose, tracking on   {on * 1e6:8.1f} µs  (+{(on - off) * 1e6:.1f} µs)")
-    print(f"  one token seal                {best(lambda: codec.seal(Kind.CLICK, delivery, 'https://x.example/a'), 50_000) * 1e6:8.2f} µs")  # noqa: E501
+    seal = best(lambda: codec.seal(Kind.CLICK, delivery, "https://x.example/a"), 50_000)
     html = plain().html or ""
-    print(f"  rewrite alone                 {best(lambda: links.rewrite(html, delivery, opens=True, clicks=True), 2_000) * 1e6:8.1f} µs")  # noqa: E501
+    rewrite = best(lambda: links.rewrite(html, delivery, opens=True, clicks=True), 2_000)
+    print(f"  one token seal                {seal * 1e6:8.2f} µs")
+    print(f"  rewrite alone                 {rewrite * 1e6:8.1f} µs")
     dkim_cost(sample)
 
 
 def dkim_cost(message: EmailMessage) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
+    from pydantic import SecretStr
 
     from herald.config import DkimKey, SmtpSettings
     from herald.providers.dkim import DkimSigner
@@ -109,7 +112,7 @@ def dkim_cost(message: EmailMessage) -> None:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    signer = DkimSigner({"herald.localhost": DkimKey(selector="s1", private_key=pem.decode())})  # type: ignore[arg-type]
+    signer = DkimSigner({"herald.localhost": DkimKey(selector="s1", private_key=SecretStr(pem.decode()))})
     plain, signed = SmtpAdapter(SmtpSettings()), SmtpAdapter(SmtpSettings(), dkim=signer)
     a, b = best(lambda: plain.as_bytes(message), 1_000), best(lambda: signed.as_bytes(message), 300)
     print(f"SMTP bytes, unsigned            {a * 1e6:8.1f} µs")

@@ -39,6 +39,7 @@ from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
 from herald.notifications.acceptance import Intake
 from herald.providers.base import Adapter
+from herald.providers.dkim import DkimSigner
 from herald.providers.registry import build_adapter
 from herald.providers.router import Router
 from herald.providers.smtp import SmtpAdapter
@@ -174,7 +175,7 @@ def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> 
 def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:
     """The deployment-wide providers: SMTP from HERALD_SMTP__*, others from HERALD_PROVIDERS."""
     configured = [build_adapter(kind, cfg, egress=egress) for kind, cfg in settings.providers.items()]
-    return [SmtpAdapter(settings.smtp), *configured]
+    return [SmtpAdapter(settings.smtp, dkim=DkimSigner(settings.dkim)), *configured]
 
 
 def build_runtime(

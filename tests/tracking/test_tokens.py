@@ -41,7 +41,7 @@ def test_any_altered_character_is_refused(position: int) -> None:
 
 def test_truncated_extended_and_garbage_tokens_are_refused() -> None:
     token = CODEC.seal(Kind.OPEN, DELIVERY)
-    candidates = (token[:-1], token[:-4], token[:20], token + "A", token + "AAAA", token + "=")
+    candidates: tuple[str, ...] = (token[:-1], token[:-4], token[:20], token + "A", token + "AAAA", token + "=")
     candidates += ("", "x", "!!!!", "a" * 10_000)
     for bad in candidates:
         assert CODEC.open(bad, Kind.OPEN) is None, bad

@@ -70,7 +70,6 @@ class Links:
         """`html` with its links tracked (if `clicks`), its markers removed, and the open
         pixel (if `opens`)."""
         if clicks or MARKER in html or MARKER in html.lower():
-
             did = delivery_id.bytes
 
             def anchor(m: re.Match[str]) -> str:
@@ -112,8 +111,6 @@ class Links:
             ends = [m.start() for m in _BODY_END.finditer(html)]
             at = ends[-1] if ends else len(html)
         return html[:at] + pixel + html[at:]
-
-
 
 
 def _unescape(value: str) -> str:
