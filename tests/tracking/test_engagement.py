@@ -26,7 +26,7 @@ HTML = (
 )
 TEXT = "Order {{ order_id }}: https://shop.example/orders/{{ order_id }} {{ unsubscribe_url }}"
 TEMPLATE: dict[str, Any] = {"channels": {"email": {"subject": "Order {{ order_id }}", "html": HTML, "text": TEXT}}}
-TRACKED = re.compile(r'href="(http://[^"]+/t/c/[A-Za-z0-9_-]+)"')
+TRACKED = re.compile(r'href="(http://[^"]+/t/c/[A-Za-z0-9_-]+)"', re.IGNORECASE)
 PIXEL = re.compile(r'<img src="(http://[^"]+/t/o/[A-Za-z0-9_-]+)"')
 
 
