@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from herald.kit.channels import Channel
@@ -116,6 +116,42 @@ class SmtpSettings(BaseModel):
     timeout: float = 10.0
     pool_size: int = 8
     validate_certs: bool = True
+
+
+class TrackingSettings(BaseModel):
+    """Engagement tracking in the email Herald sends (herald/tracking): the open pixel and
+    click-through links (each also switchable per template and per link), and the one-click
+    unsubscribe link and headers (RFC 8058)."""
+
+    enabled: bool = True
+    opens: bool = True
+    clicks: bool = True
+    unsubscribe: bool = True
+    # The API buffers pixel loads and clicks and writes them in batches: at most this many
+    # events, at least this often.
+    flush_batch: int = Field(default=500, ge=1)
+    flush_interval: Duration = timedelta(milliseconds=10)
+
+
+class DkimKey(BaseModel):
+    """One sending domain's DKIM key: its selector, and the private key (PEM) inline or in a file."""
+
+    selector: str = Field(min_length=1, max_length=63)
+    private_key: SecretStr | None = None
+    private_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> DkimKey:
+        if (self.private_key is None) == (self.private_key_file is None):
+            raise ValueError("give exactly one of private_key and private_key_file")
+        return self
+
+    def pem(self) -> bytes:
+        """The private key's PEM, read from the file each time it is asked for (once, at start)."""
+        if self.private_key is not None:
+            return self.private_key.get_secret_value().encode()
+        assert self.private_key_file is not None
+        return self.private_key_file.read_bytes()
 
 
 class SmsRoute(BaseModel):
@@ -255,6 +291,10 @@ class Settings(BaseSettings):
     reconciler: ReconcilerSettings = ReconcilerSettings()
     egress: EgressSettings = EgressSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    # DKIM keys of Herald's own SMTP path, by sending domain (the From address's), e.g.
+    # HERALD_DKIM='{"example.com": {"selector": "herald", "private_key_file": "/keys/dkim.pem"}}'.
+    dkim: dict[str, DkimKey] = {}
 
     # The channels `herald run` works; empty: every registered channel.
     channels: list[Channel] = []
@@ -309,6 +349,13 @@ class Settings(BaseSettings):
         if self.metrics.token is not None and len(self.metrics.token.get_secret_value()) < MIN_SECRET_KEY // 2:
             problems.append(f"HERALD_METRICS__TOKEN is shorter than {MIN_SECRET_KEY // 2} characters")
         return problems
+
+    def effective_public_url(self) -> str:
+        """The base of the links Herald puts in messages: `api.public_url`, else (development)
+        the address the API listens on."""
+        if self.api.public_url:
+            return self.api.public_url.rstrip("/")
+        return f"http://{self.api.host}:{self.api.port}"
 
     def working_channels(self) -> list[Channel]:
         """The channels to work: those configured, else every registered one."""

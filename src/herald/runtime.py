@@ -41,6 +41,7 @@ from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
 from herald.notifications.acceptance import Intake
 from herald.providers.base import Adapter
+from herald.providers.dkim import DkimSigner
 from herald.providers.registry import build_adapter, parse_config
 from herald.providers.router import Router
 from herald.providers.smtp import SmtpAdapter
@@ -54,6 +55,10 @@ from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
 from herald.recipients.card import ContactCard
 from herald.recipients.repository import load_cards
+from herald.tracking.recorder import EngagementRecorder
+from herald.tracking.service import TrackingService
+from herald.tracking.steps import Track, Tracker, UnsubscribeLink
+from herald.tracking.tokens import TokenCodec
 from herald.webhooks.consumer import WebhookConsumer
 from herald.webhooks.dispatcher import WebhookDispatcher
 from herald.webhooks.subscriptions import Subscriptions
@@ -86,6 +91,8 @@ class Runtime:
     claim: Claim
     # Which apps' endpoints want which webhook types: the webhook consumer's per-process snapshot.
     webhook_subscriptions: Subscriptions
+    # Tracking's tokens, event log and buffer of opens and clicks (the API's).
+    tracking: TrackingService
     # With a broker outside the database: announcements committed with the log, published
     # straight after the commit.
     outbox: Outbox | None = None
@@ -112,6 +119,7 @@ class Runtime:
             events=self.events,
             provider_configs=self.provider_configs,
             forget_webhooks=self.webhook_subscriptions.invalidate,
+            tracking=self.tracking,
         )
 
     def webhook_consumer(self) -> WebhookConsumer:
@@ -169,6 +177,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        # First: writing the buffered opens and clicks needs the database.
+        await self.tracking.close()
         if self.outbox is not None:
             await self.outbox.close()
         await self.recorder.close()
@@ -187,8 +197,19 @@ class Runtime:
 def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> list[Step]:
     """The send path's rules, in the order they apply (each may settle a delivery without a
     provider call): a disabled app's work is held first, a delivery with nowhere to go is
-    skipped before anyone's opt-outs or limits are consulted, and only then is it rendered."""
-    return [HeldApps(Holds(reads)), Reachable(), OptOut(), RateLimit(limiter, settings), Render(), FirstSendWait()]
+    skipped before anyone's opt-outs or limits are consulted, and only then is it rendered
+    (with its unsubscribe link) and tracked."""
+    tracker = Tracker.from_settings(settings)
+    return [
+        HeldApps(Holds(reads)),
+        Reachable(),
+        OptOut(),
+        RateLimit(limiter, settings),
+        UnsubscribeLink(tracker),
+        Render(),
+        Track(tracker),
+        FirstSendWait(),
+    ]
 
 
 def event_consumers(settings: Settings, subscriptions: Subscriptions) -> list[Consumer]:
@@ -201,7 +222,7 @@ def event_consumers(settings: Settings, subscriptions: Subscriptions) -> list[Co
 def default_adapters(settings: Settings, egress: EgressPolicy) -> list[Adapter]:
     """The deployment-wide providers: SMTP from HERALD_SMTP__*, others from HERALD_PROVIDERS."""
     configured = [build_adapter(kind, cfg, egress=egress) for kind, cfg in settings.providers.items()]
-    return [SmtpAdapter(settings.smtp), *configured]
+    return [SmtpAdapter(settings.smtp, dkim=DkimSigner(settings.dkim)), *configured]
 
 
 def build_runtime(
@@ -269,6 +290,12 @@ def build_runtime(
     steps = send_steps(settings, limiter, read_engine)
     pipeline = Pipeline(settings, read_engine, cache, router, steps, SenderDeps(engine, feed_events))
     outbox = Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None
+    t = settings.tracking
+    tracking = TrackingService(
+        TokenCodec(secret),
+        events,
+        EngagementRecorder(sessions, events, batch=t.flush_batch, interval=t.flush_interval.total_seconds()),
+    )
     intake = Intake(
         # On PostgreSQL a batch is written by one statement, atomic by itself, so it runs
         # without BEGIN and COMMIT (two round trips per request); SQLite writes a batch in
@@ -309,4 +336,5 @@ def build_runtime(
         if provider_configs is not None
         else {kind: parse_config(kind, raw) for kind, raw in settings.providers.items()},
         webhook_subscriptions=subscriptions,
+        tracking=tracking,
     )

@@ -28,6 +28,8 @@ from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
 from herald.recipients.endpoints import router as users
 from herald.templates.endpoints import router as templates
+from herald.tracking.endpoints import me_router as my_deliveries
+from herald.tracking.endpoints import router as tracking
 from herald.webhooks.endpoints import router as webhooks
 
 DESCRIPTION = (
@@ -44,7 +46,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.callbacks = CallbackDesk(services.sessions, services.vault, services.provider_configs, services.events)
     routers: list[APIRouter] = [
         users, preferences, feed, templates, notifications, dead_letters, integrations, webhooks, apps, me, my_feed,
-        ops, callbacks, analytics,
+        ops, callbacks, analytics, my_deliveries, tracking,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)

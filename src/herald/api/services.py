@@ -23,6 +23,7 @@ from herald.kit.secrets import Vault
 from herald.notifications.acceptance import Intake
 from herald.queue.outbox import Outbox
 from herald.queue.transport import Broker
+from herald.tracking.service import TrackingService
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class ApiServices:
     outbox: Outbox | None
     # Where a change to a user's feed is announced to its live streams.
     feed_events: FeedEvents
+    # Tracking tokens, the delivery event log, and the buffer of opens and clicks.
+    tracking: TrackingService
     # Forgets this process's snapshot of webhook subscriptions after an app changes its endpoints.
     forget_webhooks: Callable[[uuid.UUID], None]
     # Where provider callbacks and engagement are recorded.

@@ -8,7 +8,7 @@ cap) is one more step in the chain, not an edit of the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -56,6 +56,8 @@ class Sending:
     unreachable: Skip | None = None
     content: dict[str, Any] | None = None
     message: Any = None  # the channel's composed message, once rendered
+    # Template variables a step before the render provides (the unsubscribe link).
+    variables: dict[str, Any] = field(default_factory=dict)
 
 
 class Step(Protocol):

@@ -60,6 +60,8 @@ class Work:
     channels: dict[str, Any]
     locales: dict[str, Any]
     suppressed: bool = False
+    # The template's tracking options ({"opens": bool, "clicks": bool}); None: the defaults.
+    tracking: dict[str, Any] | None = None
 
 
 _D_COLUMNS = [getattr(Delivery, f.name) for f in fields(ClaimedDelivery)]
@@ -182,7 +184,7 @@ def _work(d: ClaimedDelivery, n: NotificationRow, template: dict[str, Any] | Non
         channels, locales = (template.get("channels", {}), template.get("locales", {})) if template else ({}, {})
     else:
         channels, locales = n.content or {}, {}
-    return Work(d, n, channels, locales)
+    return Work(d, n, channels, locales, tracking=template.get("tracking") if template else None)
 
 
 async def suppressed(conn: AsyncConnection, pairs: set[tuple[uuid.UUID, str, str]]) -> set[tuple[uuid.UUID, str, str]]:

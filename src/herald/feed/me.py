@@ -15,7 +15,9 @@ from herald.api.routing import JsonRoute
 from herald.feed import service
 from herald.feed.schemas import Counts, CountsOut, FeedPage, ItemsIn, Mark, Status
 from herald.feed.stream import last_event, stream
+from herald.kit.clock import utcnow
 from herald.kit.uow import unit_of_work
+from herald.tracking import service as tracking
 
 router = APIRouter(prefix="/v1/me/feed", tags=["end users"], route_class=JsonRoute, responses=responses(*END_USER))
 
@@ -63,7 +65,10 @@ async def read_all(user: EndUserDep, services: ServicesDep) -> CountsOut:
 @router.post("/{mark}", response_model=CountsOut, responses=responses(409), summary="Mark your items")
 async def mark(body: ItemsIn, mark: Mark, user: EndUserDep, services: ServicesDep) -> CountsOut:
     async with unit_of_work(services.sessions) as uow:
+        # Reading an item opens its delivery: those of the ids the user had not read yet.
+        opened = await tracking.unread_of(uow, user.app_id, user.user_id, body.ids) if mark == "read" else []
         counts = await service.mark(uow, services.feed_events, user.app_id, user.user_id, body.ids, mark)
+        await tracking.feed_read(uow, services.tracking.events, user.app_id, opened, utcnow())
     return CountsOut(counts=counts)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 
 from herald.cache.interface import ContactCache
 from herald.kit.channels import Channel
+from herald.kit.db import upsert_insert
 from herald.kit.uow import UnitOfWork
 from herald.preferences.models import ANY, Preference
 from herald.preferences.schemas import CategoryPreference, PreferencesDoc
@@ -56,3 +57,21 @@ async def replace_preferences(
 
     uow.after_commit(hook)
     return await get_preferences(uow, app_id, user_id)
+
+
+async def opt_out(
+    uow: UnitOfWork, cache: ContactCache, app_id: uuid.UUID, user_id: str, channel: str, category: str | None
+) -> None:
+    """Turn off one rule, `channel` x `category` (no category: the whole channel), leaving the
+    user's other preferences as they are (an unsubscribe link). The user must exist."""
+    await require_user(uow, app_id, user_id)
+    row = {"app_id": app_id, "user_id": user_id, "channel": channel, "category": category or ANY, "enabled": False}
+    stmt = upsert_insert(uow.session, Preference).values(**row)
+    key = ["app_id", "user_id", "channel", "category"]
+    stmt = stmt.on_conflict_do_update(index_elements=key, set_={"enabled": False})
+    await uow.session.execute(stmt)
+
+    async def hook() -> None:
+        await cache.invalidate(app_id, user_id)
+
+    uow.after_commit(hook)

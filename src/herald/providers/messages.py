@@ -20,6 +20,9 @@ class EmailMessage:
     text: str | None
     to_name: str | None = None
     category: str | None = None
+    # Extra header fields, in order (List-Unsubscribe and List-Unsubscribe-Post, RFC 8058):
+    # every email adapter sends them as they are.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

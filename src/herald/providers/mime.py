@@ -16,8 +16,11 @@ from email.header import Header
 from email.utils import formataddr
 
 _CRLF = b"\r\n"
-# RFC 5322 2.1.1: lines SHOULD be at most 78 characters; longer headers are folded.
+# RFC 5322 2.1.1: lines SHOULD be at most 78 characters; longer headers are folded. A line
+# MUST be at most 998: an ASCII value with no space to fold at (a List-Unsubscribe URL) is
+# written whole on its line rather than pushed alone onto the next.
 _MAX_LINE = 78
+_MUST_LINE = 998
 
 
 def _one_line(value: str) -> str:
@@ -28,7 +31,7 @@ def _one_line(value: str) -> str:
 def header(name: str, value: str) -> bytes:
     """`Name: value`, RFC 2047-encoded and folded when it is not short plain ASCII."""
     value = _one_line(value)
-    if value.isascii() and len(name) + 2 + len(value) <= _MAX_LINE:
+    if value.isascii() and len(name) + 2 + len(value) <= (_MAX_LINE if " " in value or "\t" in value else _MUST_LINE):
         return f"{name}: {value}".encode("ascii")
     charset = "us-ascii" if value.isascii() else "utf-8"
     encoded = Header(value, charset, maxlinelen=76, header_name=name).encode(linesep="\r\n")

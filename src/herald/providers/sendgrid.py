@@ -150,6 +150,8 @@ class SendGridAdapter:
         }
         if m.category:
             body["categories"] = [m.category]
+        if m.headers:
+            body["headers"] = dict(m.headers)
         if c.sandbox_mode:
             body["mail_settings"] = {"sandbox_mode": {"enable": True}}
         return body

@@ -16,6 +16,7 @@ from herald.config import SmtpSettings
 from herald.kit.channels import Channel
 from herald.kit.egress import EGRESS_DENIED, EgressRefused, Guard
 from herald.providers import mime
+from herald.providers.dkim import DkimSigner
 from herald.providers.messages import EmailMessage, OutboundMessage
 from herald.providers.outcome import (
     DeadAddress,
@@ -48,8 +49,17 @@ class SmtpAdapter:
     channel = Channel.EMAIL
     collapses_duplicates = False
 
-    def __init__(self, config: SmtpSettings, *, ca_pem: str | None = None, egress: Guard | None = None) -> None:
+    def __init__(
+        self,
+        config: SmtpSettings,
+        *,
+        ca_pem: str | None = None,
+        egress: Guard | None = None,
+        dkim: DkimSigner | None = None,
+    ) -> None:
         self.config = config
+        # Herald's own SMTP path signs with the sending domain's key, when it has one.
+        self._dkim = dkim
         self._guard = egress
         self._ca_pem = ca_pem
         self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
@@ -100,7 +110,9 @@ class SmtpAdapter:
         ]
         if m.category:
             headers.append(("X-Herald-Category", m.category))
-        return mime.message(headers, m.text, m.html)
+        headers.extend(m.headers)
+        raw = mime.message(headers, m.text, m.html)
+        return self._dkim.sign(raw, self._domain) if self._dkim else raw
 
     async def send(self, message: OutboundMessage) -> Outcome:
         assert isinstance(message, EmailMessage)

@@ -10,7 +10,15 @@ from typing import Any
 
 
 def render_context(data: dict[str, Any], user: dict[str, Any], event_id: str, category: str | None) -> dict[str, Any]:
-    return {**data, "data": data, "user": user, "notification": {"event_id": event_id, "category": category}}
+    """`unsubscribe_url` is always defined, empty here: the send path sets it for an email that
+    has one (tracking.steps), and a template tests it with `{% if unsubscribe_url %}`."""
+    return {
+        **data,
+        "data": data,
+        "user": user,
+        "notification": {"event_id": event_id, "category": category},
+        "unsubscribe_url": "",
+    }
 
 
 def user_context(

@@ -14,6 +14,18 @@ from herald.kit.jsonvalues import JsonObject
 SAMPLE_DATA_MAX_BYTES = 16_384
 
 
+class TrackingOptions(BaseModel):
+    """Engagement tracking in this template's email (when the deployment has it on)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    opens: bool = Field(default=True, description="An open pixel in the HTML part")
+    clicks: bool = Field(
+        default=True,
+        description='Click-through links in the HTML part; one link opts out with `data-herald-track="off"`',
+    )
+
+
 class TemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -21,6 +33,7 @@ class TemplateIn(BaseModel):
     default_locale: str = Field(default="en", max_length=35)
     channels: Contents
     locales: dict[str, Contents] = Field(default_factory=dict)
+    tracking: TrackingOptions | None = Field(default=None, description="Unset: opens and clicks tracked")
     sample_data: JsonObject | None = Field(
         default=None,
         description="An example of a notification's `data` (it may also hold `user` and `notification`): "

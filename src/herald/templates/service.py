@@ -32,6 +32,7 @@ def to_out(t: Template) -> TemplateOut:
         channels=t.content.get("channels", {}),
         locales=t.content.get("locales", {}),
         sample_data=t.content.get("sample_data"),
+        tracking=t.content.get("tracking"),
         created_at=t.created_at,
         updated_at=t.updated_at,
     )
@@ -48,6 +49,8 @@ async def put_template(uow: UnitOfWork, app_id: uuid.UUID, key: str, body: Templ
     }
     if body.sample_data is not None:
         stored["sample_data"] = body.sample_data
+    if body.tracking is not None:
+        stored["tracking"] = body.tracking.model_dump()
     t = await uow.session.get(Template, (app_id, key))
     created = t is None
     if t is None:

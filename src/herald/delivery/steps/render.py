@@ -30,8 +30,11 @@ class Render:
         else:
             get = inline.get
             user = user_context(get("name"), get("email"), get("phone"), get("locale"), None, {})
+        ctx = render_context(n.data, user, n.event_id, n.category)
+        if s.variables:
+            ctx.update(s.variables)
         try:
-            rendered = render(s.channel, content, render_context(n.data, user, n.event_id, n.category))
+            rendered = render(s.channel, content, ctx)
         except HeraldError as exc:
             if isinstance(exc, RenderLimit):
                 await asyncio.sleep(0)  # it may have run for its whole CPU budget: others go first

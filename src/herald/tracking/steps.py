@@ -1,0 +1,79 @@
+"""Tracking in the send path: two steps around the render.
+
+`UnsubscribeLink` (before the render) gives the template its `unsubscribe_url`, so a body can
+place the link; `Track` (after it) rewrites the email's HTML (click-through links, the open
+pixel) and adds the RFC 8058 headers. Both are plain send-path steps: they never stop a
+delivery, and with tracking off they cost a few attribute reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from herald.config import Settings, TrackingSettings
+from herald.delivery.sending import Sending, Stop
+from herald.providers.messages import EmailMessage
+from herald.tracking.links import Links
+from herald.tracking.tokens import TokenCodec
+
+UNSUBSCRIBE_VARIABLE = "unsubscribe_url"
+ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+
+
+class Tracker:
+    """One deployment's tracking: its switches and its link writer."""
+
+    def __init__(self, settings: TrackingSettings, links: Links) -> None:
+        self.settings = settings
+        self.links = links
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Tracker:
+        codec = TokenCodec(settings.effective_secret_key().get_secret_value())
+        return cls(settings.tracking, Links(codec, settings.effective_public_url()))
+
+
+class UnsubscribeLink:
+    """A delivery that can be unsubscribed from gets its signed link as `unsubscribe_url`.
+
+    It can when it is not critical (a critical notification ignores opt-outs, so offering one
+    would lie) and it is for a stored user (an opt-out is that user's preference; an inline
+    recipient has none to write). The link writes the preference for the delivery's own
+    category on its own channel; without a category, for the whole channel.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    async def __call__(self, s: Sending) -> Stop | None:
+        n = s.work.notification
+        if self.tracker.settings.unsubscribe and n.user_id is not None and not n.critical:
+            s.variables[UNSUBSCRIBE_VARIABLE] = self.tracker.links.unsubscribe_url(s.work.delivery.id)
+        return None
+
+
+class Track:
+    """An email's HTML tracked (as the deployment, the template and each link allow) and its
+    List-Unsubscribe headers, when it has an unsubscribe link."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    async def __call__(self, s: Sending) -> Stop | None:
+        m = s.message
+        if not isinstance(m, EmailMessage):
+            return None
+        t = self.tracker.settings
+        options = s.work.tracking or {}
+        opens = t.enabled and t.opens and options.get("opens", True) is not False
+        clicks = t.enabled and t.clicks and options.get("clicks", True) is not False
+        html = m.html
+        if html:
+            html = self.tracker.links.rewrite(html, s.work.delivery.id, opens=opens, clicks=clicks)
+        unsubscribe = s.variables.get(UNSUBSCRIBE_VARIABLE)
+        headers = m.headers
+        if unsubscribe:
+            headers = (*headers, ("List-Unsubscribe", f"<{unsubscribe}>"), ONE_CLICK)
+        if html is not m.html or headers is not m.headers:
+            s.message = dataclasses.replace(m, html=html, headers=headers)
+        return None
