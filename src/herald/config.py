@@ -348,6 +348,9 @@ class Settings(BaseSettings):
             problems.append(f"HERALD_SECRET_KEY is the development key generated in {generated}")
         if self.metrics.token is not None and len(self.metrics.token.get_secret_value()) < MIN_SECRET_KEY // 2:
             problems.append(f"HERALD_METRICS__TOKEN is shorter than {MIN_SECRET_KEY // 2} characters")
+        if not self.api.public_url:
+            # Links in messages (tracking, unsubscribe) would name the listen address.
+            problems.append("HERALD_API__PUBLIC_URL is not set (the base of the links in messages)")
         return problems
 
     def effective_public_url(self) -> str:

@@ -27,12 +27,17 @@ def test_production_names_each_development_default(tmp_path: Path) -> None:
     def problems(**kw: object) -> list[str]:
         return Settings(mode=Mode.PRODUCTION, data_dir=tmp_path, **kw).production_problems()  # type: ignore[arg-type]
 
-    assert problems() == ["HERALD_SECRET_KEY is not set"]
+    public = {"public_url": "https://herald.example.com"}
+    assert problems() == [
+        "HERALD_SECRET_KEY is not set",
+        "HERALD_API__PUBLIC_URL is not set (the base of the links in messages)",
+    ]
+    assert problems(api=public) == ["HERALD_SECRET_KEY is not set"]
     assert "shorter than 32" in problems(secret_key=SecretStr("short"))[0]
     generated = tmp_path / "secret.key"
     generated.write_text("g" * 43)  # what development mode wrote there
     assert "development key generated in" in problems(secret_key=SecretStr("g" * 43))[0]
-    assert problems(secret_key=SecretStr(STRONG)) == []
+    assert problems(secret_key=SecretStr(STRONG), api=public) == []
     assert "HERALD_METRICS__TOKEN" in problems(secret_key=SecretStr(STRONG), metrics={"token": "abc"})[0]
 
 
@@ -48,6 +53,7 @@ def test_the_processes_refuse_to_start(
     command: list[str], env: dict[str, str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HERALD_MODE", "production")
+    monkeypatch.setenv("HERALD_API__PUBLIC_URL", "https://herald.example.com")
     monkeypatch.setenv("HERALD_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("HERALD_SECRET_KEY", raising=False)
     for name, value in env.items():
@@ -75,6 +81,7 @@ def test_an_enabled_development_app_keeps_production_from_starting(
     asyncio.run(make(False))
     dev_key = asyncio.run(make(True))
     monkeypatch.setenv("HERALD_MODE", "production")
+    monkeypatch.setenv("HERALD_API__PUBLIC_URL", "https://herald.example.com")
     monkeypatch.setenv("HERALD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("HERALD_SECRET_KEY", STRONG)
     result = CliRunner().invoke(cli, ["worker", "--channel", "email"])

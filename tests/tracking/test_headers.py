@@ -1,4 +1,4 @@
-"""Every email adapter sends a message's extra headers (List-Unsubscribe, RFC 8058)."""
+"""Every email adapter (SMTP, SendGrid, Mailchimp) sends a message's extra headers (List-Unsubscribe, RFC 8058)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from email.policy import default
 from pydantic import SecretStr
 
 from herald.config import SmtpSettings
+from herald.providers.mailchimp import MailchimpAdapter, MailchimpConfig
 from herald.providers.messages import EmailMessage
 from herald.providers.sendgrid import SendGridAdapter, SendGridConfig
 from herald.providers.smtp import SmtpAdapter
@@ -30,3 +31,10 @@ def test_sendgrid_puts_them_in_the_payload() -> None:
     assert adapter.payload(MESSAGE)["headers"] == dict(HEADERS)
     plain = EmailMessage(key="0" * 32, to="ada@example.com", subject="Hi", html=None, text="x")
     assert "headers" not in adapter.payload(plain)
+
+
+def test_mailchimp_puts_them_in_the_message() -> None:
+    adapter = MailchimpAdapter(MailchimpConfig(api_key=SecretStr("md-x"), from_email="noreply@example.com"))
+    assert adapter.payload(MESSAGE)["message"]["headers"] == dict(HEADERS)
+    plain = EmailMessage(key="0" * 32, to="ada@example.com", subject="Hi", html=None, text="x")
+    assert "headers" not in adapter.payload(plain)["message"]

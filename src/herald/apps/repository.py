@@ -9,11 +9,13 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.apps.models import App
+from herald.events.models import DeliveryEvent
 from herald.integrations.models import Integration
 from herald.kit.db import Base
 from herald.notifications.models import Delivery, DeliveryState, Notification
 from herald.recipients.models import Device, Suppression, User
 from herald.templates.models import Template
+from herald.webhooks.models import WebhookEndpoint
 
 # What deleting an app takes with it (the foreign keys cascade), as an operator would name it.
 # Each table is counted by an index that leads with app_id; preferences and attempts go with
@@ -26,6 +28,8 @@ OWNED: dict[str, type[Base]] = {
     "deliveries": Delivery,
     "provider accounts": Integration,
     "suppressed addresses": Suppression,
+    "delivery events": DeliveryEvent,
+    "webhook endpoints": WebhookEndpoint,
 }
 
 

@@ -235,10 +235,8 @@ class MailchimpAdapter:
             message["text"] = m.text
         if m.category:
             message["tags"] = [m.category]
-        # Extra headers (List-Unsubscribe) once EmailMessage carries them; passed as given.
-        extra = getattr(m, "headers", None)
-        if isinstance(extra, Mapping) and extra:
-            message["headers"] = {str(k): str(v) for k, v in extra.items()}
+        if m.headers:  # List-Unsubscribe and List-Unsubscribe-Post (RFC 8058)
+            message["headers"] = dict(m.headers)
         return {"key": c.api_key.get_secret_value(), "message": message, "async": False}
 
     async def send(self, message: OutboundMessage) -> Outcome:
