@@ -379,7 +379,8 @@ async def main(o: Options) -> dict[str, Any]:
         doc["seeded_deliveries"] = int(seeded[0][0])
         doc["prepare_s"] = round(time.time() - t, 1)
         print(
-            f"[callbacks] {doc['seeded_deliveries']:,} sent deliveries in the log, callbacks signed ({doc['prepare_s']} s)"
+            f"[callbacks] {doc['seeded_deliveries']:,} sent deliveries in the log,"
+            f" callbacks signed ({doc['prepare_s']} s)"
         )
         # Unmeasured: every code path once (the first requests load modules, prepare statements).
         warm = Plan()
@@ -440,7 +441,8 @@ def render(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(
-        title=f"Herald callback ingestion, PostgreSQL + Redis ({doc['busy_before_pct']:.0f}% busy before, {doc['elapsed_s']} s)"
+        title=f"Herald callback ingestion, PostgreSQL + Redis ({doc['busy_before_pct']:.0f}% busy before,"
+        f" {doc['elapsed_s']} s)"
     )
     t.add_column("phase", style="bold")
     t.add_column("events/s", justify="right")
