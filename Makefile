@@ -47,11 +47,14 @@ lint: $(BENCH_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-# Every target: the delivery pipeline's (about 75 s), then the in-app live stream's (about 85 s).
+# Every target: the delivery pipeline's (about 75 s), the in-app live stream's (about 85 s),
+# provider callback ingestion (about 85 s), and the open pixel and click redirect (about 75 s).
 bench: $(BENCH_STAMP)
 	$(COMPILE)
 	$(BIN)/python -m bench --short
 	$(BIN)/python -m bench.sse
+	$(BIN)/python -m bench.callbacks
+	$(BIN)/python -m bench.tracking_http
 
 clean:
 	rm -rf $(VENV) var/*.db

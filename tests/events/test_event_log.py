@@ -163,3 +163,22 @@ async def test_an_unknown_or_another_apps_delivery_is_acknowledged_not_recorded(
     assert await record(h, event(d, "delivered", "y"), app_id=uuid.uuid4()) == (0, 0, 1)
     assert spy.seen == []
     assert (await delivery(h, d)).outcome is None
+
+
+async def test_a_batch_of_thousands_is_recorded_whole_once_and_counted(h: Herald, spy: Spy) -> None:
+    """A batch larger than one statement's rows (the writer groups up to 2,000 callbacks, the
+    pixel buffer 500 events): every new event is returned as new, a repeat of the whole batch
+    records nothing again, and the engagement summary counts each event once."""
+    d = await sent_delivery(h)
+    opens = [event(d, EventKind.OPENED, f"open-{n}", minutes=n % 50) for n in range(1500)]
+    clicks = [event(d, EventKind.CLICKED, f"click-{n}", detail=f"https://x.example/{n}") for n in range(1500)]
+    assert await record(h, *opens, *clicks) == (3000, 0, 0)
+    later = [event(d, EventKind.OPENED, f"open-late-{n}") for n in range(10)]
+    assert await record(h, *later, *opens, *clicks) == (10, 3000, 0)
+    async with h.runtime.sessions() as s:
+        counts = {e.kind: e.count for e in (await s.scalars(select(Engagement).where(Engagement.delivery_id == d)))}
+        assert counts == {EventKind.OPENED: 1510, EventKind.CLICKED: 1500}
+        stored = await s.scalars(select(DeliveryEvent.dedupe).where(DeliveryEvent.delivery_id == d))
+        assert len(set(stored)) == 3010
+    firsts = [r for r in spy.seen if r.event.kind in (EventKind.OPENED, EventKind.CLICKED) and r.first_of_kind]
+    assert {r.event.dedupe for r in firsts} == {"open-0", "click-0"}

@@ -26,8 +26,6 @@ from herald.recipients.models import Suppression
 _E = cast(Table, DeliveryEvent.__table__)
 _G = cast(Table, Engagement.__table__)
 _D = cast(Table, Delivery.__table__)
-# Rows per multi-row statement: well under SQLite's bound on parameters.
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +79,19 @@ async def targets(
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[tuple[uuid.UUID, str]]:
     """The events, each unless its delivery already has one with its dedupe value; the
     (delivery_id, dedupe) of those that are new."""
-    new: set[tuple[uuid.UUID, str]] = set()
-    for start in range(0, len(rows), _CHUNK):
-        stmt = upsert_insert(conn, _E).values(rows[start : start + _CHUNK])
-        stmt = stmt.on_conflict_do_nothing(index_elements=["delivery_id", "dedupe"])
-        result = await conn.execute(stmt.returning(_E.c.delivery_id, _E.c.dedupe))
-        new.update((row[0], row[1]) for row in result)
-    return new
+    if not rows:
+        return set()
+    # One statement, the rows as its parameters: SQLAlchemy sends them as multi-row batches
+    # ("insertmanyvalues") from a statement compiled once per process. A `.values(rows)`
+    # statement is compiled again for every batch (its SQL depends on the row count): that
+    # compilation was the API's largest cost in recording a batch of callbacks or pixels.
+    result = await conn.execute(_insert_events(conn), rows)
+    return {(row[0], row[1]) for row in result}
+
+
+def _insert_events(conn: AsyncConnection) -> Any:
+    stmt = upsert_insert(conn, _E).on_conflict_do_nothing(index_elements=["delivery_id", "dedupe"])
+    return stmt.returning(_E.c.delivery_id, _E.c.dedupe)
 
 
 _RANK = case(*((_D.c.outcome == outcome, rank) for outcome, rank in OUTCOME_RANK.items()), else_=0)
@@ -106,22 +110,27 @@ async def advance_outcomes(conn: AsyncConnection, moves: list[dict[str, Any]]) -
 
 async def engage(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[tuple[uuid.UUID, str], int]:
     """Add to each (delivery, kind)'s engagement summary; the count each one has now."""
-    counts: dict[tuple[uuid.UUID, str], int] = {}
-    for start in range(0, len(rows), _CHUNK):
-        stmt = upsert_insert(conn, _G).values(rows[start : start + _CHUNK])
-        new = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["delivery_id", "kind"],
-            # Events arrive out of order: the earliest and the latest, whichever came when.
-            set_={
-                "count": _G.c.count + new.count,
-                "first_at": case((new.first_at < _G.c.first_at, new.first_at), else_=_G.c.first_at),
-                "last_at": case((new.last_at > _G.c.last_at, new.last_at), else_=_G.c.last_at),
-            },
-        )
-        result = await conn.execute(stmt.returning(_G.c.delivery_id, _G.c.kind, _G.c.count))
-        counts.update(((row[0], row[1]), int(row[2])) for row in result)
-    return counts
+    if not rows:
+        return {}
+    # As the events: one statement compiled once, the rows as its parameters. The rows come
+    # sorted by (delivery, kind), so two writers lock the summaries in the same order.
+    result = await conn.execute(_engage(conn), rows)
+    return {(row[0], row[1]): int(row[2]) for row in result}
+
+
+def _engage(conn: AsyncConnection) -> Any:
+    stmt = upsert_insert(conn, _G)
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["delivery_id", "kind"],
+        # Events arrive out of order: the earliest and the latest, whichever came when.
+        set_={
+            "count": _G.c.count + new.count,
+            "first_at": case((new.first_at < _G.c.first_at, new.first_at), else_=_G.c.first_at),
+            "last_at": case((new.last_at > _G.c.last_at, new.last_at), else_=_G.c.last_at),
+        },
+    )
+    return stmt.returning(_G.c.delivery_id, _G.c.kind, _G.c.count)
 
 
 async def suppress(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
@@ -151,4 +160,3 @@ async def engagements(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) 
     for e in (await session.scalars(stmt)).all():
         out.setdefault(e.delivery_id, []).append(e)
     return out
-
