@@ -44,9 +44,12 @@ def create_app(services: ApiServices) -> FastAPI:
     authenticator = Authenticator(services.sessions, services.pepper, services.vault, services.settings.api)
     app.state.authenticator = authenticator
     app.state.callbacks = CallbackDesk(services.sessions, services.vault, services.provider_configs, services.events)
+    # A request is matched against the routes in this order, one by one: the busiest first (the
+    # open pixel and the click redirect, providers' receipts, the intake). Matching the pixel
+    # at the end of the list was a quarter of its CPU.
     routers: list[APIRouter] = [
-        users, preferences, feed, templates, notifications, dead_letters, integrations, webhooks, apps, me, my_feed,
-        ops, callbacks, analytics, my_deliveries, tracking,
+        tracking, callbacks, notifications, users, preferences, feed, templates, dead_letters, integrations,
+        webhooks, apps, me, my_feed, my_deliveries, ops, analytics,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)
