@@ -7,6 +7,13 @@ throttle in bursts; a worker is SIGKILLed every `--kill-every` seconds and resta
 PostgreSQL + Redis both engines (private instances) are restarted once mid-drive. Then it
 waits for quiescence and checks every notification against the device inboxes. One summary
 line; exit status 1 if any accepted notification is lost (or the figures are inconsistent).
+
+Meanwhile Twilio, Vonage, SendGrid and Mailchimp post their signed receipts to Herald
+(`--no-callbacks` to leave them out): 200 ms late, 20% twice, reordered within 500 ms, 5%
+never; some users' numbers and addresses fail at the provider (undelivered, bounced), SMS
+to +44 goes to Vonage first and email to SendGrid, then Mailchimp. After the drain the
+callbacks are drained too and audited (bench/chaos_callbacks.py): every delivery's outcome,
+timeline and suppressions against what the simulators' callbacks said, per provider.
 """
 
 from __future__ import annotations
@@ -22,15 +29,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.chaos_audit import Figures, Ledger, classify, drain, postmortem, unknown_resends
-from bench.chaos_load import PLATFORMS, Driver, Progress, plan, seed
-from bench.cluster import Herald, Postgres, Proc, Redis, SandboxProcess
+from bench.chaos_callbacks import MAILCHIMP_LATE_FAULTS, PROVIDERS, CallbackFaults
+from bench.chaos_callbacks import audit as audit_callbacks
+from bench.chaos_load import PLATFORMS, Driver, Fates, Progress, plan, seed
+from bench.cluster import Herald, Postgres, Proc, Redis, SandboxProcess, free_port
 
 # Each simulator's own transient code: 20% of requests fail with it.
 TRANSIENT = {
@@ -40,6 +49,7 @@ TRANSIENT = {
     "twilio": "503",
     "vonage": "1",
     "sendgrid": "503",
+    "mailchimp": "ServiceUnavailable",
     "smtp": "451",
 }
 # Small ladders so that the run converges in minutes: few dead letters, fast reclaiming.
@@ -54,6 +64,8 @@ TUNING = {
     "HERALD_BREAKER__COOLDOWN": "2",
 }
 CHANNELS = ("push", "sms", "email")
+# With callbacks, email goes to the providers that call back (SMTP only when both fail).
+CALLBACK_ROUTES = {"HERALD_ROUTES__EMAIL": json.dumps(["sendgrid", "mailchimp", "smtp"])}
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,10 @@ class Config:
     burst_sims: tuple[str, ...] = tuple(sorted(TRANSIENT))
     platforms: tuple[tuple[str, int], ...] = PLATFORMS
     herald_env: tuple[tuple[str, str], ...] = ()
+    callbacks: bool = True
+    callback_faults: CallbackFaults = field(default_factory=CallbackFaults)
+    uk: float = 0.3  # users with a +44 number (Vonage first)
+    failing: float = 0.1  # users whose number and address their providers report as failing
     window: float = 180.0
     stall: float = 120.0
     drain_limit: float = 1800.0
@@ -119,18 +135,22 @@ class Deployment:
                 await part.stop()
 
 
-def _sandbox_env(sandbox: SandboxProcess) -> dict[str, str]:
-    """The sandbox's env, plus a Twilio status callback URL: it carries Herald's key into the inbox."""
+def _sandbox_env(sandbox: SandboxProcess, callbacks: bool) -> dict[str, str]:
+    """The sandbox's env; without callbacks, plus a Twilio status callback URL that carries
+    Herald's key into the inbox (with them, the URL is Herald's own, key included)."""
     env = dict(sandbox.env)
+    if callbacks:
+        return env | CALLBACK_ROUTES
     providers = json.loads(env["HERALD_PROVIDERS"])
     providers["twilio"]["status_callback_url"] = f"{sandbox.base_url}/_chaos/twilio-status"
     env["HERALD_PROVIDERS"] = json.dumps(providers)
     return env
 
 
-async def _engines(cfg: Config, workdir: Path) -> Deployment:
-    """The sandbox and, on the production backend, private PostgreSQL and Redis, started together."""
-    starts: list[Any] = [SandboxProcess.start(workdir / "sandbox")]
+async def _engines(cfg: Config, workdir: Path, api_url: str | None) -> Deployment:
+    """The sandbox and, on the production backend, private PostgreSQL and Redis, started
+    together; `api_url`: where Herald's API will listen, for the simulators' callbacks."""
+    starts: list[Any] = [SandboxProcess.start(workdir / "sandbox", callbacks=api_url is not None, callbacks_to=api_url)]
     if cfg.backend == "postgres":
         starts += [Postgres.private(workdir / "pg"), Redis.private(workdir / "redis")]
     parts = await asyncio.gather(*starts, return_exceptions=True)
@@ -147,9 +167,12 @@ async def _engines(cfg: Config, workdir: Path) -> Deployment:
 
 async def deploy(cfg: Config, workdir: Path) -> Deployment:
     """Everything started and ready: the API answers, every worker is running."""
-    dep = await _engines(cfg, workdir)
+    # The API's port is chosen first: the simulators must know where to call back, and the
+    # provider configs they hand over carry the secrets that verify them.
+    port = free_port()
+    dep = await _engines(cfg, workdir, f"http://127.0.0.1:{port}" if cfg.callbacks else None)
     try:
-        env = {**_sandbox_env(dep.sandbox), **TUNING, **dict(cfg.herald_env)}
+        env = {**_sandbox_env(dep.sandbox, cfg.callbacks), **TUNING, **dict(cfg.herald_env)}
         if dep.postgres is not None and dep.redis is not None:
             env |= {"HERALD_DATABASE_URL": await dep.postgres.create_database("herald_chaos")}
             env |= {"HERALD_REDIS_URL": dep.redis.url}
@@ -157,11 +180,11 @@ async def deploy(cfg: Config, workdir: Path) -> Deployment:
         await herald.migrate()
         dep.creds = await herald.create_app("chaos")
         if cfg.backend == "sqlite":
-            dep.api_url = await herald.all_in_one()
+            dep.api_url = await herald.all_in_one(port=port)
             dep.victims = [herald.procs[-1]]
             return dep
         url, *procs = await asyncio.gather(
-            herald.api(workers=cfg.api_workers),
+            herald.api(workers=cfg.api_workers, port=port),
             *(herald.worker(c) for c in CHANNELS),
             herald.relay(),
             herald.scheduler(),
@@ -175,8 +198,9 @@ async def deploy(cfg: Config, workdir: Path) -> Deployment:
 
 
 def _faults(cfg: Config, sim: str, throttle: int = 0) -> dict[str, Any]:
+    late = MAILCHIMP_LATE_FAULTS if cfg.callbacks and sim == "mailchimp" else {}
     return {
-        "error_rates": {TRANSIENT[sim]: cfg.error_rate},
+        "error_rates": {TRANSIENT[sim]: cfg.error_rate, **late},
         "drop_rate": cfg.drop_rate,
         "throttle_count": throttle,
         "throttle_retry_after": 1,
@@ -266,10 +290,14 @@ async def _exercise(cfg: Config, figures: Figures, dep: Deployment, log: Callabl
             concurrency=cfg.concurrency,
             window=cfg.window,
             mix=cfg.platforms,
+            fates=Fates(uk=cfg.uk, failing=cfg.failing, seed=cfg.seed + 2) if cfg.callbacks else None,
         )
         log(f"seeded {len(users)} users ({time.monotonic() - t0:.1f}s)")
         for sim in TRANSIENT:
             await sandbox.set_faults(sim, _faults(cfg, sim))
+        if cfg.callbacks:
+            for k, sim in enumerate(PROVIDERS):
+                await sandbox.set_callbacks(sim, cfg.callback_faults.settings(cfg.seed * 10 + k))
         notifications = plan(cfg.n, users, rng, f"{cfg.seed}")
         progress = Progress(cfg.n)
         monkey = Monkey(cfg, dep, sandbox, progress, log)
@@ -285,6 +313,12 @@ async def _exercise(cfg: Config, figures: Figures, dep: Deployment, log: Callabl
         finally:
             monkey.stop.set()
             await chaos
+    refused: set[str] = set()
+    if cfg.callbacks:
+        t_cb = time.monotonic()
+        cb, refused = await audit_callbacks(ledger, sandbox.base_url, cfg.callback_faults)
+        figures.callbacks, figures.callback_problems = cb.as_json(), cb.problems()
+        log(f"{cb.line()} ({time.monotonic() - t_cb:.1f}s to drain and audit)")
     events, deliveries, attempts = await ledger.rows()
     await ledger.close()
     inbox = await sandbox.summary()
@@ -296,7 +330,7 @@ async def _exercise(cfg: Config, figures: Figures, dep: Deployment, log: Callabl
     figures.not_accepted, figures.rejected = len(drive.unaccepted), len(drive.rejected)
     figures.attempts, figures.unknown_resends = len(attempts), unknown_resends(attempts)
     figures.kills, figures.restarts = monkey.kills, monkey.restarts
-    classify(figures, drive.accepted, events, deliveries, inbox)
+    classify(figures, drive.accepted, events, deliveries, inbox, refused)
     figures.wall = time.monotonic() - t0
     return figures
 
@@ -331,6 +365,13 @@ def parse(argv: list[str] | None = None) -> Config:
     p.add_argument("--burst-every", type=float, default=5.0, help="seconds between 429 bursts")
     p.add_argument("--burst-seconds", type=float, default=1.0, help="how long one provider throttles")
     p.add_argument("--burst-sims", default=",".join(sorted(TRANSIENT)), help="simulators that get 429 bursts")
+    p.add_argument("--no-callbacks", action="store_true", help="no provider callbacks (the run before issue 22)")
+    p.add_argument("--cb-delay-ms", type=float, default=200.0, help="callbacks: delay before each")
+    p.add_argument("--cb-duplicate-rate", type=float, default=0.2, help="callbacks: share sent twice")
+    p.add_argument("--cb-reorder-ms", type=float, default=500.0, help="callbacks: reordering window")
+    p.add_argument("--cb-drop-rate", type=float, default=0.05, help="callbacks: share never sent")
+    p.add_argument("--uk", type=float, default=0.3, help="users with a +44 number (Vonage first)")
+    p.add_argument("--failing", type=float, default=0.1, help="users whose numbers/addresses fail")
     p.add_argument("--herald-env", action="append", default=[], metavar="KEY=VALUE", help="extra Herald setting")
     p.add_argument("--window", type=float, default=180.0, help="seconds to keep retrying one request")
     p.add_argument("--drain-limit", type=float, default=1800.0, help="seconds to wait for quiescence at most")
@@ -359,6 +400,15 @@ def parse(argv: list[str] | None = None) -> Config:
         burst_sims=_names(a.burst_sims),
         platforms=_weights(a.platforms),
         herald_env=tuple((k, v) for k, _, v in (kv.partition("=") for kv in a.herald_env)),
+        callbacks=not a.no_callbacks,
+        callback_faults=CallbackFaults(
+            delay_ms=a.cb_delay_ms,
+            duplicate_rate=a.cb_duplicate_rate,
+            reorder_window_ms=a.cb_reorder_ms,
+            drop_rate=a.cb_drop_rate,
+        ),
+        uk=a.uk,
+        failing=a.failing,
         window=a.window,
         stall=a.stall,
         drain_limit=a.drain_limit,
@@ -367,6 +417,22 @@ def parse(argv: list[str] | None = None) -> Config:
         quiet=a.quiet,
         json=a.json,
     )
+
+
+def _callbacks_line(cb: dict[str, Any]) -> str:
+    """Per provider: callbacks sent, duplicated, dropped, retried, recorded, lookups found."""
+    parts = [
+        f"{name} sent={p['sent']} dup={p['duplicated']} dropped={p['dropped']} retried={p['retried']} "
+        f"recorded={p['recorded']} lookups_found={p['lookups_found']}"
+        for name, p in cb["providers"].items()
+    ]
+    checks = (
+        f"outcomes_checked={cb['outcome_checked']} ties={cb['ties']} wrong={cb['outcome_wrong']} "
+        f"timeline_missing={cb['timeline_missing']} timeline_extra={cb['timeline_extra']} "
+        f"suppressions={cb['suppressions_expected']} missing={cb['suppressions_missing']} "
+        f"extra={cb['suppressions_extra']}"
+    )
+    return "chaos callbacks " + " | ".join(parts) + " | " + checks
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -390,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse(argv)
     figures = asyncio.run(_main(cfg))
     print(figures.line(), flush=True)
+    if figures.callbacks:
+        print(_callbacks_line(figures.callbacks), flush=True)
     if cfg.json is not None:
         cfg.json.write_text(json.dumps(figures.as_json(), indent=2))
     problems = figures.problems()

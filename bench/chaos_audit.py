@@ -69,11 +69,15 @@ class Figures:
     dead: int = 0
     lost: int = 0  # accepted, in no final state and in no inbox (or not in the log at all)
     phantom: int = 0  # marked delivered, yet no device received it
+    refused: int = 0  # taken by a provider that then reported it not delivered (by callback)
     in_flight_received: int = 0  # not final, but a device has it
     final_received: int = 0  # failed/skipped/dead, yet a device has it (an unknown outcome that did arrive)
     not_accepted: int = 0  # the driver gave up: never accepted, so not lost, but the run is not clean
     rejected: int = 0  # 4xx for an item: a bug in the driver or in Herald
     reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # state -> reason -> count
+    # The provider callbacks (chaos_callbacks.CallbackAudit as JSON) and what is wrong with them.
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    callback_problems: list[str] = field(default_factory=list)
     lost_examples: list[str] = field(default_factory=list)
     attempts: int = 0
     kills: int = 0
@@ -83,7 +87,7 @@ class Figures:
     wall: float = 0.0
 
     def adds_up(self) -> bool:
-        parts = self.once + self.dup_raw + self.failed + self.skipped + self.dead
+        parts = self.once + self.dup_raw + self.refused + self.failed + self.skipped + self.dead
         return parts + self.lost + self.phantom + self.in_flight_received == self.deliveries
 
     def problems(self) -> list[str]:
@@ -104,12 +108,13 @@ class Figures:
         if self.dup_raw > self.unknown_resends:
             # Every duplicate must come from a send Herald knew might be one: counted, not hidden.
             out.append(f"{self.dup_raw - self.unknown_resends} duplicates with no counted unknown-outcome resend")
-        return out
+        return out + [f"callbacks: {p}" for p in self.callback_problems]
 
     def line(self) -> str:
         return (
             f"chaos backend={self.backend} n={self.n} accepted={self.accepted} once={self.once} "
             f"dup_raw={self.dup_raw} dup_visible={self.dup_visible} unknown_resends={self.unknown_resends} "
+            f"refused={self.refused} "
             f"failed={self.failed} skipped={self.skipped} dead={self.dead} lost={self.lost} "
             f"phantom={self.phantom} kills={self.kills} restarts={','.join(self.restarts) or '-'} "
             f"wall={self.wall:.1f}s"
@@ -197,8 +202,13 @@ def classify(
     events: dict[str, uuid.UUID],
     deliveries: list[Any],
     inbox: dict[str, list[int]],
+    refused: set[str] | frozenset[str] = frozenset(),
 ) -> None:
-    """Fill the outcome figures from the log and the inbox summary (key -> [received, visible])."""
+    """Fill the outcome figures from the log and the inbox summary (key -> [received, visible]).
+
+    `refused`: deliveries a provider took and then reported not delivered by callback (an
+    undelivered SMS, a bounce): in no inbox, yet not phantoms.
+    """
     reasons: dict[str, Counter[str]] = defaultdict(Counter)
     for eid in accepted:
         if eid not in events:
@@ -209,7 +219,9 @@ def classify(
         received, visible = inbox.get(d.id.hex, [0, 0])
         st, reason = DeliveryState(d.state), d.reason
         if st is DeliveryState.DELIVERED:
-            if received == 0:
+            if received == 0 and d.id.hex in refused:
+                figures.refused += 1
+            elif received == 0:
                 figures.phantom += 1
             elif received == 1:
                 figures.once += 1

@@ -30,6 +30,37 @@ _TEMPLATE_BODY: dict[str, Any] = {
     }
 }
 _RETRYABLE = frozenset({429, 500, 502, 503, 504})
+# Addresses whose provider reports a failure later, by callback (the simulators' docstrings):
+# Twilio by the number's last five digits, Vonage by `990` + err-code, SendGrid by the local part.
+TWILIO_FATES = ("30003", "30005", "30006", "30007", "30008")
+VONAGE_FATES = ("99002", "99003", "99004", "99006", "99009", "99099")
+EMAIL_FATES = ("bounce", "blocked", "deferred", "unsubscribed", "dropped")
+_AREAS = ("415", "212", "646", "312", "617", "206", "303", "512")
+
+
+@dataclass(frozen=True)
+class Fates:
+    """Who gets which contacts: `uk` of the users a +44 number (Vonage first, as routed),
+    `failing` of them a number or an address their provider will report as not delivered."""
+
+    uk: float = 0.0
+    failing: float = 0.0
+    seed: int = 0
+
+    def contacts(self, i: int, rng: random.Random) -> tuple[str, str]:
+        """(email, phone) of user i: each number distinct, failing ones ending in their fate."""
+        uk, failing = rng.random() < self.uk, rng.random() < self.failing
+        if not failing:
+            phone = f"+4477{i:08d}" if uk else f"+1415{2_000_000 + i}"
+            return f"u{i}@chaos.example", phone
+        # Valid numbers (Herald checks them) whose last five digits are the fate: a UK
+        # mobile 77 + three digits, a US number of one of a few area codes, exchange X Y 3.
+        if uk:
+            phone = f"+4477{100 + i % 900:03d}{rng.choice(VONAGE_FATES)}"
+        else:
+            area, xy = _AREAS[i % len(_AREAS)], 20 + (i // len(_AREAS)) % 80
+            phone = f"+1{area}{xy}{rng.choice(TWILIO_FATES)}"
+        return f"{rng.choice(EMAIL_FATES)}{i}@chaos.example", phone
 
 
 class GaveUp(Exception):
@@ -92,14 +123,11 @@ async def _device(client: httpx.AsyncClient, sandbox_url: str, platform: str, wi
     return {"platform": "web", "subscription": resp.json()}
 
 
-async def _seed_user(client: httpx.AsyncClient, sandbox_url: str, i: int, platform: str, window: float) -> None:
-    user = {
-        "name": f"User {i}",
-        "email": f"u{i}@chaos.example",
-        # A distinct number per user: SMS can be matched by destination as well as by key.
-        "phone": f"+1415{2_000_000 + i}",
-        "locale": "en",
-    }
+async def _seed_user(
+    client: httpx.AsyncClient, sandbox_url: str, i: int, platform: str, window: float, contacts: tuple[str, str]
+) -> None:
+    # A distinct number per user: SMS can be matched by destination as well as by key.
+    user = {"name": f"User {i}", "email": contacts[0], "phone": contacts[1], "locale": "en"}
     resp = await request(client, "PUT", f"/v1/users/u{i}", user, window=window)
     _expect(resp, "PUT user")
     device = await _device(client, sandbox_url, platform, window)
@@ -120,10 +148,16 @@ async def seed(
     concurrency: int,
     window: float,
     mix: Sequence[tuple[str, int]] = PLATFORMS,
+    fates: Fates | None = None,
 ) -> list[str]:
-    """The template and `users` users, each with an email, a phone and one push device."""
+    """The template and `users` users, each with an email, a phone and one push device
+    (`fates`: some +44 numbers and failing addresses, drawn apart from `rng`)."""
     _expect(await request(client, "PUT", f"/v1/templates/{TEMPLATE}", _TEMPLATE_BODY, window=window), "template")
     platforms = [_weighted(rng, mix) for _ in range(users)]
+    fate_rng = random.Random(fates.seed if fates else 0)
+    contacts = [
+        fates.contacts(i, fate_rng) if fates else (f"u{i}@chaos.example", f"+1415{2_000_000 + i}") for i in range(users)
+    ]
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(users):
         queue.put_nowait(i)
@@ -131,7 +165,7 @@ async def seed(
     async def lane() -> None:
         while not queue.empty():
             i = queue.get_nowait()
-            await _seed_user(client, sandbox_url, i, platforms[i], window)
+            await _seed_user(client, sandbox_url, i, platforms[i], window, contacts[i])
 
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     return [f"u{i}" for i in range(users)]

@@ -52,12 +52,20 @@ class SandboxProcess:
 
     @classmethod
     async def start(
-        cls, workdir: Path, *, latency_ms: float = 0.0, vonage_rate_limit: bool = False, callbacks: bool = False
+        cls,
+        workdir: Path,
+        *,
+        latency_ms: float = 0.0,
+        vonage_rate_limit: bool = False,
+        callbacks: bool = False,
+        callbacks_to: str | None = None,
     ) -> SandboxProcess:
         """`callbacks`: whether the simulators post receipts. Off, Twilio drops the status
         callbacks it would post to the StatusCallback URL the benches set only to carry
         Herald's key: the delivery figures measure sends, and receipts have a bench of their
-        own (as before the simulators called back, so the figures compare)."""
+        own (as before the simulators called back, so the figures compare). `callbacks_to`:
+        Herald's base URL (known before Herald starts), which the env file then points every
+        calling-back simulator at, with the secrets that verify them (`herald run`'s wiring)."""
         workdir.mkdir(parents=True, exist_ok=True)
         http, smtp, apns = free_port(), free_port(), free_port()
         env_file = workdir / f"sandbox-env-{http}.json"
@@ -65,6 +73,8 @@ class SandboxProcess:
         args += ["--smtp-port", str(smtp), "--apns-port", str(apns), "--env-file", str(env_file)]
         args += ["--latency-ms", str(latency_ms)]
         args.append("--vonage-rate-limit" if vonage_rate_limit else "--no-vonage-rate-limit")
+        if callbacks_to:
+            args += ["--callbacks-to", callbacks_to]
         base_url = f"http://127.0.0.1:{http}"
         proc = Proc("sandbox", args, _clean_env(), workdir / f"sandbox-{http}.log")
         await proc.start()
@@ -164,9 +174,9 @@ class Herald:
             await engine.dispose()
         return creds.key, creds.secret
 
-    async def api(self, *, workers: int = 1) -> str:
-        """`herald api` on a free port; returns its base URL once /health answers."""
-        port = free_port()
+    async def api(self, *, workers: int = 1, port: int | None = None) -> str:
+        """`herald api` on `port` (default a free one); returns its base URL once /health answers."""
+        port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         args = ["api", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         await self._start("api", args, ready=f"{url}/health")
@@ -187,9 +197,10 @@ class Herald:
     async def scheduler(self) -> Proc:
         return await self._start("scheduler", ["scheduler"])
 
-    async def all_in_one(self) -> str:
-        """`herald run` (API, workers, scheduler in one process); returns the API URL."""
-        port = free_port()
+    async def all_in_one(self, *, port: int | None = None) -> str:
+        """`herald run` (API, workers, scheduler in one process) on `port` (default a free
+        one); returns the API URL."""
+        port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         env = {"HERALD_API__HOST": "127.0.0.1", "HERALD_API__PORT": str(port)}
         await self._start("run", ["run"], ready=f"{url}/health", **env)

@@ -2,7 +2,10 @@
 
 The full run is `python -m bench.chaos` (100,000 notifications, a kill every 10 s). This one
 keeps every fault of it at a size the suite can afford: transient errors, dropped
-connections, 429 bursts, one kill, and on PostgreSQL + Redis a restart of each engine.
+connections, 429 bursts, one kill, and on PostgreSQL + Redis a restart of each engine; and
+the provider callbacks (Twilio, Vonage, SendGrid, Mailchimp) delayed, duplicated, reordered
+and dropped, with failing numbers and addresses, audited against the outcomes, the timeline
+and the suppressions (bench/chaos_callbacks.py).
 """
 
 from __future__ import annotations
@@ -53,8 +56,21 @@ async def test_chaos_small(engine: str, tmp_path: Path) -> None:
     detail = f"{f.line()}\n" + "\n".join(f.problems()) + f"\nlogs: {tmp_path / 'chaos'}"
     assert f.lost == 0, detail
     assert f.accepted == N, detail
-    assert f.accepted == f.once + f.dup_raw + f.failed + f.skipped + f.dead, detail
+    assert f.accepted == f.once + f.dup_raw + f.refused + f.failed + f.skipped + f.dead, detail
     assert f.kills == 1, detail
+    # The callbacks: every provider called back, the faults happened, and what Herald made
+    # of them is what they said (the audit's problems are in f.problems(), checked below).
+    cb = f.callbacks
+    providers = cb["providers"]
+    assert set(providers) == {"twilio", "vonage", "sendgrid", "mailchimp"}, detail
+    assert all(p["sent"] > 0 and p["recorded"] > 0 for p in providers.values()), detail
+    assert sum(p["duplicated"] for p in providers.values()) > 0, detail
+    assert sum(p["dropped"] for p in providers.values()) > 0, detail
+    assert sum(p["given_up"] for p in providers.values()) == 0, detail
+    assert cb["outcome_checked"] > 0 and cb["outcome_wrong"] == 0, detail
+    assert cb["timeline_missing"] == 0 and cb["timeline_extra"] == 0, detail
+    assert cb["suppressions_expected"] > 0 and cb["suppressions_missing"] == cb["suppressions_extra"] == 0, detail
+    assert f.refused > 0, detail  # failing destinations were reported so, and are no phantoms
     if engine == "postgres":
         assert f.restarts == ["redis", "postgres"], detail
     assert not f.problems(), detail

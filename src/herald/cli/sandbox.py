@@ -100,6 +100,9 @@ def serve(
     env_file: Path | None = typer.Option(None, help="Write the HERALD_* variables that reach this sandbox here (JSON)"),
     latency_ms: float = typer.Option(0.0, help="Latency every simulator adds per request"),
     vonage_rate_limit: bool = typer.Option(True, help="Enforce Vonage's 30 requests/s per key"),
+    callbacks_to: str | None = typer.Option(
+        None, help="Herald's base URL: Twilio, Vonage, SendGrid and Mailchimp post signed receipts to its /v1/callbacks"
+    ),
 ) -> None:
     """Run every provider simulator on its own, for Herald processes elsewhere (bench, chaos, staging)."""
     from herald.config import SandboxSettings
@@ -115,6 +118,7 @@ def serve(
             from_address="Herald <noreply@herald.localhost>",
             apns_port=apns_port,
             vonage_rate_limit=30 if vonage_rate_limit else None,
+            callbacks_to=callbacks_to,
         )
         for sim in stack.sandbox.simulators.values():
             sim.faults.configure(FaultSettings(latency_ms=latency_ms))
