@@ -13,6 +13,10 @@ unsubscribe link). Two modes:
   signed Event Webhook posting `processed` and `delivered` to Herald's
   `/v1/callbacks/sendgrid` (SMTP has no receipts: for it, "on" is the tracking alone).
 
+With `--baseline-src DIR` (another checkout's `src`, e.g. `git archive` of an older commit), a
+third mode, `base`, is "on" with that code: a before/after of a change to the send path,
+alternated with the rest in the same invocation.
+
 Runs alternate (off, on, off, on...) per provider, because the machine's speed drifts. Per
 run: CPU per delivery (ms) of the worker, the API (which takes the callbacks), the relay and
 scheduler, the deployment's PostgreSQL backends, and their total; the ratio on/off of the
@@ -49,7 +53,8 @@ TEMPLATE = "bench-tracked"
 TARGET_RATIO = 1.10
 # The parts whose CPU is the deployment's own, in the total.
 PARTS = ("worker", "api", "relay", "scheduler", "postgres")
-MODES = {"off": False, "on": True}
+# Mode -> tracking on; `base` is "on" with the code at --baseline-src.
+MODES = {"off": False, "on": True, "base": True}
 
 _ROW = (
     '<tr><td style="padding:8px 0;border-bottom:1px solid #eee">'
@@ -90,6 +95,10 @@ class Options:
     batch_size: int = 10
     wait_quiet: float = 0.0
     results_dir: Path = REPO / "bench" / "results"
+    baseline_src: Path | None = None
+
+    def modes(self) -> list[str]:
+        return ["off", "on", "base"] if self.baseline_src else ["off", "on"]
 
 
 def parse(argv: list[str]) -> Options:
@@ -104,12 +113,23 @@ def parse(argv: list[str]) -> Options:
     p.add_argument("--batch-size", type=int, default=10, help="notifications per request")
     p.add_argument("--wait-quiet", type=float, default=0.0, help="first wait up to this long for an idle machine")
     p.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    p.add_argument("--baseline-src", type=Path, default=None, help="a `src` dir: adds mode `base`, on with that code")
     a = p.parse_args(argv)
     providers = [x.strip() for x in a.providers.split(",") if x.strip()]
     if not providers or any(x not in ("smtp", "sendgrid") for x in providers):
         p.error("--providers: smtp and/or sendgrid")
     return Options(
-        providers, a.pairs, a.rate, a.duration, a.warmup, a.users, a.latency_ms, a.batch_size, a.wait_quiet, a.results
+        providers,
+        a.pairs,
+        a.rate,
+        a.duration,
+        a.warmup,
+        a.users,
+        a.latency_ms,
+        a.batch_size,
+        a.wait_quiet,
+        a.results,
+        a.baseline_src.resolve() if a.baseline_src else None,
     )
 
 
@@ -126,17 +146,23 @@ def per_delivery_ms(cpu_s: dict[str, float], delivered: int) -> dict[str, float 
 
 
 def compare(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per part: the mean ms per delivery of each mode's runs, and the ratio on / off."""
+    """Per part: the mean ms per delivery of each mode's runs, and the ratios to off
+    (`ratio`: on / off; `base_ratio`: base / off, when base ran)."""
     out: dict[str, Any] = {}
     for part in (*PARTS, "total"):
         means: dict[str, float | None] = {}
         for mode in MODES:
             values = [r["cpu_ms_per_delivery"][part] for r in runs if r["mode"] == mode]
             values = [v for v in values if v is not None]
-            means[mode] = sum(values) / len(values) if values else None
-        off, on = means["off"], means["on"]
-        ratio = on / off if on is not None and off else None
-        out[part] = {"off": means["off"], "on": means["on"], "ratio": ratio}
+            if values:
+                means[mode] = sum(values) / len(values)
+        off = means.get("off")
+        row: dict[str, float | None] = {**means}
+        for mode, key in (("on", "ratio"), ("base", "base_ratio")):
+            if mode in means:
+                value = means[mode]
+                row[key] = value / off if value is not None and off else None
+        out[part] = row
     return out
 
 
@@ -204,10 +230,13 @@ class Bench:
     public_key: str
     t0: float = field(default_factory=time.time)
 
-    def env(self, provider: str, tracking: bool) -> dict[str, str]:
+    def env(self, provider: str, mode: str) -> dict[str, str]:
         providers = json.loads(sandbox_env(self.sandbox)["HERALD_PROVIDERS"])
         providers["sendgrid"]["event_webhook_public_key"] = self.public_key
+        src = self.o.baseline_src if mode == "base" and self.o.baseline_src else REPO / "src"
+        tracking = MODES[mode]
         return {
+            "PYTHONPATH": str(src),
             "HERALD_PROVIDERS": json.dumps(providers),
             "HERALD_ROUTES__EMAIL": json.dumps([provider]),
             "HERALD_TRACKING__ENABLED": "true" if tracking else "false",
@@ -216,7 +245,7 @@ class Bench:
 
     async def run(self, provider: str, mode: str, people: list[Any]) -> dict[str, Any]:
         o, tracking = self.o, MODES[mode]
-        env = self.env(provider, tracking)
+        env = self.env(provider, mode)
         dep = await herald_postgres(
             self.workdir, self.pg, self.redis.url, self.sandbox, people, Tuning(), ("email",), env
         )
@@ -288,9 +317,10 @@ async def main(o: Options) -> dict[str, Any]:
         b = Bench(o, workdir, sandbox, inbox, pg, redis, sendgrid, await sendgrid.signing_key())
         people = population(o.users, 0.0)
         for provider in o.providers:
+            modes = o.modes()
             for n in range(o.pairs):
-                # off, on; then on, off: neither mode always runs on the warmer machine
-                for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
+                # off, on; then on, off (or rotated, with base): no mode always runs first
+                for mode in modes[n % len(modes) :] + modes[: n % len(modes)]:
                     doc["runs"].append(await b.run(provider, mode, people))
     finally:
         await inbox.close()
@@ -323,9 +353,9 @@ def cli(argv: list[str] | None = None) -> int:
     for provider, parts in doc["comparison"].items():
         print(f"[tracking] {provider}: CPU ms per delivery, mean of {o.pairs} runs each")
         for part, v in parts.items():
-            off, on, ratio = v["off"], v["on"], v["ratio"]
-            cells = "-" if off is None or on is None else f"off {off:7.3f}  on {on:7.3f}"
-            print(f"[tracking]   {part:10s} {cells}  {'' if ratio is None else f'x{ratio:.3f}'}")
+            cells = "  ".join(f"{m} {v[m]:7.3f}" for m in MODES if v.get(m) is not None)
+            ratios = "  ".join(f"{k} x{v[k]:.3f}" for k in ("ratio", "base_ratio") if v.get(k) is not None)
+            print(f"[tracking]   {part:10s} {cells}  {ratios}")
     for t in doc["targets"]:
         print(f"[tracking] {t['target']}: {t['shown']}: {t['status']}")
     print(f"results: {save(doc, o.results_dir)}")
