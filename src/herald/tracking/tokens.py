@@ -50,7 +50,7 @@ _TAG = 16
 _ID = 16
 _MAC = 12
 _MIN_RAW = 1 + _NONCE + _ID + _TAG
-# A version 2 click token's head: version, nonce, sealed id (57 bytes: a multiple of 3, so its
+# A version 2 click token's head: version, nonce, sealed id (45 bytes: a multiple of 3, so its
 # base64 ends on a whole group and the MAC's and URL's encodings can follow it as they are).
 _HEAD = 1 + _NONCE + _ID + _TAG
 _CLICK_MIN_RAW = _HEAD + _MAC + 1
