@@ -5,7 +5,7 @@ callbacks flowing) costs <= 10% more CPU per delivery than with it off").
 Each run is a fresh Herald deployment on PostgreSQL + Redis (API, one email worker, relay,
 scheduler) sending email through the sandbox, by SMTP or by SendGrid, at a fixed rate (open
 loop, so both modes do the same work per second) with a realistic transactional template
-(about 6 KB of HTML, 11 anchors: 9 trackable links, a `mailto:`, an opted-out link, and the
+(about 5 KB of HTML, 11 anchors: 9 trackable links, a `mailto:`, an opted-out link, and the
 unsubscribe link). Two modes:
 
 - off: `HERALD_TRACKING__ENABLED=false`, and the provider posts no callbacks;
