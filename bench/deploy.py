@@ -179,12 +179,14 @@ async def herald_postgres(
     people: list[Person],
     t: Tuning,
     channels: tuple[str, ...] = CHANNELS,
+    extra_env: dict[str, str] | None = None,
 ) -> Deployment:
-    """Herald's production shape: API, one worker per channel (x N), relay and scheduler."""
+    """Herald's production shape: API, one worker per channel (x N), relay and scheduler.
+    `extra_env`: settings of a bench's own (tracking off, a provider route...), over the rest."""
     tag = uuid.uuid4().hex[:8]
     url = await pg.create_database(f"bench_herald_{tag}")
     prefix = f"bench-{tag}"
-    env = _herald_env(sandbox, t, {"HERALD_DATABASE_URL": url, "HERALD_REDIS_URL": redis_url})
+    env = _herald_env(sandbox, t, {"HERALD_DATABASE_URL": url, "HERALD_REDIS_URL": redis_url, **(extra_env or {})})
     env["HERALD_REDIS__PREFIX"] = prefix
     herald = Herald(workdir / f"herald-pg-{tag}", env)
     dep = Deployment("herald-pg", "", ("", ""), {}, ("api", "worker", "relay", "scheduler"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import html as htmllib
 import re
 import uuid
+from collections.abc import Callable
 
 from herald.tracking.tokens import MAX_URL, Kind, TokenCodec, is_web_url
 
@@ -70,22 +71,23 @@ class Links:
         """`html` with its links tracked (if `clicks`), its markers removed, and the open
         pixel (if `opens`)."""
         if clicks or MARKER in html or MARKER in html.lower():
-            did = delivery_id.bytes
+            # One seal of the delivery id for all the email's links (tokens.ClickSealer).
+            seal = self.codec.clicks(delivery_id) if clicks else None
 
             def anchor(m: re.Match[str]) -> str:
-                return self._anchor(m, did, clicks)
+                return self._anchor(m, seal)
 
             html = _ANCHOR.sub(anchor, html)
         if opens:
             html = self._with_pixel(html, delivery_id)
         return html
 
-    def _anchor(self, m: re.Match[str], delivery_id: bytes, clicks: bool) -> str:
+    def _anchor(self, m: re.Match[str], seal: Callable[[str], str] | None) -> str:
         dq, sq, uq, mark, marker_value = m.group("dq", "sq", "uq", "mark", "mv")
         if mark is not None and (marker_value or "").strip("\"'").strip().lower() in _OFF:
-            clicks = False
+            seal = None
         edit: tuple[int, int, str] | None = None
-        if clicks:
+        if seal is not None:
             group, url = ("dq", dq) if dq is not None else ("sq", sq) if sq is not None else ("uq", uq)
             if url is not None:
                 url = _unescape(url).strip()
@@ -93,9 +95,13 @@ class Links:
                     start, end = m.span(group)
                     if group != "uq":  # the quotes go too: the new value is double-quoted
                         start, end = start - 1, end + 1
-                    edit = (start, end, f'"{self.click_base}{self.codec.seal(Kind.CLICK, delivery_id, url)}"')
-        if mark is None and edit is None:
-            return m.group(0)
+                    edit = (start, end, f'"{self.click_base}{seal(url)}"')
+        if mark is None:
+            if edit is None:
+                return m.group(0)
+            # The common case, one href and no marker: one slice, no list of edits.
+            tag, base = m.group(0), m.start()
+            return f"{tag[: edit[0] - base]}{edit[2]}{tag[edit[1] - base :]}"
         edits = [edit] if edit is not None else []
         if mark is not None:
             edits.append((*m.span("mark"), ""))

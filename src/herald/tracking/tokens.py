@@ -1,18 +1,28 @@
-"""The tokens in tracking URLs: authenticated, and revealing nothing.
+"""The tokens in tracking URLs: authenticated, and revealing nothing of the delivery.
 
-A token is `base64url(version | nonce | AES-GCM-SIV(delivery id [| target URL]))`, with the
-token's kind (open, click, unsubscribe) as associated data. So:
+An open or unsubscribe token is `base64url(1 | nonce | AES-GCM-SIV(delivery id))`, with the
+token's kind (open, click, unsubscribe) as associated data.
 
-- nothing is in clear: a delivery id (a UUIDv7, partly guessable from its time) cannot be
-  read from a link, nor a click's destination;
-- a token cannot be forged or altered (a changed byte fails the tag), nor used as another
-  kind (the kind is authenticated, so an open pixel's token is no unsubscribe token);
-- a click carries its own target URL, the one the rendered email contained, so a redirect
-  can only ever go there, and no table of links is needed.
+A click token (version 2) is `base64url(2 | nonce | AES-GCM-SIV(delivery id) | mac | URL)`:
+the delivery id sealed once per email (associated data: the click kind), and per link a
+12-byte keyed BLAKE2b MAC over that sealed part and the URL, the URL itself after it. The
+destination is no secret (the recipient sees it when the browser gets there), so it needs
+no encryption, only authentication; a seal per link cost several times the MAC. So:
 
-The key is derived (HKDF-SHA256) from the deployment's secret key under a purpose label of
-its own: it is never the key that seals credentials. Rotating the secret key invalidates
-the links in email already sent (they answer 404). AES-GCM-SIV rather than AES-GCM: a nonce
+- no delivery id is in clear (a UUIDv7, partly guessable from its time, identifies one
+  recipient's email): only the sealed form is in a link, with a fresh nonce per email;
+- a token cannot be forged or altered (a changed byte fails the tag or the MAC: the MAC
+  covers the sealed delivery id and the URL, so a URL cannot be moved under another email's
+  sealed part), nor used as another kind (the kind is authenticated);
+- a click leads only to the URL the rendered email contained (it is under the MAC), and
+  only to an absolute http(s) one, so no table of links is needed and no open redirect exists.
+
+Version 1 click tokens (the URL sealed with the id, one seal per link) are still opened, so
+links in email sent before keep working.
+
+The keys are derived (HKDF-SHA256) from the deployment's secret key under purpose labels of
+their own: never the key that seals credentials. Rotating the secret key invalidates the
+links in email already sent (they answer 404). AES-GCM-SIV rather than AES-GCM: a nonce
 repeated by chance reveals only that two tokens are equal, it does not break the key.
 """
 
@@ -20,6 +30,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import re
 import uuid
@@ -32,17 +44,24 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = 1
+_CLICK_VERSION = 2
 _NONCE = 12
 _TAG = 16
 _ID = 16
+_MAC = 12
 _MIN_RAW = 1 + _NONCE + _ID + _TAG
+# A version 2 click token's head: version, nonce, sealed id (45 bytes: a multiple of 3, so its
+# base64 ends on a whole group and the MAC's and URL's encodings can follow it as they are).
+_HEAD = 1 + _NONCE + _ID + _TAG
+_CLICK_MIN_RAW = _HEAD + _MAC + 1
 # A click's URL is at most this long (a longer link is left untracked); a token's length follows.
 MAX_URL = 2048
-MAX_TOKEN = 4 * ((_MIN_RAW + MAX_URL + 2) // 3) + 4
+MAX_TOKEN = 4 * ((max(_MIN_RAW, _HEAD + _MAC) + MAX_URL + 2) // 3) + 4
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 # Whitespace and control characters: never in a URL Herald redirects to (a Location header).
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 PURPOSE = b"herald tracking tokens v1"
+MAC_PURPOSE = b"herald tracking link macs v2"
 
 
 class Kind(StrEnum):
@@ -54,6 +73,8 @@ class Kind(StrEnum):
 _PREFIX = bytes((_VERSION,))
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _AAD = {kind: f"herald:{kind.value}:v{_VERSION}".encode() for kind in Kind}
+_CLICK_AAD = f"herald:{Kind.CLICK.value}:v{_CLICK_VERSION}".encode()
+_CLICK_PREFIX = bytes((_CLICK_VERSION,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,26 +85,65 @@ class Claim:
     url: str | None = None
 
 
-def derive_key(secret: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=PURPOSE).derive(secret.encode())
+def derive_key(secret: str, purpose: bytes = PURPOSE) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret.encode())
+
+
+def _b64(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
+
+
+class ClickSealer:
+    """One email's click tokens: its delivery id sealed once, then a MAC and the URL per link."""
+
+    __slots__ = ("_head", "_mac")
+
+    def __init__(self, head: bytes, mac: hashlib.blake2b) -> None:
+        self._head = _b64(head)
+        self._mac = mac
+
+    def __call__(self, url: str) -> str:
+        plain = url.encode()
+        mac = self._mac.copy()
+        mac.update(plain)
+        return self._head + _b64(mac.digest() + plain)
 
 
 class TokenCodec:
-    """Seals and opens tracking tokens with one key (built once per process)."""
+    """Seals and opens tracking tokens with its keys (built once per process)."""
 
     def __init__(self, secret: str) -> None:
         self._aead = AESGCMSIV(derive_key(secret))
         self._encrypt = self._aead.encrypt
+        self._mac_key = derive_key(secret, MAC_PURPOSE)
+
+    def _mac(self, head: bytes) -> hashlib.blake2b:
+        """The MAC of a click token, fed with its head (what the URL is bound to)."""
+        mac = hashlib.blake2b(key=self._mac_key, digest_size=_MAC)
+        mac.update(head)
+        return mac
+
+    def clicks(self, delivery_id: uuid.UUID | bytes) -> ClickSealer:
+        """The click tokens of one email: one seal here, a MAC per link after."""
+        did = delivery_id if isinstance(delivery_id, bytes) else delivery_id.bytes
+        nonce = os.urandom(_NONCE)
+        head = _CLICK_PREFIX + nonce + self._encrypt(nonce, did, _CLICK_AAD)
+        return ClickSealer(head, self._mac(head))
 
     def seal(self, kind: Kind, delivery_id: uuid.UUID | bytes, url: str | None = None) -> str:
-        """`delivery_id` may be given as its 16 bytes (a caller sealing many links for one
-        delivery computes them once)."""
-        # Called once per link of every tracked email: no wrapper that is not needed.
+        """One token: a click's (with its URL) is version 2, as `clicks` makes them; a caller
+        with many links for one email calls `clicks` once instead."""
+        if kind is Kind.CLICK and url is not None:
+            return self.clicks(delivery_id)(url)
+        return self.seal_v1(kind, delivery_id, url)
+
+    def seal_v1(self, kind: Kind, delivery_id: uuid.UUID | bytes, url: str | None = None) -> str:
+        """`base64url(1 | nonce | AES-GCM-SIV(delivery id [| url]))`: open and unsubscribe
+        tokens, and the click tokens of email sent before version 2."""
         did = delivery_id if isinstance(delivery_id, bytes) else delivery_id.bytes
         plain = did if url is None else did + url.encode()
         nonce = os.urandom(_NONCE)
-        raw = _PREFIX + nonce + self._encrypt(nonce, plain, _AAD[kind])
-        return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
+        return _b64(_PREFIX + nonce + self._encrypt(nonce, plain, _AAD[kind]))
 
     def open(self, token: str, kind: Kind) -> Claim | None:
         """The token's claim, or None for anything that is not a token of `kind` sealed with
@@ -94,10 +154,12 @@ class TokenCodec:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             return None
-        if len(raw) < _MIN_RAW or raw[0] != _VERSION:
-            return None
         if base64.urlsafe_b64encode(raw).rstrip(b"=") != token.encode("ascii"):
             return None  # a non-canonical spelling (stray bits in the last character)
+        if kind is Kind.CLICK and len(raw) >= _CLICK_MIN_RAW and raw[0] == _CLICK_VERSION:
+            return self._open_click(raw)
+        if len(raw) < _MIN_RAW or raw[0] != _VERSION:
+            return None
         nonce = raw[1 : 1 + _NONCE]
         try:
             plain = self._aead.decrypt(nonce, raw[1 + _NONCE :], _AAD[kind])
@@ -111,6 +173,19 @@ class TokenCodec:
         except UnicodeDecodeError:
             return None
         return Claim(delivery_id, url) if is_web_url(url) else None
+
+    def _open_click(self, raw: bytes) -> Claim | None:
+        head, tag, plain = raw[:_HEAD], raw[_HEAD : _HEAD + _MAC], raw[_HEAD + _MAC :]
+        mac = self._mac(head)
+        mac.update(plain)
+        if not hmac.compare_digest(mac.digest(), tag):
+            return None
+        try:
+            did = self._aead.decrypt(head[1 : 1 + _NONCE], head[1 + _NONCE :], _CLICK_AAD)
+            url = plain.decode()
+        except (InvalidTag, UnicodeDecodeError):
+            return None
+        return Claim(uuid.UUID(bytes=did), url) if is_web_url(url) else None
 
 
 def is_web_url(url: str) -> bool:
