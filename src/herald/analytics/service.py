@@ -1,10 +1,12 @@
 """Reading the rollups: totals and rates for a period, a series by day or hour, a breakdown.
 
 Rollups are hourly, so a period is whole hours: `from` is taken down to its hour, `to` up to
-the end of its hour, and the answer says which period it covers. A period's whole UTC days
-are read from the daily table and only its ragged ends from the hourly one, so a year costs
-365 rows per combination, not 8,760. A daily series covers whole UTC days (its period is
-widened to them).
+the end of its hour, and the answer says which period it covers. A period's whole UTC months
+are read from the monthly table, the whole days left at its ends from the daily one and only
+the ragged hours from the hourly one, all in one statement: a year costs about 50 rows per
+combination, not 8,760. Without a filter or a breakdown, the app's own tables answer (no
+dimensions: a year is 12 months, or 365 days for a daily series). A daily series covers
+whole UTC days (its period is widened to them).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Literal
 
 from herald.analytics import repository
 from herald.analytics.models import COUNTERS
-from herald.analytics.repository import Filters
+from herald.analytics.repository import Filters, Piece
 from herald.analytics.schemas import BreakdownItem, BreakdownOut, Counters, Point, SeriesOut, TotalsOut
 from herald.kit.clock import utcnow
 from herald.kit.errors import ValidationFailed
@@ -82,13 +84,45 @@ def period(
     return begin, stop
 
 
-def _whole_days(start: datetime, end: datetime) -> tuple[date, date, list[tuple[datetime, datetime]]]:
-    """The whole UTC days in [start, end), and the hour ranges left at either end."""
-    first, last = _ceil_day(start), _floor_day(end)
-    if first >= last:
-        return first.date(), first.date(), [(start, end)]
-    edges = [(a, b) for a, b in ((start, first), (last, end)) if a < b]
-    return first.date(), last.date(), edges
+def _month(d: date) -> datetime:
+    return datetime(d.year, d.month, 1, tzinfo=UTC)
+
+
+def _ceil_month(at: datetime) -> datetime | None:
+    """The first month start at or after `at`; None past the year 9999."""
+    floor = _month(at.date())
+    if floor == at:
+        return floor
+    if floor.month < 12:
+        return floor.replace(month=floor.month + 1)
+    return floor.replace(year=floor.year + 1, month=1) if floor.year < 9999 else None
+
+
+def pieces(start: datetime, end: datetime) -> list[Piece]:
+    """[start, end) (whole hours) cut into the coarsest buckets that fit: its whole UTC months,
+    then the whole days at either end of them, then the hours left at either end. A year is
+    then 11 or 12 months, at most 61 days and 46 hours per combination, not 8,760 hours."""
+    try:
+        first_day, last_day = _ceil_day(start), _floor_day(end)
+    except OverflowError:  # within a day of the years' limits: no whole day to spare
+        return [("hour", start, end)]
+    if first_day >= last_day:
+        return [("hour", start, end)]
+    out: list[Piece] = []
+    if start < first_day:
+        out.append(("hour", start, first_day))
+    first_month, last_month = _ceil_month(first_day), _month(last_day.date())
+    if first_month is not None and first_month < last_month:
+        if first_day < first_month:
+            out.append(("day", first_day, first_month))
+        out.append(("month", first_month, last_month))
+        if last_month < last_day:
+            out.append(("day", last_month, last_day))
+    else:
+        out.append(("day", first_day, last_day))
+    if last_day < end:
+        out.append(("hour", last_day, end))
+    return out
 
 
 def _merge(into: dict[Any, list[int]], rows: Iterable[tuple[Any, list[int]]]) -> None:
@@ -107,11 +141,9 @@ def _counters(counts: list[int] | None) -> Counters:
 
 async def _sums(uow: UnitOfWork, app_id: uuid.UUID, start: datetime, end: datetime, f: Filters, group: str | None
 ) -> dict[Any, list[int]]:  # fmt: skip
-    """Sums over [start, end): whole days from the daily table, the ends from the hourly."""
-    first, last, edges = _whole_days(start, end)
+    """Sums over [start, end): whole months, days and hours from their tables, in one statement."""
     out: dict[Any, list[int]] = {}
-    _merge(out, await repository.daily_sums(uow.session, app_id, first, last, f, group))
-    _merge(out, await repository.hourly_sums(uow.session, app_id, edges, f, group))
+    _merge(out, await repository.sums(uow.session, app_id, pieces(start, end), f, group))
     return out
 
 
@@ -130,7 +162,7 @@ async def series(
     """One point per day or hour of the period, zeros included."""
     if interval == "hour":
         begin, stop = period(start, end, longest=MAX_HOURLY_PERIOD)
-        rows = await repository.hourly_sums(uow.session, app_id, [(begin, stop)], f, "hour")
+        rows = await repository.sums(uow.session, app_id, [("hour", begin, stop)], f, "hour")
         found = {at: counts for at, counts in rows}
         step = HOUR
     else:
@@ -139,7 +171,7 @@ async def series(
             begin, stop = _floor_day(begin), _ceil_day(stop)
         except OverflowError:
             raise InvalidPeriod("the period must fall between the years 1 and 9999", field="to") from None
-        rows = await repository.daily_sums(uow.session, app_id, begin.date(), stop.date(), f, "day")
+        rows = await repository.sums(uow.session, app_id, [("day", begin, stop)], f, "day")
         found = {datetime.combine(day, time(), UTC): counts for day, counts in rows}
         step = DAY
     points = []
