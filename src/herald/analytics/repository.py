@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select, text, union_all
+from sqlalchemy import Select, TextClause, func, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.analytics.models import (
@@ -82,15 +82,24 @@ def _pg_upsert(t: Table, prefix: str) -> str:
     )
 
 
-# Every table but the last in a data-modifying CTE, the last in the main statement: one round
-# trip for all six. PostgreSQL runs them in the same order for every execution of this text, so
-# the sorted keys keep every writer's lock order the same.
-_UPSERT_PG = text(
-    "WITH "
-    + ", ".join(f"{name} AS ({_pg_upsert(t, name + '_')})" for name, t in list(TABLES.items())[:-1])
-    + " "
-    + _pg_upsert(*[(t, name + "_") for name, t in TABLES.items()][-1])
-)
+def pg_upsert(names: Sequence[str]) -> TextClause:
+    """The upsert of these tables' increments (parameters: `pg_params`) in one statement: every
+    table but the last in a data-modifying CTE, the last in the main statement. PostgreSQL runs
+    them in the same order for every execution of the text, so the sorted keys keep every
+    writer's lock order the same."""
+    parts = [_pg_upsert(TABLES[name], name + "_") for name in names]
+    ctes = ", ".join(f"{name} AS ({part})" for name, part in zip(names[:-1], parts[:-1], strict=True))
+    return text(f"WITH {ctes} {parts[-1]}" if ctes else parts[-1])
+
+
+def pg_params(increments: Increments, names: Sequence[str]) -> dict[str, list[Any]]:
+    params: dict[str, list[Any]] = {}
+    for name in names:
+        params |= _arrays(TABLES[name], increments[name], name + "_")
+    return params
+
+
+_UPSERT_PG = pg_upsert(list(TABLES))
 
 
 def _sqlite_upsert(on: AsyncConnection, t: Table) -> Any:
@@ -121,10 +130,7 @@ async def add(conn: AsyncConnection, increments: Increments) -> None:
     if not increments.get("hourly"):
         return
     if conn.dialect.name == "postgresql":
-        params: dict[str, list[Any]] = {}
-        for name, t in TABLES.items():
-            params |= _arrays(t, increments[name], name + "_")
-        await conn.execute(_UPSERT_PG, params)
+        await conn.execute(_UPSERT_PG, pg_params(increments, list(TABLES)))
         return
     for name, t in TABLES.items():
         await conn.execute(_sqlite_upsert(conn, t), _rows(t, increments[name]))
