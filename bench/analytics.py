@@ -3,17 +3,19 @@ the rollups' consumer costs per event, on PostgreSQL (issue 22: "a query over a 
 answers in milliseconds, whatever the size of the log").
 
 1. fill: one app with T templates x C channels x P providers, every hour of 365 days in the
-   hourly table and every day in the daily one (server-side, generate_series), the monthly and
-   the app's own tables summed from them, then ANALYZE; the rollups are all a query reads, so
+   hourly table and every day in the daily one (server-side, generate_series), the monthly
+   table summed from the daily one, then ANALYZE; the rollups are all a query reads, so
    the size of the event log does not enter;
 2. queries: each of the API's reads (the service functions the routes call, in a unit of work:
    the SQL and the assembly of the answer, not HTTP), N times after a warm-up: p50/p99 in ms;
    and the plan of each (EXPLAIN ANALYZE: its scans, the rows they read);
 3. consumer: batches of new events (a mix of kinds over every key of one hour) handed to the
-   consumer in a transaction, against the same transaction without it, and against the same
-   transaction with the statement that wrote only the hourly and daily tables (before the
-   monthly and the app's tables, migration 0011), alternated: the wall time each adds per
-   event, and this process's CPU per event.
+   consumer in a transaction ("with": hourly, daily and monthly), against the same transaction
+   without it, with the statement of migration 0010 (hourly and daily only: "before") and with
+   the six-table statement of the first version of 0011 (the app's own hourly, daily and
+   monthly rows too, one row per app and bucket every writer of the app locks: "six"; its
+   tables made here for the bench), in rotating order: the wall time each adds per event, and
+   this process's CPU per event.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.engines import Postgres
@@ -39,7 +41,7 @@ from bench.run import machine_busy, versions
 from herald.analytics import service
 from herald.analytics.consumer import Rollups, increments
 from herald.analytics.models import COUNTERS, DIMENSIONS
-from herald.analytics.repository import TABLES, Filters, pg_params, pg_upsert
+from herald.analytics.repository import TABLES, Filters, Increments, _pg_upsert, pg_params, pg_upsert
 from herald.apps.service import create_app
 from herald.events.repository import Target
 from herald.events.service import Incoming, Recorded
@@ -94,12 +96,7 @@ def _fill_sql(table: str, bucket: str, series: str, value: str = "b") -> str:
     """
 
 
-_COARSER = (
-    ("analytics_monthly", "month", "analytics_daily", "CAST(date_trunc('month', day) AS date)", True),
-    ("analytics_app_hourly", "hour", "analytics_hourly", "hour", False),
-    ("analytics_app_daily", "day", "analytics_daily", "day", False),
-    ("analytics_app_monthly", "month", "analytics_monthly", "month", False),
-)
+_COARSER = (("analytics_monthly", "month", "analytics_daily", "CAST(date_trunc('month', day) AS date)"),)
 
 
 async def fill(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -> dict[str, Any]:
@@ -114,8 +111,8 @@ async def fill(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -
         first, last = (datetime.combine(d.date(), datetime.min.time(), UTC) for d in (start, end))
         await conn.execute(text(daily), params | {"start": first, "end": last})
         # The coarser tables, as the consumer would have written them: sums of the finer ones.
-        for target, bucket, source, value, dims in _COARSER:
-            keys = ", ".join(("app_id", *(DIMENSIONS if dims else ())))
+        for target, bucket, source, value in _COARSER:
+            keys = ", ".join(("app_id", *DIMENSIONS))
             sums = ", ".join(f"sum({c})" for c in COUNTERS)
             await conn.execute(
                 text(
@@ -229,17 +226,20 @@ def _key(r: Recorded) -> tuple[str | None, str, str | None]:
 
 
 async def consumer(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -> dict[str, Any]:
-    """The consumer's cost: a transaction with it ("with": every table), with the statement of
-    migration 0010 (only the hourly and daily tables: "before"), and without, in rotating order."""
+    """The consumer's cost: a transaction with it ("with": hourly, daily, monthly), with the
+    statement of migration 0010 ("before": hourly and daily), with the first 0011's six tables
+    ("six") and without, in rotating order."""
+    await _six_tables(engine)
     rollups, rng = Rollups(), random.Random(22)
     out: dict[str, Any] = {}
-    modes = ("with", "before", "without")
+    modes = ("with", "before", "six", "without")
     for size in (1, 50, 500):
         batches = [_batch(app, size, end - timedelta(hours=2), rng, o.templates) for _ in range(o.batches)]
         walls: dict[str, list[float]] = {m: [] for m in modes}
         cpu: dict[str, float] = dict.fromkeys(modes, 0.0)
         for n, batch in enumerate(batches):
-            for mode in modes[n % 3 :] + modes[: n % 3]:
+            k = n % len(modes)
+            for mode in modes[k:] + modes[:k]:
                 c0, t0 = time.process_time(), time.perf_counter()
                 async with engine.begin() as conn:
                     await conn.execute(text("SELECT 1"))  # the events' own statements stand here
@@ -247,20 +247,24 @@ async def consumer(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetim
                         await rollups.recorded(conn, batch)
                     elif mode == "before":
                         await conn.execute(_BEFORE, pg_params(increments(batch), _BEFORE_TABLES))
+                    elif mode == "six":
+                        await conn.execute(_SIX, _six_params(increments(batch)))
                 walls[mode].append((time.perf_counter() - t0) * 1000)
                 cpu[mode] += time.process_time() - c0
         events = size * len(batches)
         r: dict[str, Any] = {f"transaction_ms_{m}": percentiles(walls[m]) for m in modes}
-        for m in ("with", "before"):
+        for m in modes[:-1]:
             r[f"added_ms_per_event_{m}"] = (sum(walls[m]) - sum(walls["without"])) / events
             r[f"client_cpu_us_per_event_{m}"] = (cpu[m] - cpu["without"]) / events * 1e6
         r["keys_per_batch"] = sum(len({_key(x) for x in b}) for b in batches) / len(batches)
         out[f"batch of {size}"] = r
         print(
-            f"[analytics] consumer, batch of {size}: +{r['added_ms_per_event_with'] * 1000:.0f} µs/event wall"
-            f" (before 0011: +{r['added_ms_per_event_before'] * 1000:.0f}),"
-            f" {r['client_cpu_us_per_event_with']:.0f} µs/event CPU here"
-            f" (before: {r['client_cpu_us_per_event_before']:.0f}); p50"
+            f"[analytics] consumer, batch of {size}: added µs/event wall (CPU here):"
+            + ", ".join(
+                f" {m} {r[f'added_ms_per_event_{m}'] * 1000:.0f} ({r[f'client_cpu_us_per_event_{m}']:.0f})"
+                for m in modes[:-1]
+            )
+            + "; transaction p50"
             + ", ".join(f" {m} {r[f'transaction_ms_{m}']['p50']:.2f}" for m in modes)
             + " ms"
         )
@@ -270,6 +274,58 @@ async def consumer(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetim
 # The consumer's statement before migration 0011: the hourly and daily tables only.
 _BEFORE_TABLES = ("hourly", "daily")
 _BEFORE = pg_upsert(_BEFORE_TABLES)
+# The first version of 0011: the three tables and the app's own rows (no dimensions) per hour,
+# day and month, in one statement. Its three extra tables exist only in the bench's database.
+_APP_TABLES = (("app_hourly", "hour", "timestamptz"), ("app_daily", "day", "date"), ("app_monthly", "month", "date"))
+
+
+def _app_upsert(name: str, bucket: str, sql_type: str) -> str:
+    arrays = [f"CAST(:{name}_app_id AS uuid[])", f"CAST(:{name}_bucket AS {sql_type}[])"]
+    arrays += [f"CAST(:{name}_{c} AS bigint[])" for c in COUNTERS]
+    sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS)
+    return (
+        f"INSERT INTO analytics_{name} AS r (app_id, {bucket}, {', '.join(COUNTERS)})"
+        f" SELECT * FROM unnest({', '.join(arrays)}) ON CONFLICT (app_id, {bucket}) DO UPDATE SET {sets}"
+    )
+
+
+def _six() -> TextClause:
+    parts = [(name, _pg_upsert(TABLES[name], name + "_")) for name in TABLES]
+    parts += [(name, _app_upsert(name, bucket, sql_type)) for name, bucket, sql_type in _APP_TABLES]
+    ctes = ", ".join(f"{name} AS ({part})" for name, part in parts[:-1])
+    return text(f"WITH {ctes} {parts[-1][1]}")
+
+
+_SIX = _six()
+
+
+def _six_params(found: Increments) -> dict[str, list[Any]]:
+    params = pg_params(found, list(TABLES))
+    for name, bucket, _ in _APP_TABLES:
+        source = found["hourly" if bucket == "hour" else "daily" if bucket == "day" else "monthly"]
+        rows: dict[tuple[Any, Any], list[int]] = {}
+        for key, counts in source.items():
+            row = rows.setdefault((key[0], key[1]), [0] * len(COUNTERS))
+            for i, n in enumerate(counts):
+                row[i] += n
+        keys = sorted(rows)
+        params[f"{name}_app_id"] = [k[0] for k in keys]
+        params[f"{name}_bucket"] = [k[1] for k in keys]
+        for i, c in enumerate(COUNTERS):
+            params[f"{name}_{c}"] = [rows[k][i] for k in keys]
+    return params
+
+
+async def _six_tables(engine: AsyncEngine) -> None:
+    counters = ", ".join(f"{c} bigint NOT NULL" for c in COUNTERS)
+    async with engine.begin() as conn:
+        for name, bucket, sql_type in _APP_TABLES:
+            await conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS analytics_{name} (app_id uuid NOT NULL REFERENCES apps (id)"
+                    f" ON DELETE CASCADE, {bucket} {sql_type} NOT NULL, {counters}, PRIMARY KEY (app_id, {bucket}))"
+                )
+            )
 
 
 async def main(o: Options) -> dict[str, Any]:

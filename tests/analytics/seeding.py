@@ -87,18 +87,14 @@ async def publish(engine: AsyncEngine, events: list[Recorded]) -> None:
 
 async def rows(runtime: Runtime, table: str = "hourly") -> list[dict[str, Any]]:
     """Every row of a rollup table (named as in repository.TABLES), its key and its non-zero
-    counters; the bucket under "bucket", the dimensions (in the tables that have them) under
-    template, version, channel and provider."""
+    counters; the bucket under "bucket", the dimensions under template, version, channel and
+    provider."""
     t = TABLES[table]
     async with runtime.sessions() as session:
         found = (await session.execute(select(t.model.__table__))).mappings().all()
     out = []
     for r in found:
-        key: dict[str, Any] = {"bucket": r[t.bucket]}
-        if t.dimensions:
-            key |= {"template": r["template"], "version": r["template_version"], "channel": r["channel"],
-                    "provider": r["provider"]}  # fmt: skip
+        key: dict[str, Any] = {"bucket": r[t.bucket], "template": r["template"], "version": r["template_version"],
+                               "channel": r["channel"], "provider": r["provider"]}  # fmt: skip
         out.append(key | {c: r[c] for c in COUNTERS if r[c]})
-    return sorted(
-        out, key=lambda r: (str(r["bucket"]), r.get("template", ""), r.get("channel", ""), r.get("provider", ""))
-    )
+    return sorted(out, key=lambda r: (str(r["bucket"]), r["template"], r["channel"], r["provider"]))

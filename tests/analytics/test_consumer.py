@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from herald.analytics.consumer import Rollups, counted, increments
-from herald.analytics.models import AppMonthlyRollup, HourlyRollup
+from herald.analytics.models import HourlyRollup, MonthlyRollup
 from herald.events.service import Recorded
 from herald.notifications.models import Delivery
 from herald.runtime import Runtime
@@ -66,7 +66,7 @@ def test_a_batch_is_one_increment_per_key_in_each_table() -> None:
     ]
     batch.append(recorded(app, "sent", datetime(2026, 2, 28, 23, 59, tzinfo=UTC)))  # the month before
     found = increments(batch)
-    assert list(found) == ["hourly", "daily", "monthly", "app_hourly", "app_daily", "app_monthly"]
+    assert list(found) == ["hourly", "daily", "monthly"]
     sent = 1
     assert {(k[1], k[2], k[5]): v[sent] for k, v in found["hourly"].items()} == {
         (H0, "welcome", "smtp"): 2,
@@ -83,20 +83,6 @@ def test_a_batch_is_one_increment_per_key_in_each_table() -> None:
         (date(2026, 3, 1), "welcome", "smtp"): 3,
         (date(2026, 3, 1), "", ""): 1,
         (date(2026, 2, 1), "welcome", "smtp"): 1,
-    }
-    # The app's own rows: every combination summed, the key only the app and the bucket.
-    assert {k: v[sent] for k, v in found["app_hourly"].items()} == {
-        (app, H0): 3,
-        (app, H0 + timedelta(hours=1)): 1,
-        (app, datetime(2026, 2, 28, 23, tzinfo=UTC)): 1,
-    }
-    assert {k: v[sent] for k, v in found["app_daily"].items()} == {
-        (app, date(2026, 3, 1)): 4,
-        (app, date(2026, 2, 28)): 1,
-    }
-    assert {k: v[sent] for k, v in found["app_monthly"].items()} == {
-        (app, date(2026, 3, 1)): 4,
-        (app, date(2026, 2, 1)): 1,
     }
 
 
@@ -130,9 +116,6 @@ async def test_each_kind_counts_through_the_event_log(herald: Herald) -> None:
     assert await rows(rt) == [{"bucket": H0, **key, **expected}]
     assert await rows(rt, "daily") == [{"bucket": date(2026, 3, 1), **key, **expected}]
     assert await rows(rt, "monthly") == [{"bucket": date(2026, 3, 1), **key, **expected}]
-    assert await rows(rt, "app_hourly") == [{"bucket": H0, **expected}]
-    assert await rows(rt, "app_daily") == [{"bucket": date(2026, 3, 1), **expected}]
-    assert await rows(rt, "app_monthly") == [{"bucket": date(2026, 3, 1), **expected}]
 
 
 async def test_duplicates_and_any_order_count_once_and_the_same(herald: Herald) -> None:
@@ -158,15 +141,12 @@ async def test_duplicates_and_any_order_count_once_and_the_same(herald: Herald) 
     first, second = await rows(rt)
     assert (first.pop("bucket"), second.pop("bucket")) == (H0, H0 + timedelta(hours=5))
     assert first == second
-    # The coarser tables hold the two deliveries' stories added up, per key and per app.
+    # The coarser tables hold the two deliveries' stories added up.
     twice = {k: v * 2 for k, v in first.items() if isinstance(v, int)}
     key = {k: v for k, v in first.items() if not isinstance(v, int)}
-    for table in ("daily", "monthly", "app_daily", "app_monthly"):
+    for table in ("daily", "monthly"):
         [row] = await rows(rt, table)
-        assert row == {"bucket": date(2026, 3, 1), **(key if "template" in row else {}), **twice}, table
-    found = await rows(rt, "app_hourly")
-    assert [r.pop("bucket") for r in found] == [H0, H0 + timedelta(hours=5)]
-    assert found == [{k: v for k, v in first.items() if isinstance(v, int)}] * 2
+        assert row == {"bucket": date(2026, 3, 1), **key, **twice}, table
     assert {k: first[k] for k in ("accepted", "sent", "delivered", "opened", "opened_unique", "unsubscribed")} == {
         "accepted": 1, "sent": 1, "delivered": 1, "opened": 2, "opened_unique": 1, "unsubscribed": 1
     }  # fmt: skip
@@ -230,5 +210,5 @@ async def test_concurrent_writers_of_the_same_keys_all_count(runtime: Runtime) -
         sent = dict(((r.template, r.channel), r.sent) for r in (await session.scalars(select(HourlyRollup))).all())
     assert sent == {k: 12 for k in keys}
     async with runtime.sessions() as session:
-        monthly = (await session.scalars(select(AppMonthlyRollup))).all()
-    assert [r.sent for r in monthly] == [48]
+        monthly = (await session.scalars(select(MonthlyRollup))).all()
+    assert sorted(((r.template, r.channel), r.sent) for r in monthly) == sorted((k, 12) for k in keys)

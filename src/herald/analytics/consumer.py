@@ -12,7 +12,7 @@ What each new event counts (`Recorded` only ever holds events recorded for the f
 - unsubscribed: the delivery's first only.
 
 Each event counts in the hour (and day, and month) its delivery was accepted, whenever it arrives,
-under its template, channel and provider and in the app's own rows.
+under its template, channel and provider.
 """
 
 from __future__ import annotations
@@ -92,9 +92,6 @@ def increments(events: Sequence[Recorded]) -> Increments:
         return out
     out["daily"] = daily = _rekey(hourly, lambda k: (k[0], k[1].date(), *k[2:]))
     out["monthly"] = _rekey(daily, lambda k: (k[0], k[1].replace(day=1), *k[2:]))
-    out["app_hourly"] = app_hourly = _rekey(hourly, lambda k: k[:2])
-    out["app_daily"] = app_daily = _rekey(app_hourly, lambda k: (k[0], k[1].date()))
-    out["app_monthly"] = _rekey(app_daily, lambda k: (k[0], k[1].replace(day=1)))
     return out
 
 

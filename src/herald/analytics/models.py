@@ -1,7 +1,6 @@
-"""The rollup tables: one row per app, template (and version), channel, provider and bucket,
-and one per app and bucket (the same counters summed over every template, channel, provider).
+"""The rollup tables: one row per app, template (and version), channel, provider and bucket.
 
-Three granularities, all six tables written by the same statement: an hour (hourly series and
+Three granularities, all three tables written by the same statement: an hour (hourly series and
 the ragged hours at the ends of a period), a UTC day (daily series, the ragged days) and a UTC
 month (the whole months of a period: a year of a busy app is 12 rows per combination, where
 the daily table holds 365 and the hourly one 8,760). A query reads each part of its period
@@ -19,7 +18,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.db import Base, UtcDateTime
@@ -90,6 +89,8 @@ class HourlyRollup(_Counters, _Dimensions, Base):
 
 class DailyRollup(_Counters, _Dimensions, Base):
     __tablename__ = "analytics_daily"
+    # A filter by template reads its rows alone (no counter here: increments stay HOT updates).
+    __table_args__ = (Index("ix_analytics_daily_template", "app_id", "template", "day"),)
 
     app_id: Mapped[uuid.UUID] = _app()
     # The UTC day the deliveries counted here were accepted on.
@@ -98,42 +99,11 @@ class DailyRollup(_Counters, _Dimensions, Base):
 
 class MonthlyRollup(_Counters, _Dimensions, Base):
     __tablename__ = "analytics_monthly"
+    __table_args__ = (Index("ix_analytics_monthly_template", "app_id", "template", "month"),)
 
     app_id: Mapped[uuid.UUID] = _app()
     # The first day of the UTC month the deliveries counted here were accepted in.
     month: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
-# The app's own rows, the same counters without the dimensions: what a query with no filter and
-# no breakdown reads (a year of days is 365 rows, however many templates, channels and providers).
-
-
-class AppHourlyRollup(_Counters, Base):
-    __tablename__ = "analytics_app_hourly"
-
-    app_id: Mapped[uuid.UUID] = _app()
-    hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
-
-
-class AppDailyRollup(_Counters, Base):
-    __tablename__ = "analytics_app_daily"
-
-    app_id: Mapped[uuid.UUID] = _app()
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-
-
-class AppMonthlyRollup(_Counters, Base):
-    __tablename__ = "analytics_app_monthly"
-
-    app_id: Mapped[uuid.UUID] = _app()
-    month: Mapped[date] = mapped_column(Date, primary_key=True)
-
-
-RollupModel = (
-    type[HourlyRollup]
-    | type[DailyRollup]
-    | type[MonthlyRollup]
-    | type[AppHourlyRollup]
-    | type[AppDailyRollup]
-    | type[AppMonthlyRollup]
-)
+RollupModel = type[HourlyRollup] | type[DailyRollup] | type[MonthlyRollup]

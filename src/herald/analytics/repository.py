@@ -22,9 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from herald.analytics.models import (
     COUNTERS,
     DIMENSIONS,
-    AppDailyRollup,
-    AppHourlyRollup,
-    AppMonthlyRollup,
     DailyRollup,
     HourlyRollup,
     MonthlyRollup,
@@ -32,8 +29,8 @@ from herald.analytics.models import (
 )
 from herald.kit.db import upsert_insert
 
-# A key: (app_id, bucket, template, template_version, channel, provider), or (app_id, bucket) in
-# the app's own tables. The bucket is a datetime (an hour) or a date (a day, a month's first).
+# A key: (app_id, bucket, template, template_version, channel, provider). The bucket is a datetime
+# (an hour) or a date (a day, a month's first).
 Key = tuple[Any, ...]
 # Each table's increments by key, the tables named as in TABLES.
 Increments = dict[str, dict[Key, list[int]]]
@@ -51,11 +48,7 @@ class Table:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return ("app_id", self.bucket, *(DIMENSIONS if self.dimensions else ()))
-
-    @property
-    def dimensions(self) -> bool:
-        return "template" in self.model.__table__.c
+        return ("app_id", self.bucket, *DIMENSIONS)
 
 
 # Every table, in the order they are written in (the same for every writer: see above).
@@ -63,9 +56,6 @@ TABLES: dict[str, Table] = {
     "hourly": Table(HourlyRollup, "hour", "timestamptz"),
     "daily": Table(DailyRollup, "day", "date"),
     "monthly": Table(MonthlyRollup, "month", "date"),
-    "app_hourly": Table(AppHourlyRollup, "hour", "timestamptz"),
-    "app_daily": Table(AppDailyRollup, "day", "date"),
-    "app_monthly": Table(AppMonthlyRollup, "month", "date"),
 }
 
 
@@ -142,25 +132,21 @@ class Filters:
     channel: str | None = None
     provider: str | None = None
 
-    def narrows(self) -> bool:
-        """Some filter is set (the app's own rows cannot answer)."""
-        return not (self.template is None and self.channel is None and self.provider is None)
-
 
 Grain = Literal["hour", "day", "month"]
-# A part of a period read from one table: [start, end) on that table's buckets.
-Piece = tuple[Grain, datetime, datetime]
-_GRAINS: dict[Grain, str] = {"hour": "hourly", "day": "daily", "month": "monthly"}
-_PER_KEY = {g: TABLES[name] for g, name in _GRAINS.items()}
-_PER_APP = {g: TABLES["app_" + name] for g, name in _GRAINS.items()}
+# A part of a period read from one table: [start, end) on that table's buckets, added (+1) or
+# taken away (-1): a ragged end may be read as its whole month (or day) less what lies outside.
+Piece = tuple[Grain, datetime, datetime, Literal[1, -1]]
+_TABLES: dict[Grain, Table] = {"hour": TABLES["hourly"], "day": TABLES["daily"], "month": TABLES["monthly"]}
 
 
-def _select(t: Table, grain: Grain, a: datetime, b: datetime, app_id: uuid.UUID, f: Filters, group: str | None
+def _select(grain: Grain, a: datetime, b: datetime, sign: int, app_id: uuid.UUID, f: Filters, group: str | None
 ) -> Select[Any]:  # fmt: skip
+    t = _TABLES[grain]
     c = t.model.__table__.c
     bucket = c[t.bucket]
     lo, hi = (a, b) if grain == "hour" else (a.date(), b.date())
-    columns = [c[n] for n in COUNTERS]
+    columns: list[Any] = [c[n] if sign > 0 else (-c[n]).label(n) for n in COUNTERS]
     if group is not None:
         columns.insert(0, c[group].label("k"))
     stmt = select(*columns).where(c.app_id == app_id, bucket >= lo, bucket < hi)
@@ -177,18 +163,19 @@ async def sums(
     """The counters summed over the pieces of a period, per value of `group` (a dimension, or
     the pieces' bucket: "hour", "day" or "month"), or one total (key None) when `group` is None.
 
-    One statement (one snapshot, one round trip): each piece read from its grain's table, the
-    app's own one when nothing asks for a dimension (no filter, no breakdown)."""
+    One statement (one snapshot, one round trip), so that a month less some of its days is read
+    from rows committed together. A key whose counters all sum to zero had no row within the
+    period (every row holds at least one count) and is left out, as if it had not been read."""
     if not pieces:
         return []
-    tables = _PER_KEY if f.narrows() or group in DIMENSIONS else _PER_APP
-    parts = [_select(tables[g], g, a, b, app_id, f, group) for g, a, b in pieces]
+    parts = [_select(g, a, b, sign, app_id, f, group) for g, a, b, sign in pieces]
     rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     totals = [func.coalesce(func.sum(rows.c[n]), 0) for n in COUNTERS]
     if group is None:
         return [(None, _counts((await session.execute(select(*totals))).one(), 0))]
     stmt = select(rows.c.k, *totals).group_by(rows.c.k)
-    return [(row[0], _counts(row, 1)) for row in (await session.execute(stmt)).all()]
+    found = [(row[0], _counts(row, 1)) for row in (await session.execute(stmt)).all()]
+    return [(k, counts) for k, counts in found if any(counts)]
 
 
 def _counts(row: Sequence[Any], offset: int) -> list[int]:
