@@ -3,13 +3,19 @@ the rollups' consumer costs per event, on PostgreSQL (issue 22: "a query over a 
 answers in milliseconds, whatever the size of the log").
 
 1. fill: one app with T templates x C channels x P providers, every hour of 365 days in the
-   hourly table and every day in the daily one (server-side, generate_series), then ANALYZE;
-   the rollups are all a query reads, so the size of the event log does not enter;
+   hourly table and every day in the daily one (server-side, generate_series), the monthly
+   table summed from the daily one, then ANALYZE; the rollups are all a query reads, so
+   the size of the event log does not enter;
 2. queries: each of the API's reads (the service functions the routes call, in a unit of work:
    the SQL and the assembly of the answer, not HTTP), N times after a warm-up: p50/p99 in ms;
+   and the plan of each (EXPLAIN ANALYZE: its scans, the rows they read);
 3. consumer: batches of new events (a mix of kinds over every key of one hour) handed to the
-   consumer in a transaction, against the same transaction without it: the wall time the
-   consumer adds per event, and this process's CPU per event.
+   consumer in a transaction ("with": hourly, daily and monthly), against the same transaction
+   without it, with the statement of migration 0010 (hourly and daily only: "before") and with
+   the six-table statement of the first version of 0011 (the app's own hourly, daily and
+   monthly rows too, one row per app and bucket every writer of the app locks: "six"; its
+   tables made here for the bench), in rotating order: the wall time each adds per event, and
+   this process's CPU per event.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.engines import Postgres
@@ -33,8 +39,9 @@ from bench.measure import percentiles
 from bench.report import save
 from bench.run import machine_busy, versions
 from herald.analytics import service
-from herald.analytics.consumer import Rollups
-from herald.analytics.repository import Filters
+from herald.analytics.consumer import Rollups, increments
+from herald.analytics.models import COUNTERS, DIMENSIONS
+from herald.analytics.repository import TABLES, Filters, Increments, _pg_upsert, pg_params, pg_upsert
 from herald.apps.service import create_app
 from herald.events.repository import Target
 from herald.events.service import Incoming, Recorded
@@ -89,6 +96,9 @@ def _fill_sql(table: str, bucket: str, series: str, value: str = "b") -> str:
     """
 
 
+_COARSER = (("analytics_monthly", "month", "analytics_daily", "CAST(date_trunc('month', day) AS date)"),)
+
+
 async def fill(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -> dict[str, Any]:
     start = end - timedelta(days=o.days)
     params = {"app": app, "templates": o.templates, "channels": list(CHANNELS), "providers": list(PROVIDERS)}
@@ -100,12 +110,23 @@ async def fill(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -
         daily = _fill_sql("analytics_daily", "day", days, "CAST(b AT TIME ZONE 'UTC' AS date)")
         first, last = (datetime.combine(d.date(), datetime.min.time(), UTC) for d in (start, end))
         await conn.execute(text(daily), params | {"start": first, "end": last})
+        # The coarser tables, as the consumer would have written them: sums of the finer ones.
+        for target, bucket, source, value in _COARSER:
+            keys = ", ".join(("app_id", *DIMENSIONS))
+            sums = ", ".join(f"sum({c})" for c in COUNTERS)
+            await conn.execute(
+                text(
+                    f"INSERT INTO {target} ({keys}, {bucket}, {', '.join(COUNTERS)})"
+                    f" SELECT {keys}, {value}, {sums} FROM {source} GROUP BY {keys}, {value}"
+                )
+            )
+    tables = [t.name for t in TABLES.values()]
     async with engine.connect() as conn:
         await conn.execute(text("COMMIT"))
-        await conn.execute(text("ANALYZE analytics_hourly"))
-        await conn.execute(text("ANALYZE analytics_daily"))
+        for table in tables:
+            await conn.execute(text(f"ANALYZE {table}"))
         counts: dict[str, float] = {}
-        for table in ("analytics_hourly", "analytics_daily"):
+        for table in tables:
             counts[table] = int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
             size = await conn.execute(text(f"SELECT pg_total_relation_size('{table}')"))
             counts[f"{table}_mb"] = round(int(size.scalar_one()) / 2**20, 1)
@@ -123,15 +144,21 @@ async def queries(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime
         "totals, a year (ragged ends: daily + hourly)": lambda uow: service.totals(uow, app, *ragged, none),
         "totals, a year, one template": lambda uow: service.totals(uow, app, *ragged, Filters(template="template-7")),
         "series by day, a year": lambda uow: service.series(uow, app, year_start, end, "day", none),
+        "series by day, a year, one template": lambda uow: service.series(
+            uow, app, year_start, end, "day", Filters(template="template-7")
+        ),
         "breakdown by template, a year": lambda uow: service.breakdown(uow, app, *ragged, "template", none, 100),
         "breakdown by provider, a year, email only": lambda uow: service.breakdown(
             uow, app, *ragged, "provider", Filters(channel="email"), 100
         ),
+        "breakdown by channel, a year": lambda uow: service.breakdown(uow, app, *ragged, "channel", none, 100),
         "series by hour, 7 days": lambda uow: service.series(uow, app, end - timedelta(days=7), end, "hour", none),
         "totals, the default 30 days": lambda uow: service.totals(uow, app, end - timedelta(days=30), end, none),
     }
-    out = {}
+    out: dict[str, Any] = {}
+    plans: dict[str, Any] = {}
     for name, run in cases.items():
+        plans[name] = await _plan(engine, sessions, run)
         times = []
         for i in range(o.repeat + 3):
             t0 = time.perf_counter()
@@ -140,8 +167,45 @@ async def queries(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime
             if i >= 3:  # the first runs prepare the statements and warm the cache
                 times.append((time.perf_counter() - t0) * 1000)
         out[name] = percentiles(times)
-        print(f"[analytics] {name}: p50 {out[name]['p50']:.2f} ms, p99 {out[name]['p99']:.2f} ms")
-    return out
+        scans = ", ".join(f"{s['scan']} on {s['on']} ({s['rows']} rows)" for s in plans[name]["scans"])
+        print(f"[analytics] {name}: p50 {out[name]['p50']:.2f} ms, p99 {out[name]['p99']:.2f} ms; {scans}")
+    return {"times": out, "plans": plans}
+
+
+async def _plan(engine: AsyncEngine, sessions: Any, run: Any) -> dict[str, Any]:
+    """EXPLAIN ANALYZE of the statement(s) a query runs: its scans, what they read, the time."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if not statement.startswith("EXPLAIN"):
+            statements.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with unit_of_work(sessions) as uow:
+            await run(uow)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    scans: list[dict[str, Any]] = []
+    execution_ms = 0.0
+    async with engine.connect() as conn:
+        for statement, parameters in statements:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            raw = await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+            [plan] = raw.scalar_one()
+            execution_ms += plan["Execution Time"]
+            _scans(plan["Plan"], scans)
+    return {"execution_ms": round(execution_ms, 2), "scans": scans}
+
+
+def _scans(node: dict[str, Any], out: list[dict[str, Any]]) -> None:
+    if "Scan" in node["Node Type"] and "Relation Name" in node:
+        on = node.get("Index Name", node["Relation Name"])
+        rows = node["Actual Rows"] * node.get("Actual Loops", 1)
+        out.append({"scan": node["Node Type"], "on": on, "rows": rows, "heap_fetches": node.get("Heap Fetches")})
+    for child in node.get("Plans", []):
+        _scans(child, out)
 
 
 def _batch(app: uuid.UUID, size: int, hour: datetime, rng: random.Random, templates: int) -> list[Recorded]:
@@ -162,38 +226,106 @@ def _key(r: Recorded) -> tuple[str | None, str, str | None]:
 
 
 async def consumer(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -> dict[str, Any]:
-    """The consumer's cost: a transaction with it against the same transaction without."""
+    """The consumer's cost: a transaction with it ("with": hourly, daily, monthly), with the
+    statement of migration 0010 ("before": hourly and daily), with the first 0011's six tables
+    ("six") and without, in rotating order."""
+    await _six_tables(engine)
     rollups, rng = Rollups(), random.Random(22)
     out: dict[str, Any] = {}
+    modes = ("with", "before", "six", "without")
     for size in (1, 50, 500):
         batches = [_batch(app, size, end - timedelta(hours=2), rng, o.templates) for _ in range(o.batches)]
-        walls: dict[str, list[float]] = {"without": [], "with": []}
-        cpu: dict[str, float] = {"without": 0.0, "with": 0.0}
+        walls: dict[str, list[float]] = {m: [] for m in modes}
+        cpu: dict[str, float] = dict.fromkeys(modes, 0.0)
         for n, batch in enumerate(batches):
-            for mode in ("without", "with") if n % 2 else ("with", "without"):
+            k = n % len(modes)
+            for mode in modes[k:] + modes[:k]:
                 c0, t0 = time.process_time(), time.perf_counter()
                 async with engine.begin() as conn:
                     await conn.execute(text("SELECT 1"))  # the events' own statements stand here
                     if mode == "with":
                         await rollups.recorded(conn, batch)
+                    elif mode == "before":
+                        await conn.execute(_BEFORE, pg_params(increments(batch), _BEFORE_TABLES))
+                    elif mode == "six":
+                        await conn.execute(_SIX, _six_params(increments(batch)))
                 walls[mode].append((time.perf_counter() - t0) * 1000)
                 cpu[mode] += time.process_time() - c0
-        w, wo = percentiles(walls["with"]), percentiles(walls["without"])
         events = size * len(batches)
-        added = sum(walls["with"]) - sum(walls["without"])
-        out[f"batch of {size}"] = {
-            "transaction_ms_with": w,
-            "transaction_ms_without": wo,
-            "added_ms_per_event": added / events,
-            "client_cpu_us_per_event": (cpu["with"] - cpu["without"]) / events * 1e6,
-            "keys_per_batch": sum(len({_key(x) for x in b}) for b in batches) / len(batches),
-        }
-        r: dict[str, Any] = out[f"batch of {size}"]
+        r: dict[str, Any] = {f"transaction_ms_{m}": percentiles(walls[m]) for m in modes}
+        for m in modes[:-1]:
+            r[f"added_ms_per_event_{m}"] = (sum(walls[m]) - sum(walls["without"])) / events
+            r[f"client_cpu_us_per_event_{m}"] = (cpu[m] - cpu["without"]) / events * 1e6
+        r["keys_per_batch"] = sum(len({_key(x) for x in b}) for b in batches) / len(batches)
+        out[f"batch of {size}"] = r
         print(
-            f"[analytics] consumer, batch of {size}: +{r['added_ms_per_event'] * 1000:.0f} µs/event wall,"
-            f" {r['client_cpu_us_per_event']:.0f} µs/event CPU here; p50 {w['p50']:.2f} vs {wo['p50']:.2f} ms"
+            f"[analytics] consumer, batch of {size}: added µs/event wall (CPU here):"
+            + ", ".join(
+                f" {m} {r[f'added_ms_per_event_{m}'] * 1000:.0f} ({r[f'client_cpu_us_per_event_{m}']:.0f})"
+                for m in modes[:-1]
+            )
+            + "; transaction p50"
+            + ", ".join(f" {m} {r[f'transaction_ms_{m}']['p50']:.2f}" for m in modes)
+            + " ms"
         )
     return out
+
+
+# The consumer's statement before migration 0011: the hourly and daily tables only.
+_BEFORE_TABLES = ("hourly", "daily")
+_BEFORE = pg_upsert(_BEFORE_TABLES)
+# The first version of 0011: the three tables and the app's own rows (no dimensions) per hour,
+# day and month, in one statement. Its three extra tables exist only in the bench's database.
+_APP_TABLES = (("app_hourly", "hour", "timestamptz"), ("app_daily", "day", "date"), ("app_monthly", "month", "date"))
+
+
+def _app_upsert(name: str, bucket: str, sql_type: str) -> str:
+    arrays = [f"CAST(:{name}_app_id AS uuid[])", f"CAST(:{name}_bucket AS {sql_type}[])"]
+    arrays += [f"CAST(:{name}_{c} AS bigint[])" for c in COUNTERS]
+    sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS)
+    return (
+        f"INSERT INTO analytics_{name} AS r (app_id, {bucket}, {', '.join(COUNTERS)})"
+        f" SELECT * FROM unnest({', '.join(arrays)}) ON CONFLICT (app_id, {bucket}) DO UPDATE SET {sets}"
+    )
+
+
+def _six() -> TextClause:
+    parts = [(name, _pg_upsert(TABLES[name], name + "_")) for name in TABLES]
+    parts += [(name, _app_upsert(name, bucket, sql_type)) for name, bucket, sql_type in _APP_TABLES]
+    ctes = ", ".join(f"{name} AS ({part})" for name, part in parts[:-1])
+    return text(f"WITH {ctes} {parts[-1][1]}")
+
+
+_SIX = _six()
+
+
+def _six_params(found: Increments) -> dict[str, list[Any]]:
+    params = pg_params(found, list(TABLES))
+    for name, bucket, _ in _APP_TABLES:
+        source = found["hourly" if bucket == "hour" else "daily" if bucket == "day" else "monthly"]
+        rows: dict[tuple[Any, Any], list[int]] = {}
+        for key, counts in source.items():
+            row = rows.setdefault((key[0], key[1]), [0] * len(COUNTERS))
+            for i, n in enumerate(counts):
+                row[i] += n
+        keys = sorted(rows)
+        params[f"{name}_app_id"] = [k[0] for k in keys]
+        params[f"{name}_bucket"] = [k[1] for k in keys]
+        for i, c in enumerate(COUNTERS):
+            params[f"{name}_{c}"] = [rows[k][i] for k in keys]
+    return params
+
+
+async def _six_tables(engine: AsyncEngine) -> None:
+    counters = ", ".join(f"{c} bigint NOT NULL" for c in COUNTERS)
+    async with engine.begin() as conn:
+        for name, bucket, sql_type in _APP_TABLES:
+            await conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS analytics_{name} (app_id uuid NOT NULL REFERENCES apps (id)"
+                    f" ON DELETE CASCADE, {bucket} {sql_type} NOT NULL, {counters}, PRIMARY KEY (app_id, {bucket}))"
+                )
+            )
 
 
 async def main(o: Options) -> dict[str, Any]:
@@ -216,19 +348,20 @@ async def main(o: Options) -> dict[str, Any]:
             end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
             doc["rollups"] = await fill(engine, app, o, end)
             print(f"[analytics] filled: {doc['rollups']}")
-            doc["queries_ms"] = await queries(engine, app, o, end)
+            found = await queries(engine, app, o, end)
+            doc["queries_ms"], doc["plans"] = found["times"], found["plans"]
             doc["consumer"] = await consumer(engine, app, o, end)
         finally:
             await engine.dispose()
     finally:
         await pg.stop()
-    slowest = max(q["p99"] for q in doc["queries_ms"].values())
+    slowest = max(q["p99"] for name, q in doc["queries_ms"].items() if "a year" in name)
     doc["targets"] = [
         {
-            "target": "a query over a year of rollups answers in milliseconds",
+            "target": "a query over a year of rollups answers in milliseconds (p99 under 20 ms)",
             "value": slowest,
-            "shown": f"slowest p99 {slowest:.1f} ms",
-            "status": "MET" if slowest < 100 else "MISSED",
+            "shown": f"slowest p99 of a year's queries {slowest:.1f} ms",
+            "status": "MET" if slowest < 20 else "MISSED",
         }
     ]
     return doc

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.analytics.consumer import Rollups
-from herald.analytics.models import COUNTERS, DailyRollup, HourlyRollup
+from herald.analytics.models import COUNTERS
+from herald.analytics.repository import TABLES
 from herald.apps.models import App
 from herald.events.repository import Target
 from herald.events.service import EventLog, Incoming, Recorded, Summary
@@ -84,15 +85,16 @@ async def publish(engine: AsyncEngine, events: list[Recorded]) -> None:
         await Rollups().recorded(conn, events)
 
 
-async def rows(runtime: Runtime, daily: bool = False) -> list[dict[str, Any]]:
-    """Every rollup row, its key and its non-zero counters."""
-    model: type[HourlyRollup] | type[DailyRollup] = DailyRollup if daily else HourlyRollup
+async def rows(runtime: Runtime, table: str = "hourly") -> list[dict[str, Any]]:
+    """Every row of a rollup table (named as in repository.TABLES), its key and its non-zero
+    counters; the bucket under "bucket", the dimensions under template, version, channel and
+    provider."""
+    t = TABLES[table]
     async with runtime.sessions() as session:
-        found: list[HourlyRollup | DailyRollup] = list((await session.scalars(select(model))).all())  # type: ignore[arg-type]
+        found = (await session.execute(select(t.model.__table__))).mappings().all()
     out = []
     for r in found:
-        bucket = r.day if isinstance(r, DailyRollup) else r.hour
-        key = {"bucket": bucket, "template": r.template, "version": r.template_version, "channel": r.channel,
-               "provider": r.provider}  # fmt: skip
-        out.append(key | {c: getattr(r, c) for c in COUNTERS if getattr(r, c)})
+        key: dict[str, Any] = {"bucket": r[t.bucket], "template": r["template"], "version": r["template_version"],
+                               "channel": r["channel"], "provider": r["provider"]}  # fmt: skip
+        out.append(key | {c: r[c] for c in COUNTERS if r[c]})
     return sorted(out, key=lambda r: (str(r["bucket"]), r["template"], r["channel"], r["provider"]))

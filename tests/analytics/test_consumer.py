@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from herald.analytics.consumer import Rollups, counted, increments
-from herald.analytics.models import HourlyRollup
+from herald.analytics.models import HourlyRollup, MonthlyRollup
 from herald.events.service import Recorded
 from herald.notifications.models import Delivery
 from herald.runtime import Runtime
@@ -55,7 +55,7 @@ def test_what_one_new_event_counts(
     assert counted(r) == expected
 
 
-def test_a_batch_is_one_increment_per_key_in_its_hour_and_day() -> None:
+def test_a_batch_is_one_increment_per_key_in_each_table() -> None:
     app = uuid.uuid4()
     batch = [
         recorded(app, "sent", T0),
@@ -64,16 +64,25 @@ def test_a_batch_is_one_increment_per_key_in_its_hour_and_day() -> None:
         recorded(app, "sent", T0, provider=None, template=None),
         recorded(app, "delivered", T0, changed=False),  # counts nothing: no key
     ]
-    hourly, daily = increments(batch)
+    batch.append(recorded(app, "sent", datetime(2026, 2, 28, 23, 59, tzinfo=UTC)))  # the month before
+    found = increments(batch)
+    assert list(found) == ["hourly", "daily", "monthly"]
     sent = 1
-    assert {(k[1], k[2], k[5]): v[sent] for k, v in hourly.items()} == {
+    assert {(k[1], k[2], k[5]): v[sent] for k, v in found["hourly"].items()} == {
         (H0, "welcome", "smtp"): 2,
         (H0 + timedelta(hours=1), "welcome", "smtp"): 1,
         (H0, "", ""): 1,
+        (datetime(2026, 2, 28, 23, tzinfo=UTC), "welcome", "smtp"): 1,
     }
-    assert {(k[1], k[2], k[5]): v[sent] for k, v in daily.items()} == {
+    assert {(k[1], k[2], k[5]): v[sent] for k, v in found["daily"].items()} == {
         (date(2026, 3, 1), "welcome", "smtp"): 3,
         (date(2026, 3, 1), "", ""): 1,
+        (date(2026, 2, 28), "welcome", "smtp"): 1,
+    }
+    assert {(k[1], k[2], k[5]): v[sent] for k, v in found["monthly"].items()} == {
+        (date(2026, 3, 1), "welcome", "smtp"): 3,
+        (date(2026, 3, 1), "", ""): 1,
+        (date(2026, 2, 1), "welcome", "smtp"): 1,
     }
 
 
@@ -105,7 +114,8 @@ async def test_each_kind_counts_through_the_event_log(herald: Herald) -> None:
                 "unsubscribed": 1, "opened": 3, "opened_unique": 1, "clicked": 1, "clicked_unique": 1}  # fmt: skip
     key = {"template": "welcome", "version": "", "channel": "email", "provider": "smtp"}
     assert await rows(rt) == [{"bucket": H0, **key, **expected}]
-    assert await rows(rt, daily=True) == [{"bucket": date(2026, 3, 1), **key, **expected}]
+    assert await rows(rt, "daily") == [{"bucket": date(2026, 3, 1), **key, **expected}]
+    assert await rows(rt, "monthly") == [{"bucket": date(2026, 3, 1), **key, **expected}]
 
 
 async def test_duplicates_and_any_order_count_once_and_the_same(herald: Herald) -> None:
@@ -131,6 +141,12 @@ async def test_duplicates_and_any_order_count_once_and_the_same(herald: Herald) 
     first, second = await rows(rt)
     assert (first.pop("bucket"), second.pop("bucket")) == (H0, H0 + timedelta(hours=5))
     assert first == second
+    # The coarser tables hold the two deliveries' stories added up.
+    twice = {k: v * 2 for k, v in first.items() if isinstance(v, int)}
+    key = {k: v for k, v in first.items() if not isinstance(v, int)}
+    for table in ("daily", "monthly"):
+        [row] = await rows(rt, table)
+        assert row == {"bucket": date(2026, 3, 1), **key, **twice}, table
     assert {k: first[k] for k in ("accepted", "sent", "delivered", "opened", "opened_unique", "unsubscribed")} == {
         "accepted": 1, "sent": 1, "delivered": 1, "opened": 2, "opened_unique": 1, "unsubscribed": 1
     }  # fmt: skip
@@ -193,3 +209,6 @@ async def test_concurrent_writers_of_the_same_keys_all_count(runtime: Runtime) -
     async with runtime.sessions() as session:
         sent = dict(((r.template, r.channel), r.sent) for r in (await session.scalars(select(HourlyRollup))).all())
     assert sent == {k: 12 for k in keys}
+    async with runtime.sessions() as session:
+        monthly = (await session.scalars(select(MonthlyRollup))).all()
+    assert sorted(((r.template, r.channel), r.sent) for r in monthly) == sorted((k, 12) for k in keys)

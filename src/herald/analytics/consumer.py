@@ -11,12 +11,13 @@ What each new event counts (`Recorded` only ever holds events recorded for the f
 - opened, clicked: the total one for each new event, the unique one for the delivery's first;
 - unsubscribed: the delivery's first only.
 
-Each event counts in the hour (and day) its delivery was accepted, whenever it arrives.
+Each event counts in the hour (and day, and month) its delivery was accepted, whenever it arrives,
+under its template, channel and provider.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -63,9 +64,10 @@ def counted(r: Recorded) -> tuple[str, ...]:
     return ()
 
 
-def increments(events: Sequence[Recorded]) -> tuple[Increments, Increments]:
-    """The batch's increments per hourly key and per daily key (a key appears once in each)."""
-    hourly: Increments = {}
+def increments(events: Sequence[Recorded]) -> Increments:
+    """The batch's increments per table and key (a key appears once per table): the hourly
+    keys counted from the events, every coarser table summed from them (per key, not per event)."""
+    hourly: dict[Key, list[int]] = {}
     for r in events:
         names = counted(r)
         if not names:
@@ -85,21 +87,29 @@ def increments(events: Sequence[Recorded]) -> tuple[Increments, Increments]:
             row = hourly[key] = [0] * len(COUNTERS)
         for name in names:
             row[_INDEX[name]] += 1
-    daily: Increments = {}
-    for (app_id, hour, *dims), counts in hourly.items():
-        day_key: Key = (app_id, hour.date(), *dims)
-        row = daily.get(day_key)
+    out: Increments = {"hourly": hourly}
+    if not hourly:
+        return out
+    out["daily"] = daily = _rekey(hourly, lambda k: (k[0], k[1].date(), *k[2:]))
+    out["monthly"] = _rekey(daily, lambda k: (k[0], k[1].replace(day=1), *k[2:]))
+    return out
+
+
+def _rekey(finer: dict[Key, list[int]], coarser: Callable[[Key], Key]) -> dict[Key, list[int]]:
+    out: dict[Key, list[int]] = {}
+    for key, counts in finer.items():
+        new = coarser(key)
+        row = out.get(new)
         if row is None:
-            daily[day_key] = list(counts)
+            out[new] = list(counts)
         else:
             for i, n in enumerate(counts):
                 row[i] += n
-    return hourly, daily
+    return out
 
 
 class Rollups:
     """An `events.service.Consumer`: hand it to the EventLog, the intake and the recorder."""
 
     async def recorded(self, conn: AsyncConnection, events: Sequence[Recorded]) -> None:
-        hourly, daily = increments(events)
-        await repository.add(conn, hourly, daily)
+        await repository.add(conn, increments(events))

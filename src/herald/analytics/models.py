@@ -1,9 +1,11 @@
 """The rollup tables: one row per app, template (and version), channel, provider and bucket.
 
-Two granularities, both written by the same upsert: an hour (for hourly series and the
-edges of a period) and a UTC day (a year of a busy app is 365 rows per combination, read in
-milliseconds, where the hourly table would hold 24 times as many). A row is never scanned
-from the event log: each counter only grows by the increments of new events.
+Three granularities, all three tables written by the same statement: an hour (hourly series and
+the ragged hours at the ends of a period), a UTC day (daily series, the ragged days) and a UTC
+month (the whole months of a period: a year of a busy app is 12 rows per combination, where
+the daily table holds 365 and the hourly one 8,760). A query reads each part of its period
+from the coarsest table that covers it. A row is never scanned from the event log: each
+counter only grows by the increments of new events.
 
 `template` is "" for a notification with inline content, `provider` "" for what happened
 before any provider had the delivery (accepted, failed or dead without a send), and
@@ -16,7 +18,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.db import Base, UtcDateTime
@@ -48,51 +50,60 @@ def _counter() -> Mapped[int]:
     return mapped_column(BigInteger, default=0)
 
 
-class HourlyRollup(Base):
+class _Counters:
+    """The counters of a rollup row (every table has all of them, in the order of COUNTERS)."""
+
+    accepted: Mapped[int] = _counter()
+    sent: Mapped[int] = _counter()
+    delivered: Mapped[int] = _counter()
+    undelivered: Mapped[int] = _counter()
+    bounced: Mapped[int] = _counter()
+    complained: Mapped[int] = _counter()
+    failed: Mapped[int] = _counter()
+    dead: Mapped[int] = _counter()
+    unsubscribed: Mapped[int] = _counter()
+    opened: Mapped[int] = _counter()
+    opened_unique: Mapped[int] = _counter()
+    clicked: Mapped[int] = _counter()
+    clicked_unique: Mapped[int] = _counter()
+
+
+class _Dimensions:
+    template: Mapped[str] = mapped_column(String(200), primary_key=True)
+    template_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+def _app() -> Mapped[uuid.UUID]:
+    return mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+
+
+class HourlyRollup(_Counters, _Dimensions, Base):
     __tablename__ = "analytics_hourly"
 
-    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    app_id: Mapped[uuid.UUID] = _app()
     # The hour (UTC) the deliveries counted here were accepted in.
     hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
-    template: Mapped[str] = mapped_column(String(200), primary_key=True)
-    template_version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
-    accepted: Mapped[int] = _counter()
-    sent: Mapped[int] = _counter()
-    delivered: Mapped[int] = _counter()
-    undelivered: Mapped[int] = _counter()
-    bounced: Mapped[int] = _counter()
-    complained: Mapped[int] = _counter()
-    failed: Mapped[int] = _counter()
-    dead: Mapped[int] = _counter()
-    unsubscribed: Mapped[int] = _counter()
-    opened: Mapped[int] = _counter()
-    opened_unique: Mapped[int] = _counter()
-    clicked: Mapped[int] = _counter()
-    clicked_unique: Mapped[int] = _counter()
 
 
-class DailyRollup(Base):
+class DailyRollup(_Counters, _Dimensions, Base):
     __tablename__ = "analytics_daily"
+    # A filter by template reads its rows alone (no counter here: increments stay HOT updates).
+    __table_args__ = (Index("ix_analytics_daily_template", "app_id", "template", "day"),)
 
-    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
+    app_id: Mapped[uuid.UUID] = _app()
     # The UTC day the deliveries counted here were accepted on.
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    template: Mapped[str] = mapped_column(String(200), primary_key=True)
-    template_version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
-    accepted: Mapped[int] = _counter()
-    sent: Mapped[int] = _counter()
-    delivered: Mapped[int] = _counter()
-    undelivered: Mapped[int] = _counter()
-    bounced: Mapped[int] = _counter()
-    complained: Mapped[int] = _counter()
-    failed: Mapped[int] = _counter()
-    dead: Mapped[int] = _counter()
-    unsubscribed: Mapped[int] = _counter()
-    opened: Mapped[int] = _counter()
-    opened_unique: Mapped[int] = _counter()
-    clicked: Mapped[int] = _counter()
-    clicked_unique: Mapped[int] = _counter()
+
+
+class MonthlyRollup(_Counters, _Dimensions, Base):
+    __tablename__ = "analytics_monthly"
+    __table_args__ = (Index("ix_analytics_monthly_template", "app_id", "template", "month"),)
+
+    app_id: Mapped[uuid.UUID] = _app()
+    # The first day of the UTC month the deliveries counted here were accepted in.
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+RollupModel = type[HourlyRollup] | type[DailyRollup] | type[MonthlyRollup]

@@ -1,10 +1,12 @@
 """Reading the rollups: totals and rates for a period, a series by day or hour, a breakdown.
 
 Rollups are hourly, so a period is whole hours: `from` is taken down to its hour, `to` up to
-the end of its hour, and the answer says which period it covers. A period's whole UTC days
-are read from the daily table and only its ragged ends from the hourly one, so a year costs
-365 rows per combination, not 8,760. A daily series covers whole UTC days (its period is
-widened to them).
+the end of its hour, and the answer says which period it covers. A period's whole UTC months
+are read from the monthly table, the whole days left at its ends from the daily one and only
+the ragged hours from the hourly one, all in one statement: a year costs about 50 rows per
+combination, not 8,760. Without a filter or a breakdown, the app's own tables answer (no
+dimensions: a year is 12 months, or 365 days for a daily series). A daily series covers
+whole UTC days (its period is widened to them).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Literal
 
 from herald.analytics import repository
 from herald.analytics.models import COUNTERS
-from herald.analytics.repository import Filters
+from herald.analytics.repository import Filters, Grain, Piece
 from herald.analytics.schemas import BreakdownItem, BreakdownOut, Counters, Point, SeriesOut, TotalsOut
 from herald.kit.clock import utcnow
 from herald.kit.errors import ValidationFailed
@@ -82,13 +84,130 @@ def period(
     return begin, stop
 
 
-def _whole_days(start: datetime, end: datetime) -> tuple[date, date, list[tuple[datetime, datetime]]]:
-    """The whole UTC days in [start, end), and the hour ranges left at either end."""
-    first, last = _ceil_day(start), _floor_day(end)
-    if first >= last:
-        return first.date(), first.date(), [(start, end)]
-    edges = [(a, b) for a, b in ((start, first), (last, end)) if a < b]
-    return first.date(), last.date(), edges
+def _month(d: date) -> datetime:
+    return datetime(d.year, d.month, 1, tzinfo=UTC)
+
+
+def _next_month(at: datetime) -> datetime | None:
+    """The month start after the month of `at`; None past the year 9999."""
+    floor = _month(at.date())
+    if floor.month < 12:
+        return floor.replace(month=floor.month + 1)
+    return floor.replace(year=floor.year + 1, month=1) if floor.year < 9999 else None
+
+
+def _floor(grain: Grain, at: datetime) -> datetime:
+    return _month(at.date()) if grain == "month" else _floor_day(at) if grain == "day" else at
+
+
+def _ceil(grain: Grain, at: datetime) -> datetime | None:
+    """The first `grain` start at or after `at` (an hour start); None past the year 9999."""
+    floor = _floor(grain, at)
+    if floor == at:
+        return at
+    try:
+        return _next_month(at) if grain == "month" else floor + DAY
+    except OverflowError:
+        return None
+
+
+def _next(grain: Grain, at: datetime) -> datetime | None:
+    """The start of the `grain` after the one starting at `at`; None past the year 9999."""
+    try:
+        return _next_month(at) if grain == "month" else at + (DAY if grain == "day" else HOUR)
+    except OverflowError:
+        return None
+
+
+_FINER: dict[Grain, Grain] = {"month": "day", "day": "hour"}
+
+
+def _rows(p: Piece, now: datetime | None) -> int:
+    """The buckets a piece reads, per combination: none that start at or after `now` (no delivery
+    accepted in the future has a row yet)."""
+    grain, a, b, _ = p
+    if now is not None:
+        b = min(b, max(a, now))
+    if grain == "month":
+        whole = (b.year - a.year) * 12 + b.month - a.month
+        return whole + (b != _month(b.date()))
+    return -(-(b - a) // (DAY if grain == "day" else HOUR))
+
+
+def _cheapest(options: list[list[Piece]], now: datetime | None) -> list[Piece]:
+    return min(options, key=lambda o: sum(_rows(p, now) for p in o))
+
+
+def _minus(pieces: list[Piece]) -> list[Piece]:
+    return [(g, a, b, -1 if sign > 0 else 1) for g, a, b, sign in pieces]
+
+
+def _head(a: datetime, b: datetime, grain: Grain, now: datetime | None, whole: bool = True) -> list[Piece]:
+    """[a, b): `b` a `grain` start, `a` (an hour start) within the `grain` before it. Its finer
+    buckets, or that whole `grain` less [its start, a) when that reads fewer rows."""
+    if a == b or grain == "hour":
+        return []
+    finer = _FINER[grain]
+    inner = _ceil(finer, a)
+    assert inner is not None  # at most b
+    parts: list[Piece] = [(finer, inner, b, 1)] if inner < b else []
+    options = [parts + _head(a, inner, finer, now)]
+    if whole:
+        start = _floor(grain, a)
+        options.append([(grain, start, b, 1), *_minus(_tail(start, a, grain, now, whole=False))])
+    return _cheapest(options, now)
+
+
+def _tail(a: datetime, b: datetime, grain: Grain, now: datetime | None, whole: bool = True) -> list[Piece]:
+    """[a, b): `a` a `grain` start, `b` (an hour start) within that `grain`. Its finer buckets,
+    or that whole `grain` less [b, its end) when that reads fewer rows."""
+    if a == b or grain == "hour":
+        return []
+    finer = _FINER[grain]
+    inner = _floor(finer, b)
+    parts: list[Piece] = [(finer, a, inner, 1)] if a < inner else []
+    options = [parts + _tail(inner, b, finer, now)]
+    stop = _next(grain, a)
+    if whole and stop is not None:
+        options.append([(grain, a, stop, 1), *_minus(_head(b, stop, grain, now, whole=False))])
+    return _cheapest(options, now)
+
+
+def pieces(start: datetime, end: datetime, now: datetime | None = None) -> list[Piece]:
+    """[start, end) (whole hours) cut into the buckets that read the fewest rows: its whole UTC
+    months, then at either end its whole days and hours, or the whole month (or day) they fall
+    in less the days and hours outside the period when that reads fewer: a year is then 12 or
+    13 months and at most a few dozen days and hours per combination, not 8,760 hours. Buckets
+    from `now` on are taken to have no rows yet (the current month, less the days to come, is
+    one row). Adjacent pieces of a grain and sign are joined (one range each); in time order."""
+    joined: list[Piece] = []
+    for p in sorted(_cut(start, end, now, "month"), key=lambda p: (p[3], _ORDER[p[0]], p[1])):
+        if joined and joined[-1][0] == p[0] and joined[-1][3] == p[3] and joined[-1][2] == p[1]:
+            joined[-1] = (p[0], joined[-1][1], p[2], p[3])
+        else:
+            joined.append(p)
+    return sorted(joined, key=lambda p: (p[1], -p[3], _ORDER[p[0]]))
+
+
+_ORDER: dict[Grain, int] = {"month": 0, "day": 1, "hour": 2}
+
+
+def _cut(start: datetime, end: datetime, now: datetime | None, grain: Grain) -> list[Piece]:
+    if start == end:
+        return []
+    if grain == "hour":
+        return [("hour", start, end, 1)]
+    first, last = _ceil(grain, start), _floor(grain, end)
+    if first is not None and first <= last:
+        middle: list[Piece] = [(grain, first, last, 1)] if first < last else []
+        return _head(start, first, grain, now) + middle + _tail(last, end, grain, now)
+    # Within one month (or day): its finer buckets, or all of it less what lies outside.
+    options = [_cut(start, end, now, _FINER[grain])]
+    outer, stop = _floor(grain, start), _next(grain, _floor(grain, start))
+    if stop is not None:
+        less = _tail(outer, start, grain, now, whole=False) + _head(end, stop, grain, now, whole=False)
+        options.append([(grain, outer, stop, 1), *_minus(less)])
+    return _cheapest(options, now)
 
 
 def _merge(into: dict[Any, list[int]], rows: Iterable[tuple[Any, list[int]]]) -> None:
@@ -107,11 +226,9 @@ def _counters(counts: list[int] | None) -> Counters:
 
 async def _sums(uow: UnitOfWork, app_id: uuid.UUID, start: datetime, end: datetime, f: Filters, group: str | None
 ) -> dict[Any, list[int]]:  # fmt: skip
-    """Sums over [start, end): whole days from the daily table, the ends from the hourly."""
-    first, last, edges = _whole_days(start, end)
+    """Sums over [start, end): whole months, days and hours from their tables, in one statement."""
     out: dict[Any, list[int]] = {}
-    _merge(out, await repository.daily_sums(uow.session, app_id, first, last, f, group))
-    _merge(out, await repository.hourly_sums(uow.session, app_id, edges, f, group))
+    _merge(out, await repository.sums(uow.session, app_id, pieces(start, end, utcnow()), f, group))
     return out
 
 
@@ -130,7 +247,7 @@ async def series(
     """One point per day or hour of the period, zeros included."""
     if interval == "hour":
         begin, stop = period(start, end, longest=MAX_HOURLY_PERIOD)
-        rows = await repository.hourly_sums(uow.session, app_id, [(begin, stop)], f, "hour")
+        rows = await repository.sums(uow.session, app_id, [("hour", begin, stop, 1)], f, "hour")
         found = {at: counts for at, counts in rows}
         step = HOUR
     else:
@@ -139,7 +256,7 @@ async def series(
             begin, stop = _floor_day(begin), _ceil_day(stop)
         except OverflowError:
             raise InvalidPeriod("the period must fall between the years 1 and 9999", field="to") from None
-        rows = await repository.daily_sums(uow.session, app_id, begin.date(), stop.date(), f, "day")
+        rows = await repository.sums(uow.session, app_id, [("day", begin, stop, 1)], f, "day")
         found = {datetime.combine(day, time(), UTC): counts for day, counts in rows}
         step = DAY
     points = []

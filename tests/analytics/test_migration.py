@@ -1,0 +1,81 @@
+"""Migration 0011 on each backend: the monthly table starts from the rollups 0010 had already
+counted (a year's queries read it: nothing counted before is lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from alembic import command
+from sqlalchemy import insert, select
+
+from herald.analytics.models import COUNTERS, DailyRollup, HourlyRollup
+from herald.analytics.repository import TABLES
+from herald.apps.service import create_app
+from herald.kit.db import make_engine, make_sessionmaker, transaction
+from herald.migrations import alembic_config
+
+
+def _row(app: uuid.UUID, bucket: str, at: Any, template: str, sent: int) -> dict[str, Any]:
+    counts = dict.fromkeys(COUNTERS, 0) | {"sent": sent, "accepted": sent + 1}
+    return {"app_id": app, bucket: at, "template": template, "template_version": "", "channel": "email",
+            "provider": "smtp"} | counts  # fmt: skip
+
+
+async def _before(url: str) -> uuid.UUID:
+    engine = make_engine(url)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            app = uuid.UUID(str((await create_app(session, "old", "pepper")).app_id))
+        async with engine.begin() as conn:
+            hours = [
+                _row(app, "hour", datetime(2026, 1, 31, 23, tzinfo=UTC), "a", 2),
+                _row(app, "hour", datetime(2026, 2, 1, 0, tzinfo=UTC), "a", 3),
+                _row(app, "hour", datetime(2026, 2, 1, 0, tzinfo=UTC), "b", 4),
+                _row(app, "hour", datetime(2026, 2, 17, 9, tzinfo=UTC), "b", 5),
+            ]
+            await conn.execute(insert(HourlyRollup), hours)
+            days = [
+                _row(app, "day", date(2026, 1, 31), "a", 2),
+                _row(app, "day", date(2026, 2, 1), "a", 3),
+                _row(app, "day", date(2026, 2, 1), "b", 4),
+                _row(app, "day", date(2026, 2, 17), "b", 5),
+            ]
+            await conn.execute(insert(DailyRollup), days)
+        return app
+    finally:
+        await engine.dispose()
+
+
+async def _after(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = make_engine(url)
+    out = {}
+    try:
+        async with engine.connect() as conn:
+            for name in ("monthly",):
+                t = TABLES[name]
+                c = t.model.__table__.c
+                keys = [c[k] for k in t.keys[1:]]
+                rows = await conn.execute(select(*keys, c.sent, c.accepted).order_by(*keys))
+                out[name] = [tuple(r) for r in rows]
+    finally:
+        await engine.dispose()
+    return out
+
+
+def test_0011_fills_the_monthly_table_from_the_old_rollups(database_url: str) -> None:
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0010")
+    asyncio.run(_before(database_url))
+    command.upgrade(cfg, "head")
+    found = asyncio.run(_after(database_url))
+    jan, feb = date(2026, 1, 1), date(2026, 2, 1)
+    assert found["monthly"] == [
+        (jan, "a", "", "email", "smtp", 2, 3),
+        (feb, "a", "", "email", "smtp", 3, 4),
+        (feb, "b", "", "email", "smtp", 9, 11),
+    ]
+    command.downgrade(cfg, "0010")
+    command.upgrade(cfg, "head")
