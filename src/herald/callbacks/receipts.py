@@ -87,7 +87,8 @@ class TwilioReceiver:
             config.auth_token.get_secret_value(), callback.url, form, header
         ):
             raise InvalidSignature("X-Twilio-Signature is missing or does not match")
-        delivery = delivery_of(twilio.callback_key(callback.url))
+        # The key rides in the StatusCallback URL's query: the request's own query.
+        delivery = delivery_of(callback.query.get(twilio.KEY_PARAM))
         outcome = twilio.status_outcome(form)
         if delivery is None or outcome is None:
             return []
