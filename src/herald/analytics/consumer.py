@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -108,8 +109,30 @@ def _rekey(finer: dict[Key, list[int]], coarser: Callable[[Key], Key]) -> dict[K
     return out
 
 
+def fold_params(events: Sequence[Recorded]) -> dict[str, list[Any]]:
+    """The parameters of `repository.fold_ctes` for these milestones: a row per counter each
+    one adds to, keyed like `increments`, for the statement to count those it really wrote."""
+    rows: list[tuple[Any, ...]] = []
+    for r in events:
+        t = r.target
+        at = t.created_at.astimezone(UTC)
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        day = hour.date()
+        month = day.replace(day=1)
+        for name in counted(r):
+            key = (t.app_id, hour, day, month, t.template or "", t.channel, t.provider or "")
+            rows.append((t.delivery_id, *key, name))
+    return {f"m_{name}": [row[i] for row in rows] for i, name in enumerate(repository.FOLD_NAMES)}
+
+
 class Rollups:
-    """An `events.service.Consumer`: hand it to the EventLog, the intake and the recorder."""
+    """An `events.service.Consumer`: hand it to the EventLog, the intake and the recorder.
+
+    On PostgreSQL the intake and the recorder count Herald's own milestones (accepted, sent,
+    failed, dead) in their own statement instead (`repository.fold_ctes`) when no other
+    consumer has anything to write for them (`EventLog.foldable`)."""
+
+    folds_into_statement = True
 
     async def recorded(self, conn: AsyncConnection, events: Sequence[Recorded]) -> None:
         await repository.add(conn, increments(events))

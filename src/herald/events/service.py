@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -79,10 +79,28 @@ class Consumer(Protocol):
 class EventLog:
     def __init__(self, consumers: Sequence[Consumer] = ()) -> None:
         self.consumers = list(consumers)
+        # The one consumer (the rollups) whose writes for Herald's own milestones a writer on
+        # PostgreSQL may fold into its own statement; the others must then be `quiet`.
+        folding = [c for c in self.consumers if getattr(c, "folds_into_statement", False)]
+        self._folding = len(folding) == 1
 
-    async def record(
-        self, uow: UnitOfWork, events: Sequence[Incoming], *, app_id: uuid.UUID | None = None
-    ) -> Summary:
+    async def foldable(self, keys: Collection[tuple[uuid.UUID, str]]) -> bool:
+        """Whether, for Herald's own milestones of these (app id, kind) pairs, every consumer's
+        writes are the rollups' counts alone: then the intake and the recorder count them in
+        their own single statement (`analytics.repository.fold_ctes`), without BEGIN and
+        COMMIT, instead of publishing them in a transaction. A consumer says so by a `quiet`
+        method (the webhooks: no endpoint wants these); one that cannot never lets it fold."""
+        if not self._folding:
+            return False
+        for c in self.consumers:
+            if getattr(c, "folds_into_statement", False):
+                continue
+            quiet = getattr(c, "quiet", None)
+            if quiet is None or not await quiet(keys):
+                return False
+        return True
+
+    async def record(self, uow: UnitOfWork, events: Sequence[Incoming], *, app_id: uuid.UUID | None = None) -> Summary:
         """Record `events` (only deliveries of `app_id` when it is given: an app's own
         account speaks for that app's deliveries alone), a whole batch in a few statements."""
         summary = Summary()
@@ -134,9 +152,7 @@ class EventLog:
         counts = await repository.engage(conn, rows)
         # A summary whose count is what this batch added was new with it: its earliest event
         # is the delivery's first (unique) one of that kind.
-        return {
-            id(min(es, key=lambda e: e.occurred_at)) for key, es in added.items() if counts.get(key) == len(es)
-        }
+        return {id(min(es, key=lambda e: e.occurred_at)) for key, es in added.items() if counts.get(key) == len(es)}
 
     async def publish(self, conn: AsyncConnection, recorded: Sequence[Recorded]) -> None:
         """Hand new events to every consumer, inside the caller's transaction."""

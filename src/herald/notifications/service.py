@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from herald.analytics.consumer import fold_params
 from herald.cache.interface import ContactCache
 from herald.events import repository as events_repository
 from herald.events.kinds import EventKind
@@ -73,6 +74,7 @@ async def accept_batch(
     reqs: list[NotificationIn],
     *,
     events: EventLog | None = None,
+    fold: bool = False,
 ) -> list[Accepted]:
     """Plan every item, insert the new ones in bulk, and report each item's fate.
 
@@ -114,7 +116,10 @@ async def accept_batch(
             turn = time.perf_counter() + PLAN_SLICE_SECONDS
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
-    written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox)
+    # Folded (PostgreSQL, `EventLog.foldable`): every planned delivery's `accepted` is handed
+    # to the statement, which counts those it inserted; nothing is published after it.
+    folded = fold_params(accepted_events(plans, None)) if fold else None
+    written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox, fold=folded)
     inserted = written.notifications
     queued = [
         (d.id, d.channel)
@@ -124,7 +129,7 @@ async def accept_batch(
         if d.state == DeliveryState.QUEUED
     ]
     announce_written(uow, broker, outbox, queued, written.outbox_rows)
-    if events is not None:
+    if events is not None and not fold:
         await events.publish(await uow.session.connection(), accepted_events(plans, inserted))
     unsettled = {
         req.event_id
@@ -147,12 +152,13 @@ async def accept_batch(
     return results
 
 
-def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID]) -> list[Recorded]:
-    """Each new delivery's `accepted`, for the event consumers."""
+def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID] | None) -> list[Recorded]:
+    """Each new delivery's `accepted`, for the event consumers (every planned one's when
+    `inserted` is None)."""
     out = []
     for p in plans:
         n = p.notification
-        if n.id not in inserted:
+        if inserted is not None and n.id not in inserted:
             continue
         for d in p.deliveries:
             target = Target(d.id, d.app_id, n.id, d.channel, n.user_id, n.category, n.template, None, d.created_at)
