@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from herald.analytics.consumer import fold_params
+from herald.analytics.consumer import Milestone, fold_arrays
 from herald.cache.interface import ContactCache
 from herald.events import repository as events_repository
 from herald.events.kinds import EventKind
@@ -118,7 +118,7 @@ async def accept_batch(
     plans = [o for o in outcomes if isinstance(o, Plan)]
     # Folded (PostgreSQL, `EventLog.foldable`): every planned delivery's `accepted` is handed
     # to the statement, which counts those it inserted; nothing is published after it.
-    folded = fold_params(accepted_events(plans, None)) if fold else None
+    folded = fold_arrays(_accepted(plans)) if fold else None
     written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox, fold=folded)
     inserted = written.notifications
     queued = [
@@ -152,13 +152,20 @@ async def accept_batch(
     return results
 
 
-def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID] | None) -> list[Recorded]:
-    """Each new delivery's `accepted`, for the event consumers (every planned one's when
-    `inserted` is None)."""
+def _accepted(plans: Sequence[Plan]) -> Iterator[Milestone]:
+    """Every planned delivery's `accepted`, for the statement to count those it inserts."""
+    for p in plans:
+        template = p.notification.template
+        for d in p.deliveries:
+            yield (d.id, d.app_id, d.created_at, template, d.channel, None, "accepted")  # its counter
+
+
+def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID]) -> list[Recorded]:
+    """Each new delivery's `accepted`, for the event consumers."""
     out = []
     for p in plans:
         n = p.notification
-        if inserted is not None and n.id not in inserted:
+        if n.id not in inserted:
             continue
         for d in p.deliveries:
             target = Target(d.id, d.app_id, n.id, d.channel, n.user_id, n.category, n.template, None, d.created_at)
