@@ -309,6 +309,9 @@ def build_runtime(
         slots=settings.database_pool_size - 2,
         max_group=settings.api.max_batch,
         events=events,
+        # PostgreSQL with consumers: a batch whose `accepted` owes no webhook message is
+        # again one statement, its rollups' counts folded in, without BEGIN and COMMIT.
+        single=None if is_sqlite(url) or not events.consumers else reads,
     )
     return Runtime(
         settings,

@@ -1,6 +1,7 @@
-"""On PostgreSQL a batch is accepted with one statement into the log and one into the
-analytics rollups, in one transaction: the rollups commit with what they count, or not at all.
-(Before the rollups it was one statement with no transaction around it.)"""
+"""On PostgreSQL a batch is accepted with one statement and no transaction around it, its
+`accepted` counted in the analytics rollups by that same statement (`fold_ctes`), when no
+webhook endpoint wants it; when one does, with one statement into the log, one into the
+rollups and the messages owed, in one transaction: they commit together, or not at all."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from herald.runtime import Runtime
 from tests.harness import Herald
@@ -16,12 +17,25 @@ from tests.harness import Herald
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
-async def test_a_batch_is_one_statement_into_the_log_and_one_into_the_rollups(
-    herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+async def accepted(runtime: Runtime) -> tuple[int, int]:
+    """The rollups' `accepted` and the deliveries in the log."""
+    async with runtime.sessions() as session:
+        counted = (await session.execute(text("SELECT sum(accepted) FROM analytics_monthly"))).scalar_one()
+        return int(counted), (await session.execute(text("SELECT count(*) FROM deliveries"))).scalar_one()
+
+
+@pytest.mark.parametrize("hooked", [False, True], ids=["folded", "hooked"])
+async def test_a_batch_is_one_statement_and_with_an_endpoint_one_transaction(
+    herald: Herald, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, hooked: bool
 ) -> None:
     await herald.user()
     await herald.template()
+    if hooked:
+        hook = {"url": "https://hooks.example.com/h", "events": ["accepted"]}
+        r = await herald.client.post("/v1/webhooks", json=hook)
+        assert r.status_code == 201, r.text
     await herald.notify()  # warm: the app's credentials and the user's card are cached now
+    before = await accepted(runtime)
     transactions: list[str] = []
     original = asyncpg.Connection.execute
 
@@ -45,10 +59,21 @@ async def test_a_batch_is_one_statement_into_the_log_and_one_into_the_rollups(
     finally:
         event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
     assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
-    assert transactions == ["BEGIN ISOLATION LEVEL READ COMMITTED", "COMMIT"], transactions
+    # Each delivery the batch created (the template's channels), counted by the statement that wrote it.
+    transactions = list(transactions)  # the request's (not the reads' below)
+    after = await accepted(runtime)
+    assert after[1] - before[1] == 9 and after[0] - before[0] == 9, (before, after)  # 3 channels each
     # The outbox's sweep deletes published rows in the background, on its own schedule: not
     # the request's statement, though it may land inside this window.
     writes = [s for s in statements if not s.startswith(("SELECT", "DELETE FROM outbox"))]
-    assert len(writes) == 2, statements
+    if not hooked:
+        assert "COMMIT" not in transactions, transactions
+        assert len(writes) == 1, statements
+        assert writes[0].startswith("WITH n AS ( INSERT INTO notifications"), statements
+        return
+    # (The webhook dispatcher, woken by the endpoint, may read in a transaction of its own.)
+    assert transactions.count("COMMIT") == 1, transactions
+    assert len(writes) == 3, statements
     assert writes[0].startswith("WITH n AS ( INSERT INTO notifications"), statements
-    assert writes[1].startswith("WITH hourly AS (INSERT INTO analytics_ho"), statements
+    assert writes[1].startswith("INSERT INTO webhook_messages"), statements
+    assert writes[2].startswith("WITH hourly AS (INSERT INTO analytics_ho"), statements

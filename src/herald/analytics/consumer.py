@@ -17,8 +17,10 @@ under its template, channel and provider.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -108,8 +110,51 @@ def _rekey(finer: dict[Key, list[int]], coarser: Callable[[Key], Key]) -> dict[K
     return out
 
 
+# A milestone to fold: (delivery id, app id, accepted at, template, channel, provider, counter).
+Milestone = tuple[uuid.UUID, uuid.UUID, datetime, str | None, str, str | None, str]
+
+
+def fold_params(events: Sequence[Recorded]) -> dict[str, list[Any]]:
+    """The parameters of `repository.fold_ctes` for these milestones: a row per counter each
+    one adds to, keyed like `increments`, for the statement to count those it really wrote."""
+    return fold_arrays(
+        (t.delivery_id, t.app_id, t.created_at, t.template, t.channel, t.provider, name)
+        for r in events
+        for t in (r.target,)
+        for name in counted(r)
+    )
+
+
+def fold_arrays(milestones: Iterable[Milestone]) -> dict[str, list[Any]]:
+    """`fold_params` from bare tuples: the intake's hot path builds no event objects for them."""
+    buckets: dict[datetime, tuple[datetime, date, date]] = {}  # a batch shares a few instants
+    columns: tuple[list[Any], ...] = tuple([] for _ in repository.FOLD_NAMES)
+    ids, apps, hours, days, months, templates, channels, providers, counters = columns
+    for delivery_id, app_id, created_at, template, channel, provider, counter in milestones:
+        b = buckets.get(created_at)
+        if b is None:
+            hour = created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            b = buckets[created_at] = (hour, hour.date(), hour.date().replace(day=1))
+        ids.append(delivery_id)
+        apps.append(app_id)
+        hours.append(b[0])
+        days.append(b[1])
+        months.append(b[2])
+        templates.append(template or "")
+        channels.append(channel)
+        providers.append(provider or "")
+        counters.append(counter)
+    return {f"m_{name}": column for name, column in zip(repository.FOLD_NAMES, columns, strict=True)}
+
+
 class Rollups:
-    """An `events.service.Consumer`: hand it to the EventLog, the intake and the recorder."""
+    """An `events.service.Consumer`: hand it to the EventLog, the intake and the recorder.
+
+    On PostgreSQL the intake and the recorder count Herald's own milestones (accepted, sent,
+    failed, dead) in their own statement instead (`repository.fold_ctes`) when no other
+    consumer has anything to write for them (`EventLog.foldable`)."""
+
+    folds_into_statement = True
 
     async def recorded(self, conn: AsyncConnection, events: Sequence[Recorded]) -> None:
         await repository.add(conn, increments(events))

@@ -10,6 +10,7 @@ deadlock each other.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,10 @@ TABLES: dict[str, Table] = {
 }
 
 
+# Where `_chained` puts an upsert's wait on the one before it.
+_GUARD = " /*guard*/"
+
+
 def _pg_upsert(t: Table, prefix: str) -> str:
     keys = ", ".join(t.keys)
     arrays = [f"CAST(:{prefix}app_id AS uuid[])", f"CAST(:{prefix}bucket AS {t.sql_type}[])"]
@@ -67,19 +72,73 @@ def _pg_upsert(t: Table, prefix: str) -> str:
     sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS)
     # Only this module's constant names go into the text; every value is a bound array.
     return (
-        f"INSERT INTO {t.name} AS r ({keys}, {', '.join(COUNTERS)}) SELECT * FROM unnest({', '.join(arrays)})"  # noqa: S608
+        f"INSERT INTO {t.name} AS r ({keys}, {', '.join(COUNTERS)}) SELECT * FROM unnest({', '.join(arrays)}){_GUARD}"  # noqa: S608
         f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
     )
 
 
 def pg_upsert(names: Sequence[str]) -> TextClause:
     """The upsert of these tables' increments (parameters: `pg_params`) in one statement: every
-    table but the last in a data-modifying CTE, the last in the main statement. PostgreSQL runs
-    them in the same order for every execution of the text, so the sorted keys keep every
-    writer's lock order the same."""
-    parts = [_pg_upsert(TABLES[name], name + "_") for name in names]
-    ctes = ", ".join(f"{name} AS ({part})" for name, part in zip(names[:-1], parts[:-1], strict=True))
-    return text(f"WITH {ctes} {parts[-1]}" if ctes else parts[-1])
+    table but the last in a data-modifying CTE, the last in the main statement, each waiting on
+    the one before (`_chained`), so with the sorted keys every writer's lock order is the same."""
+    chain = _chained([(name, _pg_upsert(TABLES[name], name + "_")) for name in names])
+    ctes = ", ".join(f"{name} AS ({part} RETURNING 1)" for name, part in chain[:-1])
+    return text(f"WITH {ctes} {chain[-1][1]}" if ctes else chain[-1][1])
+
+
+def _chained(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each table's upsert made to wait on the one before it (a one-time filter over that
+    upsert's CTE, which returns a row per row written), so every writer locks its hourly rows,
+    then its daily ones, then its monthly ones, whatever order PostgreSQL runs the CTEs in: the
+    recorder's and the intake's folded statements (`fold_ctes`) name them differently."""
+    out = [parts[0]]
+    for (before, _), (name, part) in itertools.pairwise(parts):
+        # Only this module's constant names go into the text.
+        out.append((name, part.replace(_GUARD, f" WHERE (SELECT count(*) FROM {before}) >= 0", 1)))  # noqa: S608
+    return [(out[0][0], out[0][1].replace(_GUARD, "", 1)), *out[1:]]
+
+
+# The milestone rows a folded statement may count (`fold_ctes`): one per delivery and counter.
+_FOLD_COLUMNS: tuple[tuple[str, str], ...] = (
+    *(("id", "uuid"), ("app_id", "uuid"), ("hour", "timestamptz"), ("day", "date"), ("month", "date")),
+    *(("template", "text"), ("channel", "text"), ("provider", "text"), ("counter", "text")),
+)
+FOLD_NAMES = tuple(name for name, _ in _FOLD_COLUMNS)
+
+
+def fold_ctes(source: str) -> str:
+    """Data-modifying CTEs (to follow others in a WITH) that add Herald's own milestones to the
+    rollups, counting only the rows whose delivery id the CTE `source` returns: the deliveries
+    the statement itself inserted or updated, so a stale result or a notification that lost
+    its dedup race counts nothing. Parameters: `fold_params`. On PostgreSQL this is how the
+    intake and the recorder stay one statement when no webhook message is owed."""
+    arrays = ", ".join(f"CAST(:m_{name} AS {sql}[])" for name, sql in _FOLD_COLUMNS)
+    parts = []
+    for name, t in TABLES.items():
+        bucket = t.bucket
+        # Sorted as `_arrays` sorts keys (text in code point order: COLLATE "C").
+        group = f"app_id, {bucket}, template, channel, provider"
+        order = f'app_id, {bucket}, template COLLATE "C", channel COLLATE "C", provider COLLATE "C"'
+        counts = ", ".join(f"count(*) FILTER (WHERE counter = '{c}')" if c in FOLDED else "0" for c in COUNTERS)
+        sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS if c in FOLDED)
+        parts.append(
+            (
+                f"fold_{name}",
+                f"INSERT INTO {t.name} AS r ({', '.join(t.keys)}, {', '.join(COUNTERS)})"  # noqa: S608
+                f" SELECT app_id, {bucket}, template, '', channel, provider, {counts} FROM fold_rows{_GUARD}"
+                f" GROUP BY {group} ORDER BY {order}"
+                f" ON CONFLICT ({', '.join(t.keys)}) DO UPDATE SET {sets}",
+            )
+        )
+    rows = (
+        f"fold_rows AS (SELECT v.* FROM unnest({arrays}) AS v({', '.join(FOLD_NAMES)})"  # noqa: S608
+        f" WHERE v.id IN (SELECT id FROM {source}))"
+    )
+    return ", ".join([rows, *(f"{name} AS ({part} RETURNING 1)" for name, part in _chained(parts))])
+
+
+# The counters a folded statement adds to: Herald's own milestones.
+FOLDED = frozenset({"accepted", "sent", "failed", "dead"})
 
 
 def pg_params(increments: Increments, names: Sequence[str]) -> dict[str, list[Any]]:

@@ -19,6 +19,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from herald.analytics.consumer import fold_params
+from herald.analytics.repository import fold_ctes
 from herald.delivery.results import Result
 from herald.events.kinds import EventKind
 from herald.events.service import EventLog, Recorded, lifecycle
@@ -89,6 +91,15 @@ _RECORD_PG = text(_RECORD_PG_SQL)
 # The same, naming the deliveries it wrote: only those are announced to the event consumers
 # (a stale result, whose lease another worker took over, changed nothing and says nothing).
 _RECORD_PG_RETURNING = text(_RECORD_PG_SQL + " RETURNING d.id")
+
+# The same with the rollups' counts of the milestones the batch settled (`fold_ctes`): only the
+# deliveries the update wrote count, and the whole batch stays one statement.
+_RECORD_PG_FOLDED = text(
+    _RECORD_PG_SQL.replace("    UPDATE deliveries AS d SET", "    , written AS (UPDATE deliveries AS d SET", 1)
+    + " RETURNING d.id), "
+    + fold_ctes("written")
+    + " SELECT 1"
+)
 
 # Which of Herald's milestones a settled delivery reached, for the event consumers.
 _MILESTONES = {
@@ -212,10 +223,17 @@ class Recorder:
             )
         retiring = [r for r in results if r.retire is not None]
         milestones = self._milestones(results, now)
-        if self._single is not None and not retiring and not milestones:
-            async with self._single.connect() as conn:
-                await self._statements(conn, attempts, updates)
-            return
+        if self._single is not None and not retiring:
+            if not milestones:
+                async with self._single.connect() as conn:
+                    await self._statements(conn, attempts, updates)
+                return
+            assert self._events is not None
+            if await self._events.foldable({(m.target.app_id, m.event.kind) for m in milestones}):
+                arrays = _columns(attempts, _ATTEMPT_COLUMNS, "a_") | _columns(updates, _OUTCOME_COLUMNS)
+                async with self._single.connect() as conn:
+                    await conn.execute(_RECORD_PG_FOLDED, arrays | fold_params(milestones))
+                return
         async with self._engine.begin() as conn:
             applied = await self._statements(conn, attempts, updates, named=bool(milestones))
             await self._retire(conn, retiring, now)

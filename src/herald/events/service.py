@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -79,6 +79,26 @@ class Consumer(Protocol):
 class EventLog:
     def __init__(self, consumers: Sequence[Consumer] = ()) -> None:
         self.consumers = list(consumers)
+        # The one consumer (the rollups) whose writes for Herald's own milestones a writer on
+        # PostgreSQL may fold into its own statement; the others must then be `quiet`.
+        folding = [c for c in self.consumers if getattr(c, "folds_into_statement", False)]
+        self._folding = len(folding) == 1
+
+    async def foldable(self, keys: Collection[tuple[uuid.UUID, str]]) -> bool:
+        """Whether, for Herald's own milestones of these (app id, kind) pairs, every consumer's
+        writes are the rollups' counts alone: then the intake and the recorder count them in
+        their own single statement (`analytics.repository.fold_ctes`), without BEGIN and
+        COMMIT, instead of publishing them in a transaction. A consumer says so by a `quiet`
+        method (the webhooks: no endpoint wants these); one that cannot never lets it fold."""
+        if not self._folding:
+            return False
+        for c in self.consumers:
+            if getattr(c, "folds_into_statement", False):
+                continue
+            quiet = getattr(c, "quiet", None)
+            if quiet is None or not await quiet(keys):
+                return False
+        return True
 
     async def record(
         self, uow: UnitOfWork, events: Sequence[Incoming], *, app_id: uuid.UUID | None = None

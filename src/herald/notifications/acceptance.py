@@ -16,6 +16,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.cache.interface import ContactCache
+from herald.events.kinds import EventKind
 from herald.events.service import EventLog
 from herald.kit.uow import unit_of_work
 from herald.notifications.grouping import GroupCommit
@@ -43,8 +44,12 @@ class Intake:
         slots: int,
         max_group: int,
         events: EventLog | None = None,
+        single: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        # PostgreSQL: sessions without BEGIN and COMMIT, for a batch written by one statement
+        # with its `accepted` counted in it (`EventLog.foldable`: no webhook message owed).
+        self._single = single
         # Consumers of `accepted` (webhooks out, rollups): `sessions` must then be
         # transactional, as their writes commit with the notifications or not at all.
         self._events = events if events is not None and events.consumers else None
@@ -65,5 +70,11 @@ class Intake:
 
     async def _accept_group(self, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
         """Into the log, under a slot its caller holds."""
+        events = self._events
+        if events is not None and self._single is not None and await events.foldable({(app_id, EventKind.ACCEPTED)}):
+            async with unit_of_work(self._single) as uow:
+                return await accept_batch(
+                    uow, self._broker, self._outbox, self.cards, app_id, reqs, events=events, fold=True
+                )
         async with unit_of_work(self.sessions) as uow:
-            return await accept_batch(uow, self._broker, self._outbox, self.cards, app_id, reqs, events=self._events)
+            return await accept_batch(uow, self._broker, self._outbox, self.cards, app_id, reqs, events=events)

@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import Select, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.analytics.repository import fold_ctes
 from herald.kit.db import dialect_name, upsert_insert
 from herald.notifications.intake import NewDelivery, Plan
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
@@ -69,6 +70,11 @@ _OUTBOX_PG = """, o AS (
     )
     SELECT id, NULL::bigint FROM n UNION ALL SELECT NULL::uuid, id FROM o"""
 _INSERT_PG_OUTBOX = text(_COMMON_PG + _OUTBOX_PG)
+# The same with each new delivery's `accepted` counted in the rollups (`fold_ctes`: only the
+# deliveries `d` inserted count), when no other event consumer has anything to write for it.
+_FOLD = ", " + fold_ctes("d")
+_INSERT_PG_FOLDED = text(_COMMON_PG + _FOLD + "\n    SELECT id FROM n")  # noqa: S608
+_INSERT_PG_OUTBOX_FOLDED = text(_COMMON_PG + _FOLD + _OUTBOX_PG)
 _JSON_COLUMNS = frozenset({"recipient", "data", "content"})
 
 
@@ -92,13 +98,16 @@ class Inserted:
     outbox_rows: list[int]
 
 
-async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: bool) -> Inserted:
+async def insert_plans(
+    session: AsyncSession, plans: Sequence[Plan], *, outbox: bool, fold: dict[str, list[Any]] | None = None
+) -> Inserted:
     """Insert the notifications that are new and their deliveries.
 
     `ON CONFLICT DO NOTHING` on (app_id, event_id) makes dedup race-free across API
     processes: of two concurrent requests with one event id, exactly one row wins. With
     `outbox`, the queued deliveries also get one outbox row, for them all, in the same
-    transaction.
+    transaction. `fold` (PostgreSQL only): the parameters of the rollups' counts to add in the
+    same statement (`analytics.consumer.fold_params` of every planned delivery's `accepted`).
     """
     if not plans:
         return Inserted(set(), [])
@@ -106,9 +115,12 @@ async def insert_plans(session: AsyncSession, plans: Sequence[Plan], *, outbox: 
     deliveries = [d for p in plans for d in p.deliveries]
     if dialect_name(session) == "postgresql":
         params = _arrays(notifications, _N_NAMES, "n_") | _arrays(deliveries, _D_NAMES, "d_")
+        if fold is not None:
+            params |= fold
         if not outbox:
-            return Inserted({row[0] for row in await session.execute(_INSERT_PG, params)}, [])
-        both = (await session.execute(_INSERT_PG_OUTBOX, params)).all()
+            stmt = _INSERT_PG if fold is None else _INSERT_PG_FOLDED
+            return Inserted({row[0] for row in await session.execute(stmt, params)}, [])
+        both = (await session.execute(_INSERT_PG_OUTBOX if fold is None else _INSERT_PG_OUTBOX_FOLDED, params)).all()
         return Inserted({n for n, _ in both if n is not None}, [o for _, o in both if o is not None])
     stmt = upsert_insert(session, _N).on_conflict_do_nothing(index_elements=["app_id", "event_id"]).returning(_N.c.id)
     result = await session.execute(stmt, [_row(n, _N_NAMES) for n in notifications])

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from herald.analytics.consumer import Milestone, fold_arrays
 from herald.cache.interface import ContactCache
 from herald.events import repository as events_repository
 from herald.events.kinds import EventKind
@@ -73,6 +74,7 @@ async def accept_batch(
     reqs: list[NotificationIn],
     *,
     events: EventLog | None = None,
+    fold: bool = False,
 ) -> list[Accepted]:
     """Plan every item, insert the new ones in bulk, and report each item's fate.
 
@@ -114,7 +116,10 @@ async def accept_batch(
             turn = time.perf_counter() + PLAN_SLICE_SECONDS
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
-    written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox)
+    # Folded (PostgreSQL, `EventLog.foldable`): every planned delivery's `accepted` is handed
+    # to the statement, which counts those it inserted; nothing is published after it.
+    folded = fold_arrays(_accepted(plans)) if fold else None
+    written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox, fold=folded)
     inserted = written.notifications
     queued = [
         (d.id, d.channel)
@@ -124,7 +129,7 @@ async def accept_batch(
         if d.state == DeliveryState.QUEUED
     ]
     announce_written(uow, broker, outbox, queued, written.outbox_rows)
-    if events is not None:
+    if events is not None and not fold:
         await events.publish(await uow.session.connection(), accepted_events(plans, inserted))
     unsettled = {
         req.event_id
@@ -145,6 +150,14 @@ async def accept_batch(
         else:  # pragma: no cover - a row that lost the insert race is in the log by now
             raise RuntimeError(f"notification {req.event_id!r} neither inserted nor found")
     return results
+
+
+def _accepted(plans: Sequence[Plan]) -> Iterator[Milestone]:
+    """Every planned delivery's `accepted`, for the statement to count those it inserts."""
+    for p in plans:
+        template = p.notification.template
+        for d in p.deliveries:
+            yield (d.id, d.app_id, d.created_at, template, d.channel, None, "accepted")  # its counter
 
 
 def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID]) -> list[Recorded]:

@@ -15,7 +15,7 @@ failure at send time), and `dead` that its retries ran out.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
@@ -73,6 +73,14 @@ class WebhookConsumer:
 
     def __init__(self, subscriptions: Subscriptions) -> None:
         self.subscriptions = subscriptions
+
+    async def quiet(self, keys: Collection[tuple[uuid.UUID, str]]) -> bool:
+        """Whether events of these (app id, kind) pairs would owe no endpoint a message."""
+        for app_id, kind in keys:
+            wt = TYPES.get(kind)
+            if wt is not None and await self.subscriptions.endpoints(app_id, wt):
+                return False
+        return True
 
     async def recorded(self, conn: AsyncConnection, events: Sequence[Recorded]) -> None:
         wanted: list[tuple[Recorded, WebhookType, tuple[uuid.UUID, ...]]] = []
