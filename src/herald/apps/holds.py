@@ -10,17 +10,13 @@ second time after it, and delete waits that long before it looks for sends in fl
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 import uuid
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.apps import repository
-
-log = logging.getLogger(__name__)
+from herald.kit.snapshot import Snapshot
 
 REASON = "app_disabled"
 REFRESH = 2.0
@@ -34,34 +30,17 @@ HOLD = timedelta(minutes=15)
 
 
 class Holds:
-    """Which apps' deliveries are held now, as of at most `refresh` seconds ago."""
+    """Which apps' deliveries are held now, as of at most `refresh` seconds ago.
+
+    A failed refresh keeps the last known set: a database blip must not release a disabled
+    app's work, nor fail deliveries of the others."""
 
     def __init__(self, engine: AsyncEngine, refresh: float = REFRESH) -> None:
-        self._engine = engine
-        self._refresh = refresh
-        self._disabled: frozenset[uuid.UUID] | None = None
-        self._next = 0.0
-        self._lock = asyncio.Lock()
+        self._disabled = Snapshot(engine, _disabled_ids, refresh=refresh, name="the disabled apps")
 
     async def held(self, app_id: uuid.UUID) -> bool:
-        if self._disabled is None or time.monotonic() >= self._next:
-            await self._reload()
-        assert self._disabled is not None
-        return app_id in self._disabled
+        return app_id in await self._disabled.get()
 
-    async def _reload(self) -> None:
-        async with self._lock:
-            if self._disabled is not None and time.monotonic() < self._next:
-                return  # another delivery's call refreshed it meanwhile
-            try:
-                async with self._engine.connect() as conn:
-                    ids = await repository.disabled_ids(conn)
-            except Exception as exc:
-                if self._disabled is None:
-                    raise
-                # Keep the last known set: a database blip must not release a disabled app's
-                # work, nor fail deliveries of the others.
-                log.warning("refreshing the disabled apps failed; keeping the last known set: %s", exc)
-            else:
-                self._disabled = frozenset(ids)
-            self._next = time.monotonic() + self._refresh
+
+async def _disabled_ids(conn: AsyncConnection) -> frozenset[uuid.UUID]:
+    return frozenset(await repository.disabled_ids(conn))
