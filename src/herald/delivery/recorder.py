@@ -25,10 +25,10 @@ from herald.delivery.results import Result
 from herald.events.kinds import EventKind
 from herald.events.service import EventLog, Recorded, lifecycle
 from herald.kit.clock import utcnow
-from herald.kit.db import upsert_insert
 from herald.kit.ids import uuid7
 from herald.notifications.models import Attempt, Delivery, DeliveryState
-from herald.recipients.models import Device, Suppression
+from herald.recipients.models import Device
+from herald.recipients.repository import suppress
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,8 @@ class Recorder:
         rows = await conn.execute(select(_D.c.id).where(_D.c.id.in_(ids), _D.c.updated_at == now))
         return set(rows.scalars())
 
-    async def _retire(self, conn: AsyncConnection, results: list[Result], now: object) -> None:
+    async def _retire(self, conn: AsyncConnection, results: list[Result], now: datetime) -> None:
+        addresses = []
         for r in results:
             ret = r.retire
             assert ret is not None
@@ -291,16 +292,16 @@ class Recorder:
                     .values(active=False, retired_reason=ret.reason[:200], retired_at=now)
                 )
             elif ret.address and ret.channel:
-                ins = upsert_insert(conn, Suppression)
-                await conn.execute(
-                    ins.values(
-                        app_id=r.app_id,
-                        channel=ret.channel,
-                        address=ret.address,
-                        reason=ret.reason[:200],
-                        created_at=now,
-                    ).on_conflict_do_nothing()
+                addresses.append(
+                    {
+                        "app_id": r.app_id,
+                        "channel": ret.channel,
+                        "address": ret.address,
+                        "reason": ret.reason[:200],
+                        "created_at": now,
+                    }
                 )
+        await suppress(conn, addresses)
 
     async def close(self) -> None:
         if self._task is not None:

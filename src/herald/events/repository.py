@@ -21,7 +21,6 @@ from herald.events.kinds import OUTCOME_RANK
 from herald.events.models import DeliveryEvent, Engagement
 from herald.kit.db import dialect_name, in_list, upsert_insert
 from herald.notifications.models import Delivery, Notification
-from herald.recipients.models import Suppression
 
 _E = cast(Table, DeliveryEvent.__table__)
 _G = cast(Table, Engagement.__table__)
@@ -131,11 +130,6 @@ def _engage(conn: AsyncConnection) -> Any:
         },
     )
     return stmt.returning(_G.c.delivery_id, _G.c.kind, _G.c.count)
-
-
-async def suppress(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(upsert_insert(conn, Suppression).values(rows).on_conflict_do_nothing())
 
 
 async def timeline(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[DeliveryEvent]]:

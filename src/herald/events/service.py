@@ -26,6 +26,7 @@ from herald.events.repository import Target
 from herald.kit.clock import utcnow
 from herald.kit.ids import uuid7
 from herald.kit.uow import UnitOfWork
+from herald.recipients.repository import suppress
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class EventLog:
         changed = _advance(accepted, outcomes, movers)
         await repository.advance_outcomes(conn, [changed[k][1] for k in sorted(changed)])
         firsts = await self._engage(conn, accepted)
-        await repository.suppress(conn, _suppressions(accepted))
+        await suppress(conn, _suppressions(accepted))
         summary.recorded = [Recorded(e, t, id(e) in movers, id(e) in firsts) for e, t in accepted]
         await self.publish(conn, summary.recorded)
         return summary

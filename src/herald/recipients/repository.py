@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.kit.clock import utcnow
+from herald.kit.db import upsert_insert
 from herald.preferences.models import Preference
 from herald.recipients.card import ContactCard, DeviceCard
-from herald.recipients.models import Device, User
+from herald.recipients.models import Device, Suppression, User
 
 
 async def get_user(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> User | None:
@@ -101,3 +103,10 @@ async def load_cards(
                 preferences=prefs[uid],
             )
     return out
+
+
+async def suppress(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Suppress addresses for their apps (`app_id`, `channel`, `address`, `reason`,
+    `created_at`), in one statement; one already suppressed keeps its first reason."""
+    if rows:
+        await conn.execute(upsert_insert(conn, Suppression).values(rows).on_conflict_do_nothing())
