@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from herald.kit.errors import ValidationFailed
-from herald.notifications.grouping import GroupCommit
+from herald.kit.grouping import GroupCommit
 from herald.notifications.schemas import NotificationIn
 from herald.notifications.service import Accepted
 
@@ -19,6 +19,9 @@ def req(event_id: str) -> NotificationIn:
     return NotificationIn.model_validate(
         {"event_id": event_id, "user_id": "42", "template": "t", "channels": ["email"]}
     )
+
+
+Groups = GroupCommit[uuid.UUID, NotificationIn, Accepted]
 
 
 class Writer:
@@ -54,12 +57,12 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def one_slot(writer: Writer) -> GroupCommit:
+def one_slot(writer: Writer) -> Groups:
     return GroupCommit(writer, asyncio.Semaphore(1), runners=1, max_group=100)
 
 
 async def behind_a_write(
-    groups: GroupCommit, writer: Writer, first: str, then: list[str]
+    groups: Groups, writer: Writer, first: str, then: list[str]
 ) -> tuple[asyncio.Task[Accepted], list[asyncio.Task[Accepted]]]:
     """`first` is being written (held open until the test sets the gate); `then` arrive
     meanwhile and wait for the next group."""

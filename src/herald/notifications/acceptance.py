@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from herald.cache.interface import ContactCache
 from herald.events.kinds import EventKind
 from herald.events.service import EventLog
+from herald.kit.grouping import GroupCommit
 from herald.kit.uow import unit_of_work
-from herald.notifications.grouping import GroupCommit
 from herald.notifications.schemas import NotificationIn
 from herald.notifications.service import Accepted, accept_batch
 from herald.queue.outbox import Outbox
