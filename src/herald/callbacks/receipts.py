@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 import orjson
 from pydantic import BaseModel
@@ -61,8 +62,6 @@ def delivery_of(key: object) -> uuid.UUID | None:
 
 def form_of(body: bytes) -> dict[str, str]:
     """An application/x-www-form-urlencoded body, blank values kept (they are signed too)."""
-    from urllib.parse import parse_qsl
-
     try:
         return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False))
     except UnicodeDecodeError as exc:

@@ -126,7 +126,7 @@ class EventLog:
         accepted.sort(key=lambda pair: pair[0].occurred_at)
         movers: set[int] = set()
         changed = _advance(accepted, outcomes, movers)
-        await repository.advance_outcomes(conn, [changed[k][1] for k in sorted(changed)])
+        await repository.advance_outcomes(conn, [changed[k] for k in sorted(changed)])
         firsts = await self._engage(conn, accepted)
         await suppress(conn, _suppressions(accepted))
         summary.recorded = [Recorded(e, t, id(e) in movers, id(e) in firsts) for e, t in accepted]
@@ -183,11 +183,11 @@ def _row(e: Incoming, t: Target) -> dict[str, object]:
 
 def _advance(
     accepted: list[tuple[Incoming, Target]], outcomes: dict[uuid.UUID, str | None], movers: set[int]
-) -> dict[uuid.UUID, tuple[Incoming, dict[str, Any]]]:
+) -> dict[uuid.UUID, dict[str, Any]]:
     """Per delivery, the verdict its outcome ends on, if any moves it up the ladder (the
     rows are locked, so what was read is what is there); `movers` gets the id of every
     event that moved it, in time order, even one a later event of the batch passed."""
-    moves: dict[uuid.UUID, tuple[Incoming, dict[str, Any]]] = {}
+    moves: dict[uuid.UUID, dict[str, Any]] = {}
     current = dict(outcomes)
     for e, _ in accepted:
         outcome = outcome_of(e.kind, e.code)
@@ -197,16 +197,13 @@ def _advance(
         if OUTCOME_RANK[outcome] > (OUTCOME_RANK.get(now, 0) if now else 0):
             current[e.delivery_id] = outcome
             movers.add(id(e))
-            moves[e.delivery_id] = (
-                e,
-                {
-                    "d_id": e.delivery_id,
-                    "d_rank": OUTCOME_RANK[outcome],
-                    "d_outcome": outcome,
-                    "d_code": e.code[:64] if e.code else None,
-                    "d_at": e.occurred_at,
-                },
-            )
+            moves[e.delivery_id] = {
+                "d_id": e.delivery_id,
+                "d_rank": OUTCOME_RANK[outcome],
+                "d_outcome": outcome,
+                "d_code": e.code[:64] if e.code else None,
+                "d_at": e.occurred_at,
+            }
     return moves
 
 
