@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bench.api_stack import Generated, Sent, Stack, at, generate, scalar_rows, seed, split, start, window_figures
-from bench.report import save
+from bench.report import run_bench
 from bench.run import machine_busy, versions
 from herald.events.kinds import OUTCOME_RANK
 from herald.providers import sendgrid, twilio
@@ -473,14 +473,7 @@ def render(doc: dict[str, Any]) -> None:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    import uvloop
-
-    o = parse(sys.argv[1:] if argv is None else argv)
-    doc = uvloop.run(main(o))
-    doc["targets"] = targets(doc)
-    render(doc)
-    print(f"results: {save(doc, o.results_dir)}")
-    return 0
+    return run_bench(argv, parse, main, targets, render)
 
 
 if __name__ == "__main__":

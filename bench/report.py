@@ -5,9 +5,11 @@ and the whole document as JSON in bench/results/<timestamp>.json.
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -256,3 +258,29 @@ def save(doc: dict[str, Any], directory: Path) -> Path:
     path = directory / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(doc, indent=2, default=str))
     return path
+
+
+class _Options(Protocol):
+    results_dir: Path
+
+
+OptionsT = TypeVar("OptionsT", bound=_Options)
+
+
+def run_bench(
+    argv: list[str] | None,
+    parse: Callable[[list[str]], OptionsT],
+    main: Callable[[OptionsT], Coroutine[Any, Any, dict[str, Any]]],
+    targets: Callable[[dict[str, Any]], Any],
+    render: Callable[[dict[str, Any]], None],
+) -> int:
+    """A self-contained bench's command line: parse, run on uvloop, judge the targets, print
+    and save the result document."""
+    import uvloop
+
+    o = parse(sys.argv[1:] if argv is None else argv)
+    doc: dict[str, Any] = uvloop.run(main(o))
+    doc["targets"] = targets(doc)
+    render(doc)
+    print(f"results: {save(doc, o.results_dir)}")
+    return 0

@@ -38,7 +38,7 @@ from bench.cluster import Postgres, Proc, Redis, SandboxProcess, free_port
 from bench.deploy import Deployment, Tuning, herald_postgres, herald_sqlite
 from bench.drive import Driver, Load, population
 from bench.measure import WAIT_METRIC, Machine, Measured, Meter, PgBackends, Waits, parse_waits, percentiles
-from bench.report import save
+from bench.report import run_bench
 from bench.run import machine_busy, versions
 from bench.sse_listen import raise_nofile
 
@@ -553,14 +553,7 @@ def render(doc: dict[str, Any]) -> None:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    import uvloop
-
-    o = parse(sys.argv[1:] if argv is None else argv)
-    doc = uvloop.run(main(o))
-    doc["targets"] = targets(doc)
-    render(doc)
-    print(f"results: {save(doc, o.results_dir)}")
-    return 0
+    return run_bench(argv, parse, main, targets, render)
 
 
 if __name__ == "__main__":

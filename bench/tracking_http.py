@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api_stack import Sent, Stack, generate, scalar_rows, seed, split, start, window_figures
-from bench.report import save
+from bench.report import run_bench
 from bench.run import machine_busy, versions
 from herald.tracking.tokens import Kind, TokenCodec
 
@@ -223,14 +223,7 @@ def render(doc: dict[str, Any]) -> None:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    import uvloop
-
-    o = parse(sys.argv[1:] if argv is None else argv)
-    doc = uvloop.run(main(o))
-    doc["targets"] = targets(doc)
-    render(doc)
-    print(f"results: {save(doc, o.results_dir)}")
-    return 0
+    return run_bench(argv, parse, main, targets, render)
 
 
 if __name__ == "__main__":
