@@ -88,6 +88,7 @@ time { font-size: 12px; color: var(--herald-muted); }
     #counts = { unread: 0, unseen: 0 };
     #cursor = null;
     #loading = false;
+    #streamedCounts = 0;
     #source = null;
     #retry = 0;
     #timer = 0;
@@ -191,7 +192,10 @@ time { font-size: 12px; color: var(--herald-muted); }
       this.#source = source;
       source.addEventListener("open", () => { this.#retry = 0; });
       source.addEventListener("item", (e) => this.#onItem(JSON.parse(e.data)));
-      source.addEventListener("counts", (e) => this.#setCounts(JSON.parse(e.data), true));
+      source.addEventListener("counts", (e) => {
+        this.#streamedCounts += 1;
+        this.#setCounts(JSON.parse(e.data), true);
+      });
       // EventSource reconnects a dropped stream by itself, sending Last-Event-ID. It gives up for good on
       // an HTTP error (an expired token, a proxy's 502): then start over, with backoff, since a new
       // EventSource cannot send Last-Event-ID and only a reload of the page brings what was missed.
@@ -223,13 +227,15 @@ time { font-size: 12px; color: var(--herald-muted); }
       if (this.#loading) return;
       this.#loading = true;
       const generation = this.#generation;
+      // Counts the stream sends while this page is on its way are newer than the page's.
+      const streamed = this.#streamedCounts;
       const query = new URLSearchParams({ limit: PAGE, status: "all" });
       if (this.#cursor) query.set("cursor", this.#cursor);
       try {
         const page = await this.#request("GET", `?${query}`);
         this.#cursor = page.next_cursor;
         const added = page.items.filter((item) => this.#upsert(item, false));
-        this.#setCounts(page.counts, true);
+        if (this.#streamedCounts === streamed) this.#setCounts(page.counts, true);
         if (this.isOpen) this.#markSeen(added);
       } catch {
         // Reported as herald-inbox:error; "Load more" stays for another try.
