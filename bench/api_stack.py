@@ -88,8 +88,9 @@ def _providers(twilio_token: str, public_key: str) -> dict[str, Any]:
     }
 
 
-async def start(workdir: Path, *, env: dict[str, str] | None = None) -> Stack:
-    """A fresh database on the shared PostgreSQL, a prefix on the shared Redis, one API process."""
+async def start(workdir: Path, *, env: dict[str, str] | None = None, api_workers: int = 1) -> Stack:
+    """A fresh database on the shared PostgreSQL, a prefix on the shared Redis, the API (one
+    process unless told; several share one port, as uvicorn's workers do)."""
     pg, redis = Postgres.shared(), Redis.shared()
     tag = uuid.uuid4().hex[:8]
     stops: list[Any] = [pg.stop]
@@ -114,7 +115,7 @@ async def start(workdir: Path, *, env: dict[str, str] | None = None) -> Stack:
         await asyncio.to_thread(upgrade, herald.database_url)
         key_id, _ = await herald.create_app()
         app_id = await _app_id(herald.database_url, key_id)
-        base_url = await herald.api(workers=1)
+        base_url = await herald.api(workers=api_workers)
     except BaseException:
         for stop in reversed(stops):
             await stop()

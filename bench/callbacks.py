@@ -65,6 +65,7 @@ class Options:
     sendgrid_concurrency: int = 8
     batch: int = 100
     seed: int = 22
+    api_workers: int = 1
     results_dir: Path = REPO / "bench" / "results"
 
 
@@ -81,6 +82,12 @@ def parse(argv: list[str]) -> Options:
     p.add_argument("--sendgrid-concurrency", type=int, default=8, help="SendGrid batches in flight")
     p.add_argument("--batch", type=int, default=100, help="events per SendGrid POST")
     p.add_argument("--seed", type=int, default=22)
+    p.add_argument(
+        "--api-workers",
+        type=int,
+        default=1,
+        help="API processes (uvicorn workers) taking the callbacks; their CPU is summed",
+    )
     p.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     a = p.parse_args(argv)
     phases = tuple(x for x in a.phases.split(",") if x)
@@ -96,6 +103,7 @@ def parse(argv: list[str]) -> Options:
         a.sendgrid_concurrency,
         a.batch,
         a.seed,
+        a.api_workers,
         a.results,
     )
 
@@ -359,7 +367,7 @@ async def main(o: Options) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="herald-callbacks-"))
     rng = random.Random(o.seed)
     started = time.time()
-    stack = await start(workdir)
+    stack = await start(workdir, api_workers=o.api_workers)
     all_runs: list[Run] = []
     try:
         t = time.time()

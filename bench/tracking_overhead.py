@@ -11,7 +11,9 @@ unsubscribe link). Two modes:
 - off: `HERALD_TRACKING__ENABLED=false`, and the provider posts no callbacks;
 - on: tracking on (links rewritten, the open pixel, List-Unsubscribe), and for SendGrid its
   signed Event Webhook posting `processed` and `delivered` to Herald's
-  `/v1/callbacks/sendgrid` (SMTP has no receipts: for it, "on" is the tracking alone).
+  `/v1/callbacks/sendgrid` (SMTP has no receipts: for it, "on" is the tracking alone). SendGrid
+  gathers events for up to 30 s (or 768 KB) per POST; the sandbox here gathers them for
+  `--sendgrid-batch-ms` (1 s), so each POST carries a few hundred events, not thousands.
 
 With `--baseline-src DIR` (another checkout's `src`, e.g. `git archive` of an older commit), a
 third mode, `base`, is "on" with that code: a before/after of a change to the send path,
@@ -96,6 +98,7 @@ class Options:
     wait_quiet: float = 0.0
     results_dir: Path = REPO / "bench" / "results"
     baseline_src: Path | None = None
+    sendgrid_batch_ms: float = 1000.0
 
     def modes(self) -> list[str]:
         return ["off", "on", "base"] if self.baseline_src else ["off", "on"]
@@ -114,6 +117,12 @@ def parse(argv: list[str]) -> Options:
     p.add_argument("--wait-quiet", type=float, default=0.0, help="first wait up to this long for an idle machine")
     p.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     p.add_argument("--baseline-src", type=Path, default=None, help="a `src` dir: adds mode `base`, on with that code")
+    p.add_argument(
+        "--sendgrid-batch-ms",
+        type=float,
+        default=1000.0,
+        help="SendGrid's Event Webhook gathers events this long per POST (SendGrid itself: up to 30 s or 768 KB)",
+    )
     a = p.parse_args(argv)
     providers = [x.strip() for x in a.providers.split(",") if x.strip()]
     if not providers or any(x not in ("smtp", "sendgrid") for x in providers):
@@ -130,6 +139,7 @@ def parse(argv: list[str]) -> Options:
         a.wait_quiet,
         a.results,
         a.baseline_src.resolve() if a.baseline_src else None,
+        a.sendgrid_batch_ms,
     )
 
 
@@ -184,16 +194,18 @@ class SendGridAccount:
         r.raise_for_status()
         return str(r.json()["public_key"])
 
-    async def webhook(self, url: str | None) -> None:
+    async def webhook(self, url: str | None, *, batch_ms: float = 1000.0) -> None:
         """The Event Webhook posting every event to `url`, or disabled (None); the sandbox's
-        dispatcher then delivers the callbacks (or drops them)."""
+        dispatcher then delivers the callbacks (or drops them), gathered `batch_ms` a POST."""
         on = url is not None
         toggles = dict.fromkeys(("processed", "delivered", "deferred", "bounce", "dropped"), on)
         r = await self._client.patch(
             "/v3/user/webhooks/event/settings", json={"enabled": on, "url": url or "", **toggles}
         )
         r.raise_for_status()
-        await self.sandbox.set_callbacks("sendgrid", {"drop_rate": 0.0} if on else {"drop_rate": 1.0})
+        await self.sandbox.set_callbacks(
+            "sendgrid", {"drop_rate": 0.0, "batch_window_ms": batch_ms} if on else {"drop_rate": 1.0}
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -252,7 +264,9 @@ class Bench:
         try:
             await put_template(dep)
             callbacks = tracking and provider == "sendgrid"
-            await self.sendgrid.webhook(f"{dep.base_url}/v1/callbacks/sendgrid" if callbacks else None)
+            await self.sendgrid.webhook(
+                f"{dep.base_url}/v1/callbacks/sendgrid" if callbacks else None, batch_ms=o.sendgrid_batch_ms
+            )
             database = dep.settings["database"]
             procs: dict[str, list[Measured]] = {k: [*v] for k, v in dep.procs.items()}
             procs |= {"postgres": [PgBackends(database)], "sandbox": [self.sandbox.proc], "machine": [Machine()]}
@@ -267,7 +281,7 @@ class Bench:
                     meter, self.inbox, lambda _: driver.run_rate(o.rate, o.duration), warmup=o.warmup
                 )
             stats = summarize(load, rows, window, meter, latency_ms=o.latency_ms, herald_kinds=dep.own_kinds)
-            await asyncio.sleep(1.0)  # the last callbacks land
+            await asyncio.sleep(1.0 + o.sendgrid_batch_ms / 1000)  # the last callbacks land
             kinds = await events_by_kind(dep.settings["env"]["HERALD_DATABASE_URL"])
         finally:
             await self.sendgrid.webhook(None)
