@@ -55,9 +55,9 @@ def csrf_of(html: str) -> str:
 class ConsoleClient:
     """A browser-like client of /console: keeps cookies, finds each page's CSRF token."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, origin: str = ORIGIN) -> None:
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)), base_url=ORIGIN, timeout=30
+            transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)), base_url=origin, timeout=30
         )
         self.token = ""
 

@@ -138,7 +138,7 @@ def _flashes(request: Request) -> list[dict[str, str]]:
     if not hmac.compare_digest(sig.encode(), expected.encode()):
         return []
     try:
-        items = json.loads(base64.urlsafe_b64decode(body.encode()))
+        items = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except ValueError:
         return []
     return [{"kind": str(k), "text": str(t)} for k, t in items][:5]
@@ -183,7 +183,8 @@ def redirect(request: Request, to: str, flash: str | None = None, kind: str = "s
     else:
         response = RedirectResponse(url, status_code=303)
     if flash is not None:
-        body = base64.urlsafe_b64encode(json.dumps([[kind, flash]]).encode()).decode()
+        # Unpadded: an "=" in a cookie's value would make it quoted.
+        body = base64.urlsafe_b64encode(json.dumps([[kind, flash]]).encode()).decode().rstrip("=")
         sig = hmac.new(_flash_key(request), body.encode(), hashlib.sha256).hexdigest()
         set_cookie(request, response, FLASH_COOKIE, f"{body}.{sig}", max_age=60)
     return response
