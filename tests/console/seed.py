@@ -8,10 +8,12 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 from herald.apps.service import create_app as create_client_app
 from herald.console import service
+from herald.console.routes import PAGES
 from herald.console.schemas import Role
 from herald.kit.db import transaction
 from herald.runtime import Runtime
@@ -78,3 +80,22 @@ class ConsoleClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def console_routes(methods: set[str]) -> list[tuple[str, str]]:
+    """(method, path template) of every console route answering one of `methods`, from the
+    page registry the console app is built from: a page added later is in the list without
+    anyone adding it to a test."""
+    return [
+        (method, "/console" + route.path)
+        for page in PAGES
+        for route in page.router.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods & methods)
+    ]
+
+
+def fill(path: str, app_id: uuid.UUID) -> str:
+    """A route's path with its parameters filled: the app's id, a made-up value for the rest."""
+    path = path.replace("{app_id}", str(app_id))
+    return re.sub(r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("_id") else "sample", path)
