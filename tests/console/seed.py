@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -75,7 +76,7 @@ class ConsoleClient:
             self.token = csrf_of((await self.http.get("/console/account")).text)
         return r
 
-    async def post(self, path: str, data: dict[str, str | list[str]] | None = None) -> httpx.Response:
+    async def post(self, path: str, data: Mapping[str, str | list[str]] | None = None) -> httpx.Response:
         return await self.http.post(path, data={"csrf_token": self.token, **(data or {})})
 
     async def aclose(self) -> None:
@@ -91,7 +92,7 @@ def console_routes(methods: set[str]) -> list[tuple[str, str]]:
         for page in PAGES
         for route in page.router.routes
         if isinstance(route, APIRoute)
-        for method in sorted(route.methods & methods)
+        for method in sorted((route.methods or set()) & methods)
     ]
 
 
