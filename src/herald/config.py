@@ -260,6 +260,19 @@ class WebhookSettings(BaseModel):
     poll_interval: Duration = timedelta(seconds=1)
 
 
+class ConsoleSettings(BaseModel):
+    """The operator console at /console (herald/console/): its sessions and sign-in lockout."""
+
+    # A session unused this long ends; one ends this long after sign-in whatever its use.
+    session_idle: Duration = timedelta(minutes=30)
+    session_lifetime: Duration = timedelta(hours=12)
+    # Failed sign-ins for one email before it is locked for `lockout_duration`, and from one
+    # client address (which may be many people behind a NAT, hence the larger count).
+    lockout_failures: int = Field(default=5, ge=1)
+    lockout_address_failures: int = Field(default=30, ge=1)
+    lockout_duration: Duration = timedelta(minutes=15)
+
+
 class Settings(BaseSettings):
     """Everything Herald can be told, with safe development defaults."""
 
@@ -292,6 +305,7 @@ class Settings(BaseSettings):
     egress: EgressSettings = EgressSettings()
     webhooks: WebhookSettings = WebhookSettings()
     tracking: TrackingSettings = TrackingSettings()
+    console: ConsoleSettings = ConsoleSettings()
     # DKIM keys of Herald's own SMTP path, by sending domain (the From address's), e.g.
     # HERALD_DKIM='{"example.com": {"selector": "herald", "private_key_file": "/keys/dkim.pem"}}'.
     dkim: dict[str, DkimKey] = {}

@@ -2,6 +2,7 @@
 
 from herald.analytics.models import DailyRollup, HourlyRollup
 from herald.apps.models import App
+from herald.console.models import ConsoleLoginThrottle, ConsoleMembership, ConsoleSession, ConsoleUser
 from herald.events.models import DeliveryEvent, Engagement
 from herald.feed.models import FeedItem
 from herald.integrations.models import Integration
@@ -17,6 +18,10 @@ __all__ = [
     "App",
     "Attempt",
     "Base",
+    "ConsoleLoginThrottle",
+    "ConsoleMembership",
+    "ConsoleSession",
+    "ConsoleUser",
     "DailyRollup",
     "Delivery",
     "DeliveryEvent",

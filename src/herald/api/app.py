@@ -20,6 +20,7 @@ from herald.api.services import ApiServices
 from herald.apps.endpoints import router as apps
 from herald.callbacks.endpoints import router as callbacks
 from herald.callbacks.service import CallbackDesk
+from herald.console.web import create_console
 from herald.deadletters.endpoints import router as dead_letters
 from herald.feed.endpoints import router as feed
 from herald.feed.me import router as my_feed
@@ -57,6 +58,8 @@ def create_app(services: ApiServices) -> FastAPI:
     docs.install(app)
     # The inbox component, for apps' pages to embed (a cross-origin <script> needs no CORS).
     app.mount("/inbox", StaticFiles(packages=[("herald.feed", "static")]), name="inbox")
+    # The operator console: server-rendered pages with their own sessions and error pages.
+    app.mount("/console", create_console(services, authenticator), name="console")
 
     # The last added is the outermost: the request limits come before anything else.
     for_end_users = [r for router in routers for r in router.routes if isinstance(r, APIRoute) and accepts_end_users(r)]

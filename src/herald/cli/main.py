@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from herald.cli import apps, dlq, processes, run, sandbox, send
+from herald.cli import apps, console, dlq, processes, run, sandbox, send
 
 app = typer.Typer(help="Herald: multi-channel notifications.", no_args_is_help=True, add_completion=False)
 app.command("run", help="Set up and run everything in one process (API, workers, scheduler, sandbox).")(run.run)
@@ -15,6 +15,7 @@ app.command("worker", help="Deliver one or more channels' queues (production).")
 app.command("relay", help="Publish the outbox to the broker (production).")(processes.relay)
 app.command("scheduler", help="Scheduled sends, due retries, reconciliation (production).")(processes.scheduler)
 app.add_typer(apps.app, name="apps")
+app.add_typer(console.app, name="console")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(sandbox.app, name="sandbox")
 

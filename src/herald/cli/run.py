@@ -11,6 +11,7 @@ from rich.console import Console
 from herald.apps import service as apps
 from herald.cli.context import migrate_db, refuse_unsafe, settings
 from herald.config import Mode, Settings
+from herald.console import service as console_users
 from herald.kit import filelock, heap
 from herald.kit.db import transaction
 from herald.kit.egress import EgressPolicy
@@ -44,6 +45,29 @@ async def _first_app(runtime: Runtime) -> None:
     console.print(f"  HERALD_APP_SECRET={creds.secret}")
 
 
+async def _first_console_user(runtime: Runtime) -> None:
+    """With no console user yet: in development with the sandbox, an owner of every app with a
+    random password printed this once (what `make run` is for: look around at once); else
+    how to create one."""
+    settings = runtime.settings
+    url = f"{settings.effective_public_url()}/console/"
+    if settings.mode is Mode.PRODUCTION or not settings.sandbox.enabled:
+        async with transaction(runtime.sessions) as session:
+            if await console_users.any_user(session):
+                return
+        console.print(f"Console      {url}   no user yet: herald console create-user EMAIL --app APP")
+        return
+    async with transaction(runtime.sessions) as session:
+        created = await console_users.sandbox_owner(session)
+    if created is None:
+        console.print(f"Console      {url}")
+        return
+    email, password = created
+    console.print(f"Console      {url}   a sandbox owner was created; its password is shown only this once:")
+    console.print(f"  email    {email}", soft_wrap=True)
+    console.print(f"  password {password}", soft_wrap=True)
+
+
 async def _run(s: Settings, *, alone: bool) -> None:
     stack: SandboxStack | None = None
     if s.sandbox.enabled:
@@ -69,6 +93,7 @@ async def _run(s: Settings, *, alone: bool) -> None:
         await _first_app(runtime)
         heap.settle()
         console.print(f"Herald API   http://{s.api.host}:{s.api.port}   (docs: /docs)")
+        await _first_console_user(runtime)
         if stack is not None:
             console.print(f"Sandbox      {stack.base_url}/_sandbox/inbox   (herald sandbox inbox)")
         console.print(f"Database     {s.effective_database_url().split('@')[-1]}")

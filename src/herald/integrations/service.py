@@ -90,6 +90,13 @@ def present(i: Integration, vault: Vault, public_url: str | None = None) -> Inte
     )
 
 
+def opened_config(i: Integration, vault: Vault) -> dict[str, Any]:
+    """The account's settings with its credentials in clear: for an edit in the console that
+    keeps the credentials it was not given again (they are never shown)."""
+    config: dict[str, Any] = orjson.loads(vault.open(i.sealed_config))
+    return config
+
+
 def callback_url(kind: str, account: uuid.UUID | None, public_url: str | None) -> str | None:
     """Where a provider account's receipts go, for the kinds that send any."""
     if kind not in CALLBACK_KINDS:

@@ -1,0 +1,8 @@
+"""Every console page module, in one list: adding a page is adding its module here."""
+
+from __future__ import annotations
+
+from herald.console.pages import Page
+from herald.console.routes import auth, home, integrations, members, secrets, webhooks
+
+PAGES: list[Page] = [auth.page, home.page, integrations.page, webhooks.page, secrets.page, members.page]
