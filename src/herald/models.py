@@ -6,6 +6,7 @@ from herald.events.models import DeliveryEvent, Engagement
 from herald.feed.models import FeedItem
 from herald.integrations.models import Integration
 from herald.kit.db import Base
+from herald.monitoring.models import ChannelMinute, ProviderBeat
 from herald.notifications.models import Attempt, Delivery, Notification
 from herald.preferences.models import Preference
 from herald.queue.models import OutboxEntry
@@ -17,6 +18,7 @@ __all__ = [
     "App",
     "Attempt",
     "Base",
+    "ChannelMinute",
     "DailyRollup",
     "Delivery",
     "DeliveryEvent",
@@ -28,6 +30,7 @@ __all__ = [
     "Notification",
     "OutboxEntry",
     "Preference",
+    "ProviderBeat",
     "Suppression",
     "Template",
     "User",
