@@ -48,7 +48,7 @@ def _ms(seconds: float | None) -> str:
 def _print(status: Status) -> None:
     snap = status.snapshot
     console.print(f"[bold]Queues[/bold] ({snap.backend}, {snap.taken_at:%Y-%m-%d %H:%M:%S} UTC)")
-    queues = Table("channel", "ready", "in flight", "scheduled", "retrying", "dead", "oldest ready", "lag", "pending")
+    queues = Table("channel", "ready", "sending", "scheduled", "retrying", "dead", "oldest", "lag", "pending")
     for q in snap.queues:
         lag = "?" if q.consumer_lag is None else str(q.consumer_lag)
         counts = (q.ready, q.in_flight, q.scheduled, q.retrying, q.dead)
@@ -61,8 +61,8 @@ def _print(status: Status) -> None:
         app = p.app_id.hex if p.app_id else "(deployment)"
         providers.add_row(p.provider, app, p.state, str(p.calls), str(p.failures), rate, str(p.reporters))
     console.print(providers if status.providers else "  no worker is reporting")
-    console.print("[bold]Last hour[/bold]")
-    history = Table("channel", "sent", "busiest minute", "p50 ms (last minute)", "p95 ms (last minute)")
+    console.print("[bold]Last hour[/bold] (latency: accept to sent, in the last minute with sends)")
+    history = Table("channel", "sent", "peak / min", "p50 ms", "p95 ms")
     for h in status.history:
         sent = [p.sent for p in h.points]
         last = next((p for p in reversed(h.points) if p.sent), None)
