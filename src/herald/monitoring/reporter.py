@@ -91,11 +91,15 @@ class Reporter:
             {"reporter": self.name, "channel": c, "minute": m, "sent": v.sent, "latency": v.latency}
             for c, m, v in changed
         ]
+        beats = self.beats()
+        prune = self.clock() - self._pruned >= _PRUNE_EVERY
+        if not (beats or minutes or prune):
+            return  # no provider called and nothing sent yet: no write at all
         try:
             async with self.engine.begin() as conn:
-                await repository.save_beats(conn, self.beats())
+                await repository.save_beats(conn, beats)
                 await repository.save_minutes(conn, minutes)
-                if self.clock() - self._pruned >= _PRUNE_EVERY:
+                if prune:
                     now = utcnow()
                     for stmt in repository.prune(now - timedelta(hours=1), now - self.settings.retention):
                         await conn.execute(stmt)
