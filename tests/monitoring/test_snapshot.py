@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy import ClauseElement, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from herald.config import MonitorSettings
+from herald.kit import metrics
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
 from herald.monitoring import repository
@@ -131,3 +135,23 @@ async def test_the_counts_read_partial_indexes_never_the_history(runtime: Runtim
             assert "Seq Scan" not in plan, plan
             assert index in plan, plan
         await session.execute(text("RESET enable_seqscan"))
+
+
+async def test_the_api_samples_in_the_background_only_where_it_serves_metrics(runtime: Runtime) -> None:
+    await seed(runtime, Channel.EMAIL)
+    stop = asyncio.Event()
+    runtime.settings.metrics.token = None
+    await asyncio.wait_for(runtime.sample_queues(stop), 5)  # no /metrics here: nothing to sample for
+
+    runtime.settings.metrics.token = SecretStr("m" * 24)
+    runtime.settings.monitor = MonitorSettings(sample_interval=timedelta(milliseconds=20))
+    labels = {"channel": "email", "backend": runtime.monitor().backend}
+    metrics.QUEUE_READY.labels(**labels).set(-1)
+    sampling = asyncio.create_task(runtime.sample_queues(stop))
+    try:
+        async with asyncio.timeout(20):
+            while REGISTRY.get_sample_value("herald_queue_ready", labels) != 3:
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await sampling
