@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from herald.cli import apps, dlq, processes, run, sandbox, send, status
+from herald.cli import apps, dlq, processes, run, sandbox, send
+from herald.cli.status import status
 
 app = typer.Typer(help="Herald: multi-channel notifications.", no_args_is_help=True, add_completion=False)
 app.command("run", help="Set up and run everything in one process (API, workers, scheduler, sandbox).")(run.run)
@@ -14,10 +15,10 @@ app.command("api", help="Serve the HTTP API only (production).")(processes.api)
 app.command("worker", help="Deliver one or more channels' queues (production).")(processes.worker)
 app.command("relay", help="Publish the outbox to the broker (production).")(processes.relay)
 app.command("scheduler", help="Scheduled sends, due retries, reconciliation (production).")(processes.scheduler)
-app.command("status", help="Queues, provider health and the last hour's throughput.")(status.status)
 app.add_typer(apps.app, name="apps")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(sandbox.app, name="sandbox")
+app.command("status", help="Queues, provider health and the last hour's throughput.")(status)
 
 if __name__ == "__main__":
     app()

@@ -48,7 +48,8 @@ class Breaker:
 
     def record(self, ok: bool) -> None:
         self.calls += 1
-        self.failures += not ok
+        if not ok:
+            self.failures += 1
         if self._opened_at is not None:
             self._probe_at = None
             if ok:
