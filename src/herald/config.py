@@ -188,6 +188,19 @@ class RedisSettings(BaseModel):
     cache_ttl: Duration = timedelta(minutes=5)
 
 
+class MonitorSettings(BaseModel):
+    """Monitoring (herald/monitoring): the API's queue gauges, and what workers report."""
+
+    # How often an API process serving /metrics counts the queues for its gauges; 0: never.
+    sample_interval: Duration = timedelta(seconds=15)
+    # How often each worker process writes its breakers' states and its throughput.
+    report_interval: Duration = timedelta(seconds=2)
+    # The recent window of a provider's error rate.
+    error_window: Duration = timedelta(minutes=5)
+    # How long the per-minute throughput and latency history is kept.
+    retention: Duration = timedelta(hours=3)
+
+
 class ReconcilerSettings(BaseModel):
     """How long a delivery may sit in `queued` past its due time before it is re-driven."""
 
@@ -302,6 +315,7 @@ class Settings(BaseSettings):
     # SMTP is configured by HERALD_SMTP__*.
     providers: dict[str, dict[str, Any]] = {}
     reconciler: ReconcilerSettings = ReconcilerSettings()
+    monitor: MonitorSettings = MonitorSettings()
     egress: EgressSettings = EgressSettings()
     webhooks: WebhookSettings = WebhookSettings()
     tracking: TrackingSettings = TrackingSettings()

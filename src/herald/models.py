@@ -7,6 +7,7 @@ from herald.events.models import DeliveryEvent, Engagement
 from herald.feed.models import FeedItem
 from herald.integrations.models import Integration
 from herald.kit.db import Base
+from herald.monitoring.models import ChannelMinute, ProviderBeat
 from herald.notifications.models import Attempt, Delivery, Notification
 from herald.preferences.models import Preference
 from herald.queue.models import OutboxEntry
@@ -18,6 +19,7 @@ __all__ = [
     "App",
     "Attempt",
     "Base",
+    "ChannelMinute",
     "ConsoleLoginThrottle",
     "ConsoleMembership",
     "ConsoleSession",
@@ -33,6 +35,7 @@ __all__ = [
     "Notification",
     "OutboxEntry",
     "Preference",
+    "ProviderBeat",
     "Suppression",
     "Template",
     "User",

@@ -39,6 +39,10 @@ from herald.kit.db import autocommit, is_sqlite, make_engine, make_sessionmaker
 from herald.kit.egress import EgressPolicy
 from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
+from herald.monitoring.reporter import Reporter
+from herald.monitoring.sampler import run_sampler
+from herald.monitoring.service import Monitor
+from herald.monitoring.throughput import Throughput
 from herald.notifications.acceptance import Intake
 from herald.providers.base import Adapter
 from herald.providers.dkim import DkimSigner
@@ -101,6 +105,8 @@ class Runtime:
     events: EventLog = field(default_factory=EventLog)
     # The deployment's own provider accounts by kind, whose callbacks verify with them.
     provider_configs: dict[str, BaseModel] = field(default_factory=dict)
+    # This process's deliveries sent per minute, which its reporter writes out (`monitoring`).
+    throughput: Throughput = field(default_factory=Throughput)
 
     def api_services(self) -> ApiServices:
         """What the API uses of this runtime."""
@@ -161,7 +167,23 @@ class Runtime:
             lease=lease if lease is not None else w.lease.total_seconds(),
             poll_interval=w.poll_interval.total_seconds(),
             owner=owner,
+            on_sent=self.throughput.sent,
         )
+
+    def monitor(self) -> Monitor:
+        """Queue depth, provider health and throughput, deployment-wide (operator data)."""
+        return Monitor(self.reads, self.broker, self.settings.monitor)
+
+    async def report(self, stop: asyncio.Event) -> None:
+        """Write this process's breakers and throughput for the API to read, until `stop`
+        (every process that runs workers)."""
+        await Reporter(self.engine, self.router, self.throughput, self.settings.monitor).run(stop)
+
+    async def sample_queues(self, stop: asyncio.Event) -> None:
+        """Refresh the queue gauges until `stop`, where /metrics is served (a metrics token)."""
+        interval = self.settings.monitor.sample_interval.total_seconds()
+        if interval > 0 and self.settings.metrics.token is not None:
+            await run_sampler(self.monitor(), stop, interval)
 
     async def relay(self, stop: asyncio.Event) -> None:
         """Publish outbox rows their requests did not, until `stop` (only a broker outside the

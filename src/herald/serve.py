@@ -47,6 +47,7 @@ async def run_workers(
     if runtime.broker.uses_outbox:
         tasks.append(asyncio.create_task(runtime.relay(stop), name="relay"))
     tasks.append(asyncio.create_task(runtime.webhooks(stop), name="webhooks"))
+    tasks.append(asyncio.create_task(runtime.report(stop), name="monitoring-report"))
     await asyncio.gather(*tasks)
 
 
@@ -83,11 +84,12 @@ async def serve_all(
     install_signals(stop)
     api = asyncio.create_task(serve_api(runtime, stop, settings.api.host, settings.api.port))
     workers = asyncio.create_task(run_workers(runtime, settings.working_channels(), stop))
+    sampler = asyncio.create_task(runtime.sample_queues(stop))
     if on_ready is not None:
         await on_ready()
     await stop.wait()
     log.info("stopping: draining in-flight deliveries")
-    await asyncio.gather(api, workers)
+    await asyncio.gather(api, workers, sampler)
 
 
 def create_api() -> FastAPI:
@@ -99,7 +101,11 @@ def create_api() -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         heap.settle()
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(runtime.sample_queues(stop))
         yield
+        stop.set()
+        await sampler
         await runtime.close()
 
     app.router.lifespan_context = lifespan

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from herald.kit.channels import Channel
-from herald.queue.transport import Entry
+from herald.queue.transport import Entry, QueueDepth
 
 
 @dataclass
@@ -83,6 +83,9 @@ class MemoryTransport:
         self._delayed[channel] = [(at, i) for at, i in self._delayed[channel] if at > now]
         await self.publish({channel: due})
         return len(due)
+
+    async def depth(self, channel: Channel) -> QueueDepth:
+        return QueueDepth(len(self._new[channel]), len(self._pending[channel]), len(self._delayed[channel]))
 
     async def close(self) -> None:
         for event in self._ready.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from herald.cli import apps, console, dlq, processes, run, sandbox, send
+from herald.cli.status import status
 
 app = typer.Typer(help="Herald: multi-channel notifications.", no_args_is_help=True, add_completion=False)
 app.command("run", help="Set up and run everything in one process (API, workers, scheduler, sandbox).")(run.run)
@@ -18,6 +19,7 @@ app.add_typer(apps.app, name="apps")
 app.add_typer(console.app, name="console")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(sandbox.app, name="sandbox")
+app.command("status", help="Queues, provider health and the last hour's throughput.")(status)
 
 if __name__ == "__main__":
     app()

@@ -106,7 +106,9 @@ def worker(
         console.print(f"worker: {', '.join(c.value for c in channel)}")
         # Each worker also posts the webhook messages owed: any number may, side by side.
         await asyncio.gather(
-            *(runtime.worker(c, concurrency=concurrency).run(stop) for c in channel), runtime.webhooks(stop)
+            *(runtime.worker(c, concurrency=concurrency).run(stop) for c in channel),
+            runtime.webhooks(stop),
+            runtime.report(stop),
         )
 
     _serve(body, metrics_port)

@@ -51,3 +51,23 @@ UNRECORDED_SECONDS = Histogram(
 def serve(port: int, host: str) -> None:
     """This process's metrics over HTTP (prometheus_client's server, in a thread of its own)."""
     start_http_server(port, addr=host)
+
+
+# The queues, deployment-wide (every process sampling them sees the same figures): set from a
+# snapshot the API refreshes in the background (`monitoring.sampler`), never counted per scrape.
+_QUEUE = ["channel", "backend"]
+QUEUE_READY = Gauge("herald_queue_ready", "Deliveries queued and due, not yet leased", _QUEUE)
+QUEUE_IN_FLIGHT = Gauge("herald_queue_in_flight", "Deliveries leased to a worker (sending)", _QUEUE)
+QUEUE_SCHEDULED = Gauge("herald_queue_scheduled", "Deliveries waiting for their send_at", _QUEUE)
+QUEUE_RETRYING = Gauge("herald_queue_retrying", "Deliveries queued for later: a retry's backoff or a deferral", _QUEUE)
+QUEUE_DEAD = Gauge("herald_queue_dead", "Dead letters not replayed", _QUEUE)
+QUEUE_OLDEST_READY_AGE = Gauge(
+    "herald_queue_oldest_ready_age_seconds", "How long the oldest ready delivery has been due", _QUEUE
+)
+QUEUE_CONSUMER_LAG = Gauge(
+    "herald_queue_consumer_lag",
+    "Entries no worker has received yet (Redis: the consumer group's lag; embedded: the ready rows); "
+    "NaN when the broker cannot tell",
+    _QUEUE,
+)
+QUEUE_SAMPLED = Gauge("herald_queue_sampled_timestamp_seconds", "When the queue gauges were last sampled")

@@ -117,6 +117,14 @@ class Delivery(Base):
         ),
         Index("ix_deliveries_lease", "state", "lease_until", postgresql_where=text("state = 'sending'")),
         Index("ix_deliveries_app_state", "app_id", "state"),
+        # Dead letters by channel for the queue snapshot (`monitoring`): they pile up until
+        # replayed, and no other index leads with the state on PostgreSQL.
+        Index(
+            "ix_deliveries_dead",
+            "channel",
+            postgresql_where=text("state = 'dead'"),
+            sqlite_where=text("state = 'dead'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)

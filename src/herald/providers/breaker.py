@@ -20,6 +20,9 @@ class Breaker:
     failure_ratio: float = 0.5
     cooldown: float = 30.0
     clock: Callable[[], float] = time.monotonic
+    # Every outcome recorded, for monitoring's error rate over a time window (`monitoring.reporter`).
+    calls: int = 0
+    failures: int = 0
     _results: deque[bool] = field(default_factory=deque)
     _opened_at: float | None = None
     _probe_at: float | None = None  # when the half-open probe now in flight was let through
@@ -44,6 +47,9 @@ class Breaker:
         return False
 
     def record(self, ok: bool) -> None:
+        self.calls += 1
+        if not ok:
+            self.failures += 1
         if self._opened_at is not None:
             self._probe_at = None
             if ok:

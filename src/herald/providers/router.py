@@ -64,6 +64,11 @@ class Router:
             )
         return self._breakers[key]
 
+    def breakers(self) -> list[tuple[uuid.UUID | None, str, Breaker]]:
+        """Every breaker this process holds: (the app of an app's own account, else None; the
+        provider's name; the breaker)."""
+        return [(app_id, name, b) for (app_id, name), b in list(self._breakers.items())]
+
     def breaker_for(self, app_id: uuid.UUID, adapter: Adapter) -> Breaker:
         """A deployment-wide provider's health is shared by every app; an app's own account
         has a breaker of its own."""

@@ -22,7 +22,7 @@ from redis.exceptions import ResponseError
 
 from herald.kit.channels import Channel
 from herald.kit.redis import Keys
-from herald.queue.transport import Entry
+from herald.queue.transport import Entry, QueueDepth
 
 log = logging.getLogger(__name__)
 GROUP = "workers"
@@ -163,5 +163,24 @@ class RedisTransport:
         )
         return int(moved)
 
+    async def depth(self, channel: Channel) -> QueueDepth:
+        """XINFO GROUPS' lag and pending count for the workers' group, and the delayed set's size."""
+        stream = self.keys.stream(channel.value)
+        delayed = int(await self.redis.zcard(self.keys.delayed(channel.value)))
+        try:
+            groups: list[dict[str, Any]] = await self.redis.xinfo_groups(stream)
+        except ResponseError:  # no stream yet: nothing was ever published to this channel
+            return QueueDepth(0, 0, delayed)
+        group = next((g for g in groups if _text(g.get("name")) == GROUP), None)
+        if group is None:  # no worker has read the stream yet: whatever it holds is lag
+            return QueueDepth(int(await self.redis.xlen(stream)), 0, delayed)
+        # `lag` is nil when Redis cannot count it (entries trimmed or deleted mid-range).
+        lag = group.get("lag")
+        return QueueDepth(None if lag is None else int(lag), int(group.get("pending") or 0), delayed)
+
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _text(value: object) -> str | None:
+    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)

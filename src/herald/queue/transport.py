@@ -41,6 +41,15 @@ class Entry:
     receipt: str
 
 
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """A transport's own view of a channel's queue, for monitoring (the log has the rest)."""
+
+    lag: int | None  # entries no consumer has received yet; None when the broker cannot tell
+    pending: int  # received by a consumer, not yet acked
+    delayed: int  # waiting for `promote_due`
+
+
 class Transport(Broker, Protocol):
     """A carrier outside the log: per-channel queues of delivery ids with consumer groups.
 
@@ -61,6 +70,9 @@ class Transport(Broker, Protocol):
 
     async def promote_due(self, channel: Channel) -> int:
         """Move delayed ids that fell due back onto the channel's queue; returns how many."""
+
+    async def depth(self, channel: Channel) -> QueueDepth:
+        """How much of the channel's queue waits, is held, or is delayed: a few cheap reads."""
 
 
 # The embedded queue is no transport: the deliveries table is the queue, so receiving is the

@@ -13,12 +13,14 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from herald.delivery.claim import Claim, Job
 from herald.delivery.pipeline import Pipeline, Prepared
 from herald.delivery.recorder import Recorder
 from herald.kit.channels import Channel
+from herald.kit.clock import as_utc, utcnow
 from herald.kit.metrics import SETTLED, UNRECORDED, UNRECORDED_SECONDS
 from herald.notifications.models import DeliveryState
 from herald.queue.transport import Transport
@@ -75,6 +77,13 @@ def worker_id(channel: Channel) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{channel.value}:{uuid.uuid4().hex[:8]}"
 
 
+def _since_accepted(p: Prepared) -> float:
+    """Seconds from acceptance (or the scheduled time) to now, retries and deferrals included."""
+    n = p.work.notification
+    due = max(as_utc(n.created_at), as_utc(n.send_at)) if n.send_at else as_utc(n.created_at)
+    return max(0.0, (utcnow() - due).total_seconds())
+
+
 class ChannelWorker:
     def __init__(
         self,
@@ -88,8 +97,11 @@ class ChannelWorker:
         lease: float,
         poll_interval: float,
         owner: str | None = None,
+        on_sent: Callable[[str, float], None] | None = None,
     ) -> None:
         self.channel = channel
+        # Told of each delivery sent, with its seconds from acceptance (monitoring's throughput).
+        self.on_sent = on_sent
         self.claim = claim
         self.pipeline = pipeline
         self.recorder = recorder
@@ -188,6 +200,8 @@ class ChannelWorker:
             await self.recorder.record(result)
             self._unrecorded_seconds.observe(time.perf_counter() - t0)
             SETTLED.labels(self.channel.value, result.state).inc()
+            if self.on_sent is not None and result.state == DeliveryState.DELIVERED:
+                self.on_sent(self.channel.value, _since_accepted(p))
             if self._acks is not None:
                 retry = result.state == DeliveryState.QUEUED and result.available_at is not None
                 self._acks.add(job, result.available_at if retry else None)

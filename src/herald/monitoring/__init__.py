@@ -1,0 +1,1 @@
+"""Monitoring for scaling: queue depth per channel, provider health, throughput and latency."""
