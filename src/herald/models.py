@@ -10,7 +10,7 @@ from herald.notifications.models import Attempt, Delivery, Notification
 from herald.preferences.models import Preference
 from herald.queue.models import OutboxEntry
 from herald.recipients.models import Device, Suppression, User
-from herald.templates.models import Template
+from herald.templates.models import Layout, Template, Version
 from herald.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
@@ -25,12 +25,14 @@ __all__ = [
     "FeedItem",
     "HourlyRollup",
     "Integration",
+    "Layout",
     "Notification",
     "OutboxEntry",
     "Preference",
     "Suppression",
     "Template",
     "User",
+    "Version",
     "WebhookAttempt",
     "WebhookEndpoint",
     "WebhookMessage",

@@ -48,15 +48,16 @@ _COMMON_PG = """
     ), d AS (
         INSERT INTO deliveries (id, app_id, notification_id, channel, device_id, platform, address, state,
                                 reason, available_at, created_at, updated_at, finished_at,
-                                attempts, unknowns, replays, retry_base)
+                                template_version, attempts, unknowns, replays, retry_base)
         SELECT v.*, 0, 0, 0, 0 FROM unnest(
             CAST(:d_id AS uuid[]), CAST(:d_app_id AS uuid[]), CAST(:d_notification_id AS uuid[]),
             CAST(:d_channel AS text[]), CAST(:d_device_id AS uuid[]), CAST(:d_platform AS text[]),
             CAST(:d_address AS text[]), CAST(:d_state AS text[]), CAST(:d_reason AS text[]),
             CAST(:d_available_at AS timestamptz[]), CAST(:d_created_at AS timestamptz[]),
-            CAST(:d_updated_at AS timestamptz[]), CAST(:d_finished_at AS timestamptz[])
+            CAST(:d_updated_at AS timestamptz[]), CAST(:d_finished_at AS timestamptz[]),
+            CAST(:d_template_version AS integer[])
         ) AS v(id, app_id, notification_id, channel, device_id, platform, address, state, reason,
-               available_at, created_at, updated_at, finished_at)
+               available_at, created_at, updated_at, finished_at, template_version)
         WHERE v.notification_id IN (SELECT id FROM n)
         RETURNING id, channel, state
     )"""
