@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, insert, select, text
+from sqlalchemy import Select, Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.analytics.repository import fold_ctes
@@ -214,3 +214,8 @@ def page_query(
     if before_id is not None:
         stmt = stmt.where(Notification.id < before_id)
     return stmt.order_by(Notification.id.desc()).limit(limit)
+
+
+async def stamp_template_version(session: AsyncSession, notification_id: uuid.UUID, version: int) -> None:
+    """Record on a test send's deliveries the template version it rendered (inline content)."""
+    await session.execute(update(_D).where(_D.c.notification_id == notification_id).values(template_version=version))

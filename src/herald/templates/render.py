@@ -64,7 +64,8 @@ class Fields:
     def render(self, source: str, *, field: str, cap: int, html: bool = False) -> str:
         if self.missing is None:
             return self._render(source, field, cap, html)
-        token = MISSING.set(names := [])
+        names: list[str] = []
+        token = MISSING.set(names)
         try:
             return self._render(source, field, cap, html)
         finally:
