@@ -95,7 +95,7 @@ async def get_draft(app: AppDep, services: ServicesDep, key: str = Key) -> Templ
         return service.version_out(await service.version_of(uow, app.app_id, key, "draft"))
 
 
-@router.delete("/{key}/draft", status_code=204, responses=responses(404), summary="Discard the draft")
+@router.delete("/{key}/draft", status_code=204, responses=responses(404, 409), summary="Discard the draft")
 async def delete_draft(app: AppDep, services: ServicesDep, key: str = Key) -> Response:
     async with unit_of_work(services.sessions) as uow:
         await service.discard_draft(uow, app.app_id, key)
@@ -148,7 +148,7 @@ async def restore(app: AppDep, services: ServicesDep, key: str = Key, number: in
 @router.post(
     "/{key}/preview",
     response_model=PreviewOut,
-    responses=responses(404),
+    responses=responses(404, 409),
     summary="Render every channel and locale of a version (or of content not saved), with the problems found",
 )
 async def preview(body: PreviewIn, app: AppDep, services: ServicesDep, key: str = Key) -> PreviewOut:

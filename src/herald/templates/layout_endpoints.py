@@ -59,7 +59,7 @@ async def put_draft(
     return out
 
 
-@router.delete("/{key}/draft", status_code=204, responses=responses(404), summary="Discard the draft")
+@router.delete("/{key}/draft", status_code=204, responses=responses(404, 409), summary="Discard the draft")
 async def delete_draft(app: AppDep, services: ServicesDep, key: str = Key) -> Response:
     async with unit_of_work(services.sessions) as uow:
         await service.discard_draft(uow, app.app_id, key)
