@@ -32,6 +32,7 @@ router = APIRouter(
 )
 Key = Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
 Number = Path(ge=1, le=2**31 - 1)
+Other = Path(ge=1, le=2**31 - 1)
 
 
 def actor(app: AppCaller) -> str:
@@ -128,7 +129,7 @@ async def get_version(app: AppDep, services: ServicesDep, key: str = Key, number
     summary="A unified diff per field, from version `number` to version `other`",
 )
 async def diff(
-    app: AppDep, services: ServicesDep, key: str = Key, number: int = Number, other: int = Number
+    app: AppDep, services: ServicesDep, key: str = Key, number: int = Number, other: int = Other
 ) -> DiffOut:
     async with unit_of_work(services.sessions) as uow:
         return await service.diff(uow, app.app_id, key, number, other)

@@ -9,7 +9,7 @@ from herald.api.errors import AUTHENTICATED, responses
 from herald.api.routing import JsonRoute
 from herald.kit.uow import unit_of_work
 from herald.templates import layouts as service
-from herald.templates.endpoints import Key, Number, actor
+from herald.templates.endpoints import Key, Number, Other, actor
 from herald.templates.schemas import DiffOut, LayoutIn, LayoutOut, LayoutVersionOut, VersionInfo
 
 router = APIRouter(prefix="/v1/layouts", tags=["layouts"], route_class=JsonRoute, responses=responses(*AUTHENTICATED))
@@ -91,7 +91,7 @@ async def get_version(app: AppDep, services: ServicesDep, key: str = Key, number
 
 @router.get("/{key}/versions/{number}/diff/{other}", response_model=DiffOut, responses=responses(404))
 async def diff(
-    app: AppDep, services: ServicesDep, key: str = Key, number: int = Number, other: int = Number
+    app: AppDep, services: ServicesDep, key: str = Key, number: int = Number, other: int = Other
 ) -> DiffOut:
     async with unit_of_work(services.sessions) as uow:
         return await service.diff(uow, app.app_id, key, number, other)

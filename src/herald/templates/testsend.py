@@ -31,9 +31,9 @@ def _recipient(body: TestSendIn) -> InlineRecipient | None:
         raise ValidationFailed("give either `to` (an address) or `user_id`", field="to")
     if body.to is None:
         return None
-    if body.channel is Channel.EMAIL:
+    if body.channel == Channel.EMAIL:
         return InlineRecipient(email=body.to, locale=body.locale)
-    if body.channel is Channel.SMS:
+    if body.channel == Channel.SMS:
         return InlineRecipient(phone=body.to, locale=body.locale)
     raise ValidationFailed(f"a test {body.channel.value} goes to a stored user: give `user_id`", field="to")
 
