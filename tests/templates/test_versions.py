@@ -12,7 +12,7 @@ from tests.harness import EMAIL_TEMPLATE, Herald
 
 
 def edited(subject: str) -> dict[str, Any]:
-    body = copy.deepcopy(EMAIL_TEMPLATE)
+    body: dict[str, Any] = copy.deepcopy(EMAIL_TEMPLATE)
     body["channels"]["email"]["subject"] = subject
     return body
 
@@ -57,9 +57,7 @@ async def test_publishing_needs_a_draft_and_discarding_one_leaves_the_live_versi
     r = await client.get("/v1/templates/t/draft")
     assert r.status_code == 404 and r.json()["error"]["code"] == "draft_not_found"
     live = (await client.get("/v1/templates/t")).json()
-    assert (
-        live["version"] == 1 and live["channels"]["email"]["subject"] == EMAIL_TEMPLATE["channels"]["email"]["subject"]
-    )
+    assert live["version"] == 1 and live["channels"]["email"]["subject"] == "Order {{ order_id }} shipped"
 
 
 async def test_a_draft_only_template_cannot_be_sent_until_published(herald: Herald) -> None:

@@ -128,9 +128,7 @@ async def get_version(app: AppDep, services: ServicesDep, key: str = Key, number
     responses=responses(404),
     summary="A unified diff per field, from version `number` to version `other`",
 )
-async def diff(
-    app: AppDep, services: ServicesDep, key: str = Key, number: int = Number, other: int = Other
-) -> DiffOut:
+async def diff(app: AppDep, services: ServicesDep, key: str = Key, number: int = Number, other: int = Other) -> DiffOut:
     async with unit_of_work(services.sessions) as uow:
         return await service.diff(uow, app.app_id, key, number, other)
 

@@ -90,9 +90,7 @@ async def get_version(app: AppDep, services: ServicesDep, key: str = Key, number
 
 
 @router.get("/{key}/versions/{number}/diff/{other}", response_model=DiffOut, responses=responses(404))
-async def diff(
-    app: AppDep, services: ServicesDep, key: str = Key, number: int = Number, other: int = Other
-) -> DiffOut:
+async def diff(app: AppDep, services: ServicesDep, key: str = Key, number: int = Number, other: int = Other) -> DiffOut:
     async with unit_of_work(services.sessions) as uow:
         return await service.diff(uow, app.app_id, key, number, other)
 

@@ -52,10 +52,12 @@ async def preview(uow: UnitOfWork, cards: ContactCache, app_id: uuid.UUID, key: 
     variants += sorted(content.get("locales", {}).items())
     if todo := uncompiled(c for _, channels in variants for c in channels.values()):
         await prepare(todo)  # a large template compiles off the event loop
+    # In the channels' own order: a JSONB column keeps its keys in an order of its own.
     messages = [
-        message(locale, Channel(name), channel_content, ctx)
+        message(locale, channel, channels[channel.value], ctx)
         for locale, channels in variants
-        for name, channel_content in channels.items()
+        for channel in Channel.all()
+        if channel.value in channels
     ]
     return PreviewOut(version=number, messages=messages, problems=sum(len(m.problems) for m in messages))
 
