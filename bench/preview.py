@@ -62,10 +62,10 @@ TEMPLATE: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class Options:
-    requests: int
-    results_dir: Path
+    requests: int = 300
+    results_dir: Path = REPO / "bench" / "results"
 
 
 def parse(argv: list[str]) -> Options:
@@ -117,7 +117,7 @@ async def main(o: Options) -> dict[str, Any]:
                 user = {"name": "Ada", "email": "ada@example.com", "attributes": {"plan": "gold"}}
                 assert (await client.put("/v1/users/42", json=user)).status_code in (200, 201)
                 data = {"order_id": 8, "items": ITEMS, "brand": "Shop"}
-                cases = {
+                cases: dict[str, dict[str, Any]] = {
                     "draft, sample data": {},
                     "draft, a stored user": {"user_id": "42", "data": data},
                     "unsaved content": {"template": TEMPLATE},
