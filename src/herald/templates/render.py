@@ -10,6 +10,7 @@ and an unchanged template compiles once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import Token
 from typing import Any, Protocol
 
 from jinja2 import Template, TemplateError, UndefinedError
@@ -62,18 +63,8 @@ class Fields:
         self.missing: dict[str, list[str]] | None = {} if record else None
 
     def render(self, source: str, *, field: str, cap: int, html: bool = False) -> str:
-        if self.missing is None:
-            return self._render(source, field, cap, html)
-        names: list[str] = []
-        token = MISSING.set(names)
-        try:
-            return self._render(source, field, cap, html)
-        finally:
-            MISSING.reset(token)
-            if names:
-                self.missing[field] = list(dict.fromkeys(names))
-
-    def _render(self, source: str, field: str, cap: int, html: bool) -> str:
+        # One method, not a wrapper around one: the send path calls this for every field.
+        noted = None if self.missing is None else MISSING.set([])
         try:
             found = CACHE.get((source, html))
             if type(found) is not Compiled:
@@ -101,6 +92,15 @@ class Fields:
             raise RenderFailed(f"could not render {field}: {exc}", field=field) from exc
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise RenderFailed(f"could not render {field}: {exc}", field=field) from exc
+        finally:
+            if noted is not None:
+                self._note(field, noted)
+
+    def _note(self, field: str, token: Token[list[str] | None]) -> None:
+        names = MISSING.get()
+        MISSING.reset(token)
+        if names and self.missing is not None:
+            self.missing[field] = list(dict.fromkeys(names))
 
     def optional(self, source: str | None, *, field: str, cap: int, html: bool = False) -> str | None:
         return None if source is None else self.render(source, field=field, cap=cap, html=html)
