@@ -12,7 +12,7 @@ from herald.notifications.models import Attempt, Delivery, Notification
 from herald.preferences.models import Preference
 from herald.queue.models import OutboxEntry
 from herald.recipients.models import Device, Suppression, User
-from herald.templates.models import Template
+from herald.templates.models import Layout, Template, Version
 from herald.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "FeedItem",
     "HourlyRollup",
     "Integration",
+    "Layout",
     "Notification",
     "OutboxEntry",
     "Preference",
@@ -39,6 +40,7 @@ __all__ = [
     "Suppression",
     "Template",
     "User",
+    "Version",
     "WebhookAttempt",
     "WebhookEndpoint",
     "WebhookMessage",

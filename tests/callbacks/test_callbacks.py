@@ -217,8 +217,6 @@ async def test_a_callback_without_credentials_of_its_kind_is_404(h: Herald) -> N
     assert (await h.client.head(f"{BASE}/v1/callbacks/mailchimp")).status_code == 200
 
 
-
-
 def vonage_receipt(d: uuid.UUID, status: str, err: str, message_id: str = "0B00000053FC4B5F") -> dict[str, str]:
     """A receipt signed by Vonage's own client library (HMAC-SHA256)."""
     params = {"msisdn": "14155550123", "to": "Shop", "network-code": "310260", "messageId": message_id,

@@ -29,6 +29,7 @@ from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
 from herald.recipients.endpoints import router as users
 from herald.templates.endpoints import router as templates
+from herald.templates.layout_endpoints import router as layouts
 from herald.tracking.endpoints import me_router as my_deliveries
 from herald.tracking.endpoints import router as tracking
 from herald.webhooks.endpoints import router as webhooks
@@ -50,7 +51,7 @@ def create_app(services: ApiServices) -> FastAPI:
     # at the end of the list was a quarter of its CPU.
     routers: list[APIRouter] = [
         tracking, callbacks, notifications, users, preferences, feed, templates, dead_letters, integrations,
-        webhooks, apps, me, my_feed, my_deliveries, ops, analytics,
+        webhooks, apps, me, my_feed, my_deliveries, ops, analytics, layouts,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)

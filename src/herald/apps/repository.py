@@ -14,7 +14,7 @@ from herald.integrations.models import Integration
 from herald.kit.db import Base
 from herald.notifications.models import Delivery, DeliveryState, Notification
 from herald.recipients.models import Device, Suppression, User
-from herald.templates.models import Template
+from herald.templates.models import Layout, Template, Version
 from herald.webhooks.models import WebhookEndpoint
 
 # What deleting an app takes with it (the foreign keys cascade), as an operator would name it.
@@ -24,6 +24,8 @@ OWNED: dict[str, type[Base]] = {
     "users": User,
     "devices": Device,
     "templates": Template,
+    "template and layout versions": Version,
+    "layouts": Layout,
     "notifications": Notification,
     "deliveries": Delivery,
     "provider accounts": Integration,

@@ -74,9 +74,7 @@ class Accounts:
             config = self._deployment.get(kind)
             return None if config is None else CallbackAccount(kind, config, None)
         async with self._sessions() as session:
-            row = await session.scalar(
-                select(Integration).where(Integration.id == account, Integration.kind == kind)
-            )
+            row = await session.scalar(select(Integration).where(Integration.id == account, Integration.kind == kind))
         if row is None:
             return None
         try:

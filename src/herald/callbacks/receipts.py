@@ -82,9 +82,7 @@ class TwilioReceiver:
         assert isinstance(config, twilio.TwilioConfig)
         form = form_of(callback.body)
         header = callback.headers.get("x-twilio-signature", "")
-        if not header or not twilio.verify_signature(
-            config.auth_token.get_secret_value(), callback.url, form, header
-        ):
+        if not header or not twilio.verify_signature(config.auth_token.get_secret_value(), callback.url, form, header):
             raise InvalidSignature("X-Twilio-Signature is missing or does not match")
         # The key rides in the StatusCallback URL's query: the request's own query.
         delivery = delivery_of(callback.query.get(twilio.KEY_PARAM))

@@ -101,9 +101,7 @@ class EventLog:
                 return False
         return True
 
-    async def record(
-        self, uow: UnitOfWork, events: Sequence[Incoming], *, app_id: uuid.UUID | None = None
-    ) -> Summary:
+    async def record(self, uow: UnitOfWork, events: Sequence[Incoming], *, app_id: uuid.UUID | None = None) -> Summary:
         """Record `events` (only deliveries of `app_id` when it is given: an app's own
         account speaks for that app's deliveries alone), a whole batch in a few statements."""
         summary = Summary()
@@ -155,9 +153,7 @@ class EventLog:
         counts = await repository.engage(conn, rows)
         # A summary whose count is what this batch added was new with it: its earliest event
         # is the delivery's first (unique) one of that kind.
-        return {
-            id(min(es, key=lambda e: e.occurred_at)) for key, es in added.items() if counts.get(key) == len(es)
-        }
+        return {id(min(es, key=lambda e: e.occurred_at)) for key, es in added.items() if counts.get(key) == len(es)}
 
     async def publish(self, conn: AsyncConnection, recorded: Sequence[Recorded]) -> None:
         """Hand new events to every consumer, inside the caller's transaction."""

@@ -133,6 +133,24 @@ class TemplateNotFound(NotFound):
     code = "template_not_found"
 
 
+class VersionNotFound(NotFound):
+    """The template or layout has no such version."""
+
+    code = "version_not_found"
+
+
+class DraftNotFound(NotFound):
+    """The template or layout has no draft: save one first."""
+
+    code = "draft_not_found"
+
+
+class LayoutNotFound(NotFound):
+    """The layout does not exist."""
+
+    code = "layout_not_found"
+
+
 class NotificationNotFound(NotFound):
     """The notification does not exist."""
 

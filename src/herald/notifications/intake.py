@@ -46,6 +46,7 @@ class NewDelivery:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    template_version: int | None = None
     attempts: ClassVar[int] = 0
     provider: ClassVar[str | None] = None
     provider_message_id: ClassVar[str | None] = None
@@ -117,6 +118,7 @@ def build_plan(
     channels: dict[str, Any],
     locales: dict[str, Any],
     now: datetime | None = None,
+    version: int | None = None,
 ) -> Plan:
     now = now or utcnow()
     wanted = req.channels or [c for c in Channel.all() if c in channels]
@@ -141,6 +143,7 @@ def build_plan(
         now,
     )
     plan = Plan(n)
+    stamp = version if req.template else None
     for channel in wanted:
         definition = spec(channel)
         content = pick(channels, locales, r.locale, channel)
@@ -149,14 +152,17 @@ def build_plan(
         render(definition, content, ctx)  # validation only: the worker renders again at send time
         targets = definition.destinations(r)
         if not targets:
-            plan.deliveries.append(_delivery(n, channel, None, None, DeliveryState.SKIPPED, now, SkipReason.NO_ADDRESS))
+            plan.deliveries.append(
+                _delivery(n, channel, None, None, DeliveryState.SKIPPED, now, SkipReason.NO_ADDRESS, stamp)
+            )
             continue
         state = DeliveryState.SCHEDULED if scheduled else DeliveryState.QUEUED
         for target in targets:
             # A stored user's address is looked up again at send time; only inline
             # recipients carry their address on the delivery.
             addr = target.address if r.user_id is None else None
-            plan.deliveries.append(_delivery(n, channel, addr, target.device, state, req.send_at if scheduled else now))
+            at = req.send_at if scheduled else now
+            plan.deliveries.append(_delivery(n, channel, addr, target.device, state, at, version=stamp))
     return plan
 
 
@@ -168,6 +174,7 @@ def _delivery(
     state: DeliveryState,
     at: datetime | None,
     reason: SkipReason | None = None,
+    version: int | None = None,
 ) -> NewDelivery:
     return NewDelivery(
         uuid7(),
@@ -183,4 +190,5 @@ def _delivery(
         n.created_at,
         n.created_at,
         n.created_at if state is DeliveryState.SKIPPED else None,
+        version,
     )

@@ -158,6 +158,9 @@ class Delivery(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     outcome_code: Mapped[str | None] = mapped_column(String(64))
     outcome_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The template version that was live when the delivery was accepted (or the one a test
+    # send rendered); None for inline content.
+    template_version: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def idempotency_key(self) -> str:

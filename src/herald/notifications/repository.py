@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, insert, select, text
+from sqlalchemy import Select, Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.analytics.repository import fold_ctes
@@ -48,15 +48,16 @@ _COMMON_PG = """
     ), d AS (
         INSERT INTO deliveries (id, app_id, notification_id, channel, device_id, platform, address, state,
                                 reason, available_at, created_at, updated_at, finished_at,
-                                attempts, unknowns, replays, retry_base)
+                                template_version, attempts, unknowns, replays, retry_base)
         SELECT v.*, 0, 0, 0, 0 FROM unnest(
             CAST(:d_id AS uuid[]), CAST(:d_app_id AS uuid[]), CAST(:d_notification_id AS uuid[]),
             CAST(:d_channel AS text[]), CAST(:d_device_id AS uuid[]), CAST(:d_platform AS text[]),
             CAST(:d_address AS text[]), CAST(:d_state AS text[]), CAST(:d_reason AS text[]),
             CAST(:d_available_at AS timestamptz[]), CAST(:d_created_at AS timestamptz[]),
-            CAST(:d_updated_at AS timestamptz[]), CAST(:d_finished_at AS timestamptz[])
+            CAST(:d_updated_at AS timestamptz[]), CAST(:d_finished_at AS timestamptz[]),
+            CAST(:d_template_version AS integer[])
         ) AS v(id, app_id, notification_id, channel, device_id, platform, address, state, reason,
-               available_at, created_at, updated_at, finished_at)
+               available_at, created_at, updated_at, finished_at, template_version)
         WHERE v.notification_id IN (SELECT id FROM n)
         RETURNING id, channel, state
     )"""
@@ -213,3 +214,8 @@ def page_query(
     if before_id is not None:
         stmt = stmt.where(Notification.id < before_id)
     return stmt.order_by(Notification.id.desc()).limit(limit)
+
+
+async def stamp_template_version(session: AsyncSession, notification_id: uuid.UUID, version: int) -> None:
+    """Record on a test send's deliveries the template version it rendered (inline content)."""
+    await session.execute(update(_D).where(_D.c.notification_id == notification_id).values(template_version=version))

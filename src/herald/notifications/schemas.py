@@ -104,6 +104,7 @@ class DeliveryOut(BaseModel):
     )
     outcome_code: str | None = None
     outcome_at: datetime | None = None
+    template_version: int | None = Field(default=None, description="The template version rendered (None: inline)")
     attempt_log: list[AttemptOut] | None = None
     events: list[EventOut] | None = Field(default=None, description="Receipts and engagement, in time order")
     engagement: list[EngagementOut] | None = None

@@ -40,7 +40,7 @@ from herald.queue.announce import announce_written
 from herald.queue.outbox import Outbox
 from herald.queue.transport import Broker
 from herald.recipients.card import ContactCard
-from herald.templates.repository import contents as template_contents
+from herald.templates.repository import live as live_templates
 
 PLAN_SLICE_SECONDS = 0.005
 
@@ -59,10 +59,11 @@ def _plan_one(
     req: NotificationIn,
     users: dict[str, ContactCard | None],
     templates: dict[str, dict[str, Any]],
+    versions: dict[str, int],
 ) -> Plan:
     recipient = recipient_of(req, users)
     channels, locales = content_of(req, templates)
-    return build_plan(app_id, req, recipient, channels, locales)
+    return build_plan(app_id, req, recipient, channels, locales, version=versions.get(req.template or ""))
 
 
 async def accept_batch(
@@ -91,10 +92,11 @@ async def accept_batch(
     # Contacts from the cache and templates from the log at once: two round trips, one wait.
     found, found_templates = await asyncio.gather(
         cards.get_many([(app_id, u) for u in user_ids]),
-        template_contents(uow.session, {(app_id, r.template) for r in reqs if r.template}),
+        live_templates(uow.session, {(app_id, r.template) for r in reqs if r.template}),
     )
     users = {u: found.get((app_id, u)) for u in user_ids}
-    templates = {key: content for (_, key), content in found_templates.items()}
+    templates = {key: content for (_, key), (content, _) in found_templates.items()}
+    versions = {key: version for (_, key), (_, version) in found_templates.items()}
     await prepare_templates(reqs, templates)
 
     outcomes: list[Plan | str | HeraldError] = []
@@ -107,7 +109,7 @@ async def accept_batch(
             outcomes.append(req.event_id)
             continue
         try:
-            outcomes.append(_plan_one(app_id, req, users, templates))
+            outcomes.append(_plan_one(app_id, req, users, templates, versions))
             seen.add(req.event_id)
         except HeraldError as exc:
             outcomes.append(exc)
@@ -229,6 +231,7 @@ def present(
                 outcome=getattr(d, "outcome", None),
                 outcome_code=getattr(d, "outcome_code", None),
                 outcome_at=getattr(d, "outcome_at", None),
+                template_version=d.template_version,
                 attempt_log=None
                 if attempts is None
                 else [AttemptOut.model_validate(a) for a in attempts.get(d.id, [])],

@@ -23,15 +23,16 @@ from herald.kit.errors import InvalidTemplate
 from herald.templates.cache import ByteBudgetCache, estimate
 from herald.templates.limits import MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_NODES
 from herald.templates.offload import CompilerFailed, build_remote
-from herald.templates.sandbox import LENIENT, STRICT
+from herald.templates.sandbox import LENIENT, STRICT, BoundedEnvironment
 
 # Sources up to this long compile in place: at most a few milliseconds even when every
 # character is template code.
 INLINE_CHARS = 256
 CACHE_BYTES = 64 * 1024 * 1024
 # Statements whose templates Herald has no loader for: refused at compile time rather than
-# failing every send.
-_UNSUPPORTED = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+# failing every send. `{% extends "name" %}` is the one exception: an email's html extends one
+# of the app's layouts, which its render carries.
+_UNSUPPORTED = (nodes.Include, nodes.Import, nodes.FromImport)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,12 @@ class Compiled:
 
     def lenient(self) -> Template:
         """The same code, run with missing variables absorbed: for trial renders."""
-        env = LENIENT[self.html]
+        return self.bound(LENIENT[self.html])
+
+    def bound(self, env: BoundedEnvironment) -> Template:
+        """The same code in another of the sandbox's environments (lenient, recording)."""
+        if env is self.template.environment:
+            return self.template
         return env.template_class.from_code(env, self.code, env.make_globals(None), None)
 
 
@@ -50,7 +56,7 @@ class Compiled:
 CACHE: ByteBudgetCache[Compiled | InvalidTemplate] = ByteBudgetCache(CACHE_BYTES)
 
 
-def check_tree(tree: nodes.Template) -> None:
+def check_tree(tree: nodes.Template, html: bool = False) -> None:
     """Refuse a parsed template too large or too deeply nested to compile quickly and safely."""
     stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
     count = 0
@@ -63,7 +69,31 @@ def check_tree(tree: nodes.Template) -> None:
             raise InvalidTemplate(f"the template nests more than {MAX_TEMPLATE_DEPTH} levels deep")
         if isinstance(node, _UNSUPPORTED):
             raise InvalidTemplate(f"{{% {type(node).__name__.lower()} %}} is not supported: templates stand alone")
+        if isinstance(node, nodes.Extends):
+            _check_extends(node, html)
         stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+
+
+def _check_extends(node: nodes.Extends, html: bool) -> None:
+    if not html:
+        raise InvalidTemplate("{% extends %} is only for an email's html, which extends a layout")
+    if not (isinstance(node.template, nodes.Const) and isinstance(node.template.value, str)):
+        raise InvalidTemplate("{% extends %} takes a layout's name in quotes")
+
+
+def extended(source: str) -> set[str]:
+    """The layouts an html source extends (for saving and publishing, never on the send path)."""
+    if "extends" not in source:
+        return set()
+    try:
+        tree = STRICT[True].parse(source)
+    except TemplateSyntaxError:
+        return set()  # refused by `build`, with the reason
+    return {
+        n.template.value
+        for n in tree.find_all(nodes.Extends)
+        if isinstance(n.template, nodes.Const) and isinstance(n.template.value, str)
+    }
 
 
 def build(source: str, html: bool) -> CodeType:
@@ -74,7 +104,7 @@ def build(source: str, html: bool) -> CodeType:
         raise InvalidTemplate(f"the template has more than {MAX_TEMPLATE_NODES:,} parts; split it")
     try:
         tree = env.parse(source)
-        check_tree(tree)
+        check_tree(tree, html)
         code = env.compile(tree)
     except InvalidTemplate:
         raise

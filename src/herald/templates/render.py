@@ -10,38 +10,69 @@ and an unchanged template compiles once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import Token
 from typing import Any, Protocol
 
-from jinja2 import TemplateError, UndefinedError
+from jinja2 import Template, TemplateError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from herald.kit.errors import HeraldError, InvalidTemplate, MissingVariable, RenderFailed, RenderLimit
 from herald.templates.compiler import CACHE, Compiled, compiled, compiled_async
 from herald.templates.meter import Meter
-from herald.templates.sandbox import GLOBALS
+from herald.templates.sandbox import GLOBALS, LENIENT, MISSING, RECORDING, BoundedEnvironment
+
+# Where an email content carries the live source of the layouts its html extends, by name:
+# copied there when the template (or the layout) is published, so a send reads one row.
+LAYOUTS = "layouts"
+
+
+class Layouts:
+    """The layouts one render may extend, by name; each compiled (and cached) by its source."""
+
+    __slots__ = ("sources",)
+
+    def __init__(self, sources: dict[str, str]) -> None:
+        self.sources = sources
+
+    def template(self, name: str, env: BoundedEnvironment) -> Template:
+        source = self.sources.get(name)
+        if not isinstance(source, str):
+            raise RenderFailed(f"layout {name!r} is not published")
+        return compiled(source, True).bound(env)
 
 
 class Fields:
     """One message's render: every field shares the scope and the meter. A channel's
-    `render` draws each of its fields through it."""
+    `render` draws each of its fields through it.
 
-    __slots__ = ("meter", "scope", "trial")
+    `trial` absorbs missing variables (a save's trial render); `record` also notes their
+    names per field in `missing` (a preview).
+    """
 
-    def __init__(self, ctx: dict[str, Any], trial: bool) -> None:
+    __slots__ = ("envs", "layouts", "meter", "missing", "scope")
+
+    def __init__(
+        self, ctx: dict[str, Any], trial: bool, layouts: dict[str, str] | None = None, *, record: bool = False
+    ) -> None:
         # The variables a template sees: the sandbox's globals, overridden by the context,
         # merged once per message rather than once per field by Template.render.
         self.scope = {**GLOBALS, **ctx}
         self.meter = Meter()
-        self.trial = trial
+        self.envs = RECORDING if record else LENIENT if trial else None
+        self.layouts = Layouts(layouts) if layouts else None
+        self.missing: dict[str, list[str]] | None = {} if record else None
 
     def render(self, source: str, *, field: str, cap: int, html: bool = False) -> str:
+        # One method, not a wrapper around one: the send path calls this for every field.
+        noted = None if self.missing is None else MISSING.set([])
         try:
             found = CACHE.get((source, html))
             if type(found) is not Compiled:
                 found = compiled(source, html)
-            template = found.lenient() if self.trial else found.template
+            template = found.template if self.envs is None else found.bound(self.envs[html])
             ctx = template.new_context(self.scope, shared=True)
             ctx.meter = meter = self.meter  # type: ignore[attr-defined]
+            ctx.layouts = self.layouts  # type: ignore[attr-defined]
             parts: list[str] = []
             meter.watch(parts, cap, field)
             parts.extend(template.root_render_func(ctx))
@@ -61,6 +92,15 @@ class Fields:
             raise RenderFailed(f"could not render {field}: {exc}", field=field) from exc
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise RenderFailed(f"could not render {field}: {exc}", field=field) from exc
+        finally:
+            if noted is not None:
+                self._note(field, noted)
+
+    def _note(self, field: str, token: Token[list[str] | None]) -> None:
+        names = MISSING.get()
+        MISSING.reset(token)
+        if names and self.missing is not None:
+            self.missing[field] = list(dict.fromkeys(names))
 
     def optional(self, source: str | None, *, field: str, cap: int, html: bool = False) -> str | None:
         return None if source is None else self.render(source, field=field, cap=cap, html=html)
@@ -80,7 +120,7 @@ def render(channel: Renders, content: dict[str, Any], ctx: dict[str, Any], *, tr
 
     `trial` renders with missing variables absorbed instead of refused, as a save does.
     """
-    return channel.render(content, Fields(ctx, trial))
+    return channel.render(content, Fields(ctx, trial, content.get(LAYOUTS)))
 
 
 def sources(content: dict[str, Any]) -> Iterable[tuple[str, str, bool]]:
@@ -91,7 +131,7 @@ def sources(content: dict[str, Any]) -> Iterable[tuple[str, str, bool]]:
         elif isinstance(value, dict):
             for key, source in value.items():
                 if isinstance(source, str):
-                    yield f"{name}.{key}", source, False
+                    yield f"{name}.{key}", source, name == LAYOUTS
 
 
 def uncompiled(contents: Iterable[dict[str, Any]]) -> list[tuple[str, bool]]:

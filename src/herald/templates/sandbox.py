@@ -18,10 +18,11 @@ from __future__ import annotations
 import types
 from collections import deque
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from functools import update_wrapper
-from typing import Any
+from typing import Any, Protocol
 
-from jinja2 import ChainableUndefined, StrictUndefined, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, Template, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, Undefined, markup_join, str_join
@@ -34,11 +35,13 @@ from jinja2.sandbox import (
 )
 from markupsafe import Markup
 
+from herald.kit.errors import RenderFailed
 from herald.templates import guards
 from herald.templates.filters import bounded_filters
 from herald.templates.meter import Meter, check_len
 
 _STEP = "(context.meter.step() or "
+_GET_PARENT = "parent_template = environment.get_template("
 _MUTABLE = (list, dict, set, bytearray, deque)
 
 
@@ -57,6 +60,13 @@ class BoundedCodeGenerator(CodeGenerator):
         if id(nodes) in self._loop_bodies:
             self.writeline("context.meter.loop()")
         super().blockvisit(nodes, frame)
+
+    def writeline(self, x: str, node: nodes.Node | None = None, extra: int = 0) -> None:
+        # `{% extends %}` names one of the app's layouts, which the render carries: the parent
+        # comes from the render's context (`BoundedEnvironment.layout`), never a loader.
+        if x == _GET_PARENT:
+            x = "parent_template = environment.layout(context, "
+        super().writeline(x, node, extra)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.join_values(context, (")
@@ -102,14 +112,22 @@ class BoundedCodeGenerator(CodeGenerator):
             super().visit_Getitem(node, frame)
 
 
+class Layouts(Protocol):
+    """The layouts one render may extend: the app's, as the template's content carries them."""
+
+    def template(self, name: str, env: BoundedEnvironment) -> Template: ...
+
+
 class MeteredContext(Context):
-    """A render's context, carrying the meter of the render it belongs to."""
+    """A render's context, carrying the meter of the render it belongs to and its layouts."""
 
     meter: Meter
+    layouts: Layouts | None = None
 
     def derived(self, locals: dict[str, Any] | None = None) -> Context:
         context = super().derived(locals)
         context.meter = self.meter  # type: ignore[attr-defined]
+        context.layouts = self.layouts  # type: ignore[attr-defined]
         return context
 
 
@@ -157,6 +175,22 @@ class Lenient(ChainableUndefined):
         return 0.0
 
 
+# The names a preview's render found undefined, in order (set around each field's render).
+MISSING: ContextVar[list[str] | None] = ContextVar("herald_missing", default=None)
+
+
+class Recording(Lenient):
+    """A preview's undefined: absorbed like a trial's, and its name noted in `MISSING`."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        found = MISSING.get()
+        if found is not None and self._undefined_name is not None:
+            found.append(self._undefined_name)
+
+
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
     code_generator_class = BoundedCodeGenerator
     context_class = MeteredContext
@@ -179,6 +213,13 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         # Refused at once, not as an undefined value that fails only when used: a trial
         # render's lenient undefined would otherwise print it as nothing.
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+    def layout(self, context: Context, name: Any, parent: str | None) -> Template:
+        """The parent of `{% extends name %}`: a layout the render was given, or none."""
+        layouts: Layouts | None = getattr(context, "layouts", None)
+        if layouts is None or not isinstance(name, str):
+            raise RenderFailed(f"layout {name!r} is not published")
+        return layouts.template(name, self)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         return guards.binop(context.meter, operator, left, right)  # type: ignore[attr-defined]
@@ -250,4 +291,6 @@ def _env(html: bool, undefined: type[Undefined]) -> BoundedEnvironment:
 # lenient for the trial render at save time; text, or HTML with autoescaping.
 STRICT = {False: _env(False, StrictUndefined), True: _env(True, StrictUndefined)}
 LENIENT = {False: _env(False, Lenient), True: _env(True, Lenient)}
+# For previews: lenient, noting each undefined name.
+RECORDING = {False: _env(False, Recording), True: _env(True, Recording)}
 GLOBALS = STRICT[False].globals

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from herald.channels.registry import Contents
+from herald.kit.bounds import INT32_MAX
+from herald.kit.channels import Channel
 from herald.kit.jsonvalues import JsonObject
 
 SAMPLE_DATA_MAX_BYTES = 16_384
@@ -58,3 +60,117 @@ class TemplateOut(TemplateIn):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+VersionNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
+# Which version an operation reads: the draft, the live one, or a number.
+Which = Literal["draft", "live"] | VersionNumber
+
+
+class VersionInfo(BaseModel):
+    """One version's place in the history: who made it, who published it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    state: Literal["draft", "published", "archived"]
+    description: str | None
+    restored_from: int | None = Field(description="The version this one was restored from")
+    created_at: datetime
+    created_by: str = Field(description="Who made it: `app:<key>` from the API, `console:<email>` from the console")
+    updated_at: datetime
+    updated_by: str
+    published_at: datetime | None
+    published_by: str | None
+
+
+class TemplateVersionOut(VersionInfo, TemplateIn):
+    key: str
+
+
+class FieldDiff(BaseModel):
+    field: str = Field(description="A dotted field: `channels.email.subject`, `locales.fr.sms.text`, `description`")
+    diff: str = Field(description="A unified diff of the field's text, from the first version to the second")
+
+
+class DiffOut(BaseModel):
+    from_version: int
+    to_version: int
+    fields: list[FieldDiff]
+
+
+class LayoutIn(BaseModel):
+    """A shared email frame: an email's html extends it with `{% extends "<key>" %}` and fills its blocks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=500)
+    html: str = Field(min_length=1, max_length=512_000, description="Jinja html with `{% block %}`s to fill")
+
+
+class LayoutOut(LayoutIn):
+    key: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LayoutVersionOut(VersionInfo, LayoutIn):
+    key: str
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Which = Field(default="draft", description="`draft` (the default), `live`, or a version's number")
+    template: TemplateIn | None = Field(
+        default=None, description="Content not saved yet (a console's preview as one types): `version` is then ignored"
+    )
+    data: JsonObject | None = Field(default=None, description="The variables; unset: the template's `sample_data`")
+    user_id: str | None = Field(default=None, min_length=1, max_length=200, description="Render for a stored user")
+
+
+class Problem(BaseModel):
+    kind: Literal["undefined_variable", "limit", "render_error", "invalid_template"]
+    field: str | None
+    message: str
+    names: list[str] = Field(default_factory=list, description="The undefined variables' names")
+
+
+class SmsInfo(BaseModel):
+    encoding: Literal["gsm7", "ucs2"]
+    units: int
+    segments: int
+
+
+class PushInfo(BaseModel):
+    bytes: int = Field(description="The payload's size with the providers' envelope")
+    limit: int = Field(description="What APNs, FCM and web push accept (4 KB)")
+
+
+class PreviewMessage(BaseModel):
+    locale: str | None = Field(description="None: the default content")
+    channel: Channel
+    rendered: dict[str, Any] | None = Field(description="None when it could not be rendered (see problems)")
+    problems: list[Problem]
+    sms: SmsInfo | None = None
+    push: PushInfo | None = None
+
+
+class PreviewOut(BaseModel):
+    version: int | None = Field(description="The version rendered; None for content not saved")
+    messages: list[PreviewMessage]
+    problems: int = Field(description="The problems found, in all messages")
+
+
+class TestSendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    version: Which = Field(default="draft")
+    to: str | None = Field(default=None, max_length=320, description="An email address or a phone number")
+    user_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="A stored user's addresses and devices instead"
+    )
+    locale: str | None = Field(default=None, max_length=35)
+    data: JsonObject | None = Field(default=None, description="The variables; unset: the template's `sample_data`")

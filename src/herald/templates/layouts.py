@@ -1,0 +1,126 @@
+"""Layout rules: a shared email frame (header, footer, styles) that templates' html extends.
+
+A layout is versioned like a template (`versions`). Publishing one copies its html into the
+live row (`layouts`) and into every live template whose email extends it (`linking.relink`),
+in the same transaction: the next send renders with it, and a template's own version number
+does not change (its content did not).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.kit.clock import utcnow
+from herald.kit.errors import InvalidTemplate, LayoutNotFound
+from herald.kit.uow import UnitOfWork
+from herald.templates import linking, repository, versions
+from herald.templates.compiler import compiled_async, extended
+from herald.templates.models import Kind, Layout, Version
+from herald.templates.schemas import DiffOut, LayoutIn, LayoutOut, LayoutVersionOut, VersionInfo, Which
+from herald.templates.versions import Authored, Ref
+
+
+def _ref(app_id: uuid.UUID, key: str) -> Ref:
+    return Ref(app_id, Kind.LAYOUT, key)
+
+
+async def _authored(body: LayoutIn) -> Authored:
+    """A layout compiles as html and stands alone (one level of extending, no more)."""
+    try:
+        await compiled_async(body.html, True)
+    except InvalidTemplate as exc:
+        exc.field = "html"
+        raise
+    if extended(body.html):
+        raise InvalidTemplate("a layout cannot extend another layout", field="html")
+    return Authored(body.description, "en", {"html": body.html})
+
+
+async def _go_live(session: AsyncSession, app_id: uuid.UUID, v: Version) -> Layout:
+    layout = await session.get(Layout, (app_id, v.key))
+    if layout is None:
+        layout = Layout(app_id=app_id, key=v.key, content=v.content, version=v.number)
+        session.add(layout)
+    else:
+        layout.content, layout.version, layout.updated_at = v.content, v.number, utcnow()
+    layout.description = v.description
+    await _relink(session, app_id, v.key, v.content["html"])
+    await session.flush()
+    return layout
+
+
+async def _relink(session: AsyncSession, app_id: uuid.UUID, key: str, html: str) -> None:
+    for t in await repository.templates_of(session, app_id):
+        content: dict[str, Any] | None = linking.relink(t.content, key, html)
+        if content is not None:
+            t.content, t.updated_at = content, utcnow()
+
+
+async def put_layout(uow: UnitOfWork, app_id: uuid.UUID, key: str, body: LayoutIn, actor: str) -> tuple[Layout, bool]:
+    """Save and publish at once; a pending draft is kept."""
+    existed = await uow.session.get(Layout, (app_id, key)) is not None
+    v = await versions.create_published(uow.session, _ref(app_id, key), await _authored(body), actor)
+    return await _go_live(uow.session, app_id, v), not existed
+
+
+async def save_draft(uow: UnitOfWork, app_id: uuid.UUID, key: str, body: LayoutIn, actor: str) -> tuple[Version, bool]:
+    return await versions.save_draft(uow.session, _ref(app_id, key), await _authored(body), actor)
+
+
+async def publish(uow: UnitOfWork, app_id: uuid.UUID, key: str, actor: str) -> Layout:
+    v = await versions.publish(uow.session, _ref(app_id, key), actor)
+    return await _go_live(uow.session, app_id, v)
+
+
+async def restore(uow: UnitOfWork, app_id: uuid.UUID, key: str, number: int, actor: str) -> Version:
+    return await versions.restore(uow.session, _ref(app_id, key), number, actor)
+
+
+async def discard_draft(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> None:
+    await versions.discard(uow.session, _ref(app_id, key))
+
+
+async def version_of(uow: UnitOfWork, app_id: uuid.UUID, key: str, chosen: Which) -> Version:
+    return await versions.which(uow.session, _ref(app_id, key), chosen)
+
+
+async def history(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> list[VersionInfo]:
+    found = await versions.history(uow.session, _ref(app_id, key))
+    if not found:
+        raise LayoutNotFound(f"layout {key!r} does not exist", field="layout")
+    return [VersionInfo.model_validate(v) for v in found]
+
+
+async def diff(uow: UnitOfWork, app_id: uuid.UUID, key: str, a: int, b: int) -> DiffOut:
+    ref = _ref(app_id, key)
+    first, second = await versions.get(uow.session, ref, a), await versions.get(uow.session, ref, b)
+    return DiffOut(from_version=a, to_version=b, fields=versions.diff(first, second))
+
+
+async def get_layout(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> Layout:
+    layout = await uow.session.get(Layout, (app_id, key))
+    if layout is None:
+        raise LayoutNotFound(f"layout {key!r} is not published", field="layout")
+    return layout
+
+
+async def list_layouts(uow: UnitOfWork, app_id: uuid.UUID) -> list[Layout]:
+    return await repository.layouts_of(uow.session, app_id)
+
+
+def to_out(layout: Layout) -> LayoutOut:
+    return LayoutOut(
+        key=layout.key,
+        version=layout.version,
+        description=layout.description,
+        html=layout.content["html"],
+        created_at=layout.created_at,
+        updated_at=layout.updated_at,
+    )
+
+
+def version_out(v: Version) -> LayoutVersionOut:
+    return LayoutVersionOut(**VersionInfo.model_validate(v).model_dump(), key=v.key, html=v.content["html"])
