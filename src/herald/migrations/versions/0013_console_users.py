@@ -1,7 +1,7 @@
 """console users, memberships, sessions, sign-in throttles
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-05 15:31:54
 
 The operator console (herald/console/): its users (argon2 hashes), their role in each app,
@@ -17,7 +17,7 @@ from alembic import op
 import herald.kit.db
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
