@@ -65,14 +65,14 @@ async def export_pages(
     *,
     cursor: uuid.UUID | None,
     max_rows: int,
-    page: int = EXPORT_PAGE,
+    page: int | None = None,
 ) -> AsyncIterator[ExportPage]:
     """The search's notifications with their deliveries, newest first, a page at a time, at
     most `max_rows` in all; each page read in a transaction of its own."""
-    left = max_rows
+    left, size = max_rows, page or EXPORT_PAGE
     while left > 0:
         async with unit_of_work(sessions) as uow:
-            rows, more = await search_page(uow, app_id, search, limit=min(page, left), cursor=cursor)
+            rows, more = await search_page(uow, app_id, search, limit=min(size, left), cursor=cursor)
             deliveries = await log.deliveries_of(uow.session, [n.id for n in rows])
         yield [(n, deliveries[n.id]) for n in rows]
         left -= len(rows)
