@@ -68,6 +68,7 @@ class Options:
     days: int = 90
     repeat: int = 30
     rebuild: bool = False
+    build_only: bool = False
     pg_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     results_dir: Path = REPO / "bench" / "results"
 
@@ -78,10 +79,13 @@ def parse(argv: list[str]) -> Options:
     p.add_argument("--days", type=int, default=90, help="days the log spans, up to now")
     p.add_argument("--repeat", type=int, default=30, help="timed runs of each query")
     p.add_argument("--rebuild", action="store_true", help="build the database again even if one matches")
+    p.add_argument(
+        "--build-only", action="store_true", help="build (or find) the database and stop: under the shared lock"
+    )
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="the server to use")
     p.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     a = p.parse_args(argv)
-    return Options(a.notifications, a.days, a.repeat, a.rebuild, a.pg, a.results)
+    return Options(a.notifications, a.days, a.repeat, a.rebuild, a.build_only, a.pg, a.results)
 
 
 def database_name(o: Options) -> str:
@@ -503,6 +507,8 @@ async def main(o: Options) -> dict[str, Any]:
     url, built = await prepare(o)
     doc["database"] = {"name": url.rsplit("/", 1)[1], "prepare_s": round(time.monotonic() - t0, 1), **built}
     print(f"[activity] database: {doc['database']}")
+    if o.build_only:
+        return doc
     engine = make_engine(url)
     try:
         found = await queries(engine, built, o)
@@ -516,7 +522,9 @@ async def main(o: Options) -> dict[str, Any]:
 
 
 def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    times = doc.get("queries_ms", {})
+    if "queries_ms" not in doc:
+        return []
+    times = doc["queries_ms"]
     worst = max(times.items(), key=lambda kv: kv[1]["p95"] or 0.0) if times else None
     missed = [name for name, t in times.items() if (t["p95"] or 0.0) > TARGET_MS]
     shown = "-" if worst is None else f"slowest p95 {worst[1]['p95']:.1f} ms ({worst[0]})"
