@@ -87,7 +87,16 @@ class Notification(Base):
         Index("ix_notifications_user_app", "user_id", "app_id", "id"),
         # The activity search (migration 0014): an app's log newest first, and a time range
         # (as an id range: ids are time-ordered), then by template or category, in id order.
-        Index("ix_notifications_app_id", "app_id", "id"),
+        # Partial on `id IS NOT NULL` (every row), so that only a query saying so (the search
+        # does) can use it: led by app_id, it would compete with the unique index for the
+        # dedup lookup, as above, and without statistics PostgreSQL picks it.
+        Index(
+            "ix_notifications_app_id",
+            "app_id",
+            "id",
+            postgresql_where=text("id IS NOT NULL"),
+            sqlite_where=text("id IS NOT NULL"),
+        ),
         Index(
             "ix_notifications_template",
             "template",

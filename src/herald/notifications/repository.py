@@ -191,7 +191,9 @@ def page_query(app_id: uuid.UUID, search: Search, *, before_id: uuid.UUID | None
     low, high = search.id_range()
     if before_id is not None and (high is None or before_id < high):
         high = before_id
-    stmt = select(Notification).where(Notification.app_id == app_id)
+    # `id IS NOT NULL` (always true) is what lets the (app_id, id) index serve the search: it
+    # is partial on it, so that the intake's dedup lookup never uses it (migration 0014).
+    stmt = select(Notification).where(Notification.app_id == app_id, Notification.id.is_not(None))
     for column, value in (
         (Notification.user_id, search.user_id),
         (Notification.event_id, search.event_id),
