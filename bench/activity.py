@@ -106,7 +106,7 @@ INSERT INTO notifications (id, app_id, event_id, user_id, recipient, template, d
 SELECT
     CAST(lpad(to_hex(ms), 12, '0') || '7' || substr(h, 1, 3) || '8' || substr(h, 4, 15) AS uuid),
     (CAST(:apps AS uuid[]))[a], 'evt-' || g,
-    CASE WHEN ru < 0.03 THEN NULL ELSE 'user-' || floor(ru * ru * 20000)::int END,
+    CASE WHEN ru < 0.03 THEN NULL ELSE 'user-' || floor(power((ru - 0.03) / 0.97, 2) * 20000)::int END,
     CASE WHEN ru < 0.03 THEN jsonb_build_object('email', 'guest' || g || '@example.com') END,
     CASE WHEN rt < 0.05 THEN NULL ELSE 'template-' || floor(rt * rt * 40)::int END,
     jsonb_build_object('order_id', g),
@@ -351,16 +351,15 @@ def _json(value: Any) -> str:
 Run = Callable[[UnitOfWork], Awaitable[Any]]
 
 
-def cases(apps: list[uuid.UUID], end: datetime, samples: list[uuid.UUID]) -> dict[str, Run]:
+def cases(apps: list[uuid.UUID], end: datetime, samples: list[uuid.UUID], event_id: str) -> dict[str, Run]:
     """Each query, on the largest app (`big`) unless said: the first page and the deep one."""
     big, small = apps[0], apps[-1]
-    deep = id_floor(end - timedelta(days=45))
     week, day = end - timedelta(days=7), end - timedelta(days=1)
     filters: dict[str, tuple[uuid.UUID, Search]] = {
         "app only": (big, Search()),
         "user (most active)": (big, Search(user_id="user-0")),
         "user (typical)": (big, Search(user_id="user-4321")),
-        "event id": (big, Search(event_id="evt-500000")),
+        "event id": (big, Search(event_id=event_id)),
         "template (common)": (big, Search(template="template-0")),
         "template (rare)": (big, Search(template="template-39")),
         "category (common)": (big, Search(category="orders")),
@@ -390,7 +389,7 @@ def cases(apps: list[uuid.UUID], end: datetime, samples: list[uuid.UUID]) -> dic
     for name, (app, search) in filters.items():
         out[f"search: {name}"] = _search(app, search, None)
         if search.event_id is None:
-            out[f"search: {name} (deep page)"] = _search(app, search, deep)
+            out[f"search: {name} (deep page)"] = _search(app, search, _deep(search, end))
     assert samples, "no notification with a click to time the timeline on"
     picks = iter(samples * 1000)
 
@@ -399,8 +398,15 @@ def cases(apps: list[uuid.UUID], end: datetime, samples: list[uuid.UUID]) -> dic
         return await activity.notification_timeline(uow, await _app_of(uow, n), n)
 
     out["timeline (with content rendered)"] = timeline
-    out["export: first CSV page (500 rows)"] = _export_first(big)
+    out[f"export: first CSV page ({activity.EXPORT_PAGE} rows)"] = _export_first(big)
     return out
+
+
+def _deep(search: Search, end: datetime) -> uuid.UUID:
+    """A cursor half-way into what the search covers: 45 days back, or the middle of its range."""
+    if search.created_after is None:
+        return id_floor(end - timedelta(days=45))
+    return id_floor(search.created_after + ((search.created_before or end) - search.created_after) / 2)
 
 
 def _search(app: uuid.UUID, search: Search, cursor: uuid.UUID | None) -> Run:
@@ -441,7 +447,13 @@ async def queries(engine: AsyncEngine, built: dict[str, Any], o: Options) -> dic
     sessions = make_sessionmaker(engine)
     apps = [uuid.UUID(a) for a in built["apps"]]
     end = datetime.fromisoformat(built["end"])
-    runs = cases(apps, end, await _samples(engine, end, 20))
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT event_id FROM notifications WHERE app_id = :app AND id > :mid ORDER BY id LIMIT 1"),
+            {"app": apps[0], "mid": id_floor(end - timedelta(days=45))},
+        )
+        event_id = str(found.scalar_one())
+    runs = cases(apps, end, await _samples(engine, end, 20), event_id)
     times: dict[str, Any] = {}
     plans: dict[str, Any] = {}
     for name, run in runs.items():

@@ -23,7 +23,7 @@ WEEK_AGO = datetime(2026, 11, 28, tzinfo=UTC)
 
 
 async def plan(conn: AsyncConnection, stmt: Any) -> str:
-    sql = str(stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True}))  # type: ignore[union-attr]
+    sql = str(stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True}))
     explain = "EXPLAIN " if conn.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
     rows = (await conn.exec_driver_sql(explain + sql)).all()
     return "\n".join(str(r[-1]) for r in rows)
