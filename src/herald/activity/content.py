@@ -56,14 +56,8 @@ async def _rendered(n: Notification, d: Delivery, template: Template | None, use
         return unavailable(f"the template {n.template!r} was deleted")
     if n.user_id and user is None:
         return unavailable("the user was deleted: their details are gone")
-    channels, locales = (
-        (template.content.get("channels", {}), template.content.get("locales", {}))
-        if template
-        else (
-            n.content or {},
-            {},
-        )
-    )
+    stored = template.content if template else {"channels": n.content or {}}
+    channels, locales = stored.get("channels", {}), stored.get("locales", {})
     inline = n.recipient or {}
     locale = user.locale if user else inline.get("locale")
     content = pick(channels, locales, locale, d.channel)

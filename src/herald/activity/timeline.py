@@ -62,66 +62,59 @@ def build(
 
 
 def _delivery(n: Notification, d: Delivery, attempts: list[Attempt]) -> list[TimelineItemOut]:
-    channel = Channel(d.channel)
-
-    def item(
-        kind: Step,
-        at: datetime,
-        *,
-        provider: str | None = None,
-        code: str | None = None,
-        detail: str | None = None,
-        approximate: bool = False,
-    ) -> TimelineItemOut:
-        return TimelineItemOut(
-            at=at,
-            kind=kind,
-            source=HERALD,
-            delivery_id=d.id,
-            channel=channel,
-            provider=provider,
-            code=code,
-            detail=detail,
-            approximate=approximate,
-        )
-
+    """One delivery's steps: queued (unless skipped at the intake), attempts, its fate."""
     out: list[TimelineItemOut] = []
     skipped_at_intake = d.state == DeliveryState.SKIPPED and not attempts and d.finished_at in (None, d.created_at)
     if not skipped_at_intake:
         if n.send_at is not None and n.send_at > n.created_at:
-            out.append(item(Step.SCHEDULED, d.created_at, detail=f"due {n.send_at.isoformat()}"))
+            out.append(_step(d, Step.SCHEDULED, d.created_at, detail=f"due {n.send_at.isoformat()}"))
         else:
-            out.append(item(Step.QUEUED, d.created_at))
+            out.append(_step(d, Step.QUEUED, d.created_at))
     out.extend(
-        TimelineItemOut(
-            at=a.started_at,
-            kind=Step.ATTEMPT,
-            source=HERALD,
-            delivery_id=d.id,
-            channel=channel,
-            provider=a.provider,
-            code=a.code,
-            detail=a.detail,
-            attempt=a.number,
-            outcome=a.outcome,
-            duration_ms=a.duration_ms,
-        )
+        _step(d, Step.ATTEMPT, a.started_at, provider=a.provider, code=a.code, detail=a.detail, attempt=a)
         for a in attempts
     )
     if d.replays and d.replayed_at is not None:
         before = [a for a in attempts if a.number <= d.retry_base]
-        dead_at = _ended(before[-1]) if before else d.replayed_at
-        out.append(item(Step.DEAD_LETTERED, min(dead_at, d.replayed_at), approximate=True))
+        dead_at = min(_ended(before[-1]), d.replayed_at) if before else d.replayed_at
+        out.append(_step(d, Step.DEAD_LETTERED, dead_at, approximate=True))
         times = "once" if d.replays == 1 else f"{d.replays} times (the log keeps the last)"
-        out.append(item(Step.REPLAYED, d.replayed_at, detail=f"replayed {times}"))
+        out.append(_step(d, Step.REPLAYED, d.replayed_at, detail=f"replayed {times}"))
     final = d.finished_at or d.updated_at
     if d.state == DeliveryState.SKIPPED:
-        out.append(item(Step.SKIPPED, final, code=d.reason))
+        out.append(_step(d, Step.SKIPPED, final, code=d.reason))
     elif d.state == DeliveryState.FAILED:
-        out.append(item(Step.FAILED, final, provider=d.provider, code=d.reason))
+        out.append(_step(d, Step.FAILED, final, provider=d.provider, code=d.reason))
     elif d.state == DeliveryState.DEAD:
-        out.append(item(Step.DEAD_LETTERED, final, provider=d.provider, code=d.reason))
+        out.append(_step(d, Step.DEAD_LETTERED, final, provider=d.provider, code=d.reason))
     return out
+
+
+def _step(
+    d: Delivery,
+    kind: Step,
+    at: datetime,
+    *,
+    provider: str | None = None,
+    code: str | None = None,
+    detail: str | None = None,
+    attempt: Attempt | None = None,
+    approximate: bool = False,
+) -> TimelineItemOut:
+    return TimelineItemOut(
+        at=at,
+        kind=kind,
+        source=HERALD,
+        delivery_id=d.id,
+        channel=Channel(d.channel),
+        provider=provider,
+        code=code,
+        detail=detail,
+        attempt=attempt.number if attempt else None,
+        outcome=attempt.outcome if attempt else None,
+        duration_ms=attempt.duration_ms if attempt else None,
+        approximate=approximate,
+    )
 
 
 def _ended(a: Attempt) -> datetime:
