@@ -10,9 +10,9 @@ provider, and a time range (read as an id range). Each filter gets an index that
 notification id, so a page is an ordered range scan that stops after `limit` rows:
 
 - notifications (insert-only: an index costs one entry per notification at the intake):
-  (app_id, id) new, used only by queries that ask for it (below); (template, app_id, id) and (category, app_id, id) new, partial (no
-  entry for inline content or an uncategorised notification); (user_id, app_id) widened to
-  (user_id, app_id, id), not added;
+  (app_id, id) new, used only by queries that ask for it (see NEW); (template, app_id, id)
+  and (category, app_id, id) new, partial (no entry for inline content or an uncategorised
+  notification); (user_id, app_id) widened to (user_id, app_id, id), not added;
 - deliveries (updated at each state change; these updates are not HOT already, since `state`
   is indexed, so every index takes an entry per update): (app_id, state) widened to
   (app_id, state, notification_id), not added; (app_id, channel, notification_id) new;
