@@ -182,7 +182,7 @@ async def get(session: AsyncSession, app_id: uuid.UUID, notification_id: uuid.UU
 
 def page_query(app_id: uuid.UUID, search: Search, *, before_id: uuid.UUID | None, limit: int) -> Select[Any]:
     """A page of the app's notifications matching `search`, newest first, keyset-paginated on
-    the time-ordered id; `limit` None: no limit (the export reads in pages of its own).
+    the time-ordered id.
 
     Every filter is an equality on the leading columns of an index that ends in the id, and
     the time range and the cursor bound that id, so each is one ordered range scan; the
