@@ -286,6 +286,13 @@ class ConsoleSettings(BaseModel):
     lockout_duration: Duration = timedelta(minutes=15)
 
 
+class ActivitySettings(BaseModel):
+    """The console's Activity views (herald/activity/)."""
+
+    # Rows one CSV export may hold; a longer one continues with `cursor`.
+    export_max_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+
+
 class Settings(BaseSettings):
     """Everything Herald can be told, with safe development defaults."""
 
@@ -320,6 +327,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     tracking: TrackingSettings = TrackingSettings()
     console: ConsoleSettings = ConsoleSettings()
+    activity: ActivitySettings = ActivitySettings()
     # DKIM keys of Herald's own SMTP path, by sending domain (the From address's), e.g.
     # HERALD_DKIM='{"example.com": {"selector": "herald", "private_key_file": "/keys/dkim.pem"}}'.
     dkim: dict[str, DkimKey] = {}

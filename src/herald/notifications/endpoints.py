@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import ValidationError
 
 from herald.api.deps import AppDep, ServicesDep
@@ -13,6 +13,7 @@ from herald.api.errors import AUTHENTICATED, responses, status_for
 from herald.api.routing import JsonRoute
 from herald.api.schemas import ErrorBody
 from herald.kit.bounds import Timestamp
+from herald.kit.channels import Channel
 from herald.kit.errors import BatchTooLarge, ValidationFailed, field_of
 from herald.kit.uow import unit_of_work
 from herald.notifications import service
@@ -25,6 +26,7 @@ from herald.notifications.schemas import (
     NotificationOut,
     NotificationPage,
 )
+from herald.notifications.search import Search
 
 router = APIRouter(
     prefix="/v1/notifications", tags=["notifications"], route_class=JsonRoute, responses=responses(*AUTHENTICATED)
@@ -106,36 +108,56 @@ async def get(notification_id: uuid.UUID, app: AppDep, services: ServicesDep) ->
         return await service.get_notification(uow, app.app_id, notification_id)
 
 
-@router.get("", response_model=NotificationPage, summary="List notifications, newest first")
+def search_filters(
+    user_id: str | None = Query(default=None, min_length=1, max_length=200),
+    event_id: str | None = Query(default=None, min_length=1, max_length=200),
+    template: str | None = Query(default=None, min_length=1, max_length=200, description="Only this template (key)"),
+    category: str | None = Query(default=None, min_length=1, max_length=100),
+    state: DeliveryState | None = Query(default=None, description="Only notifications with a delivery in this state"),
+    channel: Channel | None = Query(default=None, description="Only notifications with a delivery on this channel"),
+    provider: str | None = Query(
+        default=None, min_length=1, max_length=32, description="Only notifications with a delivery by this provider"
+    ),
+    created_after: Timestamp | None = Query(default=None, description="At or after this instant (offset required)"),
+    created_before: Timestamp | None = Query(default=None, description="Before this instant (offset required)"),
+) -> Search:
+    """The search's filters from the query string: the list's and the CSV export's."""
+    if created_after is not None and created_before is not None and created_before <= created_after:
+        raise ValidationFailed("created_before must come after created_after", field="created_before")
+    return Search(
+        user_id=user_id,
+        event_id=event_id,
+        template=template,
+        category=category,
+        state=state.value if state else None,
+        channel=channel.value if channel else None,
+        provider=provider,
+        created_after=created_after,
+        created_before=created_before,
+    )
+
+
+SearchDep = Annotated[Search, Depends(search_filters)]
+
+
+def parse_cursor(cursor: str | None) -> uuid.UUID | None:
+    if not cursor:
+        return None
+    try:
+        return uuid.UUID(hex=cursor)
+    except ValueError as exc:
+        raise ValidationFailed("invalid cursor", field="cursor") from exc
+
+
+@router.get("", response_model=NotificationPage, summary="Search notifications, newest first")
 async def list_(
     app: AppDep,
     services: ServicesDep,
-    user_id: str | None = Query(default=None, min_length=1, max_length=200),
-    event_id: str | None = Query(default=None, min_length=1, max_length=200),
-    category: str | None = Query(default=None, min_length=1, max_length=100),
-    state: DeliveryState | None = Query(default=None, description="Only notifications with a delivery in this state"),
-    created_after: Timestamp | None = Query(default=None, description="At or after this instant (offset required)"),
-    created_before: Timestamp | None = Query(default=None, description="Before this instant (offset required)"),
+    search: SearchDep,
     cursor: str | None = Query(default=None, max_length=64, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> NotificationPage:
-    before: uuid.UUID | None = None
-    if cursor:
-        try:
-            before = uuid.UUID(hex=cursor)
-        except ValueError as exc:
-            raise ValidationFailed("invalid cursor", field="cursor") from exc
+    before = parse_cursor(cursor)
     async with unit_of_work(services.sessions) as uow:
-        items, last = await service.list_notifications(
-            uow,
-            app.app_id,
-            limit=limit,
-            cursor=before,
-            user_id=user_id,
-            event_id=event_id,
-            category=category,
-            state=state,
-            created_after=created_after,
-            created_before=created_before,
-        )
+        items, last = await service.list_notifications(uow, app.app_id, search, limit=limit, cursor=before)
     return NotificationPage(items=items, next_cursor=last.hex if last else None)

@@ -82,8 +82,37 @@ class Notification(Base):
         UniqueConstraint("app_id", "event_id"),
         # Led by user_id, not app_id: an index led by app_id competes with the (app_id, event_id)
         # unique index for the dedup lookup, and without statistics the planner may pick it
-        # and scan every notification of the app.
-        Index("ix_notifications_user_app", "user_id", "app_id"),
+        # and scan every notification of the app. The id at the end: a user's activity is read
+        # newest first from the index, in order, whatever the number of their notifications.
+        Index("ix_notifications_user_app", "user_id", "app_id", "id"),
+        # The activity search (migration 0014): an app's log newest first, and a time range
+        # (as an id range: ids are time-ordered), then by template or category, in id order.
+        # Partial on `id IS NOT NULL` (every row), so that only a query saying so (the search
+        # does) can use it: led by app_id, it would compete with the unique index for the
+        # dedup lookup, as above, and without statistics PostgreSQL picks it.
+        Index(
+            "ix_notifications_app_id",
+            "app_id",
+            "id",
+            postgresql_where=text("id IS NOT NULL"),
+            sqlite_where=text("id IS NOT NULL"),
+        ),
+        Index(
+            "ix_notifications_template",
+            "template",
+            "app_id",
+            "id",
+            postgresql_where=text("template IS NOT NULL"),
+            sqlite_where=text("template IS NOT NULL"),
+        ),
+        Index(
+            "ix_notifications_category",
+            "category",
+            "app_id",
+            "id",
+            postgresql_where=text("category IS NOT NULL"),
+            sqlite_where=text("category IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
@@ -116,7 +145,19 @@ class Delivery(Base):
             postgresql_where=text("state IN ('queued', 'scheduled')"),
         ),
         Index("ix_deliveries_lease", "state", "lease_until", postgresql_where=text("state = 'sending'")),
-        Index("ix_deliveries_app_state", "app_id", "state"),
+        # The activity search's delivery filters (migration 0014): the notifications with a
+        # delivery in a state, on a channel or through a provider, in notification order.
+        # Provider is null until a provider is called: those rows stay out of its index.
+        Index("ix_deliveries_app_state", "app_id", "state", "notification_id"),
+        Index("ix_deliveries_channel", "app_id", "channel", "notification_id"),
+        Index(
+            "ix_deliveries_provider",
+            "app_id",
+            "provider",
+            "notification_id",
+            postgresql_where=text("provider IS NOT NULL"),
+            sqlite_where=text("provider IS NOT NULL"),
+        ),
         # Dead letters by channel for the queue snapshot (`monitoring`): they pile up until
         # replayed, and no other index leads with the state on PostgreSQL.
         Index(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -16,6 +15,7 @@ from herald.analytics.repository import fold_ctes
 from herald.kit.db import dialect_name, upsert_insert
 from herald.notifications.intake import NewDelivery, Plan
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
+from herald.notifications.search import Search
 from herald.queue.outbox import write_outbox
 
 # Tables, not ORM entities: an ORM bulk insert groups rows by which values are None, so a
@@ -181,41 +181,60 @@ async def get(session: AsyncSession, app_id: uuid.UUID, notification_id: uuid.UU
     )
 
 
-def page_query(
-    app_id: uuid.UUID,
-    *,
-    user_id: str | None,
-    event_id: str | None,
-    category: str | None,
-    state: str | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
-    before_id: uuid.UUID | None,
-    limit: int,
-) -> Select[Notification]:
-    """Newest first, keyset-paginated on the time-ordered id."""
-    stmt = select(Notification).where(Notification.app_id == app_id)
-    if user_id is not None:
-        stmt = stmt.where(Notification.user_id == user_id)
-    if event_id is not None:
-        stmt = stmt.where(Notification.event_id == event_id)
-    if category is not None:
-        stmt = stmt.where(Notification.category == category)
-    if created_after is not None:
-        stmt = stmt.where(Notification.created_at >= created_after)
-    if created_before is not None:
-        stmt = stmt.where(Notification.created_at < created_before)
-    if state is not None:
-        stmt = stmt.where(
-            Notification.id.in_(
-                select(Delivery.notification_id).where(Delivery.app_id == app_id, Delivery.state == state)
-            )
-        )
-    if before_id is not None:
-        stmt = stmt.where(Notification.id < before_id)
+def page_query(app_id: uuid.UUID, search: Search, *, before_id: uuid.UUID | None, limit: int) -> Select[Any]:
+    """A page of the app's notifications matching `search`, newest first, keyset-paginated on
+    the time-ordered id.
+
+    Every filter is an equality on the leading columns of an index that ends in the id, and
+    the time range and the cursor bound that id, so each is one ordered range scan; the
+    delivery filters are a semi-join on (app_id, <column>, notification_id).
+    """
+    low, high = search.id_range()
+    if before_id is not None and (high is None or before_id < high):
+        high = before_id
+    # `id IS NOT NULL` (always true) is what lets the (app_id, id) index serve the search: it
+    # is partial on it, so that the intake's dedup lookup never uses it (migration 0014).
+    stmt = select(Notification).where(Notification.app_id == app_id, Notification.id.is_not(None))
+    for column, value in (
+        (Notification.user_id, search.user_id),
+        (Notification.event_id, search.event_id),
+        (Notification.template, search.template),
+        (Notification.category, search.category),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if search.created_after is not None:
+        stmt = stmt.where(Notification.created_at >= search.created_after)
+    if search.created_before is not None:
+        stmt = stmt.where(Notification.created_at < search.created_before)
+    if low is not None:
+        stmt = stmt.where(Notification.id >= low)
+    if high is not None:
+        stmt = stmt.where(Notification.id < high)
+    if search.by_delivery:
+        stmt = stmt.where(Notification.id.in_(_matching_deliveries(app_id, search, low, high)))
     return stmt.order_by(Notification.id.desc()).limit(limit)
 
 
 async def stamp_template_version(session: AsyncSession, notification_id: uuid.UUID, version: int) -> None:
     """Record on a test send's deliveries the template version it rendered (inline content)."""
     await session.execute(update(_D).where(_D.c.notification_id == notification_id).values(template_version=version))
+
+
+def _matching_deliveries(
+    app_id: uuid.UUID, search: Search, low: uuid.UUID | None, high: uuid.UUID | None
+) -> Select[Any]:
+    # The id bounds again on this side: they bound the range scan of the deliveries' index.
+    stmt = select(Delivery.notification_id).where(Delivery.app_id == app_id)
+    for column, value in (
+        (Delivery.state, search.state),
+        (Delivery.channel, search.channel),
+        (Delivery.provider, search.provider),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if low is not None:
+        stmt = stmt.where(Delivery.notification_id >= low)
+    if high is not None:
+        stmt = stmt.where(Delivery.notification_id < high)
+    return stmt

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from herald.analytics.consumer import Milestone, fold_arrays
@@ -36,6 +35,7 @@ from herald.notifications.schemas import (
     NotificationIn,
     NotificationOut,
 )
+from herald.notifications.search import Search
 from herald.queue.announce import announce_written
 from herald.queue.outbox import Outbox
 from herald.queue.transport import Broker
@@ -261,32 +261,19 @@ async def get_notification(uow: UnitOfWork, app_id: uuid.UUID, notification_id: 
 
 
 async def list_notifications(
-    uow: UnitOfWork,
-    app_id: uuid.UUID,
-    *,
-    limit: int,
-    cursor: uuid.UUID | None,
-    user_id: str | None = None,
-    event_id: str | None = None,
-    category: str | None = None,
-    state: str | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    uow: UnitOfWork, app_id: uuid.UUID, search: Search, *, limit: int, cursor: uuid.UUID | None
 ) -> tuple[list[NotificationOut], uuid.UUID | None]:
-    stmt = repository.page_query(
-        app_id,
-        user_id=user_id,
-        event_id=event_id,
-        category=category,
-        state=state,
-        created_after=created_after,
-        created_before=created_before,
-        before_id=cursor,
-        limit=limit + 1,
-    )
-    rows = list((await uow.session.scalars(stmt)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    """A page of the search, newest first, and the cursor of the next page (None: the last)."""
+    rows, more = await search_page(uow, app_id, search, limit=limit, cursor=cursor)
     deliveries = await repository.deliveries_of(uow.session, [n.id for n in rows])
     items = [present(n, deliveries[n.id]) for n in rows]
     return items, (rows[-1].id if more and rows else None)
+
+
+async def search_page(
+    uow: UnitOfWork, app_id: uuid.UUID, search: Search, *, limit: int, cursor: uuid.UUID | None
+) -> tuple[list[Notification], bool]:
+    """The notifications of a page, and whether there are more after it."""
+    stmt = repository.page_query(app_id, search, before_id=cursor, limit=limit + 1)
+    rows = list((await uow.session.scalars(stmt)).all())
+    return rows[:limit], len(rows) > limit

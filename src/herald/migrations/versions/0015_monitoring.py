@@ -1,7 +1,7 @@
 """monitoring: what worker processes report (breakers, throughput), and dead letters by channel
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-05 16:00:00
 
 Workers publish their breakers' states and their per-minute throughput in rows of their own,
@@ -17,7 +17,7 @@ from alembic import op
 from herald.kit.db import UtcDateTime
 
 revision: str = "0015"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
