@@ -26,6 +26,7 @@ from herald.feed.me import router as my_feed
 from herald.integrations.endpoints import router as integrations
 from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
+from herald.preferences.pages import router as preference_page
 from herald.recipients.endpoints import router as users
 from herald.templates.endpoints import router as templates
 from herald.tracking.endpoints import me_router as my_deliveries
@@ -49,7 +50,7 @@ def create_app(services: ApiServices) -> FastAPI:
     # at the end of the list was a quarter of its CPU.
     routers: list[APIRouter] = [
         tracking, callbacks, notifications, users, preferences, feed, templates, dead_letters, integrations,
-        webhooks, apps, me, my_feed, my_deliveries, ops, analytics,
+        webhooks, apps, me, my_feed, my_deliveries, ops, analytics, preference_page,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)
