@@ -45,9 +45,7 @@ def inputs(html: str) -> list[dict[str, str]]:
 
 def switches(html: str) -> dict[str, tuple[bool, bool]]:
     """Each switch the page shows: field -> (checked, disabled)."""
-    return {
-        i["value"]: ("checked" in i, "disabled" in i) for i in inputs(html) if i.get("type") == "checkbox"
-    }
+    return {i["value"]: ("checked" in i, "disabled" in i) for i in inputs(html) if i.get("type") == "checkbox"}
 
 
 def form_of(html: str, turn: dict[str, bool] | None = None) -> list[tuple[str, str]]:
@@ -57,9 +55,8 @@ def form_of(html: str, turn: dict[str, bool] | None = None) -> list[tuple[str, s
     for i in inputs(html):
         if "disabled" in i:
             continue
-        if i.get("type") == "hidden":
-            fields.append((i["name"], i["value"]))
-        elif i.get("type") == "checkbox" and wanted.get(i["value"], "checked" in i):
+        ticked = i.get("type") == "checkbox" and wanted.get(i["value"], "checked" in i)
+        if i.get("type") == "hidden" or ticked:
             fields.append((i["name"], i["value"]))
     return fields
 

@@ -74,7 +74,9 @@ async def test_the_emailed_link_opens_the_page_of_its_user_and_saves_there(
     after = await anonymous.get(saved.headers["location"])
     assert 'role="status"' in after.text and switches(after.text)["email.orders"] == (False, False)
     # Through the API, only the switch that moved, and for this user only.
-    assert (await preferences(herald.client))["categories"] == {"orders": {"enabled": None, "channels": {"email": False}}}
+    assert (await preferences(herald.client))["categories"] == {
+        "orders": {"enabled": None, "channels": {"email": False}}
+    }
     assert (await preferences(herald.client, "43"))["categories"] == {}
     # The preference holds for the next email.
     skipped = await herald.notify(template="prefs", category="orders")
@@ -83,9 +85,7 @@ async def test_the_emailed_link_opens_the_page_of_its_user_and_saves_there(
     assert (d["state"], d["reason"]) == ("skipped", "opted_out")
 
 
-async def test_the_apps_token_opens_the_page_and_stays_out_of_it(
-    herald: Herald, anonymous: httpx.AsyncClient
-) -> None:
+async def test_the_apps_token_opens_the_page_and_stays_out_of_it(herald: Herald, anonymous: httpx.AsyncClient) -> None:
     await catalogue(herald.client)
     await herald.user("42")
     token = await end_user_token(herald.client, "42")
@@ -154,7 +154,9 @@ async def test_another_apps_token_reaches_its_own_user_only(
     assert "email.news" not in switches(html)
     crafted = [*form_of(html, {"email.orders": False}), ("shown", "email.news")]
     assert (await post(anonymous, other_page, crafted)).status_code == 303
-    assert (await preferences(other_client))["categories"] == {"orders": {"enabled": None, "channels": {"email": False}}}
+    assert (await preferences(other_client))["categories"] == {
+        "orders": {"enabled": None, "channels": {"email": False}}
+    }
     assert (await preferences(herald.client))["categories"] == {}
     # This app's own page still shows its user's switches as they were.
     mine = await enter(anonymous, f"/preferences?token={await end_user_token(herald.client, '42')}")
@@ -186,7 +188,12 @@ async def test_a_post_without_the_pages_csrf_token_is_403(herald: Herald, anonym
     fields = form_of((await anonymous.get(page)).text, {"email.orders": False})
     other_csrf = [v for k, v in form_of((await anonymous.get(other)).text) if k == "csrf"]
     without = [(k, v) for k, v in fields if k != "csrf"]
-    for body in (without, [*without, ("csrf", "")], [*without, ("csrf", "x" * 43)], [*without, ("csrf", other_csrf[0])]):
+    for body in (
+        without,
+        [*without, ("csrf", "")],
+        [*without, ("csrf", "x" * 43)],
+        [*without, ("csrf", other_csrf[0])],
+    ):
         r = await post(anonymous, page, body)
         assert r.status_code == 403 and "csrf_failed" in r.text
     assert (await preferences(herald.client))["categories"] == {}
