@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from html import unescape
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -62,7 +63,5 @@ def form_of(html: str, turn: dict[str, bool] | None = None) -> list[tuple[str, s
 
 
 async def post(client: httpx.AsyncClient, page: str, fields: list[tuple[str, str]]) -> httpx.Response:
-    body = httpx.QueryParams(fields)
-    return await client.post(
-        page, content=str(body).encode(), headers={"content-type": "application/x-www-form-urlencoded"}
-    )
+    body = urlencode(fields).encode()
+    return await client.post(page, content=body, headers={"content-type": "application/x-www-form-urlencoded"})
