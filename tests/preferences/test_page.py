@@ -11,10 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from herald.api.app import create_app
+from herald.apps.service import disable_app
 from herald.kit.clock import utcnow
+from herald.kit.db import transaction
 from herald.preferences.access import page_keys
+from herald.preferences.models import Preference
 from herald.runtime import Runtime
 from tests.harness import Herald, end_user_token
 from tests.preferences.pagekit import CATALOGUE, catalogue, enter, form_of, inputs, post, switches
@@ -136,6 +140,23 @@ async def test_links_that_are_not_valid_are_clear_4xx_pages(herald: Herald, anon
     assert (await herald.client.delete("/v1/users/42")).status_code in (200, 204)
     r = await anonymous.get(page)
     assert r.status_code == 404 and "user_not_found" in r.text
+
+
+async def test_a_disabled_apps_page_is_not_shown(herald: Herald, anonymous: httpx.AsyncClient) -> None:
+    await catalogue(herald.client)
+    await herald.user("42")
+    link = await emailed_link(herald, category="orders")
+    page = await enter(anonymous, f"/preferences?token={await end_user_token(herald.client, '42')}")
+    fields = form_of((await anonymous.get(page)).text, {"email.orders": False})
+    async with transaction(herald.runtime.sessions) as session:
+        app = await disable_app(session, (await herald.client.get("/v1/end-user-key")).json()["issuer"])
+    followed = await anonymous.get(link, follow_redirects=True)  # exchanged, then refused by the page
+    for r in (await anonymous.get(page), await post(anonymous, page, fields), followed):
+        assert r.status_code == 404 and "invalid_preferences_link" in r.text
+    assert not app.active
+    async with herald.runtime.sessions() as session:
+        rows = (await session.scalars(select(Preference).where(Preference.app_id == app.id))).all()
+    assert rows == []
 
 
 async def test_another_apps_token_reaches_its_own_user_only(
