@@ -21,13 +21,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Plain ADD COLUMN, not a batch: on SQLite a batch that recreated `apps` would drop the old
+    # table under its foreign keys, and their ON DELETE CASCADE would empty every app's data.
     json = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-    with op.batch_alter_table("apps", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("categories", json, server_default=sa.text("'[]'"), nullable=False))
-        batch_op.add_column(sa.Column("branding", json, server_default=sa.text("'{}'"), nullable=False))
+    op.add_column("apps", sa.Column("categories", json, server_default=sa.text("'[]'"), nullable=False))
+    op.add_column("apps", sa.Column("branding", json, server_default=sa.text("'{}'"), nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("apps", schema=None) as batch_op:
-        batch_op.drop_column("branding")
-        batch_op.drop_column("categories")
+    op.drop_column("apps", "branding")
+    op.drop_column("apps", "categories")
