@@ -61,7 +61,7 @@ from herald.recipients.card import ContactCard
 from herald.recipients.repository import load_cards
 from herald.tracking.recorder import EngagementRecorder
 from herald.tracking.service import TrackingService
-from herald.tracking.steps import Track, Tracker, UnsubscribeLink
+from herald.tracking.steps import PreferencesLink, Track, Tracker, UnsubscribeLink
 from herald.tracking.tokens import TokenCodec
 from herald.webhooks.consumer import WebhookConsumer
 from herald.webhooks.dispatcher import WebhookDispatcher
@@ -228,6 +228,7 @@ def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> 
         OptOut(),
         RateLimit(limiter, settings),
         UnsubscribeLink(tracker),
+        PreferencesLink(tracker),
         Render(),
         Track(tracker),
         FirstSendWait(),

@@ -9,13 +9,22 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from alembic import command
-from sqlalchemy import insert, select
+from sqlalchemy import Uuid, column, insert, select, table
 
 from herald.analytics.models import COUNTERS, DailyRollup, HourlyRollup
 from herald.analytics.repository import TABLES
-from herald.apps.service import create_app
-from herald.kit.db import make_engine, make_sessionmaker, transaction
+from herald.kit.clock import utcnow
+from herald.kit.db import UtcDateTime, make_engine
+from herald.kit.ids import uuid7
 from herald.migrations import alembic_config
+
+_APPS_0010 = table(
+    "apps",
+    *(column(name) for name in ("name", "key_id", "secret_hash", "active")),
+    column("id", Uuid()),
+    column("created_at", UtcDateTime()),
+    column("updated_at", UtcDateTime()),
+)
 
 
 def _row(app: uuid.UUID, bucket: str, at: Any, template: str, sent: int) -> dict[str, Any]:
@@ -27,9 +36,12 @@ def _row(app: uuid.UUID, bucket: str, at: Any, template: str, sent: int) -> dict
 async def _before(url: str) -> uuid.UUID:
     engine = make_engine(url)
     try:
-        async with transaction(make_sessionmaker(engine)) as session:
-            app = uuid.UUID(str((await create_app(session, "old", "pepper")).app_id))
+        app = uuid7()
         async with engine.begin() as conn:
+            # The app as 0010's table holds it: today's model may have columns 0010 has not.
+            now = utcnow()
+            row = {"id": app, "name": "old", "key_id": "hk_old", "secret_hash": "x", "active": True}
+            await conn.execute(insert(_APPS_0010).values(**row, created_at=now, updated_at=now))
             hours = [
                 _row(app, "hour", datetime(2026, 1, 31, 23, tzinfo=UTC), "a", 2),
                 _row(app, "hour", datetime(2026, 2, 1, 0, tzinfo=UTC), "a", 3),

@@ -28,6 +28,7 @@ from herald.feed.me import router as my_feed
 from herald.integrations.endpoints import router as integrations
 from herald.notifications.endpoints import router as notifications
 from herald.preferences.endpoints import router as preferences
+from herald.preferences.pages import router as preference_page
 from herald.recipients.endpoints import router as users
 from herald.templates.endpoints import router as templates
 from herald.templates.layout_endpoints import router as layouts
@@ -53,7 +54,7 @@ def create_app(services: ApiServices) -> FastAPI:
     # notifications': `/v1/notifications/export.csv` is not a notification id.
     routers: list[APIRouter] = [
         tracking, callbacks, activity, notifications, users, preferences, feed, templates, dead_letters,
-        integrations, webhooks, apps, me, my_feed, my_deliveries, ops, analytics, layouts,
+        integrations, webhooks, apps, me, my_feed, my_deliveries, ops, analytics, layouts, preference_page,
     ]  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -94,20 +94,18 @@ async def mint_token(
 @router.get("/app/settings", response_model=AppSettingsDoc, summary="What your app has set for itself")
 async def get_settings(app: AppDep, services: ServicesDep) -> AppSettingsDoc:
     async with unit_of_work(services.sessions) as uow:
-        return AppSettingsDoc(allowed_origins=await service.allowed_origins(uow.session, app.app_id))
+        return await service.get_settings(uow.session, app.app_id)
 
 
 @router.put(
     "/app/settings",
     response_model=AppSettingsDoc,
     responses=responses(409),
-    summary="Replace your app's settings: the web origins its end users may call from",
+    summary="Replace your app's settings: the web origins its end users may call from, its preference page",
 )
 async def put_settings(app: AppDep, services: ServicesDep, request: Request, body: AppSettingsDoc) -> AppSettingsDoc:
     local_http = services.settings.mode is Mode.DEVELOPMENT
     async with unit_of_work(services.sessions) as uow:
-        origins = await service.set_allowed_origins(
-            uow.session, app.app_id, body.allowed_origins, local_http=local_http
-        )
+        saved = await service.set_settings(uow.session, app.app_id, body, local_http=local_http)
     get_authenticator(request).forget_app(app.key)
-    return AppSettingsDoc(allowed_origins=origins)
+    return saved

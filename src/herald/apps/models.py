@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,5 +37,8 @@ class App(Base):
     previous_end_user_key_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Web origins whose pages may call the end-user API with this app's tokens (CORS).
     allowed_origins: Mapped[list[str]] = mapped_column(JsonType, default=list, server_default=text("'[]'"))
+    # What the hosted preference page lists and how it looks (apps.schemas.CategoryDef, Branding).
+    categories: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, server_default=text("'[]'"))
+    branding: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

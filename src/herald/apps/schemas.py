@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from herald.apps.models import App
 from herald.apps.origins import MAX_ORIGIN, MAX_ORIGINS
@@ -89,8 +89,43 @@ class RotateIn(BaseModel):
     )
 
 
+# A category is named as a notification names it (notifications.schemas), and fits its column.
+CATEGORY_KEY = r"^[A-Za-z0-9_.:-]+$"
+CATEGORY_KEY_MAX = 100
+# A page a person reads through: more categories than this is no longer a choice anyone makes.
+MAX_CATEGORIES = 100
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class CategoryDef(BaseModel):
+    """One category of your notifications, as your users' preference page lists it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(
+        min_length=1, max_length=CATEGORY_KEY_MAX, pattern=CATEGORY_KEY, description="As notifications name it"
+    )
+    name: Label = Field(description="What the page calls it")
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    critical: bool = Field(
+        default=False, description="Shown locked on the page: such messages are always sent, users cannot turn them off"
+    )
+
+
+class Branding(BaseModel):
+    """How your users' preference page looks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Label | None = Field(default=None, description="The name the page shows (default: the app's name)")
+    colour: Annotated[str, StringConstraints(to_lower=True, pattern=r"^#[0-9a-fA-F]{6}$")] | None = Field(
+        default=None,
+        description="The page's accent colour, #rrggbb; its text is black or white, whichever contrasts more",
+    )
+
+
 class AppSettingsDoc(BaseModel):
-    """What an app sets for itself."""
+    """What an app sets for itself. PUT replaces it whole: what is left out is cleared."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -98,6 +133,20 @@ class AppSettingsDoc(BaseModel):
         max_length=MAX_ORIGINS,
         description="Web origins (https://host[:port]) whose pages may call the end-user API with your tokens",
     )
+    categories: list[CategoryDef] = Field(
+        default_factory=list,
+        max_length=MAX_CATEGORIES,
+        description="The categories your users' preference page lists, in this order",
+    )
+    branding: Branding = Field(default_factory=Branding)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, value: list[CategoryDef]) -> list[CategoryDef]:
+        keys = [c.key for c in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("each category key is listed once")
+        return value
 
 
 class TokenIn(BaseModel):

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.apps import holds, origins, repository, tokens
 from herald.apps.models import App
+from herald.apps.schemas import AppSettingsDoc, Branding, CategoryDef
 from herald.kit.clock import utcnow
 from herald.kit.errors import AppBusy, AppNotFound, ValidationFailed
 from herald.kit.secrets import Vault, hash_secret, new_end_user_key, new_key_id, new_secret
@@ -290,17 +291,43 @@ def mint_token(signing: EndUserKey, user_id: str, ttl: timedelta) -> tuple[str, 
     return tokens.mint(signing.key, signing.issuer, user_id, utcnow(), ttl)
 
 
-async def allowed_origins(session: AsyncSession, app_id: uuid.UUID) -> list[str]:
-    return list((await _own(session, app_id)).allowed_origins)
+def _settings(app: App) -> AppSettingsDoc:
+    return AppSettingsDoc(
+        allowed_origins=list(app.allowed_origins),
+        categories=[CategoryDef.model_validate(c) for c in app.categories],
+        branding=Branding.model_validate(app.branding),
+    )
 
 
-async def set_allowed_origins(
-    session: AsyncSession, app_id: uuid.UUID, given: list[str], *, local_http: bool
-) -> list[str]:
-    """Replace the web origins the app's end users may call from; `local_http` lets
-    http://localhost in (development)."""
-    normalized = origins.normalize_all(given, local_http=local_http)
+async def get_settings(session: AsyncSession, app_id: uuid.UUID) -> AppSettingsDoc:
+    return _settings(await _own(session, app_id))
+
+
+async def set_settings(
+    session: AsyncSession, app_id: uuid.UUID, doc: AppSettingsDoc, *, local_http: bool
+) -> AppSettingsDoc:
+    """Replace the app's settings: the web origins its end users may call from (`local_http`
+    lets http://localhost in, for development), and its preference page's catalogue and look."""
+    normalized = origins.normalize_all(doc.allowed_origins, local_http=local_http)
     app = await _own(session, app_id)
     app.allowed_origins = normalized
+    app.categories = [c.model_dump(exclude_none=True) for c in doc.categories]
+    app.branding = doc.branding.model_dump(exclude_none=True)
     await session.flush()
-    return normalized
+    return _settings(app)
+
+
+@dataclass(frozen=True, slots=True)
+class PageSettings:
+    """What an app's hosted preference page needs of it."""
+
+    name: str
+    active: bool
+    categories: list[CategoryDef]
+    branding: Branding
+
+
+async def page_settings(session: AsyncSession, app_id: uuid.UUID) -> PageSettings:
+    app = await _own(session, app_id)
+    doc = _settings(app)
+    return PageSettings(app.name, app.active, doc.categories, doc.branding)

@@ -11,6 +11,7 @@ from herald.kit.channels import Channel
 from herald.kit.db import upsert_insert
 from herald.kit.uow import UnitOfWork
 from herald.preferences.models import ANY, Preference
+from herald.preferences.rules import Rules
 from herald.preferences.schemas import CategoryPreference, PreferencesDoc
 from herald.recipients.service import require_user
 
@@ -22,6 +23,11 @@ def _rows(doc: PreferencesDoc) -> list[tuple[str, str, bool]]:
             rows.append((ANY, cat, pref.enabled))
         rows.extend((ch.value, cat, on) for ch, on in pref.channels.items())
     return rows
+
+
+def rules_of(doc: PreferencesDoc) -> Rules:
+    """The document as the rules `rules.allows` decides with."""
+    return {(ch, cat): on for ch, cat, on in _rows(doc)}
 
 
 async def get_preferences(uow: UnitOfWork, app_id: uuid.UUID, user_id: str) -> PreferencesDoc:

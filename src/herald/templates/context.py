@@ -10,14 +10,16 @@ from typing import Any
 
 
 def render_context(data: dict[str, Any], user: dict[str, Any], event_id: str, category: str | None) -> dict[str, Any]:
-    """`unsubscribe_url` is always defined, empty here: the send path sets it for an email that
-    has one (tracking.steps), and a template tests it with `{% if unsubscribe_url %}`."""
+    """`unsubscribe_url` and `preferences_url` are always defined, empty here: the send path
+    sets them for a message that has one (tracking.steps), and a template tests them with
+    `{% if unsubscribe_url %}`."""
     return {
         **data,
         "data": data,
         "user": user,
         "notification": {"event_id": event_id, "category": category},
         "unsubscribe_url": "",
+        "preferences_url": "",
     }
 
 

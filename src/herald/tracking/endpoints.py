@@ -17,10 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from herald.api.deps import EndUserDep, ServicesDep
 from herald.api.errors import END_USER, responses
 from herald.api.routing import JsonRoute
+from herald.api.services import ApiServices
 from herald.events.kinds import EventKind
 from herald.kit.clock import utcnow
 from herald.kit.uow import unit_of_work
 from herald.tracking import pages, service
+from herald.tracking.links import PREFERENCES_PATH
 from herald.tracking.schemas import EngagementIn, EngagementOut
 from herald.tracking.service import InvalidTrackingLink
 from herald.tracking.tokens import Kind
@@ -92,7 +94,7 @@ async def unsubscribe_page(token: str, request: Request, services: ServicesDep) 
     if sub is None or sub.user_id is None:
         return _html(pages.nothing())
     if sub.critical:
-        return _html(pages.critical())
+        return _html(pages.critical(_manage(services, sub)))
     return _html(pages.confirm(request.url.path, sub.channel, sub.category))
 
 
@@ -113,10 +115,17 @@ async def unsubscribe(token: str, services: ServicesDep) -> HTMLResponse:
         sub = await service.subscription(uow, claim.delivery_id)
         done = sub is not None and await service.unsubscribe(uow, services.cache, t.events, sub, utcnow())
     if sub is not None and sub.critical:
-        return _html(pages.critical())
+        return _html(pages.critical(_manage(services, sub)))
     if sub is None or not done:
         return _html(pages.nothing())
-    return _html(pages.done(sub.channel, sub.category))
+    return _html(pages.done(sub.channel, sub.category, _manage(services, sub)))
+
+
+def _manage(services: ApiServices, sub: service.Subscription) -> str | None:
+    """The user's preference page, for a delivery to a stored user (a relative link: same host)."""
+    if sub.user_id is None:
+        return None
+    return PREFERENCES_PATH + services.tracking.codec.seal(Kind.PREFERENCES, sub.delivery_id)
 
 
 me_router = APIRouter(

@@ -10,7 +10,7 @@ CPU. What is rewritten:
   `{public_url}/t/c/{token}`, the token carrying the URL itself (entities such as `&amp;`
   decoded first: the token holds the URL the browser would have followed);
 - not `mailto:`, `tel:`, `#fragment`, relative or `javascript:` links, not Herald's own
-  links (the unsubscribe link, an already tracked one), not a URL over `tokens.MAX_URL`
+  links (the unsubscribe and preferences links, an already tracked one), not a URL over `tokens.MAX_URL`
   characters or with whitespace in it;
 - not an anchor marked `data-herald-track="off"` (also "false", "no", "0"); the marker is
   removed from the output whatever its value, so no client sees it;
@@ -45,6 +45,8 @@ _ANCHOR = re.compile(
     r""")*+\s*+>""",
     re.IGNORECASE,
 )
+# Where a message's link to its user's preference page points (herald.preferences.pages).
+PREFERENCES_PATH = "/preferences/m/"
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 MARKER = "data-herald-track"
 _OFF = frozenset({"off", "false", "no", "0"})
@@ -58,10 +60,14 @@ class Links:
         self.click_base = f"{public_url}/t/c/"
         self.open_base = f"{public_url}/t/o/"
         self.unsubscribe_base = f"{public_url}/u/"
-        self._own = (f"{public_url}/t/", self.unsubscribe_base)
+        self.preferences_base = f"{public_url}{PREFERENCES_PATH}"
+        self._own = (f"{public_url}/t/", self.unsubscribe_base, self.preferences_base)
 
     def unsubscribe_url(self, delivery_id: uuid.UUID) -> str:
         return self.unsubscribe_base + self.codec.seal(Kind.UNSUBSCRIBE, delivery_id)
+
+    def preferences_url(self, delivery_id: uuid.UUID) -> str:
+        return self.preferences_base + self.codec.seal(Kind.PREFERENCES, delivery_id)
 
     def pixel(self, delivery_id: uuid.UUID) -> str:
         token = self.codec.seal(Kind.OPEN, delivery_id)

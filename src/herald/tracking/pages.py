@@ -16,7 +16,8 @@ _PAGE = """<!doctype html>
 body {{ font: 1rem/1.5 system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem; color: #1a1a1a; }}
 button {{ font: inherit; padding: .5rem 1.25rem; border: 2px solid #1a1a1a; border-radius: .25rem;
   background: #1a1a1a; color: #fff; cursor: pointer; }}
-button:focus-visible {{ outline: 3px solid #0b5fff; outline-offset: 2px; }}
+button:focus-visible, a:focus-visible {{ outline: 3px solid #0b5fff; outline-offset: 2px; }}
+a {{ color: #0b4fd6; }}
 </style>
 </head>
 <body>
@@ -51,15 +52,24 @@ def confirm(action: str, channel: str, category: str | None) -> str:
     return page("Unsubscribe", body)
 
 
-def done(channel: str, category: str | None) -> str:
-    return page("You are unsubscribed", f"<p>You will no longer receive {_what(channel, category)}.</p>")
+def _manage(url: str | None) -> str:
+    """A link to the user's whole preference page (herald.preferences.pages)."""
+    if url is None:
+        return ""
+    return f'\n<p><a href="{escape(url)}">Choose which messages you receive</a></p>'
 
 
-def critical() -> str:
+def done(channel: str, category: str | None, manage: str | None = None) -> str:
+    return page(
+        "You are unsubscribed", f"<p>You will no longer receive {_what(channel, category)}.</p>{_manage(manage)}"
+    )
+
+
+def critical(manage: str | None = None) -> str:
     return page(
         "This message cannot be unsubscribed from",
         "<p>It is a critical message (such as a security or account notice), which is always sent."
-        " Nothing was changed.</p>",
+        f" Nothing was changed.</p>{_manage(manage)}",
     )
 
 

@@ -1,9 +1,10 @@
-"""Tracking in the send path: two steps around the render.
+"""Tracking in the send path: steps around the render.
 
-`UnsubscribeLink` (before the render) gives the template its `unsubscribe_url`, so a body can
-place the link; `Track` (after it) rewrites the email's HTML (click-through links, the open
-pixel) and adds the RFC 8058 headers. Both are plain send-path steps: they never stop a
-delivery, and with tracking off they cost a few attribute reads.
+`UnsubscribeLink` and `PreferencesLink` (before the render) give the template its
+`unsubscribe_url` and `preferences_url`, so a body can place the links; `Track` (after it)
+rewrites the email's HTML (click-through links, the open pixel) and adds the RFC 8058
+headers. All are plain send-path steps: they never stop a delivery, and with tracking off
+they cost a few attribute reads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from herald.tracking.links import Links
 from herald.tracking.tokens import TokenCodec
 
 UNSUBSCRIBE_VARIABLE = "unsubscribe_url"
+PREFERENCES_VARIABLE = "preferences_url"
 ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 
 
@@ -55,27 +57,44 @@ class UnsubscribeLink:
         self.tracker = tracker
 
     async def __call__(self, s: Sending) -> Stop | None:
-        if self.tracker.unsubscribable(s) and _names_variable(s):
+        if self.tracker.unsubscribable(s) and _names_variable(s, UNSUBSCRIBE_VARIABLE):
             s.variables[UNSUBSCRIBE_VARIABLE] = self.tracker.links.unsubscribe_url(s.work.delivery.id)
         return None
 
 
-def _names_variable(s: Sending) -> bool:
+class PreferencesLink:
+    """A delivery to a stored user gets a signed link to their preference page as
+    `preferences_url`, when its content names the variable (a seal costs, as for
+    `UnsubscribeLink`). A critical one too: the page changes no critical category, and the
+    user's other categories are theirs to change."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    async def __call__(self, s: Sending) -> Stop | None:
+        if s.work.notification.user_id is not None and _names_variable(s, PREFERENCES_VARIABLE):
+            s.variables[PREFERENCES_VARIABLE] = self.tracker.links.preferences_url(s.work.delivery.id)
+        return None
+
+
+def _names_variable(s: Sending, name: str) -> bool:
     """Whether any of the delivery's channel's content (any locale) mentions the variable."""
     channel = s.work.delivery.channel
     found = s.work.channels.get(channel)
-    if found and _mentions(found):
+    if found and _mentions(found, name):
         return True
-    return any(_mentions(variant[channel]) for variant in s.work.locales.values() if variant and channel in variant)
+    return any(
+        _mentions(variant[channel], name) for variant in s.work.locales.values() if variant and channel in variant
+    )
 
 
-def _mentions(value: object) -> bool:
+def _mentions(value: object, name: str) -> bool:
     if isinstance(value, str):
-        return UNSUBSCRIBE_VARIABLE in value
+        return name in value
     if isinstance(value, dict):
-        return any(_mentions(v) for v in value.values())
+        return any(_mentions(v, name) for v in value.values())
     if isinstance(value, list | tuple):
-        return any(_mentions(v) for v in value)
+        return any(_mentions(v, name) for v in value)
     return False
 
 

@@ -1,7 +1,7 @@
 """The tokens in tracking URLs: authenticated, and revealing nothing of the delivery.
 
-An open or unsubscribe token is `base64url(1 | nonce | AES-GCM-SIV(delivery id))`, with the
-token's kind (open, click, unsubscribe) as associated data.
+An open, unsubscribe or preferences token is `base64url(1 | nonce | AES-GCM-SIV(delivery id))`,
+with the token's kind (open, click, unsubscribe, preferences) as associated data.
 
 A click token (version 2) is `base64url(2 | nonce | AES-GCM-SIV(delivery id) | mac | URL)`:
 the delivery id sealed once per email (associated data: the click kind), and per link a
@@ -68,6 +68,8 @@ class Kind(StrEnum):
     OPEN = "open"
     CLICK = "click"
     UNSUBSCRIBE = "unsubscribe"
+    # A link to the user's preference page (herald.preferences.pages), bound like an unsubscribe.
+    PREFERENCES = "preferences"
 
 
 _PREFIX = bytes((_VERSION,))
