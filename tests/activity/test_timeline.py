@@ -90,12 +90,12 @@ async def test_content_is_stored_for_in_app_and_rendered_again_for_email(herald:
     assert email["content"]["subject"] == "Order 7 shipped"
     assert email["content"]["text"] == "Hi Ada Lovelace, order 7."
     assert "tracking" in email["note"] and "edited" not in email["note"]
-    # Edited after the send: a render now may differ, and says so.
+    # Edited and published after the send: rendered from version 1, the one it recorded.
     edited = {"channels": {**SHIPPED["channels"], "email": {"subject": "New {{ order_id }}", "text": "x"}}}
     await herald.template("shipped", edited)
     email = {c["channel"]: c for c in (await timeline(herald.client, n["id"]))["content"]}["email"]
-    assert email["content"]["subject"] == "New 7" and email["template_version"] == 2
-    assert "edited after this notification" in email["note"]
+    assert email["content"]["subject"] == "Order 7 shipped" and email["template_version"] == 1
+    assert "version 1" in email["note"] and "edited" not in email["note"]
     # Deleted: nothing to render from.
     assert (await herald.client.delete("/v1/templates/shipped")).status_code == 204
     email = {c["channel"]: c for c in (await timeline(herald.client, n["id"]))["content"]}["email"]

@@ -4,9 +4,9 @@ where it does not.
 Herald stores what it rendered only for in-app deliveries (the feed item is the message).
 For email, SMS and push it stores the notification's data and the template's key, not the
 rendering: keeping every rendered email would add the largest write of all to the send path.
-Templates keep no history either (one row, its `version` bumped on each edit), so a render
-now is the message as sent only while the template and the user's details are unchanged;
-the answer says when the template was edited after the notification was accepted.
+Each delivery records the template version live when it was accepted, and versions are kept:
+the render uses that version (the one live at send time may be newer, if a publish fell in
+between), with the user's details as they are now; the answer says which.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from herald.kit.errors import HeraldError
 from herald.notifications.models import Delivery, Notification
 from herald.recipients.models import User
 from herald.templates.context import render_context, user_context
-from herald.templates.models import Template
+from herald.templates.models import Template, Version
 from herald.templates.render import pick, prepare, render, uncompiled
 
 IN_APP = "in_app"
@@ -37,18 +37,30 @@ async def contents(session: AsyncSession, n: Notification, deliveries: Sequence[
     stored = await repository.feed_items(session, n.app_id, [d.id for d in deliveries if d.channel == IN_APP])
     template = await repository.template(session, n.app_id, n.template) if n.template else None
     user = await repository.user(session, n.app_id, n.user_id) if n.user_id else None
+    versions: dict[int, Version | None] = {}
     out = []
     for d in deliveries:
         item = stored.get(d.id)
         if item is not None:
             content = {"title": item.title, "body": item.body, "action_url": item.action_url, "data": item.data}
             out.append(ContentOut(delivery_id=d.id, channel=Channel(d.channel), source="stored", content=content))
+            continue
+        recorded = d.template_version
+        if n.template and recorded is not None and template is not None and recorded != template.version:
+            if recorded not in versions:
+                versions[recorded] = await repository.template_version(session, n.app_id, n.template, recorded)
+            out.append(await _rendered(n, d, template, user, versions[recorded]))
         else:
             out.append(await _rendered(n, d, template, user))
     return out
 
 
-async def _rendered(n: Notification, d: Delivery, template: Template | None, user: User | None) -> ContentOut:
+async def _rendered(
+    n: Notification, d: Delivery, template: Template | None, user: User | None, version: Version | None = None
+) -> ContentOut:
+    """Rendered now from the version the delivery recorded when that history is kept (else the
+    template as it is now, which may have changed since)."""
+
     def unavailable(note: str) -> ContentOut:
         return ContentOut(delivery_id=d.id, channel=Channel(d.channel), source="unavailable", note=note)
 
@@ -56,7 +68,7 @@ async def _rendered(n: Notification, d: Delivery, template: Template | None, use
         return unavailable(f"the template {n.template!r} was deleted")
     if n.user_id and user is None:
         return unavailable("the user was deleted: their details are gone")
-    stored = template.content if template else {"channels": n.content or {}}
+    stored = version.content if version else template.content if template else {"channels": n.content or {}}
     channels, locales = stored.get("channels", {}), stored.get("locales", {})
     inline = n.recipient or {}
     locale = user.locale if user else inline.get("locale")
@@ -70,14 +82,16 @@ async def _rendered(n: Notification, d: Delivery, template: Template | None, use
     except HeraldError as exc:
         return unavailable(exc.message)
     notes = [_UNTRACKED] if d.channel == "email" else []
-    if template is not None and template.updated_at > n.created_at:
+    if version is not None:
+        notes.append(f"rendered from version {version.number}, the one live when it was accepted")
+    elif template is not None and template.updated_at > n.created_at:
         notes.append(f"the template was edited after this notification (now version {template.version}): may differ")
     return ContentOut(
         delivery_id=d.id,
         channel=Channel(d.channel),
         source="rendered",
         content=dataclasses.asdict(rendered),
-        template_version=template.version if template else None,
+        template_version=version.number if version else template.version if template else None,
         note="; ".join(notes) or None,
     )
 

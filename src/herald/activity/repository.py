@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.events.models import DeliveryEvent
 from herald.feed.models import FeedItem
 from herald.recipients.models import User
-from herald.templates.models import Template
+from herald.templates.models import Kind, Template, Version
 
 
 async def events(session: AsyncSession, delivery_ids: Sequence[uuid.UUID], limit: int) -> list[DeliveryEvent]:
@@ -38,6 +38,10 @@ async def feed_items(session: AsyncSession, app_id: uuid.UUID, ids: Sequence[uui
 
 async def template(session: AsyncSession, app_id: uuid.UUID, key: str) -> Template | None:
     return await session.get(Template, (app_id, key))
+
+
+async def template_version(session: AsyncSession, app_id: uuid.UUID, key: str, number: int) -> Version | None:
+    return await session.get(Version, (app_id, Kind.TEMPLATE.value, key, number))
 
 
 async def user(session: AsyncSession, app_id: uuid.UUID, user_id: str) -> User | None:
