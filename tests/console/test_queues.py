@@ -85,6 +85,9 @@ async def test_the_live_fragment_is_the_tables_alone(runtime: Runtime, owner: Co
     r = await owner.http.get(f"/console/apps/{seeded.app_id}/queues/live", headers={"HX-Request": "true"})
     assert r.status_code == 200
     assert "<html" not in r.text and 'aria-labelledby="queues-heading"' in r.text
+    minute = minute_of(utcnow()).strftime("%H:%M")
+    oob = r.text.split('<div id="history-minutes" hx-swap-oob="true">')[1]  # the charts' table, out of band
+    assert f'<th scope="row">{minute}</th>' in oob
     assert "Open" in provider_row(r.text, "twilio")
 
 

@@ -7,6 +7,9 @@
   const COLOURS = ["#0b4f9c", "#a4161a", "#1e6b30", "#7a4d00", "#5b2a86", "#00626b"];
   const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [12, 6]];
   const charts = new Map();
+  // Time axes in UTC, written as the tables write them; days step by whole days.
+  const MINUTES = {values: "{HH}:{mm}", space: 60};
+  const DAYS = {values: "{YYYY}-{MM}-{DD}", space: 90, incrs: [86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400]};
 
   function utc(ts) {
     return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
@@ -20,7 +23,7 @@
   const KINDS = {
     throughput(json) {
       const series = json.channels.map((c, i) => line(c.channel, i));
-      return {series: series, data: json.channels.map((c) => c.sent), xs: json.minutes, unit: "sent"};
+      return {series: series, data: json.channels.map((c) => c.sent), xs: json.minutes, unit: "sent", x: MINUTES};
     },
     latency(json) {
       const series = [];
@@ -29,14 +32,17 @@
         if (!c.p95.some((v) => v !== null)) {
           return; // nothing sent in the hour: no line to draw
         }
-        series.push(line(c.channel + " p50", i, []), line(c.channel + " p95", i, [8, 4]));
+        // Points too: a minute with sends between idle ones would otherwise draw nothing.
+        series.push(Object.assign(line(c.channel + " p50", i, []), {points: {show: true}}),
+                    Object.assign(line(c.channel + " p95", i, [8, 4]), {points: {show: true}}));
         data.push(c.p50, c.p95);
       });
-      return {series: series, data: data, xs: json.minutes, unit: "seconds"};
+      return {series: series, data: data, xs: json.minutes, unit: "seconds", x: MINUTES};
     },
     analytics(json) {
       const names = ["sent", "delivered", "opened", "clicked"];
-      return {series: names.map((n, i) => line(n, i)), data: names.map((n) => json[n]), xs: json.days, unit: "deliveries"};
+      const series = names.map((n, i) => Object.assign(line(n, i), {points: {show: true}}));
+      return {series: series, data: names.map((n) => json[n]), xs: json.days, unit: "deliveries", x: DAYS};
     },
   };
 
@@ -52,7 +58,7 @@
       tzDate: utc,
       scales: {x: {time: true}},
       series: [{label: "Time (UTC)"}, ...shape.series],
-      axes: [{}, {label: shape.unit}],
+      axes: [shape.x, {label: shape.unit}],
     };
     charts.set(el, new uPlot(opts, [shape.xs, ...shape.data], el));
     el.dataset.drawn = String(Number(el.dataset.drawn || "0") + 1);
@@ -85,18 +91,10 @@
       event.preventDefault();
     }
   });
-  // A refresh keeps the <details> the reader opened open, then redraws the charts with the new figures.
-  let opened = [];
-  document.addEventListener("htmx:beforeSwap", (event) => {
-    const target = event.detail && event.detail.target;
-    if (target && target.hasAttribute("data-poll")) {
-      opened = Array.from(target.querySelectorAll("details")).map((d) => d.open);
-    }
-  });
+  // Each refresh of the polled fragment (its tables) redraws the charts with the new figures.
   document.addEventListener("htmx:afterSwap", (event) => {
     const target = event.detail && event.detail.target;
     if (target && target.hasAttribute("data-poll")) {
-      target.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(opened[i]); });
       refresh();
     }
   });
