@@ -35,7 +35,9 @@ WAIT = 30_000  # ms: a poll every 5 s and a report every 50 ms; the wait ends as
 async def console(runtime: Runtime, page: Page, request: pytest.FixtureRequest) -> AsyncIterator[Console]:
     # Reports often, and a breaker that opens after three failures of four and stays open.
     runtime.settings.monitor = MonitorSettings(report_interval=timedelta(milliseconds=50))
-    runtime.router.breaker_settings = BreakerSettings(window=4, min_calls=3, failure_ratio=0.5, cooldown=timedelta(hours=1))
+    runtime.router.breaker_settings = BreakerSettings(
+        window=4, min_calls=3, failure_ratio=0.5, cooldown=timedelta(hours=1)
+    )
     seeded = await seed(runtime)
     async with serve_asgi(create_app(runtime.api_services())) as origin:
         served = Console(f"{origin}/console", seeded, request.node.stash[ARTEFACTS])
@@ -116,10 +118,11 @@ async def test_analytics_draws_its_chart_and_tables(
     await expect(page.locator('table[data-breakdown="channel"] tbody th')).to_have_text(["email"])
     await console.check(page, "analytics")
 
-    await page.locator('table[data-breakdown="template"]').get_by_role("link", name=re.compile("^Open rate")).click()
-    await expect(page.locator('table[data-breakdown="template"] th[aria-sort="descending"]')).to_contain_text("Open rate")
+    by_template = page.locator('table[data-breakdown="template"]')
+    await by_template.get_by_role("link", name=re.compile("^Open rate")).click()
+    await expect(by_template.locator('th[aria-sort="descending"]')).to_contain_text("Open rate")
     await expect(templates).to_have_text(["welcome", "reset"])  # 8 opened of 14 delivered against 15 of 29
-    await page.locator('table[data-breakdown="template"]').get_by_role("link", name=re.compile("^Open rate")).click()
+    await by_template.get_by_role("link", name=re.compile("^Open rate")).click()
     await expect(templates).to_have_text(["reset", "welcome"])  # ascending
     await expect(page).to_have_url(re.compile(r"sort=open_rate&dir=asc#by-template$"))
 

@@ -6,6 +6,7 @@ figure comes from the analytics service the API's /v1/analytics routes use.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal, get_args
@@ -44,6 +45,7 @@ COLUMNS: tuple[tuple[SortKey, str], ...] = (
 )
 Period = Annotated[PresetPeriod, Query(description="the last 7, 30 or 90 days, or custom (from, to)")]
 Day = Annotated[str | None, Query(max_length=10, description="a UTC day, YYYY-MM-DD (custom period)")]
+From = Annotated[str | None, Query(alias="from", max_length=10, description="the first day of a custom period")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,7 @@ class Chosen:
         return datetime.combine(self.last, time(), UTC) + timedelta(days=1)
 
     def query(self, **more: str) -> str:
-        params = {"period": self.period}
+        params: dict[str, str] = {"period": self.period}
         if self.period == "custom":
             params |= {"from": self.first.isoformat(), "to": self.last.isoformat()}
         return urlencode(params | more)
@@ -90,31 +92,28 @@ def choose(period: PresetPeriod, start: str | None, to: str | None) -> tuple[Cho
     return Chosen(period, days["from"], days["to"]), {}
 
 
-def sort_key(sort: SortKey, item: BreakdownItem) -> tuple[bool, Any]:
-    """What a breakdown row sorts on; a row without a value (no template, a rate of nothing)
-    sorts after every row with one, whichever the direction."""
-    value: Any
-    if sort == "key":
-        value = item.key
-    elif sort in Counters.model_fields:
-        value = getattr(item.counters, _COUNTER.get(sort, sort))
-    else:
-        value = getattr(item.rates, sort)
-    return value is None, value
-
-
 # The "opened" and "clicked" columns count deliveries opened or clicked at least once, as the rates do.
 _COUNTER = {"opened": "opened_unique", "clicked": "clicked_unique"}
 
 
+def sort_value(sort: SortKey, item: BreakdownItem) -> Any:
+    if sort == "key":
+        return item.key
+    if sort in Counters.model_fields:
+        return getattr(item.counters, _COUNTER.get(sort, sort))
+    return getattr(item.rates, sort)
+
+
 def ordered(items: list[BreakdownItem], sort: SortKey, direction: Direction) -> list[BreakdownItem]:
-    present = [i for i in items if not sort_key(sort, i)[0]]
-    absent = [i for i in items if sort_key(sort, i)[0]]
-    present.sort(key=lambda i: sort_key(sort, i)[1], reverse=direction == "desc")
+    """The rows by `sort`; a row without a value (no template, a rate of nothing) comes after
+    every row with one, whichever the direction."""
+    present = [i for i in items if sort_value(sort, i) is not None]
+    absent = [i for i in items if sort_value(sort, i) is None]
+    present.sort(key=lambda i: sort_value(sort, i), reverse=direction == "desc")
     return present + absent
 
 
-async def _figures(request: Request, app_id: Any, chosen: Chosen) -> dict[str, Any]:
+async def _figures(request: Request, app_id: uuid.UUID, chosen: Chosen) -> dict[str, Any]:
     async with unit_of_work(services_of(request).sessions) as uow:
         totals = await service.totals(uow, app_id, chosen.start, chosen.end, Filters())
         series = await service.series(uow, app_id, chosen.start, chosen.end, "day", Filters())
@@ -130,7 +129,7 @@ async def analytics(
     request: Request,
     app: ViewerDep,
     period: Period = "30",
-    start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    start: From = None,
     to: Day = None,
     sort: SortKey = "sent",
     direction: Annotated[Direction, Query(alias="dir")] = "desc",
@@ -168,9 +167,8 @@ def _rates(rates: Rates) -> list[tuple[str, float | None]]:
 
 @router.get("/series.json")
 async def series_json(
-    request: Request, app: ViewerDep, period: Period = "30",
-    start: Annotated[str | None, Query(alias="from", max_length=10)] = None, to: Day = None,
-) -> Response:  # fmt: skip
+    request: Request, app: ViewerDep, period: Period = "30", start: From = None, to: Day = None
+) -> Response:
     """The daily series for the chart: days as Unix seconds, then one list per counter."""
     chosen, errors = choose(period, start, to)
     if chosen is None:
