@@ -75,6 +75,8 @@ async def test_the_presets_show_the_services_totals_and_rates(
         assert "777" not in page.text  # the other app's sends
     default = await owner.get(f"/console/apps/{seeded.app_id}/analytics")
     assert figure(default.text, "total", "sent") == "1,246"  # 30 days unless told
+    first = (utcnow().date() - timedelta(days=29)).isoformat()
+    assert f'id="from" name="from" type="date" value="{first}"' in default.text  # to start a custom period from
 
 
 async def test_a_custom_period_and_breakdowns_sorted_by_a_parameter(

@@ -4,10 +4,12 @@ the polled fragment; owners only (deployment-wide operator data), another app's 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from herald.api.app import create_app
 from herald.config import MonitorSettings
 from herald.kit.channels import Channel
 from herald.kit.clock import utcnow
@@ -126,3 +128,18 @@ async def test_owners_only_and_another_apps_page_is_a_404(runtime: Runtime, brow
     own = await outsider.get(f"/console/apps/{seeded.other_app_id}/queues")
     assert own.status_code == 200 and "alpha" not in own.text
     assert 'data-provider="vonage"' not in own.text and "beta&#39;s own" in provider_row(own.text, "sendgrid")
+
+
+async def test_without_a_monitor_the_page_says_so(runtime: Runtime, seeded: Seeded) -> None:
+    app = create_app(dataclasses.replace(runtime.api_services(), monitor=None))
+    c = ConsoleClient(app)
+    try:
+        assert (await c.login(seeded.owner)).status_code == 303
+        page = await c.get(f"/console/apps/{seeded.app_id}/queues")
+        assert page.status_code == 200 and "Monitoring is not available" in page.text
+        assert (await c.get(f"/console/apps/{seeded.app_id}/queues/history.json")).json() == {
+            "minutes": [],
+            "channels": [],
+        }
+    finally:
+        await c.aclose()

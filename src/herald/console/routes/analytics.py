@@ -135,8 +135,10 @@ async def analytics(
     direction: Annotated[Direction, Query(alias="dir")] = "desc",
 ) -> Response:
     chosen, errors = choose(period, start, to)
+    # A preset's days fill the custom fields, to start a custom period from.
+    shown = (chosen.first.isoformat(), chosen.last.isoformat()) if chosen else (start or "", to or "")
     context: dict[str, Any] = {
-        "form": {"period": period, "from": start or "", "to": to or ""},
+        "form": {"period": period, "from": shown[0], "to": shown[1]},
         "errors": errors,
         "sort": sort,
         "direction": direction,
