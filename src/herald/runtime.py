@@ -126,6 +126,7 @@ class Runtime:
             provider_configs=self.provider_configs,
             forget_webhooks=self.webhook_subscriptions.invalidate,
             tracking=self.tracking,
+            monitor=self.monitor(),
         )
 
     def webhook_consumer(self) -> WebhookConsumer:

@@ -20,6 +20,7 @@ from herald.events.service import EventLog
 from herald.feed.events import FeedEvents
 from herald.kit.egress import EgressPolicy
 from herald.kit.secrets import Vault
+from herald.monitoring.service import Monitor
 from herald.notifications.acceptance import Intake
 from herald.queue.outbox import Outbox
 from herald.queue.transport import Broker
@@ -53,3 +54,5 @@ class ApiServices:
     events: EventLog = field(default_factory=EventLog)
     # The deployment's own provider accounts by kind: their callbacks verify with them.
     provider_configs: dict[str, BaseModel] = field(default_factory=dict)
+    # Queue depth, provider health and throughput for the console's operator page.
+    monitor: Monitor | None = None
