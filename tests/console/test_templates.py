@@ -160,14 +160,15 @@ async def test_a_viewer_reads_but_cannot_change_templates(browse: Browse, seeded
     assert page.status_code == 200 and "Read-only for you" in page.text and "Save draft" not in page.text
     assert "readonly" in page.text
     assert (await viewer.post(f"{base(seeded)}/welcome/preview", editor_form(**{SUBJECT: "Hi"}))).status_code == 200
-    for path, data in [
+    changes: list[tuple[str, Form]] = [
         ("", {"key": "mine"}),
         ("/welcome/edit", editor_form(**{SUBJECT: "Changed", "email__text": "x"})),
         ("/welcome/publish", {}),
         ("/welcome/discard", {}),
         ("/welcome/versions/1/restore", {}),
         ("/welcome/test", {"channel": "email", "to": "a@example.com"}),
-    ]:
+    ]
+    for path, data in changes:
         r = await viewer.post(base(seeded) + path, data)
         assert r.status_code == 403, path
     assert (await viewer.post(f"/console/apps/{seeded.app_id}/layouts", {"key": "x", "html": "x"})).status_code == 403

@@ -34,13 +34,14 @@ class NewLayout(LayoutForm):
 async def _list(request: Request, app: AppContext, errors: dict[str, str] | None = None,
                 form: dict[str, Any] | None = None) -> Response:  # fmt: skip
     async with unit_of_work(services_of(request).sessions) as uow:
-        rows = {lay.key: {"key": lay.key, "description": lay.description, "live": lay.version, "draft": None,
-                          "updated": lay.updated_at} for lay in await layouts.list_layouts(uow, app.id)}  # fmt: skip
+        rows: dict[str, dict[str, Any]] = {}
+        for lay in await layouts.list_layouts(uow, app.id):
+            rows[lay.key] = {"key": lay.key, "description": lay.description, "live": lay.version, "draft": None,
+                             "updated": lay.updated_at}  # fmt: skip
         for d in await layouts.drafts(uow, app.id):
-            row = rows.setdefault(
-                d.key, {"key": d.key, "description": d.description, "live": None, "updated": d.updated_at}
-            )
-            row["draft"], row["updated"] = d.number, max(row["updated"], d.updated_at)
+            row = rows.setdefault(d.key, {"key": d.key, "description": d.description, "live": None})
+            row["draft"] = d.number
+            row["updated"] = max(row["updated"], d.updated_at) if "updated" in row else d.updated_at
     context = {"tab": "layouts", "rows": [rows[k] for k in sorted(rows)], "errors": errors or {},
                "form": form or {"html": STARTER}}  # fmt: skip
     return await render(request, "templates/layouts.html", context, status=422 if errors else 200)
