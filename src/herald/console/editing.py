@@ -45,6 +45,8 @@ class EditorForm:
     layout: str = ""
     sample_data: str = ""
     values: dict[str, str] = field(default_factory=dict)
+    # What was wrong as it was read (a locale that is not a language tag).
+    read_errors: dict[str, str] = field(default_factory=dict)
 
 
 def controls(channel: str) -> list[Control]:
@@ -137,6 +139,7 @@ def read(data: FormData) -> EditorForm:
         locales=_locales(data, errors),
         layout=_text(data, "layout").strip(),
         sample_data=_text(data, "sample_data"),
+        read_errors=errors,
     )
     for locale in [None, *form.locales]:
         for channel in CHANNELS:
@@ -194,7 +197,7 @@ def _sample(form: EditorForm, errors: dict[str, str]) -> dict[str, Any] | None:
 
 def to_template(form: EditorForm) -> tuple[TemplateIn | None, dict[str, str]]:
     """The form as the API's `TemplateIn`, or None and the errors by control id."""
-    errors: dict[str, str] = {}
+    errors = dict(form.read_errors)
     if form.layout and not _EXTENDS.match(f'{{% extends "{form.layout}" %}}'):
         errors["layout"] = "not a layout's key"
     raw: dict[str, Any] = {
