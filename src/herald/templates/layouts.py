@@ -124,3 +124,13 @@ def to_out(layout: Layout) -> LayoutOut:
 
 def version_out(v: Version) -> LayoutVersionOut:
     return LayoutVersionOut(**VersionInfo.model_validate(v).model_dump(), key=v.key, html=v.content["html"])
+
+
+async def drafts(uow: UnitOfWork, app_id: uuid.UUID) -> list[Version]:
+    """The app's layout drafts, a never-published layout among them."""
+    return await repository.drafts_of(uow.session, app_id, Kind.LAYOUT)
+
+
+async def exists(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> bool:
+    """A layout of this key has a version, live or not."""
+    return bool(await versions.history(uow.session, _ref(app_id, key)))

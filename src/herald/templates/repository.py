@@ -90,6 +90,13 @@ async def live_layouts(session: AsyncSession, app_id: uuid.UUID, keys: set[str])
     return {key: content["html"] for key, content in rows}
 
 
+async def drafts_of(session: AsyncSession, app_id: uuid.UUID, kind: Kind) -> list[Version]:
+    """An app's drafts of one kind (a console lists them next to the live rows)."""
+    where = [Version.app_id == app_id, Version.kind == kind.value, Version.state == State.DRAFT.value]
+    rows = await session.scalars(select(Version).where(*where).order_by(Version.key))
+    return list(rows.all())
+
+
 async def templates_of(session: AsyncSession, app_id: uuid.UUID) -> list[Template]:
     rows = await session.scalars(select(Template).where(Template.app_id == app_id).order_by(Template.key))
     return list(rows.all())

@@ -181,3 +181,13 @@ async def delete_template(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> None:
 
 async def list_templates(uow: UnitOfWork, app_id: uuid.UUID) -> list[Template]:
     return await repository.templates_of(uow.session, app_id)
+
+
+async def drafts(uow: UnitOfWork, app_id: uuid.UUID) -> list[Version]:
+    """The app's template drafts, a draft-only template (never published) among them."""
+    return await repository.drafts_of(uow.session, app_id, Kind.TEMPLATE)
+
+
+async def exists(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> bool:
+    """A template of this key has a version, live or not."""
+    return bool(await versions.history(uow.session, _ref(app_id, key)))

@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 from herald.console.pages import Page
-from herald.console.routes import analytics, auth, home, integrations, members, queues, secrets, webhooks
+from herald.console.routes import (
+    analytics,
+    auth,
+    home,
+    integrations,
+    layouts,
+    members,
+    queues,
+    secrets,
+    template_editor,
+    template_history,
+    template_testsend,
+    templates,
+    webhooks,
+)
 
 PAGES: list[Page] = [auth.page, home.page, integrations.page, webhooks.page, secrets.page, members.page]
+# Templates: one module per page (list, editor, history, test send, layouts).
+PAGES += [templates.page, template_editor.page, template_history.page, template_testsend.page, layouts.page]
 PAGES += [queues.page, analytics.page]
