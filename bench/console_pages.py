@@ -153,6 +153,7 @@ def pages(app_id: uuid.UUID, end: datetime, picks: dict[str, str]) -> dict[str, 
     out["dead letters: provider vonage, 30 days"] = f"{base}/dead-letters?" + urlencode(
         {"provider": "vonage", "since": (end - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")}
     )
+    out["dead letters: replay confirmation (channel sms)"] = f"{base}/dead-letters/replay?channel=sms"
     out["dead letter"] = f"{base}/dead-letters/{picks['dead']}"
     out["user page (user-0)"] = f"{base}/users/user-0"
     return out
