@@ -27,7 +27,9 @@ async def list_dead(
     services: ServicesDep,
     channel: Channel | None = None,
     reason: str | None = Query(default=None, min_length=1, max_length=200, description="The provider's code"),
+    provider: str | None = Query(default=None, min_length=1, max_length=32, description="The provider that failed"),
     since: Timestamp | None = Query(default=None, description="Died at or after this instant (offset required)"),
+    until: Timestamp | None = Query(default=None, description="Died before this instant (offset required)"),
     cursor: str | None = Query(default=None, max_length=64, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> DeadLetterPage:
@@ -44,6 +46,8 @@ async def list_dead(
             since=since,
             cursor=before,
             limit=limit,
+            provider=provider,
+            until=until,
         )
     return DeadLetterPage(items=items, next_cursor=last.hex if last else None)
 

@@ -20,6 +20,8 @@ def page(
     since: datetime | None,
     before: uuid.UUID | None,
     limit: int,
+    provider: str | None = None,
+    until: datetime | None = None,
 ) -> Select[Delivery, Notification]:
     stmt = (
         select(Delivery, Notification)
@@ -32,8 +34,12 @@ def page(
         stmt = stmt.where(Delivery.channel == channel)
     if reason is not None:
         stmt = stmt.where(Delivery.reason == reason)
+    if provider is not None:
+        stmt = stmt.where(Delivery.provider == provider)
     if since is not None:
         stmt = stmt.where(Delivery.finished_at >= since)
+    if until is not None:
+        stmt = stmt.where(Delivery.finished_at < until)
     if before is not None:
         stmt = stmt.where(Delivery.id < before)
     return stmt.order_by(Delivery.id.desc()).limit(limit)

@@ -38,7 +38,9 @@ class ReplayFilter(BaseModel):
 
     channel: Channel | None = None
     reason: str | None = Field(default=None, min_length=1, max_length=200)
+    provider: str | None = Field(default=None, min_length=1, max_length=32)
     since: Timestamp | None = Field(default=None, description="Died at or after this instant")
+    until: Timestamp | None = Field(default=None, description="Died before this instant")
     ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)
     limit: int = Field(default=10_000, ge=1, le=100_000)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 
 from herald.deadletters import repository
 from herald.deadletters.schemas import DeadLetterOut, ReplayFilter
@@ -51,8 +51,19 @@ async def list_page(
     since: datetime | None = None,
     cursor: uuid.UUID | None = None,
     limit: int = 50,
+    provider: str | None = None,
+    until: datetime | None = None,
 ) -> tuple[list[DeadLetterOut], uuid.UUID | None]:
-    stmt = repository.page(app_id, channel=channel, reason=reason, since=since, before=cursor, limit=limit + 1)
+    stmt = repository.page(
+        app_id,
+        channel=channel,
+        reason=reason,
+        since=since,
+        before=cursor,
+        limit=limit + 1,
+        provider=provider,
+        until=until,
+    )
     rows = (await uow.session.execute(stmt)).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -87,11 +98,11 @@ async def replay(
     return [i for i, _ in revived]
 
 
-async def replay_matching(
-    uow: UnitOfWork, broker: Broker, outbox: Outbox | None, app_id: uuid.UUID | None, f: ReplayFilter
-) -> list[uuid.UUID]:
-    if f.ids is None and f.channel is None and f.reason is None and f.since is None:
-        raise ValidationFailed("say which dead letters to replay: ids, channel, reason or since", field="channel")
+def _matching(app_id: uuid.UUID | None, f: ReplayFilter) -> Select[Delivery, Notification]:
+    if f.ids is None and not (f.channel or f.reason or f.provider or f.since or f.until):
+        raise ValidationFailed(
+            "say which dead letters to replay: ids, channel, reason, provider, since or until", field="channel"
+        )
     stmt = repository.page(
         app_id,
         channel=f.channel.value if f.channel else None,
@@ -99,8 +110,21 @@ async def replay_matching(
         since=f.since,
         before=None,
         limit=f.limit,
+        provider=f.provider,
+        until=f.until,
     )
-    if f.ids is not None:
-        stmt = stmt.where(Delivery.id.in_(f.ids))
-    ids = [d.id for d, _ in (await uow.session.execute(stmt)).all()]
+    return stmt if f.ids is None else stmt.where(Delivery.id.in_(f.ids))
+
+
+async def count_matching(uow: UnitOfWork, app_id: uuid.UUID | None, f: ReplayFilter) -> int:
+    """How many dead letters `replay_matching` would take now (at most `f.limit`): what a
+    confirmation shows before anything is replayed."""
+    matching = _matching(app_id, f).with_only_columns(Delivery.id).subquery()
+    return int(await uow.session.scalar(select(func.count()).select_from(matching)) or 0)
+
+
+async def replay_matching(
+    uow: UnitOfWork, broker: Broker, outbox: Outbox | None, app_id: uuid.UUID | None, f: ReplayFilter
+) -> list[uuid.UUID]:
+    ids = [d.id for d, _ in (await uow.session.execute(_matching(app_id, f))).all()]
     return await replay(uow, broker, outbox, app_id, ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.kit.clock import utcnow
@@ -110,3 +110,27 @@ async def suppress(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     `created_at`), in one statement; one already suppressed keeps its first reason."""
     if rows:
         await conn.execute(upsert_insert(conn, Suppression).values(rows).on_conflict_do_nothing())
+
+
+async def suppressions_of(
+    session: AsyncSession, app_id: uuid.UUID, addresses: list[tuple[str, str]]
+) -> list[Suppression]:
+    """The app's suppressions of these (channel, address) pairs: read by primary key."""
+    if not addresses:
+        return []
+    rows = await session.scalars(
+        select(Suppression).where(
+            Suppression.app_id == app_id,
+            tuple_(Suppression.channel, Suppression.address).in_(addresses),
+        )
+    )
+    return list(rows)
+
+
+async def unsuppress(session: AsyncSession, app_id: uuid.UUID, channel: str, address: str) -> bool:
+    """Lift a suppression: the address is used again from the next delivery on."""
+    stmt = delete(Suppression).where(
+        Suppression.app_id == app_id, Suppression.channel == channel, Suppression.address == address
+    )
+    result = await session.execute(stmt.execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from herald.cache.interface import ContactCache
 from herald.kit.clock import utcnow
 from herald.kit.egress import EgressPolicy
-from herald.kit.errors import DeviceNotFound, EgressDenied, UserNotFound, ValidationFailed
+from herald.kit.errors import DeviceNotFound, EgressDenied, NotFound, UserNotFound, ValidationFailed
 from herald.kit.uow import UnitOfWork
 from herald.recipients import repository
 from herald.recipients.contacts import normalize_email, normalize_phone
-from herald.recipients.models import Device, User
+from herald.recipients.models import Device, Suppression, User
 from herald.recipients.schemas import DeviceIn, UserIn
 
 
@@ -137,3 +137,23 @@ async def remove_device(
         raise DeviceNotFound(field="device_id")
     await uow.session.delete(device)
     _invalidate_later(uow, cache, app_id, user_id)
+
+
+def _contacts(user: User) -> list[tuple[str, str]]:
+    return [(channel, address) for channel, address in (("email", user.email), ("sms", user.phone)) if address]
+
+
+async def suppressions(uow: UnitOfWork, app_id: uuid.UUID, user_id: str) -> list[Suppression]:
+    """The user's addresses the app no longer sends to (a bounce, a complaint, a STOP)."""
+    user = await require_user(uow, app_id, user_id)
+    return await repository.suppressions_of(uow.session, app_id, _contacts(user))
+
+
+async def remove_suppression(uow: UnitOfWork, app_id: uuid.UUID, user_id: str, channel: str, address: str) -> None:
+    """Lift the suppression of one of the user's own addresses (an address someone else has is
+    not theirs to lift): the send path reads suppressions afresh for each batch."""
+    user = await require_user(uow, app_id, user_id)
+    if (channel, address) not in _contacts(user) or not await repository.unsuppress(
+        uow.session, app_id, channel, address
+    ):
+        raise NotFound("this address of the user is not suppressed", field="address")
