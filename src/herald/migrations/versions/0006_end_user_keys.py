@@ -24,14 +24,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Plain ADD COLUMN, not a batch: on SQLite the batch recreated `apps` (for the expression
+    # default) and dropping the old table under its ON DELETE CASCADE keys emptied every app's
+    # data (tests/apps/test_migration_0006.py).
     json = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-    with op.batch_alter_table("apps", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("end_user_key", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("previous_end_user_key", sa.Text(), nullable=True))
-        batch_op.add_column(
-            sa.Column("previous_end_user_key_expires_at", herald.kit.db.UtcDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(sa.Column("allowed_origins", json, server_default=sa.text("'[]'"), nullable=False))
+    op.add_column("apps", sa.Column("end_user_key", sa.Text(), nullable=True))
+    op.add_column("apps", sa.Column("previous_end_user_key", sa.Text(), nullable=True))
+    op.add_column(
+        "apps", sa.Column("previous_end_user_key_expires_at", herald.kit.db.UtcDateTime(timezone=True), nullable=True)
+    )
+    op.add_column("apps", sa.Column("allowed_origins", json, server_default=sa.text("'[]'"), nullable=False))
 
 
 def downgrade() -> None:
