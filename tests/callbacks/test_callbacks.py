@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import orjson
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 from vonage_http_client import Auth  # type: ignore[import-untyped]
 
+from herald.callbacks.door import _route
 from herald.config import Settings
 from herald.events.models import DeliveryEvent
 from herald.notifications.models import Delivery
@@ -280,3 +282,34 @@ async def test_a_verdict_and_the_milestones_become_the_apps_webhook_messages(h: 
     assert sorted(t for t, _ in rows) == ["accepted", "delivered"]
     delivered = next(orjson.loads(body) for t, body in rows if t == "delivered")
     assert delivered["data"]["delivery_id"] == str(d) and delivered["data"]["provider"] is None
+
+
+def test_the_door_takes_only_callback_paths() -> None:
+    account = uuid.uuid4()
+    assert _route("/v1/callbacks/twilio") == ("twilio", None)
+    assert _route(f"/v1/callbacks/twilio/{account}") == ("twilio", account)
+    for other in ("/v1/callbacks/", "/v1/callbacks/twilio/", "/v1/callbacks/twilio/not-a-uuid",
+                  f"/v1/callbacks/twilio/{account}/x", "/v1/notifications", "/v1/callbacksx/twilio"):  # fmt: skip
+        assert _route(other) is None, other
+
+
+async def test_what_the_door_leaves_to_the_routes_is_answered_as_before(h: Herald) -> None:
+    # Not a UUID: FastAPI's own validation answers; a HEAD: the route's check for Mailchimp.
+    r = await h.client.post(f"{BASE}/v1/callbacks/twilio/not-a-uuid", content=b"")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    assert (await h.client.head(f"{BASE}/v1/callbacks/twilio")).status_code == 200
+
+
+async def test_the_door_refuses_nul_and_answers_storage_trouble_as_the_app_does(h: Herald) -> None:
+    r = await h.client.post(f"{BASE}/v1/callbacks/twilio?x=%00", content=b"")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "x"
+
+    async def down(*_: object, **__: object) -> int:
+        raise OSError("the database went away")
+
+    transport = h.client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    transport.app.state.callbacks.receive = down  # type: ignore[attr-defined]
+    r = await h.client.post(f"{BASE}/v1/callbacks/twilio", content=b"")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+    assert r.headers["Retry-After"] == "5"

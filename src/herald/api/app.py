@@ -19,6 +19,7 @@ from herald.api.me import router as me
 from herald.api.ops import router as ops
 from herald.api.services import ApiServices
 from herald.apps.endpoints import router as apps
+from herald.callbacks.door import CallbackDoor
 from herald.callbacks.endpoints import router as callbacks
 from herald.callbacks.service import CallbackDesk
 from herald.console.web import create_console
@@ -68,6 +69,8 @@ def create_app(services: ApiServices) -> FastAPI:
     # The last added is the outermost: the request limits come before anything else.
     for_end_users = [r for router in routers for r in router.routes if isinstance(r, APIRoute) and accepts_end_users(r)]
     app.add_middleware(EndUserCors, authenticator=authenticator, routes=for_end_users)
+    # Providers' callbacks, one receipt a request: answered ahead of the routing (callbacks.door).
+    app.add_middleware(CallbackDoor)
     api = services.settings.api
     app.add_middleware(
         RequestLimits,

@@ -13,7 +13,7 @@ own Request subclass is the documented way to change that parser.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import orjson
@@ -43,17 +43,19 @@ class JsonRoute(APIRoute):
 
         async def route_handler(request: Request) -> Response:
             strict = JsonRequest(request.scope, request.receive)
-            _refuse_nul_params(strict)
-            await _refuse_nul_body(strict)
+            await refuse_nul(strict)
             return await handle(strict)
 
         return route_handler
 
 
-def _refuse_nul_params(request: Request) -> None:
-    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+async def refuse_nul(request: Request, path_params: Mapping[str, str] | None = None) -> None:
+    """422 for a NUL in the path's parameters (the route's, unless given), the query or a JSON body."""
+    params = request.path_params if path_params is None else path_params
+    for name, value in (*params.items(), *request.query_params.multi_items()):
         if isinstance(value, str) and "\x00" in value:
             raise ValidationFailed(_NUL_MESSAGE, field=name)
+    await _refuse_nul_body(request)
 
 
 async def _refuse_nul_body(request: Request) -> None:

@@ -19,8 +19,12 @@ from herald.api.routing import JsonRoute
 from herald.callbacks.receipts import Callback
 from herald.callbacks.service import CallbackDesk
 
+PREFIX = "/v1/callbacks/"
 router = APIRouter(
-    prefix="/v1/callbacks", tags=["callbacks"], route_class=JsonRoute, responses=responses(403, 404, 413, 422, 431, 503)
+    prefix=PREFIX.rstrip("/"),
+    tags=["callbacks"],
+    route_class=JsonRoute,
+    responses=responses(403, 404, 413, 422, 431, 503),
 )
 
 
@@ -36,9 +40,11 @@ def signed_url(request: Request, public_url: str | None) -> str:
     return public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
-async def _receive(request: Request, kind: str, account: uuid.UUID | None) -> Response:
+async def receive_callback(request: Request, kind: str, account: uuid.UUID | None) -> Response:
     """The answer is written here, not through the response model (which validates and encodes
-    it again): providers post these by the thousand a second, one event each for some."""
+    it again): providers post these by the thousand a second, one event each for some. The
+    routes below and `callbacks.door` (which takes most callbacks before the routing) both
+    answer with it."""
     desk: CallbackDesk = request.app.state.callbacks
     callback = Callback(
         signed_url(request, request.app.state.services.settings.api.public_url),
@@ -52,24 +58,24 @@ async def _receive(request: Request, kind: str, account: uuid.UUID | None) -> Re
 
 @router.post("/{provider}", response_model=CallbackOut, summary="A callback from the deployment's own provider account")
 async def deployment_callback(request: Request, provider: str) -> Response:
-    return await _receive(request, provider, None)
+    return await receive_callback(request, provider, None)
 
 
 @router.post(
     "/{provider}/{account}", response_model=CallbackOut, summary="A callback from an app's own account (integration id)"
 )
 async def app_callback(request: Request, provider: str, account: uuid.UUID) -> Response:
-    return await _receive(request, provider, account)
+    return await receive_callback(request, provider, account)
 
 
 @router.get("/{provider}", response_model=CallbackOut, summary="A receipt sent as a GET (Vonage), deployment's account")
 async def deployment_receipt(request: Request, provider: str) -> Response:
-    return await _receive(request, provider, None)
+    return await receive_callback(request, provider, None)
 
 
 @router.get("/{provider}/{account}", response_model=CallbackOut, summary="A receipt sent as a GET, an app's account")
 async def app_receipt(request: Request, provider: str, account: uuid.UUID) -> Response:
-    return await _receive(request, provider, account)
+    return await receive_callback(request, provider, account)
 
 
 @router.head("/{provider}", include_in_schema=False)

@@ -1,0 +1,75 @@
+"""The callbacks' own door into the API: `POST` and `GET /v1/callbacks/{provider}[/{account}]`
+answered by an ASGI middleware, ahead of FastAPI's routing.
+
+Twilio and Vonage post one receipt per request, by the thousand a second. Under that load a
+profile of the API put about a fifth of its CPU per receipt in FastAPI's machinery around the
+handler: the exception middleware, the router's matching, the route's dependency solving and
+its response. The rules of those routes are few and written here once more, the same: NUL
+refused in the path, query and a JSON body (`api.routing`); a domain or storage error answered
+by the app's own exception handlers (`api.errors`), so the codes, statuses and Retry-After are
+the routes'. It sits inside the request limits (413, 431 come first).
+
+The routes stay declared in `callbacks.endpoints`: the OpenAPI document, `HEAD`, and whatever
+this door does not take (an account that is not a UUID gets FastAPI's 422) go through them.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from herald.api.routing import JsonRequest, refuse_nul
+from herald.callbacks.endpoints import PREFIX, receive_callback
+
+_METHODS = frozenset({"POST", "GET"})
+
+
+def _route(path: str) -> tuple[str, uuid.UUID | None] | None:
+    """(provider, account) of a callback path this door answers; None for any other path."""
+    if not path.startswith(PREFIX):
+        return None
+    parts = path[len(PREFIX) :].split("/")
+    if not parts[0] or len(parts) > 2:
+        return None
+    if len(parts) == 1:
+        return parts[0], None
+    try:
+        return parts[0], uuid.UUID(parts[1])
+    except ValueError:
+        return None
+
+
+class CallbackDoor:
+    """ASGI middleware: callbacks answered here, every other request handed on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = _route(scope["path"]) if scope["type"] == "http" and scope["method"] in _METHODS else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        provider, account = route
+        request = JsonRequest(scope, receive)
+        try:
+            await refuse_nul(request, {"provider": provider})
+            response = await receive_callback(request, provider, account)
+        except Exception as exc:
+            response = await self._handled(request, exc)
+        await response(scope, receive, send)
+
+    @staticmethod
+    async def _handled(request: Request, exc: Exception) -> Response:
+        """The app's own answer to `exc` (its exception handlers, by the exception's class);
+        raised on when it has none, as a route's would be (ServerErrorMiddleware's 500)."""
+        handlers = request.app.exception_handlers
+        for cls in type(exc).__mro__:
+            handler = handlers.get(cls)
+            if handler is not None:
+                response: Response = await handler(request, exc)
+                return response
+        raise exc
