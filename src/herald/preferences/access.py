@@ -16,12 +16,10 @@ a page's form from being replayed at another page and holds the rule every form 
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import hashlib
 import hmac
 import os
-import re
 import struct
 import uuid
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 
 from herald.apps.tokens import USER_ID_MAX
 from herald.kit.errors import Forbidden, NotFound
-from herald.tracking.tokens import derive_key
+from herald.tracking.tokens import derive_key, unb64
 
 PURPOSE = b"herald preference pages v1"
 CSRF_PURPOSE = b"herald preference page forms v1"
@@ -45,7 +43,6 @@ _AAD = b"herald:preferences-page:v1"
 _FIXED = struct.Struct(">q16s")  # expiry (Unix seconds), app id
 # A user id is at most 200 characters of up to 4 UTF-8 bytes each.
 MAX_TOKEN = 4 * ((1 + _NONCE + _FIXED.size + 4 * USER_ID_MAX + 16 + 2) // 3)
-_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class InvalidPreferencesLink(NotFound):
@@ -79,14 +76,6 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _unb64(token: str) -> bytes | None:
-    if len(token) > MAX_TOKEN or not _ALPHABET.fullmatch(token):
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    return raw if _b64(raw) == token else None  # one spelling per token
 
 
 class PageKeys:
@@ -104,7 +93,7 @@ class PageKeys:
 
     def open(self, token: str, now: datetime) -> PageClaim:
         """The page's claim; InvalidPreferencesLink (PreferencesLinkExpired) otherwise."""
-        raw = _unb64(token)
+        raw = unb64(token, MAX_TOKEN)
         if raw is None or len(raw) < 1 + _NONCE or raw[0] != _VERSION:
             raise InvalidPreferencesLink(field="token")
         try:

@@ -95,6 +95,19 @@ def _b64(raw: bytes) -> str:
     return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
+def unb64(token: str, max_length: int) -> bytes | None:
+    """A URL token's bytes (unpadded base64url, at most `max_length` characters), or None for
+    anything else, a non-canonical spelling included (stray bits in the last character): one
+    spelling per token."""
+    if len(token) > max_length or not _ALPHABET.fullmatch(token):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if base64.urlsafe_b64encode(raw).rstrip(b"=") == token.encode("ascii") else None
+
+
 class ClickSealer:
     """One email's click tokens: its delivery id sealed once, then a MAC and the URL per link."""
 
@@ -150,14 +163,9 @@ class TokenCodec:
     def open(self, token: str, kind: Kind) -> Claim | None:
         """The token's claim, or None for anything that is not a token of `kind` sealed with
         this key: forged, truncated, altered, of another kind, or from another deployment."""
-        if len(token) > MAX_TOKEN or not _ALPHABET.fullmatch(token):
+        raw = unb64(token, MAX_TOKEN)
+        if raw is None:
             return None
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        except (binascii.Error, ValueError):
-            return None
-        if base64.urlsafe_b64encode(raw).rstrip(b"=") != token.encode("ascii"):
-            return None  # a non-canonical spelling (stray bits in the last character)
         if kind is Kind.CLICK and len(raw) >= _CLICK_MIN_RAW and raw[0] == _CLICK_VERSION:
             return self._open_click(raw)
         if len(raw) < _MIN_RAW or raw[0] != _VERSION:
