@@ -7,7 +7,6 @@ taken for a notification id.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -43,21 +42,7 @@ async def export_csv(
     cap = services.settings.activity.export_max_rows
     rows = cap if limit is None else min(limit, cap)
     pages = service.export_pages(services.sessions, app.app_id, search, cursor=parse_cursor(cursor), max_rows=rows)
-    # The first page is read before the answer starts: a failure there is still an error
-    # status, not a cut-off 200.
-    first: service.ExportPage = await anext(pages, [])
-
-    async def body() -> AsyncIterator[bytes]:
-        yield export.lines((export.row(n, ds) for n, ds in first), header=True)
-        async for page in pages:
-            yield export.lines(export.row(n, ds) for n, ds in page)
-
-    headers = {
-        "Content-Disposition": 'attachment; filename="notifications.csv"',
-        "Cache-Control": "no-store",
-        "X-Export-Max-Rows": str(rows),
-    }
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)
+    return await export.streamed(pages, rows)
 
 
 @router.get(

@@ -5,12 +5,11 @@ notification's timeline with its content, through the services the API uses."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from herald.activity import export
 from herald.activity import service as activity
@@ -66,19 +65,7 @@ async def export_csv(request: Request, app: ViewerDep) -> Response:
     services = services_of(request)
     cap = services.settings.activity.export_max_rows
     pages = activity.export_pages(services.sessions, app.id, filters, cursor=form.cursor, max_rows=cap)
-    first: activity.ExportPage = await anext(pages, [])
-
-    async def body() -> AsyncIterator[bytes]:
-        yield export.lines((export.row(n, ds) for n, ds in first), header=True)
-        async for page in pages:
-            yield export.lines(export.row(n, ds) for n, ds in page)
-
-    headers = {
-        "Content-Disposition": 'attachment; filename="notifications.csv"',
-        "Cache-Control": "no-store",
-        "X-Export-Max-Rows": str(cap),
-    }
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)
+    return await export.streamed(pages, cap)
 
 
 @router.get("/{notification_id}")
