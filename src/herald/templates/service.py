@@ -117,16 +117,12 @@ async def version_of(uow: UnitOfWork, app_id: uuid.UUID, key: str, chosen: Which
 
 
 async def history(uow: UnitOfWork, app_id: uuid.UUID, key: str) -> list[VersionInfo]:
-    found = await versions.history(uow.session, _ref(app_id, key))
-    if not found:
-        raise TemplateNotFound(f"template {key!r} does not exist", field="template")
-    return [VersionInfo.model_validate(v) for v in found]
+    missing = TemplateNotFound(f"template {key!r} does not exist", field="template")
+    return await versions.history_info(uow.session, _ref(app_id, key), missing)
 
 
 async def diff(uow: UnitOfWork, app_id: uuid.UUID, key: str, a: int, b: int) -> DiffOut:
-    ref = _ref(app_id, key)
-    first, second = await versions.get(uow.session, ref, a), await versions.get(uow.session, ref, b)
-    return DiffOut(from_version=a, to_version=b, fields=versions.diff(first, second))
+    return await versions.diff_of(uow.session, _ref(app_id, key), a, b)
 
 
 async def linked_content(uow: UnitOfWork, app_id: uuid.UUID, content: dict[str, Any]) -> dict[str, Any]:

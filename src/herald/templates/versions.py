@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.clock import utcnow
-from herald.kit.errors import DraftNotFound, VersionNotFound
+from herald.kit.errors import DraftNotFound, HeraldError, VersionNotFound
 from herald.templates import repository
 from herald.templates.models import Kind, State, Version
-from herald.templates.schemas import FieldDiff, Which
+from herald.templates.schemas import DiffOut, FieldDiff, VersionInfo, Which
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +128,20 @@ async def which(session: AsyncSession, ref: Ref, chosen: Which) -> Version:
 
 async def history(session: AsyncSession, ref: Ref) -> list[Version]:
     return await repository.versions(session, ref.app_id, ref.kind, ref.key)
+
+
+async def history_info(session: AsyncSession, ref: Ref, missing: HeraldError) -> list[VersionInfo]:
+    """Every version's summary, oldest first; `missing` raised when there is none."""
+    found = await history(session, ref)
+    if not found:
+        raise missing
+    return [VersionInfo.model_validate(v) for v in found]
+
+
+async def diff_of(session: AsyncSession, ref: Ref, a: int, b: int) -> DiffOut:
+    """Versions `a` and `b` compared, field by field."""
+    first, second = await get(session, ref, a), await get(session, ref, b)
+    return DiffOut(from_version=a, to_version=b, fields=diff(first, second))
 
 
 def _texts(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
