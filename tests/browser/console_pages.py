@@ -4,13 +4,21 @@ test's browser artefacts)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Page
 
-from tests.console.seed import PASSWORD, Seeded
+from herald.api.app import create_app
+from herald.runtime import Runtime
+from tests.browser.conftest import ARTEFACTS
+from tests.browser.hosting import serve_asgi
+from tests.console.seed import PASSWORD, Seeded, seed
 
 BLOCKING = {"serious", "critical"}
 
@@ -42,3 +50,16 @@ class Console:
         await page.get_by_label("Email").fill(email)
         await page.get_by_label("Password").fill(password)
         await page.get_by_role("button", name="Sign in").click()
+
+
+@asynccontextmanager
+async def served_console(runtime: Runtime, page: Page, request: pytest.FixtureRequest) -> AsyncIterator[Console]:
+    """The runtime's API served with seeded console users; the page's CSP reports collected."""
+    seeded = await seed(runtime)
+    async with serve_asgi(create_app(runtime.api_services())) as origin:
+        served = Console(f"{origin}/console", seeded, request.node.stash[ARTEFACTS])
+        page.on(
+            "console",
+            lambda m: served.csp.extend([m.text] if re.search("Content.Security.Policy", m.text) else []),
+        )
+        yield served

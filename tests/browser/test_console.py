@@ -10,23 +10,13 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Page, expect
 
-from herald.api.app import create_app
 from herald.runtime import Runtime
-from tests.browser.conftest import ARTEFACTS
-from tests.browser.console_pages import Console
-from tests.browser.hosting import serve_asgi
-from tests.console.seed import seed
+from tests.browser.console_pages import Console, served_console
 
 
 @pytest.fixture
 async def console(runtime: Runtime, page: Page, request: pytest.FixtureRequest) -> AsyncIterator[Console]:
-    seeded = await seed(runtime)
-    async with serve_asgi(create_app(runtime.api_services())) as origin:
-        served = Console(f"{origin}/console", seeded, request.node.stash[ARTEFACTS])
-        page.on(
-            "console",
-            lambda m: served.csp.extend([m.text] if re.search("Content.Security.Policy", m.text) else []),
-        )
+    async with served_console(runtime, page, request) as served:
         yield served
 
 

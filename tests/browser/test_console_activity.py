@@ -12,26 +12,15 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
-from herald.api.app import create_app
 from herald.runtime import Runtime
-from tests.browser.conftest import ARTEFACTS
-from tests.browser.console_pages import Console
-from tests.browser.hosting import serve_asgi
+from tests.browser.console_pages import Console, served_console
 from tests.console.logs import Log, make_log
-from tests.console.seed import seed
 
 
 @pytest.fixture
 async def console(runtime: Runtime, page: Page, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Console, Log]]:
-    seeded = await seed(runtime)
-    log = await make_log(runtime, seeded)
-    async with serve_asgi(create_app(runtime.api_services())) as origin:
-        served = Console(f"{origin}/console", seeded, request.node.stash[ARTEFACTS])
-        page.on(
-            "console",
-            lambda m: served.csp.extend([m.text] if re.search("Content.Security.Policy", m.text) else []),
-        )
-        yield served, log
+    async with served_console(runtime, page, request) as served:
+        yield served, await make_log(runtime, served.seeded)
 
 
 async def test_an_editor_walks_activity_dead_letters_and_users(

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from playwright.async_api import Page, expect
 
-from herald.api.app import create_app
 from herald.config import BreakerSettings, MonitorSettings
 from herald.events.service import Recorded
 from herald.kit.channels import Channel
@@ -22,10 +21,7 @@ from herald.runtime import Runtime
 from herald.sandbox.faults import FaultSettings
 from herald.sandbox.smtp import SmtpSimulator
 from tests.analytics.seeding import publish, recorded
-from tests.browser.conftest import ARTEFACTS
-from tests.browser.console_pages import Console
-from tests.browser.hosting import serve_asgi
-from tests.console.seed import seed
+from tests.browser.console_pages import Console, served_console
 from tests.harness import Herald
 
 WAIT = 30_000  # ms: a poll every 5 s and a report every 50 ms; the wait ends as soon as the text shows
@@ -38,13 +34,7 @@ async def console(runtime: Runtime, page: Page, request: pytest.FixtureRequest) 
     runtime.router.breaker_settings = BreakerSettings(
         window=4, min_calls=3, failure_ratio=0.5, cooldown=timedelta(hours=1)
     )
-    seeded = await seed(runtime)
-    async with serve_asgi(create_app(runtime.api_services())) as origin:
-        served = Console(f"{origin}/console", seeded, request.node.stash[ARTEFACTS])
-        page.on(
-            "console",
-            lambda m: served.csp.extend([m.text] if re.search("Content.Security.Policy", m.text) else []),
-        )
+    async with served_console(runtime, page, request) as served:
         yield served
 
 
