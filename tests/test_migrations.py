@@ -15,11 +15,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Boolean, Connection, Executable, String, TableClause, Uuid, column, insert, select, table
+from sqlalchemy.sql.expression import ColumnClause
 
 from herald.apps.models import App
 from herald.kit.db import UtcDateTime, make_engine
 from herald.migrations import alembic_config
 from herald.models import Base
+from herald.recipients.models import User
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -64,8 +66,8 @@ def test_waiting_outbox_rows_survive_the_change_to_a_row_per_request(tmp_path: P
         assert conn.execute("SELECT channel, delivery_id FROM outbox").fetchall() == [("sms", d.hex)]
 
 
-def _apps_0004() -> TableClause:
-    """The apps table as 0004 left it, typed so each backend binds its own way."""
+def _apps_0004(*later: ColumnClause[Any]) -> TableClause:
+    """The apps table as 0004 left it (with `later` columns), typed so each backend binds its own way."""
     names = ("name", "key_id", "secret_hash")
     return table(
         "apps",
@@ -73,7 +75,27 @@ def _apps_0004() -> TableClause:
         *(column(n, String()) for n in names),
         column("active", Boolean()),
         column("created_at", UtcDateTime()),
+        *later,
     )
+
+
+def apps_since_0005() -> TableClause:
+    """The apps table's columns that every revision from 0005 on has: for rows written at an
+    old revision (today's model has columns those revisions have not)."""
+    return _apps_0004(column("updated_at", UtcDateTime()))
+
+
+async def seed_app_with_user(database_url: str, app: uuid.UUID) -> None:
+    """An app and its user "42", written at whatever revision (0005 or later) the database is at."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            now = datetime.now(UTC)
+            row = {"id": app, "name": "old", "key_id": f"hk_{app.hex[:12]}", "secret_hash": "x", "active": True}
+            await conn.execute(insert(apps_since_0005()).values(**row, created_at=now, updated_at=now))
+            await conn.execute(insert(User).values(app_id=app, user_id="42", attributes={}))
+    finally:
+        await engine.dispose()
 
 
 def _at(database_url: str, *statements: Executable) -> list[Sequence[Any]]:

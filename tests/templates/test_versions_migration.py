@@ -6,21 +6,11 @@ import uuid
 from datetime import UTC, datetime
 
 from alembic import command
-from sqlalchemy import Uuid, column, insert, select, table
+from sqlalchemy import insert, select
 
-from herald.kit.db import UtcDateTime
 from herald.migrations import alembic_config
 from herald.templates.models import Template, Version
-from tests.test_migrations import _at
-
-# `apps` as 0011 has it: today's model has columns 0011 has not.
-_APPS_0011 = table(
-    "apps",
-    *(column(name) for name in ("name", "key_id", "secret_hash", "active")),
-    column("id", Uuid()),
-    column("created_at", UtcDateTime()),
-    column("updated_at", UtcDateTime()),
-)
+from tests.test_migrations import _at, apps_since_0005
 
 
 def test_an_existing_template_becomes_its_published_version(database_url: str) -> None:
@@ -36,7 +26,7 @@ def test_an_existing_template_becomes_its_published_version(database_url: str) -
     }  # fmt: skip
     _at(
         database_url,
-        insert(_APPS_0011).values(**app, updated_at=at),
+        insert(apps_since_0005()).values(**app, updated_at=at),
         insert(Template.__table__).values(**template),  # type: ignore[arg-type]
     )
     command.upgrade(cfg, "head")
