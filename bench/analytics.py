@@ -10,12 +10,11 @@ answers in milliseconds, whatever the size of the log").
    the SQL and the assembly of the answer, not HTTP), N times after a warm-up: p50/p99 in ms;
    and the plan of each (EXPLAIN ANALYZE: its scans, the rows they read);
 3. consumer: batches of new events (a mix of kinds over every key of one hour) handed to the
-   consumer in a transaction ("with": hourly, daily and monthly), against the same transaction
-   without it, with the statement of migration 0010 (hourly and daily only: "before") and with
-   the six-table statement of the first version of 0011 (the app's own hourly, daily and
-   monthly rows too, one row per app and bucket every writer of the app locks: "six"; its
-   tables made here for the bench), in rotating order: the wall time each adds per event, and
-   this process's CPU per event.
+   consumer in a transaction ("staged": appended to analytics_pending, as the hot path does
+   since migration 0017), against the same transaction without it and with the increments
+   upserted straight into the three tables as before 0017 ("direct"), in rotating order: the
+   wall time each adds per event and this process's CPU per event; then the fold of what was
+   staged, per event.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import TextClause, event, text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.engines import Postgres
@@ -40,8 +39,9 @@ from bench.report import save
 from bench.run import machine_busy, versions
 from herald.analytics import service
 from herald.analytics.consumer import Rollups, increments
+from herald.analytics.folding import Folder
 from herald.analytics.models import COUNTERS, DIMENSIONS
-from herald.analytics.repository import TABLES, Filters, Increments, _pg_upsert, pg_params, pg_upsert
+from herald.analytics.repository import TABLES, Filters, Increments, Table
 from herald.apps.service import create_app
 from herald.events.repository import Target
 from herald.events.service import Incoming, Recorded
@@ -226,13 +226,13 @@ def _key(r: Recorded) -> tuple[str | None, str, str | None]:
 
 
 async def consumer(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -> dict[str, Any]:
-    """The consumer's cost: a transaction with it ("with": hourly, daily, monthly), with the
-    statement of migration 0010 ("before": hourly and daily), with the first 0011's six tables
-    ("six") and without, in rotating order."""
-    await _six_tables(engine)
+    """The consumer's cost: a transaction that stages the batch's increments as the hot path
+    does now ("staged"), one that upserts them into the three tables as it did before migration
+    0017 ("direct") and one without either, in rotating order; then what folding the staged
+    rows costs per event (the folder's share, off the hot path)."""
     rollups, rng = Rollups(), random.Random(22)
     out: dict[str, Any] = {}
-    modes = ("with", "before", "six", "without")
+    modes = ("staged", "direct", "without")
     for size in (1, 50, 500):
         batches = [_batch(app, size, end - timedelta(hours=2), rng, o.templates) for _ in range(o.batches)]
         walls: dict[str, list[float]] = {m: [] for m in modes}
@@ -243,12 +243,10 @@ async def consumer(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetim
                 c0, t0 = time.process_time(), time.perf_counter()
                 async with engine.begin() as conn:
                     await conn.execute(text("SELECT 1"))  # the events' own statements stand here
-                    if mode == "with":
+                    if mode == "staged":
                         await rollups.recorded(conn, batch)
-                    elif mode == "before":
-                        await conn.execute(_BEFORE, pg_params(increments(batch), _BEFORE_TABLES))
-                    elif mode == "six":
-                        await conn.execute(_SIX, _six_params(increments(batch)))
+                    elif mode == "direct":
+                        await conn.execute(_DIRECT, _direct_params(increments(batch)))
                 walls[mode].append((time.perf_counter() - t0) * 1000)
                 cpu[mode] += time.process_time() - c0
         events = size * len(batches)
@@ -256,6 +254,11 @@ async def consumer(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetim
         for m in modes[:-1]:
             r[f"added_ms_per_event_{m}"] = (sum(walls[m]) - sum(walls["without"])) / events
             r[f"client_cpu_us_per_event_{m}"] = (cpu[m] - cpu["without"]) / events * 1e6
+        c0, t0 = time.process_time(), time.perf_counter()
+        folded = await Folder(engine, interval=0, batch=10_000).once()
+        r["fold_ms_per_event"] = (time.perf_counter() - t0) * 1000 / events
+        r["fold_client_cpu_us_per_event"] = (time.process_time() - c0) / events * 1e6
+        r["staged_rows_folded"] = folded
         r["keys_per_batch"] = sum(len({_key(x) for x in b}) for b in batches) / len(batches)
         out[f"batch of {size}"] = r
         print(
@@ -264,68 +267,50 @@ async def consumer(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetim
                 f" {m} {r[f'added_ms_per_event_{m}'] * 1000:.0f} ({r[f'client_cpu_us_per_event_{m}']:.0f})"
                 for m in modes[:-1]
             )
-            + "; transaction p50"
+            + f"; folding {r['fold_ms_per_event'] * 1000:.1f} µs/event; transaction p50"
             + ", ".join(f" {m} {r[f'transaction_ms_{m}']['p50']:.2f}" for m in modes)
             + " ms"
         )
     return out
 
 
-# The consumer's statement before migration 0011: the hourly and daily tables only.
-_BEFORE_TABLES = ("hourly", "daily")
-_BEFORE = pg_upsert(_BEFORE_TABLES)
-# The first version of 0011: the three tables and the app's own rows (no dimensions) per hour,
-# day and month, in one statement. Its three extra tables exist only in the bench's database.
-_APP_TABLES = (("app_hourly", "hour", "timestamptz"), ("app_daily", "day", "date"), ("app_monthly", "month", "date"))
-
-
-def _app_upsert(name: str, bucket: str, sql_type: str) -> str:
-    arrays = [f"CAST(:{name}_app_id AS uuid[])", f"CAST(:{name}_bucket AS {sql_type}[])"]
-    arrays += [f"CAST(:{name}_{c} AS bigint[])" for c in COUNTERS]
+def _direct_upsert(t: Table) -> str:
+    """Before 0017: one table's increments added straight to its rows (arrays unnested)."""
+    arrays = ", ".join(
+        [f"CAST(:{t.bucket}_app_id AS uuid[])", f"CAST(:{t.bucket}_bucket AS {_SQL_TYPES[t.bucket]}[])"]
+        + [f"CAST(:{t.bucket}_{d} AS text[])" for d in DIMENSIONS]
+        + [f"CAST(:{t.bucket}_{c} AS bigint[])" for c in COUNTERS]
+    )
+    keys = ", ".join(t.keys)
     sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS)
     return (
-        f"INSERT INTO analytics_{name} AS r (app_id, {bucket}, {', '.join(COUNTERS)})"
-        f" SELECT * FROM unnest({', '.join(arrays)}) ON CONFLICT (app_id, {bucket}) DO UPDATE SET {sets}"
+        f"INSERT INTO {t.name} AS r ({keys}, {', '.join(COUNTERS)}) SELECT * FROM unnest({arrays})"
+        f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
     )
 
 
-def _six() -> TextClause:
-    parts = [(name, _pg_upsert(TABLES[name], name + "_")) for name in TABLES]
-    parts += [(name, _app_upsert(name, bucket, sql_type)) for name, bucket, sql_type in _APP_TABLES]
-    ctes = ", ".join(f"{name} AS ({part})" for name, part in parts[:-1])
-    return text(f"WITH {ctes} {parts[-1][1]}")
+_SQL_TYPES = {"hour": "timestamptz", "day": "date", "month": "date"}
+_PARTS = [(name, _direct_upsert(t)) for name, t in TABLES.items()]
+_DIRECT = text(
+    "WITH " + ", ".join(f"{name} AS ({sql} RETURNING 1)" for name, sql in _PARTS[:-1]) + " " + _PARTS[-1][1]
+)
 
 
-_SIX = _six()
-
-
-def _six_params(found: Increments) -> dict[str, list[Any]]:
-    params = pg_params(found, list(TABLES))
-    for name, bucket, _ in _APP_TABLES:
-        source = found["hourly" if bucket == "hour" else "daily" if bucket == "day" else "monthly"]
-        rows: dict[tuple[Any, Any], list[int]] = {}
-        for key, counts in source.items():
-            row = rows.setdefault((key[0], key[1]), [0] * len(COUNTERS))
+def _direct_params(hourly: Increments) -> dict[str, list[Any]]:
+    by_table: dict[str, dict[tuple[Any, ...], list[int]]] = {"hour": hourly, "day": {}, "month": {}}
+    for key, counts in hourly.items():
+        day = key[1].date()
+        for bucket, value in (("day", day), ("month", day.replace(day=1))):
+            row = by_table[bucket].setdefault((key[0], value, *key[2:]), [0] * len(COUNTERS))
             for i, n in enumerate(counts):
                 row[i] += n
+    params: dict[str, list[Any]] = {}
+    for bucket, rows in by_table.items():
         keys = sorted(rows)
-        params[f"{name}_app_id"] = [k[0] for k in keys]
-        params[f"{name}_bucket"] = [k[1] for k in keys]
-        for i, c in enumerate(COUNTERS):
-            params[f"{name}_{c}"] = [rows[k][i] for k in keys]
+        names = ("app_id", "bucket", *DIMENSIONS)
+        params |= {f"{bucket}_{name}": [k[i] for k in keys] for i, name in enumerate(names)}
+        params |= {f"{bucket}_{c}": [rows[k][i] for k in keys] for i, c in enumerate(COUNTERS)}
     return params
-
-
-async def _six_tables(engine: AsyncEngine) -> None:
-    counters = ", ".join(f"{c} bigint NOT NULL" for c in COUNTERS)
-    async with engine.begin() as conn:
-        for name, bucket, sql_type in _APP_TABLES:
-            await conn.execute(
-                text(
-                    f"CREATE TABLE IF NOT EXISTS analytics_{name} (app_id uuid NOT NULL REFERENCES apps (id)"
-                    f" ON DELETE CASCADE, {bucket} {sql_type} NOT NULL, {counters}, PRIMARY KEY (app_id, {bucket}))"
-                )
-            )
 
 
 async def main(o: Options) -> dict[str, Any]:

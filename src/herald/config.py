@@ -201,6 +201,14 @@ class MonitorSettings(BaseModel):
     retention: Duration = timedelta(hours=3)
 
 
+class AnalyticsSettings(BaseModel):
+    """The rollups (herald/analytics): how often workers and the scheduler fold the increments
+    the hot path staged, and how many staged rows one transaction folds."""
+
+    fold_interval: Duration = timedelta(seconds=1)
+    fold_batch: int = Field(default=10_000, ge=1, le=100_000)
+
+
 class ReconcilerSettings(BaseModel):
     """How long a delivery may sit in `queued` past its due time before it is re-driven."""
 
@@ -323,6 +331,7 @@ class Settings(BaseSettings):
     providers: dict[str, dict[str, Any]] = {}
     reconciler: ReconcilerSettings = ReconcilerSettings()
     monitor: MonitorSettings = MonitorSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
     egress: EgressSettings = EgressSettings()
     webhooks: WebhookSettings = WebhookSettings()
     tracking: TrackingSettings = TrackingSettings()

@@ -1,6 +1,6 @@
 """Every model, imported once so that the metadata (and Alembic) sees the whole schema."""
 
-from herald.analytics.models import DailyRollup, HourlyRollup
+from herald.analytics.models import DailyRollup, HourlyRollup, MonthlyRollup, PendingIncrement
 from herald.apps.models import App
 from herald.console.models import ConsoleLoginThrottle, ConsoleMembership, ConsoleSession, ConsoleUser
 from herald.events.models import DeliveryEvent, Engagement
@@ -33,8 +33,10 @@ __all__ = [
     "HourlyRollup",
     "Integration",
     "Layout",
+    "MonthlyRollup",
     "Notification",
     "OutboxEntry",
+    "PendingIncrement",
     "Preference",
     "ProviderBeat",
     "Suppression",

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herald.analytics.consumer import Rollups
+from herald.analytics.folding import Folder
 from herald.api.services import ApiServices
 from herald.apps.holds import Holds
 from herald.cache.interface import ContactCache
@@ -186,17 +187,29 @@ class Runtime:
         if interval > 0 and self.settings.metrics.token is not None:
             await run_sampler(self.monitor(), stop, interval)
 
+    def folder(self) -> Folder:
+        a = self.settings.analytics
+        single = self.read_engine if self.engine.dialect.name == "postgresql" else None
+        return Folder(self.engine, interval=a.fold_interval.total_seconds(), batch=a.fold_batch, single=single)
+
+    async def fold_rollups(self, stop: asyncio.Event) -> None:
+        """Add the increments the hot path staged to the analytics rollups, until `stop`
+        (every worker process and the scheduler; any number may)."""
+        await self.folder().run(stop)
+
     async def relay(self, stop: asyncio.Event) -> None:
         """Publish outbox rows their requests did not, until `stop` (only a broker outside the
         database has any)."""
         await run_relay(self.engine, self.broker, stop)
 
     async def housekeeping(self, stop: asyncio.Event) -> None:
-        """Release scheduled sends, promote due retries and re-drive what a queue lost, until `stop`."""
+        """Release scheduled sends, promote due retries, re-drive what a queue lost and fold the
+        analytics increments, until `stop`."""
         r = self.settings.reconciler
         await asyncio.gather(
             run_scheduler(self.sessions, self.broker, stop),
             run_reconciler(self.sessions, self.broker, stop, r.grace, r.interval),
+            self.fold_rollups(stop),
         )
 
     async def close(self) -> None:

@@ -42,8 +42,10 @@ async def run_workers(
     in-database queue, which loses nothing), with an external broker the outbox relay, and the
     webhook dispatcher (unless HERALD_WEBHOOKS__ENABLED is off)."""
     tasks = [asyncio.create_task(runtime.worker(c).run(stop), name=f"worker-{c.value}") for c in channels]
-    if scheduler:
+    if scheduler:  # the analytics folder with it
         tasks.append(asyncio.create_task(runtime.housekeeping(stop), name="housekeeping"))
+    else:
+        tasks.append(asyncio.create_task(runtime.fold_rollups(stop), name="analytics-folder"))
     if runtime.broker.uses_outbox:
         tasks.append(asyncio.create_task(runtime.relay(stop), name="relay"))
     tasks.append(asyncio.create_task(runtime.webhooks(stop), name="webhooks"))

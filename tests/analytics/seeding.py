@@ -85,11 +85,17 @@ async def publish(engine: AsyncEngine, events: list[Recorded]) -> None:
         await Rollups().recorded(conn, events)
 
 
+async def fold(runtime: Runtime) -> int:
+    """Fold every staged increment into the rollups, as a worker's folder does; how many rows."""
+    return await runtime.folder().once()
+
+
 async def rows(runtime: Runtime, table: str = "hourly") -> list[dict[str, Any]]:
-    """Every row of a rollup table (named as in repository.TABLES), its key and its non-zero
-    counters; the bucket under "bucket", the dimensions under template, version, channel and
-    provider."""
+    """Every row of a rollup table (named as in repository.TABLES), once what was staged is
+    folded: its key and its non-zero counters; the bucket under "bucket", the dimensions under
+    template, version, channel and provider."""
     t = TABLES[table]
+    await fold(runtime)
     async with runtime.sessions() as session:
         found = (await session.execute(select(t.model.__table__))).mappings().all()
     out = []

@@ -6,16 +6,17 @@ import asyncio
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from herald.analytics.consumer import Rollups, counted, increments
-from herald.analytics.models import HourlyRollup, MonthlyRollup
-from herald.events.service import Recorded
+from herald.analytics.consumer import counted, increments
+from herald.analytics.folding import Folder, fold_all
+from herald.analytics.models import HourlyRollup, MonthlyRollup, PendingIncrement
 from herald.notifications.models import Delivery
 from herald.runtime import Runtime
-from tests.analytics.seeding import app_ids, delivery, event, publish, record, recorded, rows
+from tests.analytics.seeding import app_ids, delivery, event, fold, publish, record, recorded, rows
 from tests.harness import Herald, client_for
 
 T0 = datetime(2026, 3, 1, 10, 59, 30, tzinfo=UTC)  # accepted at; its hour is 10:00
@@ -55,7 +56,7 @@ def test_what_one_new_event_counts(
     assert counted(r) == expected
 
 
-def test_a_batch_is_one_increment_per_key_in_each_table() -> None:
+def test_a_batch_is_one_increment_per_hourly_key() -> None:
     app = uuid.uuid4()
     batch = [
         recorded(app, "sent", T0),
@@ -65,25 +66,48 @@ def test_a_batch_is_one_increment_per_key_in_each_table() -> None:
         recorded(app, "delivered", T0, changed=False),  # counts nothing: no key
     ]
     batch.append(recorded(app, "sent", datetime(2026, 2, 28, 23, 59, tzinfo=UTC)))  # the month before
-    found = increments(batch)
-    assert list(found) == ["hourly", "daily", "monthly"]
     sent = 1
-    assert {(k[1], k[2], k[5]): v[sent] for k, v in found["hourly"].items()} == {
+    assert {(k[1], k[2], k[5]): v[sent] for k, v in increments(batch).items()} == {
         (H0, "welcome", "smtp"): 2,
         (H0 + timedelta(hours=1), "welcome", "smtp"): 1,
         (H0, "", ""): 1,
         (datetime(2026, 2, 28, 23, tzinfo=UTC), "welcome", "smtp"): 1,
     }
-    assert {(k[1], k[2], k[5]): v[sent] for k, v in found["daily"].items()} == {
-        (date(2026, 3, 1), "welcome", "smtp"): 3,
+
+
+async def test_a_fold_adds_each_hour_to_its_day_and_month(runtime: Runtime) -> None:
+    """Staged hourly increments, folded: the daily and monthly rows are their sums, and the
+    staging table is empty afterwards (a second fold adds nothing)."""
+    c = await client_for(runtime, "app-one")
+    await c.aclose()
+    [app] = await app_ids(runtime)
+    batch = [
+        recorded(app, "sent", T0),
+        recorded(app, "sent", T0 + timedelta(minutes=1)),  # 11:00, the same day
+        recorded(app, "sent", T0, provider=None, template=None),
+        recorded(app, "sent", datetime(2026, 2, 28, 23, 59, tzinfo=UTC)),  # the month before
+    ]
+    await publish(runtime.engine, batch[:2])
+    await publish(runtime.engine, batch[2:])
+    assert await fold(runtime) == 4  # one staged row per key and batch
+    assert await fold(runtime) == 0
+
+    def sent(found: list[dict[str, Any]]) -> dict[tuple[Any, str, str], int]:
+        return {(r["bucket"], r["template"], r["provider"]): r["sent"] for r in found}
+
+    assert sent(await rows(runtime, "daily")) == {
+        (date(2026, 3, 1), "welcome", "smtp"): 2,
         (date(2026, 3, 1), "", ""): 1,
         (date(2026, 2, 28), "welcome", "smtp"): 1,
     }
-    assert {(k[1], k[2], k[5]): v[sent] for k, v in found["monthly"].items()} == {
-        (date(2026, 3, 1), "welcome", "smtp"): 3,
+    assert sent(await rows(runtime, "monthly")) == {
+        (date(2026, 3, 1), "welcome", "smtp"): 2,
         (date(2026, 3, 1), "", ""): 1,
         (date(2026, 2, 1), "welcome", "smtp"): 1,
     }
+    # The same keys again: added to the rows folded before.
+    await publish(runtime.engine, batch[:1])
+    assert sent(await rows(runtime, "monthly"))[(date(2026, 3, 1), "welcome", "smtp")] == 3
 
 
 async def test_each_kind_counts_through_the_event_log(herald: Herald) -> None:
@@ -170,6 +194,7 @@ async def test_a_real_delivery_counts_in_the_hour_it_was_accepted(herald: Herald
     later = accepted + timedelta(days=3)
     await record(herald.runtime, [event(delivery_id, "delivered", later), event(delivery_id, "opened", later)])
     await record(herald.runtime, [event(delivery_id, "opened", later + timedelta(hours=1))])
+    await fold(herald.runtime)
     async with herald.runtime.sessions() as session:
         found = {r.provider: r for r in (await session.scalars(select(HourlyRollup))).all()}
     # The intake's `accepted` knows no provider yet; the worker's `sent` and what follows do.
@@ -180,35 +205,36 @@ async def test_a_real_delivery_counts_in_the_hour_it_was_accepted(herald: Herald
     assert (row.sent, row.delivered, row.opened, row.opened_unique) == (1, 1, 2, 1)
 
 
-async def test_concurrent_writers_of_the_same_keys_all_count(runtime: Runtime) -> None:
-    """Transactions that increment the same rows, their keys in opposite orders, wait for each
-    other (PostgreSQL's row locks; SQLite's one writer) instead of deadlocking, and every
-    increment is counted."""
+async def test_concurrent_writers_and_folders_count_every_increment_once(runtime: Runtime) -> None:
+    """Writers stage the same keys in different orders while three folders and a reader's
+    waiting fold run side by side, in batches smaller than what is staged: the folders share
+    the rows out (PostgreSQL's SKIP LOCKED; SQLite's one writer), lock the rollups' rows in the
+    same order (no deadlock), and every increment is counted once."""
     c = await client_for(runtime, "app-one")
     await c.aclose()
     [app] = await app_ids(runtime)
     keys = [("welcome", "email"), ("digest", "email"), ("welcome", "sms"), ("digest", "sms")]
+    orders = [keys, list(reversed(keys)), keys[1:] + keys[:1], keys[2:] + keys[:2]]
 
-    def batch(order: list[tuple[str, str]]) -> list[Recorded]:
-        return [recorded(app, "sent", T0, template=t, channel=ch) for t, ch in order]
+    async def writer(order: list[tuple[str, str]]) -> None:
+        for _ in range(5):
+            await publish(runtime.engine, [recorded(app, "sent", T0, template=t, channel=ch) for t, ch in order])
 
-    holding = asyncio.Event()
+    async def folder() -> None:
+        small = Folder(runtime.engine, interval=0, batch=3)
+        for _ in range(10):
+            await small.once()
 
-    async def first() -> None:
+    async def reader() -> None:
         async with runtime.engine.begin() as conn:
-            await Rollups().recorded(conn, batch(keys))
-            holding.set()
-            await asyncio.sleep(0.3)  # the others queue on its row locks meanwhile
+            await fold_all(conn, batch=2)
 
-    async def other(order: list[tuple[str, str]]) -> None:
-        await holding.wait()
-        await publish(runtime.engine, batch(order))
-
-    writers = [other(list(reversed(keys))), other(keys[1:] + keys[:1]), other(keys[2:] + keys[:2])]
-    await asyncio.gather(first(), *writers, *(publish(runtime.engine, batch(keys[::-1])) for _ in range(8)))
+    await asyncio.gather(*(writer(o) for o in orders), *(folder() for _ in range(3)), reader())
+    await fold(runtime)
     async with runtime.sessions() as session:
+        staged = (await session.execute(select(func.count()).select_from(PendingIncrement))).scalar_one()
         sent = dict(((r.template, r.channel), r.sent) for r in (await session.scalars(select(HourlyRollup))).all())
-    assert sent == {k: 12 for k in keys}
-    async with runtime.sessions() as session:
         monthly = (await session.scalars(select(MonthlyRollup))).all()
-    assert sorted(((r.template, r.channel), r.sent) for r in monthly) == sorted((k, 12) for k in keys)
+    assert staged == 0
+    assert sent == {k: 20 for k in keys}
+    assert sorted(((r.template, r.channel), r.sent) for r in monthly) == sorted((k, 20) for k in keys)

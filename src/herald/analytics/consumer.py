@@ -1,5 +1,6 @@
-"""The rollups' consumer of delivery events: new events in, counter increments out, in the same
-transaction as the events themselves (so the counters are exactly what the log committed).
+"""The rollups' consumer of delivery events: new events in, counter increments staged, in the
+same transaction as the events themselves (so the counters are exactly what the log committed,
+once `folding` has added them to the rollups: within a second, and before any read).
 
 What each new event counts (`Recorded` only ever holds events recorded for the first time):
 - accepted, sent, failed, dead: one each;
@@ -18,8 +19,8 @@ under its template, channel and provider.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,9 +68,8 @@ def counted(r: Recorded) -> tuple[str, ...]:
 
 
 def increments(events: Sequence[Recorded]) -> Increments:
-    """The batch's increments per table and key (a key appears once per table): the hourly
-    keys counted from the events, every coarser table summed from them (per key, not per event)."""
-    hourly: dict[Key, list[int]] = {}
+    """The batch's increments per hourly key (a key appears once)."""
+    hourly: Increments = {}
     for r in events:
         names = counted(r)
         if not names:
@@ -89,25 +89,7 @@ def increments(events: Sequence[Recorded]) -> Increments:
             row = hourly[key] = [0] * len(COUNTERS)
         for name in names:
             row[_INDEX[name]] += 1
-    out: Increments = {"hourly": hourly}
-    if not hourly:
-        return out
-    out["daily"] = daily = _rekey(hourly, lambda k: (k[0], k[1].date(), *k[2:]))
-    out["monthly"] = _rekey(daily, lambda k: (k[0], k[1].replace(day=1), *k[2:]))
-    return out
-
-
-def _rekey(finer: dict[Key, list[int]], coarser: Callable[[Key], Key]) -> dict[Key, list[int]]:
-    out: dict[Key, list[int]] = {}
-    for key, counts in finer.items():
-        new = coarser(key)
-        row = out.get(new)
-        if row is None:
-            out[new] = list(counts)
-        else:
-            for i, n in enumerate(counts):
-                row[i] += n
-    return out
+    return hourly
 
 
 # A milestone to fold: (delivery id, app id, accepted at, template, channel, provider, counter).
@@ -127,19 +109,16 @@ def fold_params(events: Sequence[Recorded]) -> dict[str, list[Any]]:
 
 def fold_arrays(milestones: Iterable[Milestone]) -> dict[str, list[Any]]:
     """`fold_params` from bare tuples: the intake's hot path builds no event objects for them."""
-    buckets: dict[datetime, tuple[datetime, date, date]] = {}  # a batch shares a few instants
+    hours_of: dict[datetime, datetime] = {}  # a batch shares a few instants
     columns: tuple[list[Any], ...] = tuple([] for _ in repository.FOLD_NAMES)
-    ids, apps, hours, days, months, templates, channels, providers, counters = columns
+    ids, apps, hours, templates, channels, providers, counters = columns
     for delivery_id, app_id, created_at, template, channel, provider, counter in milestones:
-        b = buckets.get(created_at)
-        if b is None:
-            hour = created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-            b = buckets[created_at] = (hour, hour.date(), hour.date().replace(day=1))
+        hour = hours_of.get(created_at)
+        if hour is None:
+            hour = hours_of[created_at] = created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         ids.append(delivery_id)
         apps.append(app_id)
-        hours.append(b[0])
-        days.append(b[1])
-        months.append(b[2])
+        hours.append(hour)
         templates.append(template or "")
         channels.append(channel)
         providers.append(provider or "")
@@ -157,4 +136,4 @@ class Rollups:
     folds_into_statement = True
 
     async def recorded(self, conn: AsyncConnection, events: Sequence[Recorded]) -> None:
-        await repository.add(conn, increments(events))
+        await repository.stage(conn, increments(events))

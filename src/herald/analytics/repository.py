@@ -1,23 +1,21 @@
-"""Every SQL statement about rollups: the increments (one upsert per key and table), and the sums
-read back.
+"""The rollups' SQL on the hot path and on the way out: increments staged (appended to
+`analytics_pending`, see `models.PendingIncrement` for why), and the sums read back. The
+statements that fold staged rows into the tables are in `folding`.
 
-The increments run inside the transaction that recorded the events, on the delivery hot path:
-one statement per batch on PostgreSQL (the keys' increments unnested from arrays, every table's
-rows together), an executemany per table on SQLite. Keys are written in sorted
-order, so two transactions that touch the same rows lock them in the same order and cannot
-deadlock each other.
+The increments are staged inside the transaction that recorded the events: within the intake's
+or the recorder's own statement on PostgreSQL (`fold_ctes`), or one insert per batch of a
+consumer's events (`stage`).
 """
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, TextClause, func, select, text, union_all
+from sqlalchemy import Select, func, insert, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.analytics.models import (
@@ -26,6 +24,7 @@ from herald.analytics.models import (
     DailyRollup,
     HourlyRollup,
     MonthlyRollup,
+    PendingIncrement,
     RollupModel,
 )
 from herald.kit.db import upsert_insert
@@ -33,15 +32,17 @@ from herald.kit.db import upsert_insert
 # A key: (app_id, bucket, template, template_version, channel, provider). The bucket is a datetime
 # (an hour) or a date (a day, a month's first).
 Key = tuple[Any, ...]
-# Each table's increments by key, the tables named as in TABLES.
-Increments = dict[str, dict[Key, list[int]]]
+# Increments by hourly key (the day's and month's follow from the hour when they are folded).
+Increments = dict[Key, list[int]]
+# A key's columns in the staging table.
+_STAGED = ("app_id", "hour", *DIMENSIONS)
+_PENDING = PendingIncrement.__tablename__
 
 
 @dataclass(frozen=True, slots=True)
 class Table:
     model: RollupModel
     bucket: str  # the bucket's column: hour, day or month
-    sql_type: str  # its PostgreSQL type, for the arrays of the upsert
 
     @property
     def name(self) -> str:
@@ -52,106 +53,48 @@ class Table:
         return ("app_id", self.bucket, *DIMENSIONS)
 
 
-# Every table, in the order they are written in (the same for every writer: see above).
+# Every table, in the order folders write them (the same for every folder: see `folding`).
 TABLES: dict[str, Table] = {
-    "hourly": Table(HourlyRollup, "hour", "timestamptz"),
-    "daily": Table(DailyRollup, "day", "date"),
-    "monthly": Table(MonthlyRollup, "month", "date"),
+    "hourly": Table(HourlyRollup, "hour"),
+    "daily": Table(DailyRollup, "day"),
+    "monthly": Table(MonthlyRollup, "month"),
 }
-
-
-# Where `_chained` puts an upsert's wait on the one before it.
-_GUARD = " /*guard*/"
-
-
-def _pg_upsert(t: Table, prefix: str) -> str:
-    keys = ", ".join(t.keys)
-    arrays = [f"CAST(:{prefix}app_id AS uuid[])", f"CAST(:{prefix}bucket AS {t.sql_type}[])"]
-    arrays += [f"CAST(:{prefix}{d} AS text[])" for d in t.keys[2:]]
-    arrays += [f"CAST(:{prefix}{c} AS bigint[])" for c in COUNTERS]
-    sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS)
-    # Only this module's constant names go into the text; every value is a bound array.
-    return (
-        f"INSERT INTO {t.name} AS r ({keys}, {', '.join(COUNTERS)}) SELECT * FROM unnest({', '.join(arrays)}){_GUARD}"  # noqa: S608
-        f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-    )
-
-
-def pg_upsert(names: Sequence[str]) -> TextClause:
-    """The upsert of these tables' increments (parameters: `pg_params`) in one statement: every
-    table but the last in a data-modifying CTE, the last in the main statement, each waiting on
-    the one before (`_chained`), so with the sorted keys every writer's lock order is the same."""
-    chain = _chained([(name, _pg_upsert(TABLES[name], name + "_")) for name in names])
-    ctes = ", ".join(f"{name} AS ({part} RETURNING 1)" for name, part in chain[:-1])
-    return text(f"WITH {ctes} {chain[-1][1]}" if ctes else chain[-1][1])
-
-
-def _chained(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Each table's upsert made to wait on the one before it (a one-time filter over that
-    upsert's CTE, which returns a row per row written), so every writer locks its hourly rows,
-    then its daily ones, then its monthly ones, whatever order PostgreSQL runs the CTEs in: the
-    recorder's and the intake's folded statements (`fold_ctes`) name them differently."""
-    out = [parts[0]]
-    for (before, _), (name, part) in itertools.pairwise(parts):
-        # Only this module's constant names go into the text.
-        out.append((name, part.replace(_GUARD, f" WHERE (SELECT count(*) FROM {before}) >= 0", 1)))  # noqa: S608
-    return [(out[0][0], out[0][1].replace(_GUARD, "", 1)), *out[1:]]
 
 
 # The milestone rows a folded statement may count (`fold_ctes`): one per delivery and counter.
 _FOLD_COLUMNS: tuple[tuple[str, str], ...] = (
-    *(("id", "uuid"), ("app_id", "uuid"), ("hour", "timestamptz"), ("day", "date"), ("month", "date")),
+    *(("id", "uuid"), ("app_id", "uuid"), ("hour", "timestamptz")),
     *(("template", "text"), ("channel", "text"), ("provider", "text"), ("counter", "text")),
 )
 FOLD_NAMES = tuple(name for name, _ in _FOLD_COLUMNS)
 
 
 def fold_ctes(source: str) -> str:
-    """Data-modifying CTEs (to follow others in a WITH) that add Herald's own milestones to the
-    rollups, counting only the rows whose delivery id the CTE `source` returns: the deliveries
-    the statement itself inserted or updated, so a stale result or a notification that lost
-    its dedup race counts nothing. Parameters: `fold_params`. On PostgreSQL this is how the
-    intake and the recorder stay one statement when no webhook message is owed."""
+    """Data-modifying CTEs (to follow others in a WITH) that stage Herald's own milestones for
+    the rollups, counting only the rows whose delivery id the CTE `source` returns: the
+    deliveries the statement itself inserted or updated, so a stale result or a notification
+    that lost its dedup race counts nothing. Parameters: `fold_params`. On PostgreSQL this is
+    how the intake and the recorder stay one statement when no webhook message is owed."""
     arrays = ", ".join(f"CAST(:m_{name} AS {sql}[])" for name, sql in _FOLD_COLUMNS)
-    parts = []
-    for name, t in TABLES.items():
-        bucket = t.bucket
-        # Sorted as `_arrays` sorts keys (text in code point order: COLLATE "C").
-        group = f"app_id, {bucket}, template, channel, provider"
-        order = f'app_id, {bucket}, template COLLATE "C", channel COLLATE "C", provider COLLATE "C"'
-        counts = ", ".join(f"count(*) FILTER (WHERE counter = '{c}')" if c in FOLDED else "0" for c in COUNTERS)
-        sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS if c in FOLDED)
-        parts.append(
-            (
-                f"fold_{name}",
-                f"INSERT INTO {t.name} AS r ({', '.join(t.keys)}, {', '.join(COUNTERS)})"  # noqa: S608
-                f" SELECT app_id, {bucket}, template, '', channel, provider, {counts} FROM fold_rows{_GUARD}"
-                f" GROUP BY {group} ORDER BY {order}"
-                f" ON CONFLICT ({', '.join(t.keys)}) DO UPDATE SET {sets}",
-            )
-        )
+    counts = ", ".join(f"count(*) FILTER (WHERE counter = '{c}')" if c in FOLDED else "0" for c in COUNTERS)
+    keys = "app_id, hour, template, channel, provider"
     rows = (
         f"fold_rows AS (SELECT v.* FROM unnest({arrays}) AS v({', '.join(FOLD_NAMES)})"  # noqa: S608
         f" WHERE v.id IN (SELECT id FROM {source}))"
     )
-    return ", ".join([rows, *(f"{name} AS ({part} RETURNING 1)" for name, part in _chained(parts))])
+    staged = (
+        f"fold_staged AS (INSERT INTO {_PENDING} ({keys}, template_version, {', '.join(COUNTERS)})"  # noqa: S608
+        f" SELECT {keys}, '', {counts} FROM fold_rows GROUP BY {keys} RETURNING 1)"
+    )
+    return f"{rows}, {staged}"
 
 
 # The counters a folded statement adds to: Herald's own milestones.
 FOLDED = frozenset({"accepted", "sent", "failed", "dead"})
 
 
-def pg_params(increments: Increments, names: Sequence[str]) -> dict[str, list[Any]]:
-    params: dict[str, list[Any]] = {}
-    for name in names:
-        params |= _arrays(TABLES[name], increments[name], name + "_")
-    return params
-
-
-_UPSERT_PG = pg_upsert(list(TABLES))
-
-
-def _sqlite_upsert(on: AsyncConnection, t: Table) -> Any:
+def sqlite_upsert(on: AsyncConnection, t: Table) -> Any:
+    """The upsert that adds a row's counters to `t`'s (SQLite; executemany)."""
     stmt = upsert_insert(on, t.model)
     c = t.model.__table__.c
     return stmt.on_conflict_do_update(
@@ -159,30 +102,13 @@ def _sqlite_upsert(on: AsyncConnection, t: Table) -> Any:
     )
 
 
-def _arrays(t: Table, increments: dict[Key, list[int]], prefix: str) -> dict[str, list[Any]]:
-    keys = sorted(increments)
-    names = ("app_id", "bucket", *t.keys[2:])
-    out: dict[str, list[Any]] = {prefix + name: [k[i] for k in keys] for i, name in enumerate(names)}
-    for i, name in enumerate(COUNTERS):
-        out[prefix + name] = [increments[k][i] for k in keys]
-    return out
-
-
-def _rows(t: Table, increments: dict[Key, list[int]]) -> list[dict[str, Any]]:
-    return [
-        dict(zip(t.keys, k, strict=True)) | dict(zip(COUNTERS, increments[k], strict=True)) for k in sorted(increments)
-    ]
-
-
-async def add(conn: AsyncConnection, increments: Increments) -> None:
-    """Add the increments to their rows, creating those that do not exist yet."""
-    if not increments.get("hourly"):
-        return
-    if conn.dialect.name == "postgresql":
-        await conn.execute(_UPSERT_PG, pg_params(increments, list(TABLES)))
-        return
-    for name, t in TABLES.items():
-        await conn.execute(_sqlite_upsert(conn, t), _rows(t, increments[name]))
+async def stage(conn: AsyncConnection, increments: Increments) -> None:
+    """Stage the increments (one row per key) for the folder to add to the rollups."""
+    if increments:
+        await conn.execute(
+            insert(PendingIncrement),
+            [dict(zip(_STAGED, k, strict=True)) | dict(zip(COUNTERS, increments[k], strict=True)) for k in increments],
+        )
 
 
 @dataclass(frozen=True, slots=True)

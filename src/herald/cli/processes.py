@@ -100,7 +100,8 @@ def worker(
     ),
     metrics_port: int | None = _METRICS_PORT,
 ) -> None:
-    """Deliver one or more channels' queues, and the webhook messages owed."""
+    """Deliver one or more channels' queues and the webhook messages owed, and fold the
+    analytics increments."""
 
     async def body(runtime: Runtime, stop: asyncio.Event) -> None:
         console.print(f"worker: {', '.join(c.value for c in channel)}")
@@ -109,6 +110,7 @@ def worker(
             *(runtime.worker(c, concurrency=concurrency).run(stop) for c in channel),
             runtime.webhooks(stop),
             runtime.report(stop),
+            runtime.fold_rollups(stop),
         )
 
     _serve(body, metrics_port)

@@ -1,0 +1,171 @@
+"""Folding: the increments the hot path staged (`analytics_pending`) added to the rollups.
+
+Writers only append increments (`models.PendingIncrement` says why). A fold takes a batch of
+staged rows, sums them per key, adds the sums to the hourly, daily and monthly tables and
+deletes the rows, all in one transaction: a row is counted exactly once, whoever folds it and
+whatever crashes. On PostgreSQL a folder locks the oldest rows no other folder holds (SKIP
+LOCKED), so any number of processes fold side by side; each table's keys are written in sorted
+order, hourly then daily then monthly, so two folders never deadlock on the rows they share.
+
+Who folds: every worker process and the scheduler, each `analytics.fold_interval` (a second).
+A reader folds first (`fold_all`, waiting for rows another folder holds), so its answer
+includes every increment committed before it asked, even where no worker runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import Row, delete, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from herald.analytics.models import COUNTERS, PendingIncrement
+from herald.analytics.repository import TABLES, Key, sqlite_upsert
+
+log = logging.getLogger(__name__)
+
+_P = PendingIncrement.__table__
+_P_ID = PendingIncrement.id
+_DIMS = ("template", "template_version", "channel", "provider")
+# Each table's bucket, from a staged row's hour (a timestamptz), in PostgreSQL.
+_PG_BUCKETS = {
+    "hourly": "hour",
+    "daily": "CAST(hour AT TIME ZONE 'UTC' AS date)",
+    "monthly": "CAST(date_trunc('month', hour AT TIME ZONE 'UTC') AS date)",
+}
+
+
+def _pg_fold(skip_locked: bool) -> Any:
+    moved = ", ".join(f"p.{c}" for c in ("app_id", "hour", *_DIMS, *COUNTERS))
+    names = list(TABLES)
+    parts = []
+    for i, name in enumerate(names):
+        t, bucket = TABLES[name], _PG_BUCKETS[name]
+        keys = ", ".join(t.keys)
+        # Sorted as Python sorts the keys (text in code point order: COLLATE "C").
+        order = ", ".join(["app_id", t.bucket, *(f'{d} COLLATE "C"' for d in _DIMS)])
+        sums = ", ".join(f"sum({c})" for c in COUNTERS)
+        sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS)
+        # Each table waits on the one before (a filter over its CTE's rows), so every folder
+        # locks hourly rows, then daily, then monthly, whatever order PostgreSQL runs CTEs in.
+        guard = f" WHERE (SELECT count(*) FROM fold_{names[i - 1]}) >= 0" if i else ""  # noqa: S608
+        # Only this module's constant names go into the text; the limit is a bound value.
+        parts.append(
+            f"fold_{name} AS (INSERT INTO {t.name} AS r ({keys}, {', '.join(COUNTERS)})"  # noqa: S608
+            f" SELECT * FROM (SELECT app_id, {bucket} AS {t.bucket}, {', '.join(_DIMS)}, {sums} FROM moved{guard}"
+            f" GROUP BY app_id, {bucket}, {', '.join(_DIMS)}) AS s ORDER BY {order}"
+            f" ON CONFLICT ({keys}) DO UPDATE SET {sets} RETURNING 1)"
+        )
+    lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+    return text(
+        f"WITH picked AS (SELECT id FROM analytics_pending ORDER BY id LIMIT :limit {lock}),"  # noqa: S608
+        f" moved AS (DELETE FROM analytics_pending AS p USING picked WHERE p.id = picked.id RETURNING {moved}), "
+        + ", ".join(parts)
+        + " SELECT count(*) FROM moved"
+    )
+
+
+_PG_FOLD = {True: _pg_fold(True), False: _pg_fold(False)}
+
+
+async def fold(conn: AsyncConnection, *, limit: int, wait: bool = False) -> int:
+    """Fold at most `limit` staged rows in `conn`'s transaction (the oldest); how many.
+
+    `wait`: wait for rows another folder holds instead of passing them by (a reader's fold)."""
+    if conn.dialect.name == "postgresql":
+        return int((await conn.execute(_PG_FOLD[wait], {"limit": limit})).scalar_one())
+    # SQLite: the transaction began IMMEDIATE, so no one writes until it ends, and the lowest
+    # ids read here are every row up to the highest of them.
+    rows = (await conn.execute(select(_P).order_by(_P.c.id).limit(limit))).all()
+    if not rows:
+        return 0
+    for name, increments in _sums(rows).items():
+        t = TABLES[name]
+        await conn.execute(
+            sqlite_upsert(conn, t),
+            [
+                dict(zip(t.keys, k, strict=True)) | dict(zip(COUNTERS, increments[k], strict=True))
+                for k in sorted(increments)
+            ],
+        )
+    last: int = rows[-1].id
+    await conn.execute(delete(PendingIncrement).where(_P_ID.between(0, last)))
+    return len(rows)
+
+
+def _sums(rows: Sequence[Row[Any]]) -> dict[str, dict[Key, list[int]]]:
+    """The staged rows' sums per table and key."""
+    out: dict[str, dict[Key, list[int]]] = {name: {} for name in TABLES}
+    for row in rows:
+        hour = row.hour.astimezone(UTC)
+        day = hour.date()
+        dims = tuple(getattr(row, d) for d in _DIMS)
+        counts = [getattr(row, c) for c in COUNTERS]
+        for name, bucket in (("hourly", hour), ("daily", day), ("monthly", day.replace(day=1))):
+            key = (row.app_id, bucket, *dims)
+            sums = out[name].get(key)
+            if sums is None:
+                out[name][key] = list(counts)
+            else:
+                for i, n in enumerate(counts):
+                    sums[i] += n
+    return out
+
+
+async def fold_all(conn: AsyncConnection, *, batch: int, most: int = 100_000) -> int:
+    """Fold what is staged (up to `most` rows, in batches) in `conn`'s transaction, waiting for
+    rows other folders hold: a reader's fold, before it reads."""
+    done = 0
+    while done < most:
+        n = await fold(conn, limit=min(batch, most - done), wait=True)
+        done += n
+        if n < batch:
+            break
+    return done
+
+
+class Folder:
+    """Folds the staged increments every `interval` seconds until stopped (any number of
+    processes may run one). `single`: an engine without transactions (PostgreSQL), as a fold
+    is one statement, atomic by itself: no BEGIN and COMMIT round trips every second."""
+
+    def __init__(self, engine: AsyncEngine, *, interval: float, batch: int, single: AsyncEngine | None = None) -> None:
+        self._engine = engine
+        self._single = single
+        self._interval = interval
+        self._batch = batch
+        self.folded = 0
+
+    async def _fold_batch(self) -> int:
+        if self._single is not None:
+            async with self._single.connect() as conn:
+                return await fold(conn, limit=self._batch)
+        async with self._engine.begin() as conn:
+            return await fold(conn, limit=self._batch)
+
+    async def once(self) -> int:
+        """One pass: batches until a short one (a backlog is folded without waiting)."""
+        total = 0
+        while True:
+            n = await self._fold_batch()
+            total += n
+            if n < self._batch:
+                break
+        self.folded += total
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                await self.once()
+            except Exception:
+                log.exception("analytics: folding the staged increments failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, self._interval - (loop.time() - started)))
