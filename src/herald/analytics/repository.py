@@ -27,6 +27,7 @@ from herald.analytics.models import (
     HourlyRollup,
     MonthlyRollup,
     RollupModel,
+    version_key,
 )
 from herald.kit.db import upsert_insert
 
@@ -101,7 +102,8 @@ def _chained(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
 # The milestone rows a folded statement may count (`fold_ctes`): one per delivery and counter.
 _FOLD_COLUMNS: tuple[tuple[str, str], ...] = (
     *(("id", "uuid"), ("app_id", "uuid"), ("hour", "timestamptz"), ("day", "date"), ("month", "date")),
-    *(("template", "text"), ("channel", "text"), ("provider", "text"), ("counter", "text")),
+    *(("template", "text"), ("template_version", "text"), ("channel", "text"), ("provider", "text")),
+    ("counter", "text"),
 )
 FOLD_NAMES = tuple(name for name, _ in _FOLD_COLUMNS)
 
@@ -117,15 +119,15 @@ def fold_ctes(source: str) -> str:
     for name, t in TABLES.items():
         bucket = t.bucket
         # Sorted as `_arrays` sorts keys (text in code point order: COLLATE "C").
-        group = f"app_id, {bucket}, template, channel, provider"
-        order = f'app_id, {bucket}, template COLLATE "C", channel COLLATE "C", provider COLLATE "C"'
+        group = f"app_id, {bucket}, {', '.join(DIMENSIONS)}"
+        order = f"app_id, {bucket}, " + ", ".join(f'{d} COLLATE "C"' for d in DIMENSIONS)
         counts = ", ".join(f"count(*) FILTER (WHERE counter = '{c}')" if c in FOLDED else "0" for c in COUNTERS)
         sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS if c in FOLDED)
         parts.append(
             (
                 f"fold_{name}",
                 f"INSERT INTO {t.name} AS r ({', '.join(t.keys)}, {', '.join(COUNTERS)})"  # noqa: S608
-                f" SELECT app_id, {bucket}, template, '', channel, provider, {counts} FROM fold_rows{_GUARD}"
+                f" SELECT {', '.join(t.keys)}, {counts} FROM fold_rows{_GUARD}"
                 f" GROUP BY {group} ORDER BY {order}"
                 f" ON CONFLICT ({', '.join(t.keys)}) DO UPDATE SET {sets}",
             )
@@ -188,8 +190,17 @@ async def add(conn: AsyncConnection, increments: Increments) -> None:
 @dataclass(frozen=True, slots=True)
 class Filters:
     template: str | None = None
+    # A version of `template` (numbers are per template: the service refuses one without it).
+    template_version: int | None = None
     channel: str | None = None
     provider: str | None = None
+
+    def values(self) -> dict[str, str]:
+        """The dimensions filtered on, as the rows hold them."""
+        out = {"template": self.template, "channel": self.channel, "provider": self.provider}
+        if self.template_version is not None:
+            out["template_version"] = version_key(self.template, self.template_version)
+        return {name: value for name, value in out.items() if value is not None}
 
 
 Grain = Literal["hour", "day", "month"]
@@ -209,10 +220,8 @@ def _select(grain: Grain, a: datetime, b: datetime, sign: int, app_id: uuid.UUID
     if group is not None:
         columns.insert(0, c[group].label("k"))
     stmt = select(*columns).where(c.app_id == app_id, bucket >= lo, bucket < hi)
-    for name in ("template", "channel", "provider"):
-        value = getattr(f, name)
-        if value is not None:
-            stmt = stmt.where(c[name] == value)
+    for name, value in f.values().items():
+        stmt = stmt.where(c[name] == value)
     return stmt
 
 

@@ -7,6 +7,10 @@ the ragged hours from the hourly one, all in one statement: a year costs about 5
 combination, not 8,760. Without a filter or a breakdown, the app's own tables answer (no
 dimensions: a year is 12 months, or 365 days for a daily series). A daily series covers
 whole UTC days (its period is widened to them).
+
+Template versions are numbered per template, so a filter by version, or a breakdown by it, is
+about one template: without a `template` filter it is refused (`TemplateRequired`) rather than
+adding up the "version 2" of unrelated templates.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ MAX_PERIOD = timedelta(days=400)
 # busy app (600 combinations) 31 days of them took 0.6 s (bench/analytics.py); longer: by day.
 MAX_HOURLY_PERIOD = timedelta(days=7)
 Interval = Literal["day", "hour"]
-Dimension = Literal["template", "channel", "provider"]
+Dimension = Literal["template", "template_version", "channel", "provider"]
 
 
 class InvalidPeriod(ValidationFailed):
@@ -46,6 +50,19 @@ class PeriodTooLong(ValidationFailed):
     """The period is longer than this query allows (400 days; 7 days for an hourly series)."""
 
     code = "period_too_long"
+
+
+class TemplateRequired(ValidationFailed):
+    """A template version was asked for (a filter or a breakdown) without its template."""
+
+    code = "template_required"
+
+
+def _one_template(f: Filters, by: Dimension | None = None) -> None:
+    """Refuse a version filter or breakdown not narrowed to one template (see the module)."""
+    if f.template is None and (f.template_version is not None or by == "template_version"):
+        field = "template_version" if f.template_version is not None else "by"
+        raise TemplateRequired("template versions are numbered per template: give `template` too", field=field)
 
 
 def _floor_hour(at: datetime) -> datetime:
@@ -235,6 +252,7 @@ async def _sums(uow: UnitOfWork, app_id: uuid.UUID, start: datetime, end: dateti
 async def totals(
     uow: UnitOfWork, app_id: uuid.UUID, start: datetime | None, end: datetime | None, f: Filters
 ) -> TotalsOut:
+    _one_template(f)
     begin, stop = period(start, end)
     sums = await _sums(uow, app_id, begin, stop, f, None)
     c = _counters(sums.get(None))
@@ -245,6 +263,7 @@ async def series(
     uow: UnitOfWork, app_id: uuid.UUID, start: datetime | None, end: datetime | None, interval: Interval, f: Filters
 ) -> SeriesOut:
     """One point per day or hour of the period, zeros included."""
+    _one_template(f)
     if interval == "hour":
         begin, stop = period(start, end, longest=MAX_HOURLY_PERIOD)
         rows = await repository.sums(uow.session, app_id, [("hour", begin, stop, 1)], f, "hour")
@@ -277,7 +296,9 @@ async def breakdown(
     f: Filters,
     limit: int,
 ) -> BreakdownOut:
-    """The period's totals per template, channel or provider, the busiest first."""
+    """The period's totals per template, template version (of one template), channel or
+    provider, the busiest first."""
+    _one_template(f, by)
     begin, stop = period(start, end)
     sums = await _sums(uow, app_id, begin, stop, f, by)
     sent, accepted = COUNTERS.index("sent"), COUNTERS.index("accepted")
