@@ -213,9 +213,8 @@ def _batch(app: uuid.UUID, size: int, hour: datetime, rng: random.Random, templa
     for _ in range(size):
         kind = rng.choice(KINDS)
         template, at = f"template-{rng.randint(1, templates)}", hour + timedelta(seconds=rng.randint(0, 3599))
-        target = Target(
-            uuid.uuid4(), app, uuid.uuid4(), rng.choice(CHANNELS), "u", None, template, rng.choice(PROVIDERS), at
-        )
+        channel, provider = rng.choice(CHANNELS), rng.choice(PROVIDERS)
+        target = Target(uuid.uuid4(), app, uuid.uuid4(), channel, "u", None, template, None, provider, at)
         event = Incoming(target.delivery_id, kind, "bench", hour, kind)
         out.append(Recorded(event, target, outcome_changed=True, first_of_kind=rng.random() < 0.7))
     return out

@@ -69,6 +69,7 @@ def recorded(
     created_at: datetime,
     *,
     template: str | None = "welcome",
+    version: int | None = None,
     channel: str = "email",
     provider: str | None = "smtp",
     changed: bool = True,
@@ -76,7 +77,7 @@ def recorded(
     code: str | None = None,
 ) -> Recorded:
     """A Recorded as the EventLog hands it over, for a delivery that need not exist."""
-    target = Target(uuid.uuid4(), app_id, uuid.uuid4(), channel, "42", None, template, provider, created_at)
+    target = Target(uuid.uuid4(), app_id, uuid.uuid4(), channel, "42", None, template, version, provider, created_at)
     return Recorded(Incoming(target.delivery_id, kind, "test", created_at, kind, code=code), target, changed, first)
 
 

@@ -61,7 +61,8 @@ async def leased(h: Herald, owner: str) -> Target:
         )
         row = await session.get(Delivery, d)
         assert row is not None
-        return Target(d, row.app_id, row.notification_id, "email", "42", None, "order-shipped", "smtp", row.created_at)
+        return Target(d, row.app_id, row.notification_id, "email", "42", None, "order-shipped", row.template_version,
+                      "smtp", row.created_at)  # fmt: skip
 
 
 def sent(t: Target, owner: str) -> Result:

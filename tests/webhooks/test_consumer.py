@@ -140,7 +140,7 @@ async def test_an_app_without_endpoints_costs_no_statement(herald: Herald) -> No
     consumer = WebhookConsumer(subs)
     assert await subs.endpoints(uuid.uuid4(), "delivered") == ()  # loaded once, now warm
     other_app = uuid.uuid4()
-    target = Target(uuid.uuid4(), other_app, uuid.uuid4(), "email", "42", None, "t", "smtp", datetime.now(UTC))
+    target = Target(uuid.uuid4(), other_app, uuid.uuid4(), "email", "42", None, "t", None, "smtp", datetime.now(UTC))
     events = [
         Recorded(Incoming(target.delivery_id, kind, "test", datetime.now(UTC), kind), target, True, True)
         for kind in TYPES

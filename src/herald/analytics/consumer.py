@@ -13,7 +13,10 @@ What each new event counts (`Recorded` only ever holds events recorded for the f
 - unsubscribed: the delivery's first only.
 
 Each event counts in the hour (and day, and month) its delivery was accepted, whenever it arrives,
-under its template, channel and provider.
+under its template, the template version the delivery recorded at intake (`models.version_key`),
+its channel and its provider. The version comes with the event's target, from rows the writer
+holds anyway (the intake's plan, the worker's claimed delivery, the callbacks' locked delivery):
+no query per delivery.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.analytics import repository
-from herald.analytics.models import COUNTERS
+from herald.analytics.models import COUNTERS, version_key
 from herald.analytics.repository import Increments, Key
 from herald.events.kinds import SOFT, EventKind
 from herald.events.service import Recorded
@@ -80,7 +83,7 @@ def increments(events: Sequence[Recorded]) -> Increments:
             t.app_id,
             at.replace(minute=0, second=0, microsecond=0),
             t.template or "",
-            "",  # the template's version, once templates have versions
+            version_key(t.template, t.template_version),
             t.channel,
             t.provider or "",
         )
@@ -92,15 +95,16 @@ def increments(events: Sequence[Recorded]) -> Increments:
     return hourly
 
 
-# A milestone to fold: (delivery id, app id, accepted at, template, channel, provider, counter).
-Milestone = tuple[uuid.UUID, uuid.UUID, datetime, str | None, str, str | None, str]
+# A milestone to fold: (delivery id, app id, accepted at, template, template version, channel,
+# provider, counter).
+Milestone = tuple[uuid.UUID, uuid.UUID, datetime, str | None, int | None, str, str | None, str]
 
 
 def fold_params(events: Sequence[Recorded]) -> dict[str, list[Any]]:
     """The parameters of `repository.fold_ctes` for these milestones: a row per counter each
     one adds to, keyed like `increments`, for the statement to count those it really wrote."""
     return fold_arrays(
-        (t.delivery_id, t.app_id, t.created_at, t.template, t.channel, t.provider, name)
+        (t.delivery_id, t.app_id, t.created_at, t.template, t.template_version, t.channel, t.provider, name)
         for r in events
         for t in (r.target,)
         for name in counted(r)
@@ -111,8 +115,8 @@ def fold_arrays(milestones: Iterable[Milestone]) -> dict[str, list[Any]]:
     """`fold_params` from bare tuples: the intake's hot path builds no event objects for them."""
     hours_of: dict[datetime, datetime] = {}  # a batch shares a few instants
     columns: tuple[list[Any], ...] = tuple([] for _ in repository.FOLD_NAMES)
-    ids, apps, hours, templates, channels, providers, counters = columns
-    for delivery_id, app_id, created_at, template, channel, provider, counter in milestones:
+    ids, apps, hours, templates, versions, channels, providers, counters = columns
+    for delivery_id, app_id, created_at, template, version, channel, provider, counter in milestones:
         hour = hours_of.get(created_at)
         if hour is None:
             hour = hours_of[created_at] = created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -120,6 +124,7 @@ def fold_arrays(milestones: Iterable[Milestone]) -> dict[str, list[Any]]:
         apps.append(app_id)
         hours.append(hour)
         templates.append(template or "")
+        versions.append(version_key(template, version))
         channels.append(channel)
         providers.append(provider or "")
         counters.append(counter)

@@ -9,8 +9,8 @@ counter only grows by the increments of new events.
 
 `template` is "" for a notification with inline content, `provider` "" for what happened
 before any provider had the delivery (accepted, failed or dead without a send), and
-`template_version` "" until templates have versions: "" rather than NULL, as NULLs would
-break the uniqueness of the key on both backends.
+`template_version` "" for a delivery that recorded none (`version_key`): "" rather than NULL,
+as NULLs would break the uniqueness of the key on both backends.
 """
 
 from __future__ import annotations
@@ -43,6 +43,18 @@ COUNTERS: tuple[str, ...] = (
 )
 # The dimensions of a row, after the app and the bucket.
 DIMENSIONS: tuple[str, ...] = ("template", "template_version", "channel", "provider")
+
+
+def version_key(template: str | None, version: int | None) -> str:
+    """A delivery's template version as the rollups key it: its number as text, "" without one.
+
+    The version is the one the delivery recorded at intake (`deliveries.template_version`, the
+    live version the intake read and validated against), so every event of a delivery, from
+    its `accepted` to an open weeks later, counts under the same version and the rates of a
+    version divide like by like. Only under a template: a test send is inline content (no
+    template) whose version is stamped after its `accepted` was counted (`templates.testsend`).
+    """
+    return str(version) if template and version is not None else ""
 
 
 def _counter() -> Mapped[int]:

@@ -26,6 +26,7 @@ from herald.analytics.models import (
     MonthlyRollup,
     PendingIncrement,
     RollupModel,
+    version_key,
 )
 from herald.kit.db import upsert_insert
 
@@ -64,7 +65,8 @@ TABLES: dict[str, Table] = {
 # The milestone rows a folded statement may count (`fold_ctes`): one per delivery and counter.
 _FOLD_COLUMNS: tuple[tuple[str, str], ...] = (
     *(("id", "uuid"), ("app_id", "uuid"), ("hour", "timestamptz")),
-    *(("template", "text"), ("channel", "text"), ("provider", "text"), ("counter", "text")),
+    *(("template", "text"), ("template_version", "text"), ("channel", "text"), ("provider", "text")),
+    ("counter", "text"),
 )
 FOLD_NAMES = tuple(name for name, _ in _FOLD_COLUMNS)
 
@@ -77,14 +79,14 @@ def fold_ctes(source: str) -> str:
     how the intake and the recorder stay one statement when no webhook message is owed."""
     arrays = ", ".join(f"CAST(:m_{name} AS {sql}[])" for name, sql in _FOLD_COLUMNS)
     counts = ", ".join(f"count(*) FILTER (WHERE counter = '{c}')" if c in FOLDED else "0" for c in COUNTERS)
-    keys = "app_id, hour, template, channel, provider"
+    keys = "app_id, hour, " + ", ".join(DIMENSIONS)
     rows = (
         f"fold_rows AS (SELECT v.* FROM unnest({arrays}) AS v({', '.join(FOLD_NAMES)})"  # noqa: S608
         f" WHERE v.id IN (SELECT id FROM {source}))"
     )
     staged = (
-        f"fold_staged AS (INSERT INTO {_PENDING} ({keys}, template_version, {', '.join(COUNTERS)})"  # noqa: S608
-        f" SELECT {keys}, '', {counts} FROM fold_rows GROUP BY {keys} RETURNING 1)"
+        f"fold_staged AS (INSERT INTO {_PENDING} ({keys}, {', '.join(COUNTERS)})"  # noqa: S608
+        f" SELECT {keys}, {counts} FROM fold_rows GROUP BY {keys} RETURNING 1)"
     )
     return f"{rows}, {staged}"
 
@@ -114,8 +116,17 @@ async def stage(conn: AsyncConnection, increments: Increments) -> None:
 @dataclass(frozen=True, slots=True)
 class Filters:
     template: str | None = None
+    # A version of `template` (numbers are per template: the service refuses one without it).
+    template_version: int | None = None
     channel: str | None = None
     provider: str | None = None
+
+    def values(self) -> dict[str, str]:
+        """The dimensions filtered on, as the rows hold them."""
+        out = {"template": self.template, "channel": self.channel, "provider": self.provider}
+        if self.template_version is not None:
+            out["template_version"] = version_key(self.template, self.template_version)
+        return {name: value for name, value in out.items() if value is not None}
 
 
 Grain = Literal["hour", "day", "month"]
@@ -135,10 +146,8 @@ def _select(grain: Grain, a: datetime, b: datetime, sign: int, app_id: uuid.UUID
     if group is not None:
         columns.insert(0, c[group].label("k"))
     stmt = select(*columns).where(c.app_id == app_id, bucket >= lo, bucket < hi)
-    for name in ("template", "channel", "provider"):
-        value = getattr(f, name)
-        if value is not None:
-            stmt = stmt.where(c[name] == value)
+    for name, value in f.values().items():
+        stmt = stmt.where(c[name] == value)
     return stmt
 
 

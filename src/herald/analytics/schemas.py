@@ -81,14 +81,15 @@ class SeriesOut(_Period):
 
 class BreakdownItem(BaseModel):
     key: str | None = Field(
-        description="the template, channel or provider; null: no template (inline content), or no provider"
-        " (what happened before a provider had the delivery: accepted, failed or dead unsent)"
+        description="the template, template version (its number), channel or provider; null: no template (inline"
+        " content), no version recorded (accepted before templates had versions), or no provider (what happened"
+        " before a provider had the delivery: accepted, failed or dead unsent)"
     )
     counters: Counters
     rates: Rates
 
 
 class BreakdownOut(_Period):
-    by: Literal["template", "channel", "provider"]
+    by: Literal["template", "template_version", "channel", "provider"]
     items: list[BreakdownItem] = Field(description="the most sent first")
     truncated: bool = Field(description="more keys than `limit`: the least sent were left out")

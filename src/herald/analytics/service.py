@@ -7,6 +7,10 @@ the ragged hours from the hourly one, all in one statement: a year costs about 5
 combination, not 8,760. Without a filter or a breakdown, the app's own tables answer (no
 dimensions: a year is 12 months, or 365 days for a daily series). A daily series covers
 whole UTC days (its period is widened to them).
+
+Template versions are numbered per template, so a filter by version, or a breakdown by it, is
+about one template: without a `template` filter it is refused (`TemplateRequired`) rather than
+adding up the "version 2" of unrelated templates.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ MAX_HOURLY_PERIOD = timedelta(days=7)
 # Staged rows a reader folds per statement before it reads (`_read`).
 READ_FOLD_BATCH = 10_000
 Interval = Literal["day", "hour"]
-Dimension = Literal["template", "channel", "provider"]
+Dimension = Literal["template", "template_version", "channel", "provider"]
 
 
 class InvalidPeriod(ValidationFailed):
@@ -49,6 +53,19 @@ class PeriodTooLong(ValidationFailed):
     """The period is longer than this query allows (400 days; 7 days for an hourly series)."""
 
     code = "period_too_long"
+
+
+class TemplateRequired(ValidationFailed):
+    """A template version was asked for (a filter or a breakdown) without its template."""
+
+    code = "template_required"
+
+
+def _one_template(f: Filters, by: Dimension | None = None) -> None:
+    """Refuse a version filter or breakdown not narrowed to one template (see the module)."""
+    if f.template is None and (f.template_version is not None or by == "template_version"):
+        field = "template_version" if f.template_version is not None else "by"
+        raise TemplateRequired("template versions are numbered per template: give `template` too", field=field)
 
 
 def _floor_hour(at: datetime) -> datetime:
@@ -247,6 +264,7 @@ async def _sums(uow: UnitOfWork, app_id: uuid.UUID, start: datetime, end: dateti
 async def totals(
     uow: UnitOfWork, app_id: uuid.UUID, start: datetime | None, end: datetime | None, f: Filters
 ) -> TotalsOut:
+    _one_template(f)
     begin, stop = period(start, end)
     sums = await _sums(uow, app_id, begin, stop, f, None)
     c = _counters(sums.get(None))
@@ -257,6 +275,7 @@ async def series(
     uow: UnitOfWork, app_id: uuid.UUID, start: datetime | None, end: datetime | None, interval: Interval, f: Filters
 ) -> SeriesOut:
     """One point per day or hour of the period, zeros included."""
+    _one_template(f)
     if interval == "hour":
         begin, stop = period(start, end, longest=MAX_HOURLY_PERIOD)
         rows = await _read(uow, app_id, [("hour", begin, stop, 1)], f, "hour")
@@ -289,7 +308,9 @@ async def breakdown(
     f: Filters,
     limit: int,
 ) -> BreakdownOut:
-    """The period's totals per template, channel or provider, the busiest first."""
+    """The period's totals per template, template version (of one template), channel or
+    provider, the busiest first."""
+    _one_template(f, by)
     begin, stop = period(start, end)
     sums = await _sums(uow, app_id, begin, stop, f, by)
     sent, accepted = COUNTERS.index("sent"), COUNTERS.index("accepted")

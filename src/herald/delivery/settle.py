@@ -42,7 +42,16 @@ def _result(work: Work, owner: str, state: DeliveryState, reason: str | None, **
     d, n = work.delivery, work.notification
     extra.setdefault("lost", lost_send(work, utcnow()))
     target = EventTarget(
-        d.id, d.app_id, n.id, d.channel, n.user_id, n.category, n.template, extra.get("provider"), d.created_at
+        d.id,
+        d.app_id,
+        n.id,
+        d.channel,
+        n.user_id,
+        n.category,
+        n.template,
+        d.template_version,
+        extra.get("provider"),
+        d.created_at,
     )
     return Result(
         delivery_id=d.id,

@@ -40,6 +40,9 @@ class ClaimedDelivery:
     replayed_at: datetime | None
     lease_owner: str | None
     created_at: datetime
+    # The template version recorded at intake: carried to the delivery's events (and so the
+    # rollups) from the row the claim reads anyway, not looked up per delivery.
+    template_version: int | None
 
     @property
     def idempotency_key(self) -> str:

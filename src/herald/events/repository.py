@@ -38,6 +38,10 @@ class Target:
     user_id: str | None
     category: str | None
     template: str | None
+    # The template's version the delivery recorded at intake (`deliveries.template_version`:
+    # the one live when it was accepted, fixed then); None: inline content, or accepted before
+    # templates had versions. The rollups key every event of the delivery on it.
+    template_version: int | None
     provider: str | None
     # When Herald accepted it: rollups count a delivery's whole story in the hour it was
     # accepted (a cohort), so late and reordered events land in the same bucket as the send.
@@ -61,6 +65,7 @@ async def targets(
             Notification.user_id,
             Notification.category,
             Notification.template,
+            Delivery.template_version,
             Delivery.provider,
             Delivery.created_at,
             Delivery.outcome,
@@ -72,7 +77,7 @@ async def targets(
     if dialect == "postgresql":
         stmt = stmt.with_for_update(of=Delivery.__table__)
     rows = (await session.execute(stmt, {"ids": sorted(set(ids))})).all()
-    return {row[0]: Target(*row[:9]) for row in rows}, {row[0]: row[9] for row in rows}
+    return {row[0]: Target(*row[:10]) for row in rows}, {row[0]: row[10] for row in rows}
 
 
 async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[tuple[uuid.UUID, str]]:

@@ -155,11 +155,15 @@ async def accept_batch(
 
 
 def _accepted(plans: Sequence[Plan]) -> Iterator[Milestone]:
-    """Every planned delivery's `accepted`, for the statement to count those it inserts."""
+    """Every planned delivery's `accepted`, for the statement to count those it inserts.
+
+    Under the template version the plan stamped on the delivery (the live one the intake read
+    and rendered with), which its later events read back from its row: all of them count
+    under one version."""
     for p in plans:
         template = p.notification.template
         for d in p.deliveries:
-            yield (d.id, d.app_id, d.created_at, template, d.channel, None, "accepted")  # its counter
+            yield (d.id, d.app_id, d.created_at, template, d.template_version, d.channel, None, "accepted")
 
 
 def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID]) -> list[Recorded]:
@@ -170,7 +174,18 @@ def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID]) -> l
         if n.id not in inserted:
             continue
         for d in p.deliveries:
-            target = Target(d.id, d.app_id, n.id, d.channel, n.user_id, n.category, n.template, None, d.created_at)
+            target = Target(
+                d.id,
+                d.app_id,
+                n.id,
+                d.channel,
+                n.user_id,
+                n.category,
+                n.template,
+                d.template_version,
+                None,
+                d.created_at,
+            )
             out.append(lifecycle(EventKind.ACCEPTED, target, d.created_at))
     return out
 
