@@ -129,7 +129,9 @@ async def test_a_test_send_links_to_its_notification(owner: ConsoleClient, seede
     found = re.search(rf"/console/apps/{seeded.app_id}/activity/([0-9a-f-]{{36}})", r.text)
     assert found is not None
     wrong = await owner.post(page, {"channel": "push", "version": "draft", "to": "ada@example.com"})
-    assert wrong.status_code == 422 and "user_id" in wrong.text and "/activity/" not in wrong.text
+    assert wrong.status_code == 422 and "needs its `platform`" in wrong.text and "/activity/" not in wrong.text
+    wrong = await owner.post(page, {"channel": "push", "version": "draft", "to": "ada@example.com", "platform": "ios"})
+    assert wrong.status_code == 422 and "APNs device token is hex" in wrong.text and "/activity/" not in wrong.text
 
 
 async def test_layouts_are_made_published_and_chosen_in_the_editor(owner: ConsoleClient, seeded: Seeded) -> None:

@@ -50,6 +50,27 @@ async def test_preview_reports_undefined_variables_by_name_and_field(client: htt
     assert r.json()["problems"] == 1
 
 
+async def test_preview_reports_a_variable_only_where_a_send_would_refuse_it(herald: Herald) -> None:
+    guarded = "{% if coupon is defined %}Use {{ coupon }}. {% endif %}{{ note | default('Thanks') }}"
+    body = {"channels": {"sms": {"text": guarded}, "email": {"subject": "Hi {{ coupon }}", "text": "x"}}}
+    await herald.client.put("/v1/templates/t", json=body)
+    r = await herald.client.post("/v1/templates/t/preview", json={"version": "live", "data": {}})
+    assert r.status_code == 200, r.text
+    sms, email = by(r.json()["messages"], "sms"), by(r.json()["messages"], "email")
+    assert sms["rendered"] == {"text": "Thanks"} and sms["problems"] == []
+    assert [(p["kind"], p["field"], p["names"]) for p in email["problems"]] == [
+        ("undefined_variable", "email.subject", ["coupon"])
+    ]
+    # The send agrees: the guarded SMS goes, the plain variable is refused.
+    await herald.user()
+    sent = await herald.notify(template="t", channels=["sms"], data={})
+    assert sent.status_code == 202, sent.text
+    refused = await herald.notify(template="t", channels=["email"], data={})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "missing_variable"
+    r = await herald.client.post("/v1/templates/t/preview", json={"version": "live", "data": {"coupon": "C1"}})
+    assert by(r.json()["messages"], "sms")["rendered"] == {"text": "Use C1. Thanks"} and r.json()["problems"] == 0
+
+
 async def test_preview_counts_ucs2_segments_and_reports_an_oversized_push(client: httpx.AsyncClient) -> None:
     body = {
         "channels": {

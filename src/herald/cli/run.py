@@ -95,7 +95,7 @@ async def _run(s: Settings, *, alone: bool) -> None:
         console.print(f"Herald API   http://{s.api.host}:{s.api.port}   (docs: /docs)")
         await _first_console_user(runtime)
         if stack is not None:
-            console.print(f"Sandbox      {stack.base_url}/_sandbox/inbox   (herald sandbox inbox)")
+            console.print(f"Sandbox      {stack.base_url}/_sandbox/   (the inbox; or herald sandbox inbox)")
         console.print(f"Database     {s.effective_database_url().split('@')[-1]}")
 
     try:

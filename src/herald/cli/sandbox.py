@@ -49,6 +49,8 @@ def inbox(
 ) -> None:
     """List the messages the simulators accepted, duplicates included (kept in memory only:
     a restart of the sandbox empties it)."""
+    from herald.sandbox.inbox import summary  # here: the CLI loads the sandbox only where it is used
+
     params = {"destination": destination, "provider": provider, "since": since or None, "limit": limit}
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
     data = _call(f"{_base(url)}/_sandbox/inbox?{query}")
@@ -57,13 +59,8 @@ def inbox(
         return
     table = Table("#", "provider", "destination", "key", "summary")
     for m in data["messages"]:
-        body = m["body"]
-        summary = (
-            body.get("subject") or body.get("title") or body.get("Body") or body.get("text")
-            if isinstance(body, dict)
-            else str(body)
-        )
-        table.add_row(str(m["seq"]), m["provider"], m["destination"], (m["key"] or "")[:12], str(summary)[:60])
+        title, text = summary(m["provider"], m["body"])
+        table.add_row(str(m["seq"]), m["provider"], m["destination"], (m["key"] or "")[:12], (title or text)[:60])
     console.print(table)
     shown = len(data["messages"])
     more = f"; the {shown} newest shown (--limit)" if shown < data["total"] else ""

@@ -28,7 +28,7 @@ from herald.delivery.work import Work
 from herald.kit.clock import utcnow
 from herald.notifications.models import SkipReason
 from herald.providers.router import Router
-from herald.recipients.card import ContactCard
+from herald.recipients.card import ContactCard, inline_card
 
 _SUPPRESSED = Skip("suppressed")
 _USER_DELETED = Skip(SkipReason.USER_DELETED)
@@ -123,10 +123,11 @@ class Pipeline:
 
 
 def _resolve(work: Work, card: ContactCard | None) -> Target | Skip:
-    """Where this delivery goes now: the user's current address or still-active device."""
+    """Where this delivery goes now: the user's current address or still-active device, or
+    the inline recipient's own."""
     d, n = work.delivery, work.notification
     if n.user_id is not None and card is None:
         return _USER_DELETED
     definition = spec(d.channel)
-    target = definition.target(d.address, d.device_id, card)
+    target = definition.target(d.address, d.device_id, card if n.user_id is not None else inline_card(n.recipient))
     return target if target is not None else Skip(definition.address_skip)

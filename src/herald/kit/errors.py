@@ -51,6 +51,12 @@ class InvalidPhone(ValidationFailed):
     code = "invalid_phone"
 
 
+class InvalidDeviceToken(ValidationFailed):
+    """The device token is not one its platform issues."""
+
+    code = "invalid_device_token"
+
+
 class InvalidTemplate(ValidationFailed):
     """The template does not compile."""
 

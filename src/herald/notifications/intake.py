@@ -22,8 +22,8 @@ from herald.kit.errors import NoContent, NoRecipient, TemplateNotFound, UserNotF
 from herald.kit.ids import uuid7
 from herald.notifications.models import DeliveryState, NotificationRow, SkipReason
 from herald.notifications.schemas import NotificationIn
-from herald.recipients.card import ContactCard, DeviceCard
-from herald.recipients.contacts import normalize_email, normalize_phone
+from herald.recipients.card import ContactCard, DeviceCard, inline_device
+from herald.recipients.contacts import check_device_token, normalize_email, normalize_phone
 from herald.templates.context import render_context, user_context
 from herald.templates.render import pick, prepare, render, uncompiled
 
@@ -70,8 +70,9 @@ def recipient_of(req: NotificationIn, users: dict[str, ContactCard | None]) -> R
     if req.recipient is None:
         raise NoRecipient(field="user_id")
     r = req.recipient
-    if not (r.email or r.phone):
-        raise NoRecipient("an inline recipient needs an email or a phone", field="recipient")
+    if not (r.email or r.phone or r.device):
+        raise NoRecipient("an inline recipient needs an email, a phone or a device", field="recipient")
+    device = r.device
     return Recipient(
         None,
         normalize_email(r.email, "recipient.email") if r.email else None,
@@ -79,6 +80,9 @@ def recipient_of(req: NotificationIn, users: dict[str, ContactCard | None]) -> R
         r.locale,
         r.name,
         {},
+        (inline_device(device.platform, check_device_token(device.platform, device.token, "recipient.device.token")),)
+        if device
+        else (),
     )
 
 

@@ -119,7 +119,7 @@ class Notification(Base):
     app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(200))
     user_id: Mapped[str | None] = mapped_column(String(200))
-    # An inline recipient: {"email", "phone", "locale", "name"} for people who are not users.
+    # An inline recipient: {"email", "phone", "device", "locale", "name"} for people who are not users.
     recipient: Mapped[dict[str, Any] | None] = mapped_column()
     template: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)

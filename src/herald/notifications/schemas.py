@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -15,6 +15,16 @@ from herald.kit.channels import Channel
 from herald.kit.jsonvalues import JsonObject
 
 
+class InlineDevice(BaseModel):
+    """A phone that is no stored user's (a test send's, say): its platform and token. A web
+    push subscription is registered on a user instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["ios", "android"]
+    token: str = Field(max_length=4096, description="The APNs device token (hex) or the FCM registration token")
+
+
 class InlineRecipient(BaseModel):
     """Someone who is not a stored user: addresses travel with the notification."""
 
@@ -22,6 +32,7 @@ class InlineRecipient(BaseModel):
 
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
+    device: InlineDevice | None = Field(default=None, description="A push device, by its token")
     name: str | None = Field(default=None, max_length=200)
     locale: str | None = Field(default=None, max_length=35)
 

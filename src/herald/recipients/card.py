@@ -32,3 +32,22 @@ class ContactCard:
 
     def device(self, device_id: uuid.UUID) -> DeviceCard | None:
         return next((d for d in self.devices if d.id == device_id), None)
+
+
+# Inline devices' ids: uuid5 under this namespace, of "platform:token".
+_INLINE = uuid.UUID("5d1c3b1e-6f5a-4f27-9a43-2f0c8f6f2a10")
+
+
+def inline_device(platform: str, token: str) -> DeviceCard:
+    """An inline recipient's device. It has no row, so its id is derived from its token: the
+    delivery records it at intake and the send finds the same device again (`inline_card`)."""
+    return DeviceCard(uuid.uuid5(_INLINE, f"{platform}:{token}"), platform, token, None)
+
+
+def inline_card(recipient: dict[str, Any] | None) -> ContactCard | None:
+    """The card of an inline recipient with a device (as its notification stores it), for the
+    send to resolve the device from; None for one without (its address is on the delivery)."""
+    device = (recipient or {}).get("device")
+    if not device:
+        return None
+    return ContactCard("", None, None, None, None, None, {}, (inline_device(device["platform"], device["token"]),))

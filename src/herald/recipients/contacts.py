@@ -1,11 +1,18 @@
-"""Normalising addresses at the edge, so every stored email and phone is already valid."""
+"""Normalising addresses at the edge, so every stored email, phone and device token is
+already valid."""
 
 from __future__ import annotations
+
+import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from herald.kit.errors import InvalidEmail, InvalidPhone
+from herald.kit.errors import InvalidDeviceToken, InvalidEmail, InvalidPhone
+
+# What FCM itself accepts as a registration token (its v1 API answers INVALID_ARGUMENT
+# otherwise); its tokens are `<instance id>:<APA91...>` in practice.
+_FCM_TOKEN = re.compile(r"[A-Za-z0-9_\-:.]{1,4096}")
 
 
 def normalize_email(value: str, field: str = "email") -> str:
@@ -25,3 +32,19 @@ def normalize_phone(value: str, field: str = "phone") -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone("invalid phone number: not a valid number", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_device_token(platform: str, token: str | None, field: str = "token") -> str:
+    """An iOS (APNs) or Android (FCM) token as its platform issues it: refused here, with its
+    own code, rather than by the provider at send time."""
+    if not token:
+        raise InvalidDeviceToken(f"a {platform} device needs a token", field=field)
+    if platform == "ios":
+        try:
+            if len(bytes.fromhex(token)) < 32:
+                raise ValueError
+        except ValueError as exc:
+            raise InvalidDeviceToken("an APNs device token is hex, at least 32 bytes", field=field) from exc
+    elif not _FCM_TOKEN.fullmatch(token):
+        raise InvalidDeviceToken("an FCM registration token is letters, digits and _-:. only", field=field)
+    return token

@@ -13,7 +13,7 @@ from herald.kit.egress import EgressPolicy
 from herald.kit.errors import DeviceNotFound, EgressDenied, NotFound, UserNotFound, ValidationFailed
 from herald.kit.uow import UnitOfWork
 from herald.recipients import repository
-from herald.recipients.contacts import normalize_email, normalize_phone
+from herald.recipients.contacts import check_device_token, normalize_email, normalize_phone
 from herald.recipients.models import Device, Suppression, User
 from herald.recipients.schemas import DeviceIn, UserIn
 
@@ -95,15 +95,7 @@ def _device_token(body: DeviceIn, egress: EgressPolicy) -> str:
         if _b64url_len(sub.keys.get("auth", "")) != 16:
             raise ValidationFailed("subscription.keys.auth must be 16 bytes", field="subscription.keys.auth")
         return sub.endpoint
-    if not body.token:
-        raise ValidationFailed(f"a {body.platform} device needs a token", field="token")
-    if body.platform == "ios":
-        try:
-            if len(bytes.fromhex(body.token)) < 32:
-                raise ValueError
-        except ValueError as exc:
-            raise ValidationFailed("an APNs device token is hex, at least 32 bytes", field="token") from exc
-    return body.token
+    return check_device_token(body.platform, body.token)
 
 
 async def register_device(

@@ -137,3 +137,22 @@ class Inbox:
             self._by_dest.clear()
             self._pending.clear()
             self._bodies.clear()
+
+
+def summary(provider: str, body: Any) -> tuple[str, str]:
+    """(subject or title, text) of a message as its provider received it, for a person to
+    read: each protocol puts them in its own slots (`herald sandbox inbox`, the inbox page)."""
+    if not isinstance(body, dict):
+        return "", "" if body is None else str(body)
+    if provider == "apns":
+        alert = (body.get("aps") or {}).get("alert")
+        body = alert if isinstance(alert, dict) else {"body": alert}
+    elif provider == "fcm":
+        body = body.get("notification") or {}
+    if provider == "sendgrid":
+        parts = {p.get("type"): p.get("value") for p in body.get("content") or [] if isinstance(p, dict)}
+        return str(body.get("subject") or ""), str(parts.get("text/plain") or parts.get("text/html") or "")
+    title = body.get("subject") or body.get("title") or ""
+    # SMTP and Mailchimp: text (else html); Twilio: Body; Vonage: text; push: body.
+    text = body.get("text") or body.get("Body") or body.get("body") or body.get("html") or ""
+    return str(title), str(text)

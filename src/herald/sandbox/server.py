@@ -2,7 +2,8 @@
 
 HTTP/1.1 simulators (FCM, web push, Twilio, Vonage, SendGrid) mount their real paths on one
 aiohttp server; APNs (HTTP/2 over TLS) and SMTP run their own listeners. Control routes live
-under `/_sandbox/`, which no real provider path starts with.
+under `/_sandbox/`, which no real provider path starts with; `/_sandbox/` itself is the inbox
+as a page for people (`inbox_page`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from herald.sandbox import inbox_page
 from herald.sandbox.callbacks import control_routes, find_in
 from herald.sandbox.faults import Faults, FaultSettings
-from herald.sandbox.inbox import Inbox
+from herald.sandbox.inbox import Inbox, InboxEntry
 
 
 class Simulator(Protocol):
@@ -53,6 +55,7 @@ class Sandbox:
             app.add_routes(list(sim.routes()))
         app.add_routes(
             [
+                web.get("/_sandbox/", self._page),
                 web.get("/_sandbox/health", self._health),
                 web.get("/_sandbox/inbox", self._inbox),
                 web.get("/_sandbox/inbox/visible", self._visible),
@@ -95,13 +98,28 @@ class Sandbox:
     async def _health(self, _: web.Request) -> web.Response:
         return web.json_response({"simulators": sorted(self.simulators), "messages": len(self.inbox)})
 
-    async def _inbox(self, request: web.Request) -> web.Response:
+    def _matching(self, request: web.Request, limit: int) -> tuple[list[InboxEntry], int]:
+        """The newest `limit` (or the query's) entries of the query's `provider`, `destination`
+        and `since`, oldest first, and how many matched."""
         q = request.query
-        entries = self.inbox.entries(
-            provider=q.get("provider"), destination=q.get("destination"), since_seq=int(q.get("since", 0))
+        try:
+            since, limit = int(q.get("since", 0)), int(q.get("limit", limit))
+        except ValueError:
+            raise web.HTTPBadRequest(text="`since` and `limit` are whole numbers") from None
+        entries = self.inbox.entries(provider=q.get("provider"), destination=q.get("destination"), since_seq=since)
+        return entries[-limit:], len(entries)
+
+    async def _inbox(self, request: web.Request) -> web.Response:
+        entries, total = self._matching(request, 1000)
+        return web.json_response({"messages": [e.to_json() for e in entries], "total": total})
+
+    async def _page(self, request: web.Request) -> web.Response:
+        entries, total = self._matching(request, 50)
+        return web.Response(
+            text=inbox_page.render(entries, total),
+            content_type="text/html",
+            headers={"Content-Security-Policy": inbox_page.CSP, "Cache-Control": "no-store"},
         )
-        limit = int(q.get("limit", 1000))
-        return web.json_response({"messages": [e.to_json() for e in entries[-limit:]], "total": len(entries)})
 
     async def _visible(self, request: web.Request) -> web.Response:
         dest = request.query.get("destination", "")

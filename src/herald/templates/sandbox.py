@@ -180,15 +180,47 @@ MISSING: ContextVar[list[str] | None] = ContextVar("herald_missing", default=Non
 
 
 class Recording(Lenient):
-    """A preview's undefined: absorbed like a trial's, and its name noted in `MISSING`."""
+    """A preview's undefined: absorbed like a trial's, and its name noted in `MISSING` when
+    it is used in a way the send's `StrictUndefined` refuses (`_USES`).
+
+    Noting it when it is made instead reported guarded templates as broken: Jinja makes an
+    undefined for `coupon` in `{% if coupon is defined %}` and `{{ coupon | default('') }}`
+    too, and those test or replace it, which sends fine.
+    """
 
     __slots__ = ()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _note(self) -> None:
         found = MISSING.get()
         if found is not None and self._undefined_name is not None:
             found.append(self._undefined_name)
+
+    def __getattr__(self, name: str) -> ChainableUndefined:
+        # `order.total` on a missing `order`: strict refuses it (a dunder is Python probing a
+        # protocol, and answered as Jinja does).
+        if name[:2] != "__":
+            self._note()
+        return super().__getattr__(name)
+
+
+def _noting(name: str) -> Callable[..., Any]:
+    lenient = getattr(Lenient, name)
+
+    def use(self: Recording, *args: Any, **kwargs: Any) -> Any:
+        self._note()
+        return lenient(self, *args, **kwargs)
+
+    use.__name__ = name
+    return use
+
+
+# Every operation `StrictUndefined` fails (printing, iterating, truth, comparing, arithmetic,
+# calls, items), read from Jinja's own classes so that the preview and the send agree. One
+# the lenient class lacks (`in`) falls back on another here (iterating).
+_FAILS = Undefined._fail_with_undefined_error
+_USES = {n for c in (Undefined, StrictUndefined) for n, v in vars(c).items() if v is _FAILS and n[:2] == "__"}
+for _use in sorted(n for n in _USES if hasattr(Lenient, n)):
+    setattr(Recording, _use, _noting(_use))
 
 
 class BoundedEnvironment(ImmutableSandboxedEnvironment):

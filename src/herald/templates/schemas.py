@@ -168,7 +168,14 @@ class TestSendIn(BaseModel):
 
     channel: Channel
     version: Which = Field(default="draft")
-    to: str | None = Field(default=None, max_length=320, description="An email address or a phone number")
+    to: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="An email address, a phone number, or for push a device token (with `platform`)",
+    )
+    platform: Literal["ios", "android"] | None = Field(
+        default=None, description="Push to a device token in `to`: the APNs (ios) or FCM (android) token's platform"
+    )
     user_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="A stored user's addresses and devices instead"
     )

@@ -18,7 +18,8 @@ from herald.kit.ids import uuid7
 from herald.kit.uow import unit_of_work
 from herald.notifications.acceptance import Intake
 from herald.notifications.repository import stamp_template_version
-from herald.notifications.schemas import InlineRecipient, NotificationIn, NotificationOut
+from herald.notifications.schemas import InlineDevice, InlineRecipient, NotificationIn, NotificationOut
+from herald.recipients.contacts import check_device_token
 from herald.templates import service
 from herald.templates.render import pick
 from herald.templates.schemas import TestSendIn
@@ -27,14 +28,27 @@ TEST_CATEGORY = "herald:test-send"
 
 
 def _recipient(body: TestSendIn) -> InlineRecipient | None:
+    """The inline recipient `to` names (checked by the intake, as any notification's), or
+    None for a stored user."""
     if (body.to is None) == (body.user_id is None):
-        raise ValidationFailed("give either `to` (an address) or `user_id`", field="to")
+        raise ValidationFailed("give either `to` (an address or a device token) or `user_id`", field="to")
+    if body.platform is not None and body.channel != Channel.PUSH:
+        raise ValidationFailed("`platform` is for a push to a device token", field="platform")
     if body.to is None:
         return None
     if body.channel == Channel.EMAIL:
         return InlineRecipient(email=body.to, locale=body.locale)
     if body.channel == Channel.SMS:
         return InlineRecipient(phone=body.to, locale=body.locale)
+    if body.channel == Channel.PUSH:
+        if body.platform is None:
+            # A web push subscription is an object, not a token: it is registered on a user.
+            raise ValidationFailed(
+                "a test push to a device token needs its `platform` (ios or android); web push goes to `user_id`",
+                field="platform",
+            )
+        token = check_device_token(body.platform, body.to, field="to")  # named as this request names it
+        return InlineRecipient(device=InlineDevice(platform=body.platform, token=token), locale=body.locale)
     raise ValidationFailed(f"a test {body.channel.value} goes to a stored user: give `user_id`", field="to")
 
 

@@ -1,5 +1,5 @@
-"""Test send: the draft (or another version) of a template sent for real to one address or
-stored user, through the same service as `POST /v1/templates/{key}/test-send`."""
+"""Test send: the draft (or another version) of a template sent for real to one address,
+device token or stored user, through the same service as `POST /v1/templates/{key}/test-send`."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from herald.templates.endpoints import Key
 from herald.templates.schemas import TestSendIn, VersionNumber
 
 router = APIRouter(prefix="/apps/{app_id}/templates/{key}/test")
+PLATFORMS = [("", "Not a device token"), ("ios", "iOS (an APNs token)"), ("android", "Android (an FCM token)")]
 
 
 class TestSendForm(BaseModel):
     channel: Channel
     version: Literal["draft", "live"] | VersionNumber = "draft"
-    to: str = Field(default="", max_length=320)
+    to: str = Field(default="", max_length=4096)
+    platform: Literal["", "ios", "android"] = ""
     user_id: str = Field(default="", max_length=200)
     locale: str = Field(default="", max_length=35)
 
@@ -34,7 +36,7 @@ async def _page(
     sent: uuid.UUID | None = None,
 ) -> Response:  # fmt: skip
     context = {"tab": "test", "key": key, "form": form, "errors": errors or {}, "sent": sent,
-               "channels": [(c.value, c.value) for c in Channel.all()]}  # fmt: skip
+               "channels": [(c.value, c.value) for c in Channel.all()], "platforms": PLATFORMS}  # fmt: skip
     return await render(request, "templates/test_send.html", context, status=422 if errors else 200)
 
 
@@ -50,7 +52,7 @@ async def test_send(request: Request, app: EditorDep, key: str = Key) -> Respons
         return await _page(request, app, key, raw, errors)
     services = services_of(request)
     body = TestSendIn(
-        channel=form.channel, version=form.version, to=form.to.strip() or None,
+        channel=form.channel, version=form.version, to=form.to.strip() or None, platform=form.platform or None,
         user_id=form.user_id.strip() or None, locale=form.locale.strip() or None,
     )  # fmt: skip
     try:
