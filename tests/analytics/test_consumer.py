@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from herald.analytics.consumer import counted, increments
+from herald.analytics.consumer import counted, fold_arrays, increments
 from herald.analytics.folding import Folder, fold_all
 from herald.analytics.models import HourlyRollup, MonthlyRollup, PendingIncrement
+from herald.analytics.repository import FOLD_KEY_NAMES
 from herald.notifications.models import Delivery
 from herald.runtime import Runtime
 from tests.analytics.seeding import app_ids, delivery, event, fold, publish, record, recorded, rows
@@ -238,3 +239,22 @@ async def test_concurrent_writers_and_folders_count_every_increment_once(runtime
     assert staged == 0
     assert sent == {k: 20 for k in keys}
     assert sorted(((r.template, r.channel), r.sent) for r in monthly) == sorted((k, 20) for k in keys)
+
+
+def test_fold_arrays_send_each_key_once_and_a_number_per_delivery() -> None:
+    """A batch's milestones share few keys: each key's values are sent once, and each
+    delivery names its key by number (from 1), so the statement's work grows with keys."""
+    app = uuid.uuid4()
+    ids = [uuid.uuid4() for _ in range(4)]
+    milestones = [
+        (ids[0], app, T0, "welcome", 2, "email", "smtp", "sent"),
+        (ids[1], app, T0 + timedelta(seconds=5), "welcome", 2, "email", "smtp", "sent"),  # the same hour: same key
+        (ids[2], app, T0, None, None, "sms", None, "failed"),
+        (ids[3], app, T0, "welcome", 2, "email", "smtp", "failed"),
+    ]
+    arrays = fold_arrays(milestones)
+    assert arrays["m_id"] == ids and arrays["m_key"] == [1, 1, 2, 3]
+    assert arrays["k_counter"] == ["sent", "failed", "failed"]
+    assert arrays["k_template"] == ["welcome", "", "welcome"] and arrays["k_template_version"] == ["2", "", "2"]
+    assert arrays["k_hour"] == [H0] * 3 and arrays["k_provider"] == ["smtp", "", "smtp"]
+    assert fold_arrays([]) == {**{f"k_{n}": [] for n in FOLD_KEY_NAMES}, "m_id": [], "m_key": []}

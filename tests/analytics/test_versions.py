@@ -37,7 +37,8 @@ def test_the_key_is_the_recorded_version_under_a_template_only() -> None:
     found = {(k[2], k[3]): v[sent] for k, v in increments(batch).items()}
     assert found == {("welcome", "1"): 1, ("welcome", "2"): 2, ("welcome", ""): 1, ("", ""): 1}
     milestones = [(uuid.uuid4(), app, T0, t, v, "email", None, "accepted") for t, v in (("welcome", 4), (None, 5))]
-    assert fold_arrays(milestones)["m_template_version"] == ["4", ""]
+    arrays = fold_arrays(milestones)
+    assert [arrays["k_template_version"][n - 1] for n in arrays["m_key"]] == ["4", ""]
 
 
 async def _notify(h: Herald, n: int, version: int) -> list[uuid.UUID]:

@@ -114,21 +114,22 @@ def fold_params(events: Sequence[Recorded]) -> dict[str, list[Any]]:
 def fold_arrays(milestones: Iterable[Milestone]) -> dict[str, list[Any]]:
     """`fold_params` from bare tuples: the intake's hot path builds no event objects for them."""
     hours_of: dict[datetime, datetime] = {}  # a batch shares a few instants
-    columns: tuple[list[Any], ...] = tuple([] for _ in repository.FOLD_NAMES)
-    ids, apps, hours, templates, versions, channels, providers, counters = columns
+    numbers: dict[tuple[Any, ...], int] = {}
+    ids: list[uuid.UUID] = []
+    refs: list[int] = []
     for delivery_id, app_id, created_at, template, version, channel, provider, counter in milestones:
         hour = hours_of.get(created_at)
         if hour is None:
             hour = hours_of[created_at] = created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        key = (app_id, hour, template or "", version_key(template, version), channel, provider or "", counter)
+        n = numbers.get(key)
+        if n is None:
+            n = numbers[key] = len(numbers) + 1
         ids.append(delivery_id)
-        apps.append(app_id)
-        hours.append(hour)
-        templates.append(template or "")
-        versions.append(version_key(template, version))
-        channels.append(channel)
-        providers.append(provider or "")
-        counters.append(counter)
-    return {f"m_{name}": column for name, column in zip(repository.FOLD_NAMES, columns, strict=True)}
+        refs.append(n)
+    columns: list[list[Any]] = [list(c) for c in zip(*numbers, strict=True)] or [[] for _ in repository.FOLD_KEY_NAMES]
+    out = {f"k_{name}": column for name, column in zip(repository.FOLD_KEY_NAMES, columns, strict=True)}
+    return out | {"m_id": ids, "m_key": refs}
 
 
 class Rollups:

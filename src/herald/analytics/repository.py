@@ -62,13 +62,15 @@ TABLES: dict[str, Table] = {
 }
 
 
-# The milestone rows a folded statement may count (`fold_ctes`): one per delivery and counter.
-_FOLD_COLUMNS: tuple[tuple[str, str], ...] = (
-    *(("id", "uuid"), ("app_id", "uuid"), ("hour", "timestamptz")),
+# What a folded statement counts (`fold_ctes`): each milestone's delivery and the number of its
+# key (from 1), and each distinct key once, so a batch's values are encoded per key, not per
+# delivery (a recorder batch of 500 deliveries has a few keys).
+_FOLD_KEY_COLUMNS: tuple[tuple[str, str], ...] = (
+    *(("app_id", "uuid"), ("hour", "timestamptz")),
     *(("template", "text"), ("template_version", "text"), ("channel", "text"), ("provider", "text")),
     ("counter", "text"),
 )
-FOLD_NAMES = tuple(name for name, _ in _FOLD_COLUMNS)
+FOLD_KEY_NAMES = tuple(name for name, _ in _FOLD_KEY_COLUMNS)
 
 
 def fold_ctes(source: str) -> str:
@@ -77,11 +79,12 @@ def fold_ctes(source: str) -> str:
     deliveries the statement itself inserted or updated, so a stale result or a notification
     that lost its dedup race counts nothing. Parameters: `fold_params`. On PostgreSQL this is
     how the intake and the recorder stay one statement when no webhook message is owed."""
-    arrays = ", ".join(f"CAST(:m_{name} AS {sql}[])" for name, sql in _FOLD_COLUMNS)
+    key_arrays = ", ".join(f"CAST(:k_{name} AS {sql}[])" for name, sql in _FOLD_KEY_COLUMNS)
     counts = ", ".join(f"count(*) FILTER (WHERE counter = '{c}')" if c in FOLDED else "0" for c in COUNTERS)
     keys = "app_id, hour, " + ", ".join(DIMENSIONS)
     rows = (
-        f"fold_rows AS (SELECT v.* FROM unnest({arrays}) AS v({', '.join(FOLD_NAMES)})"  # noqa: S608
+        f"fold_rows AS (SELECT k.* FROM unnest(CAST(:m_id AS uuid[]), CAST(:m_key AS int[])) AS v(id, key)"  # noqa: S608
+        f" JOIN unnest({key_arrays}) WITH ORDINALITY AS k({', '.join(FOLD_KEY_NAMES)}, n) ON k.n = v.key"
         f" WHERE v.id IN (SELECT id FROM {source}))"
     )
     staged = (
