@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from herald.channels.registry import spec
-from herald.kit.errors import InvalidMjml
+from herald.kit.errors import InvalidMjml, RenderLimit
 from herald.templates import responsive
 from herald.templates.render import render
 from herald.templates.responsive import compile_mjml, settled, shape
@@ -65,12 +66,12 @@ async def test_mjml_that_does_not_compile_is_refused_with_invalid_mjml(client: h
         return {"channels": {"email": {"subject": "s", "mjml": mjml, **more}}}
 
     unclosed = "<mjml><mj-body><mj-section><mj-column><mj-text>Hi {{ name }}</mj-text></mj-column></mj-body></mjml>"
-    deep = "<mjml><mj-body><mj-raw>" + "<div>" * 10_000 + "x" + "</div>" * 10_000 + "</mj-raw></mj-body></mjml>"
+    deep = "<mjml><mj-body><mj-raw>" + "<div>" * 4_000 + "x" + "</div>" * 4_000 + "</mj-raw></mj-body></mjml>"
     cases = {
         "unclosed": (unclosed, "invalid MJML"),
         "unreadable tag": ('<mjml><mj-body><mj-raw><p title="a>b">x</p></mj-raw></mj-body></mjml>', "cannot be read"),
         "include": ('<mjml><mj-body><mj-include path="/etc/passwd" /></mj-body></mjml>', "include"),
-        # Deep enough to overflow MRML's stack: refused before it runs.
+        # MRML recurses (its stack overflows some thousands deep): refused before it runs.
         "deep": (deep, "nests elements more than 100 deep"),
     }
     for name, (mjml, message) in cases.items():
@@ -226,3 +227,15 @@ async def test_text_that_mjml_copies_into_an_attribute_is_escaped_there() -> Non
     titled = '<mjml><mj-head><mj-title>Say "hi", {{ name }}</mj-title></mj-head><mj-body></mj-body></mjml>'
     html = await rendered({"subject": "s", "mjml": titled}, {"name": "Ann"})
     assert 'aria-label="Say &quot;hi&quot;, Ann"' in html and '<title>Say "hi", Ann</title>' in html
+
+
+def test_telling_tags_from_text_is_bounded() -> None:
+    many = "<mjml><mj-body><mj-raw>" + "<br>" * 10_000 + "</mj-raw></mj-body></mjml>"
+    with pytest.raises(RenderLimit, match="more than 10,000 tags"):
+        shape(many)
+    # The split is linear whatever the text: a would-be tag fails at the next `<`.
+    for junk in ("<a b='", "<!x", "<style", "</"):
+        started = time.process_time()
+        with pytest.raises(InvalidMjml, match="cannot be read"):
+            shape(junk * 2_000 + "<mjml></mjml>")
+        assert time.process_time() - started < 0.1, junk

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, TypeVar
 from herald.kit.errors import InvalidMjml, RenderLimit
 from herald.templates import offload
 from herald.templates.cache import ENTRY_OVERHEAD, ByteBudgetCache
-from herald.templates.limits import EMAIL_BODY_MAX_CHARS, MJML_MAX_DEPTH
+from herald.templates.limits import EMAIL_BODY_MAX_CHARS, MJML_MAX_DEPTH, MJML_MAX_TAGS
 
 if TYPE_CHECKING:
     import css_inline
@@ -118,6 +118,8 @@ def shape(text: str) -> tuple[Key, list[str]]:
     runs of text and its URLs as markers, or `text` as it is when it cannot have any."""
     if "HERALDMJ" in text:
         return (text, False), []
+    if text.count("<") > MJML_MAX_TAGS:
+        raise RenderLimit(f"the MJML has more than {MJML_MAX_TAGS:,} tags")
     parts = _TOKEN.split(text)
     values: list[str] = []
     for i in range(0, len(parts), 2):
