@@ -67,8 +67,8 @@ async def _relink(session: AsyncSession, app_id: uuid.UUID, key: str, written: d
         except InvalidTemplate as exc:
             field = next(iter(written))
             raise InvalidTemplate(
-                f"the live template {t.key!r} extends this layout from its email's {exc.field}: "
-                f"a layout in use keeps its language ({exc.message})",
+                f"the live template {t.key!r} extends this layout from {exc.field}: a layout in use keeps "
+                "its language (html or MJML)",
                 field=field,
             ) from exc
         if content is not None:
