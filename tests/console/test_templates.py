@@ -154,6 +154,28 @@ async def test_layouts_are_made_published_and_chosen_in_the_editor(owner: Consol
     assert (await owner.post(f"{base(seeded)}/welcome/publish")).status_code == 303
 
 
+async def test_an_email_in_mjml_on_an_mjml_layout_previews_compiled(owner: ConsoleClient, seeded: Seeded) -> None:
+    layouts = f"/console/apps/{seeded.app_id}/layouts"
+    block = "{% block content %}{% endblock %}"
+    frame = f"<mjml><mj-body><mj-section><mj-column>{block}</mj-column></mj-section></mj-body></mjml>"
+    bad = await owner.post(layouts, {"key": "frame", "format": "mjml", "html": "<mjml><mj-body></mjml>"})
+    assert bad.status_code == 422 and 'id="html-error"' in bad.text and "invalid MJML" in bad.text
+    assert (await owner.post(layouts, {"key": "frame", "format": "mjml", "html": frame})).status_code == 303
+    assert '<option value="mjml" selected>' in (await owner.get(f"{layouts}/frame")).text
+    assert (await owner.post(f"{layouts}/frame/publish")).status_code == 303
+
+    await make(owner, seeded)
+    body = "{% block content %}<mj-text>Hi {{ name }}</mj-text>{% endblock %}"
+    form = editor_form(**{SUBJECT: "Hi", "email__mjml": body, "layout": "frame", "sample_data": '{"name": "Ada"}'})
+    preview = (await owner.post(f"{base(seeded)}/welcome/preview", form)).text
+    assert "No problems found" in preview and "mj-column-per-100" in preview and "&gt;Hi Ada&lt;/div&gt;" in preview
+    broken = form | {"email__mjml": "<mj-text>Hi</mj-txt>{% block content %}{% endblock %}", "layout": ""}
+    assert 'data-kind="invalid_mjml"' in (await owner.post(f"{base(seeded)}/welcome/preview", broken)).text
+    await save(owner, seeded, form)
+    page = (await owner.get(f"{base(seeded)}/welcome/edit")).text
+    assert '<option value="frame" selected>' in page and "extends" not in page.split('id="email__mjml"')[1][:200]
+
+
 async def test_a_viewer_reads_but_cannot_change_templates(browse: Browse, seeded: Seeded, owner: ConsoleClient) -> None:
     await make(owner, seeded)
     await save(owner, seeded, editor_form(**{SUBJECT: "Hi", "email__text": "x"}))

@@ -27,6 +27,7 @@ from herald.recipients.models import User
 from herald.templates.context import render_context, user_context
 from herald.templates.models import Template, Version
 from herald.templates.render import pick, prepare, render, uncompiled
+from herald.templates.responsive import settled
 
 IN_APP = "in_app"
 _UNTRACKED = "rendered now: without the tracking links and open pixel it was sent with"
@@ -78,7 +79,8 @@ async def _rendered(
     if todo := uncompiled([content]):
         await prepare(todo)
     try:
-        rendered = render(spec(d.channel), content, render_context(n.data, _user(user, inline), n.event_id, n.category))
+        ctx = render_context(n.data, _user(user, inline), n.event_id, n.category)
+        rendered = await settled(lambda: render(spec(d.channel), content, ctx))
     except HeraldError as exc:
         return unavailable(exc.message)
     notes = [_UNTRACKED] if d.channel == "email" else []

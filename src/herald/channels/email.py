@@ -1,4 +1,4 @@
-"""Email: a subject and an html and/or text body, to the recipient's address, via SMTP or an API."""
+"""Email: a subject and an html (or MJML) and/or text body, to the recipient's address, via SMTP or an API."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from herald.kit.channels import Channel
 from herald.notifications.models import SkipReason
 from herald.providers.messages import EmailMessage
 from herald.recipients.card import ContactCard
-from herald.templates.limits import EMAIL_BODY_MAX_CHARS, EMAIL_SUBJECT_MAX_CHARS
+from herald.templates.limits import EMAIL_BODY_MAX_CHARS, EMAIL_SUBJECT_MAX_CHARS, MJML_MAX_CHARS
 from herald.templates.render import Fields
 
 
@@ -25,12 +25,19 @@ class EmailContent(BaseModel):
 
     subject: str = Field(max_length=2000)
     html: str | None = Field(default=None, max_length=512_000)
+    mjml: str | None = Field(
+        default=None,
+        max_length=MJML_MAX_CHARS,
+        description="Responsive email in MJML, instead of `html`: rendered, then compiled to HTML with its CSS inlined",
+    )
     text: str | None = Field(default=None, max_length=512_000)
 
     @model_validator(mode="after")
     def _has_body(self) -> EmailContent:
-        if not self.html and not self.text:
-            raise ValueError("email content needs html or text")
+        if self.html and self.mjml:
+            raise ValueError("email content has html or mjml, not both")
+        if not self.html and not self.mjml and not self.text:
+            raise ValueError("email content needs html or text (or mjml instead of html)")
         return self
 
 
@@ -54,9 +61,12 @@ class EmailChannel:
         return Target(address) if address else None
 
     def render(self, content: dict[str, Any], fields: Fields) -> RenderedEmail:
+        mjml = content.get("mjml")
         return RenderedEmail(
             subject=fields.render(content["subject"], field="email.subject", cap=EMAIL_SUBJECT_MAX_CHARS),
-            html=fields.optional(content.get("html"), field="email.html", cap=EMAIL_BODY_MAX_CHARS, html=True),
+            html=fields.optional(content.get("html"), field="email.html", cap=EMAIL_BODY_MAX_CHARS, html=True)
+            if mjml is None
+            else fields.mjml(mjml, field="email.mjml"),
             text=fields.optional(content.get("text"), field="email.text", cap=EMAIL_BODY_MAX_CHARS),
         )
 

@@ -19,11 +19,12 @@ from starlette.datastructures import FormData
 
 from herald.channels.registry import CHANNELS
 from herald.kit.errors import field_of
+from herald.templates.render import HTML_FIELDS
 from herald.templates.schemas import TemplateIn
 
 LOCALE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,3}$")
 MAX_LOCALES = 20
-# The layout an email's html extends, as the editor's layout choice writes it: its first line.
+# The layout an email's html (or MJML) extends, as the editor's layout choice writes it: its first line.
 _EXTENDS = re.compile(r"""\A\s*\{%-?\s*extends\s+["']([A-Za-z0-9_.:-]{1,200})["']\s*-?%\}[ \t]*\n?""")
 _TEXTAREA_FROM = 4000  # a field that may hold this many characters gets a text area
 
@@ -86,8 +87,9 @@ def id_of(dotted: str | None, locale: str | None = None) -> str:
 
 
 def layout_of(content: dict[str, Any]) -> str:
-    html = ((content.get("channels") or {}).get("email") or {}).get("html") or ""
-    found = _EXTENDS.match(html)
+    email = (content.get("channels") or {}).get("email") or {}
+    body = next((email[f] for f in HTML_FIELDS if email.get(f)), "")
+    found = _EXTENDS.match(body)
     return found.group(1) if found else ""
 
 
@@ -104,7 +106,7 @@ def from_version(description: str | None, default_locale: str, content: dict[str
                 if c.kind == "pairs":
                     form.values[control_id(locale, channel, c.name)] = json.dumps(value, indent=2) if value else ""
                 elif isinstance(value, str):
-                    text = _EXTENDS.sub("", value, count=1) if c.name == "html" and form.layout else value
+                    text = _EXTENDS.sub("", value, count=1) if c.name in HTML_FIELDS and form.layout else value
                     form.values[control_id(locale, channel, c.name)] = text
     return form
 
@@ -172,7 +174,7 @@ def _variant(form: EditorForm, locale: str | None, errors: dict[str, str]) -> di
                 continue
             if c.kind == "pairs":
                 content[c.name] = _pairs(text, cid, errors) or {}
-            elif c.name == "html" and form.layout:
+            elif c.name in HTML_FIELDS and form.layout:
                 content[c.name] = f'{{% extends "{form.layout}" %}}\n{text}'
             else:
                 content[c.name] = text

@@ -63,6 +63,12 @@ class InvalidTemplate(ValidationFailed):
     code = "invalid_template"
 
 
+class InvalidMjml(InvalidTemplate):
+    """The email's MJML does not compile."""
+
+    code = "invalid_mjml"
+
+
 class MissingVariable(ValidationFailed):
     """A variable used by the template was not provided."""
 

@@ -8,6 +8,7 @@ outbox, its rows commit with the log and the publish follows the commit).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
@@ -41,6 +42,7 @@ from herald.queue.outbox import Outbox
 from herald.queue.transport import Broker
 from herald.recipients.card import ContactCard
 from herald.templates.repository import live as live_templates
+from herald.templates.responsive import settled
 
 PLAN_SLICE_SECONDS = 0.005
 
@@ -109,7 +111,8 @@ async def accept_batch(
             outcomes.append(req.event_id)
             continue
         try:
-            outcomes.append(_plan_one(app_id, req, users, templates, versions))
+            # Planning renders; MJML not compiled yet is compiled in the compiler process first.
+            outcomes.append(await settled(functools.partial(_plan_one, app_id, req, users, templates, versions)))
             seen.add(req.event_id)
         except HeraldError as exc:
             outcomes.append(exc)

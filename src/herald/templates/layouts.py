@@ -14,11 +14,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.kit.clock import utcnow
-from herald.kit.errors import InvalidTemplate, LayoutNotFound
+from herald.kit.errors import HeraldError, InvalidTemplate, LayoutNotFound
 from herald.kit.uow import UnitOfWork
 from herald.templates import linking, repository, versions
 from herald.templates.compiler import compiled_async, extended
 from herald.templates.models import Kind, Layout, Version
+from herald.templates.render import Fields
+from herald.templates.responsive import settled
 from herald.templates.schemas import DiffOut, LayoutIn, LayoutOut, LayoutVersionOut, VersionInfo, Which
 from herald.templates.versions import Authored, Ref
 
@@ -28,15 +30,21 @@ def _ref(app_id: uuid.UUID, key: str) -> Ref:
 
 
 async def _authored(body: LayoutIn) -> Authored:
-    """A layout compiles as html and stands alone (one level of extending, no more)."""
+    """A layout compiles as html and stands alone (one level of extending, no more); one in
+    MJML also makes MJML that compiles, its blocks as they are."""
+    field, source = body.source()
     try:
-        await compiled_async(body.html, True)
+        await compiled_async(source, True)
+        if field == "mjml":
+            await settled(lambda: Fields({}, True).mjml(source, field=field))
     except InvalidTemplate as exc:
-        exc.field = "html"
+        exc.field = field
         raise
-    if extended(body.html):
-        raise InvalidTemplate("a layout cannot extend another layout", field="html")
-    return Authored(body.description, "en", {"html": body.html})
+    except HeraldError:
+        pass  # what the data decides is checked with each template extending it
+    if extended(source):
+        raise InvalidTemplate("a layout cannot extend another layout", field=field)
+    return Authored(body.description, "en", {field: source})
 
 
 async def _go_live(session: AsyncSession, app_id: uuid.UUID, v: Version) -> Layout:
@@ -47,14 +55,22 @@ async def _go_live(session: AsyncSession, app_id: uuid.UUID, v: Version) -> Layo
     else:
         layout.content, layout.version, layout.updated_at = v.content, v.number, utcnow()
     layout.description = v.description
-    await _relink(session, app_id, v.key, v.content["html"])
+    await _relink(session, app_id, v.key, v.content)
     await session.flush()
     return layout
 
 
-async def _relink(session: AsyncSession, app_id: uuid.UUID, key: str, html: str) -> None:
+async def _relink(session: AsyncSession, app_id: uuid.UUID, key: str, written: dict[str, Any]) -> None:
     for t in await repository.templates_of(session, app_id):
-        content: dict[str, Any] | None = linking.relink(t.content, key, html)
+        try:
+            content: dict[str, Any] | None = linking.relink(t.content, key, written)
+        except InvalidTemplate as exc:
+            field = next(iter(written))
+            raise InvalidTemplate(
+                f"the live template {t.key!r} extends this layout from {exc.field}: a layout in use keeps "
+                "its language (html or MJML)",
+                field=field,
+            ) from exc
         if content is not None:
             t.content, t.updated_at = content, utcnow()
 
@@ -112,14 +128,16 @@ def to_out(layout: Layout) -> LayoutOut:
         key=layout.key,
         version=layout.version,
         description=layout.description,
-        html=layout.content["html"],
+        html=layout.content.get("html"),
+        mjml=layout.content.get("mjml"),
         created_at=layout.created_at,
         updated_at=layout.updated_at,
     )
 
 
 def version_out(v: Version) -> LayoutVersionOut:
-    return LayoutVersionOut(**VersionInfo.model_validate(v).model_dump(), key=v.key, html=v.content["html"])
+    info = VersionInfo.model_validate(v).model_dump()
+    return LayoutVersionOut(**info, key=v.key, html=v.content.get("html"), mjml=v.content.get("mjml"))
 
 
 async def drafts(uow: UnitOfWork, app_id: uuid.UUID) -> list[Version]:

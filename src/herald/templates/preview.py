@@ -9,6 +9,7 @@ passes them renders the same at send time with the same data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from typing import Any
 
@@ -17,12 +18,13 @@ from herald.channels.push import RenderedPush
 from herald.channels.registry import spec
 from herald.channels.sms import RenderedSms
 from herald.kit.channels import Channel
-from herald.kit.errors import HeraldError, InvalidTemplate, RenderLimit, UserNotFound
+from herald.kit.errors import HeraldError, InvalidMjml, InvalidTemplate, RenderLimit, UserNotFound
 from herald.kit.uow import UnitOfWork
 from herald.templates import service
 from herald.templates.context import render_context, user_context
 from herald.templates.limits import PUSH_FIELD_MAX_CHARS, PUSH_MAX_BYTES, push_bytes
 from herald.templates.render import LAYOUTS, Fields, prepare, uncompiled
+from herald.templates.responsive import settled
 from herald.templates.schemas import PreviewIn, PreviewMessage, PreviewOut, Problem, PushInfo, SmsInfo
 
 
@@ -54,7 +56,7 @@ async def preview(uow: UnitOfWork, cards: ContactCache, app_id: uuid.UUID, key: 
         await prepare(todo)  # a large template compiles off the event loop
     # In the channels' own order: a JSONB column keeps its keys in an order of its own.
     messages = [
-        message(locale, channel, channels[channel.value], ctx)
+        await settled(functools.partial(message, locale, channel, channels[channel.value], ctx))
         for locale, channels in variants
         for channel in Channel.all()
         if channel.value in channels
@@ -71,6 +73,8 @@ def message(locale: str | None, channel: Channel, content: dict[str, Any], ctx: 
         rendered = spec(channel).render(content, fields)
     except RenderLimit as exc:
         problems.append(Problem(kind="limit", field=exc.field, message=exc.message))
+    except InvalidMjml as exc:
+        problems.append(Problem(kind="invalid_mjml", field=exc.field, message=exc.message))
     except InvalidTemplate as exc:
         problems.append(Problem(kind="invalid_template", field=exc.field, message=exc.message))
     except HeraldError as exc:

@@ -17,13 +17,18 @@ from jinja2 import Template, TemplateError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from herald.kit.errors import HeraldError, InvalidTemplate, MissingVariable, RenderFailed, RenderLimit
+from herald.templates import responsive
 from herald.templates.compiler import CACHE, Compiled, compiled, compiled_async
+from herald.templates.limits import MJML_MAX_CHARS
 from herald.templates.meter import Meter
+from herald.templates.responsive import settled
 from herald.templates.sandbox import GLOBALS, LENIENT, MISSING, RECORDING, BoundedEnvironment
 
 # Where an email content carries the live source of the layouts its html extends, by name:
 # copied there when the template (or the layout) is published, so a send reads one row.
 LAYOUTS = "layouts"
+# The fields that are HTML (autoescaped): an email's html, or its MJML (`responsive`).
+HTML_FIELDS = ("html", "mjml")
 
 
 class Layouts:
@@ -105,6 +110,16 @@ class Fields:
     def optional(self, source: str | None, *, field: str, cap: int, html: bool = False) -> str | None:
         return None if source is None else self.render(source, field=field, cap=cap, html=html)
 
+    def mjml(self, source: str, *, field: str) -> str:
+        """MJML rendered, then compiled to HTML (`responsive`); `responsive.Pending` when that
+        compile is still to be done: render through `responsive.settled`."""
+        text = self.render(source, field=field, cap=MJML_MAX_CHARS, html=True)
+        try:
+            return responsive.to_html(text)
+        except HeraldError as exc:
+            exc.field = exc.field or field
+            raise
+
 
 class Renders(Protocol):
     """Anything that renders one channel's content through `Fields` (a channel's definition)."""
@@ -127,7 +142,7 @@ def sources(content: dict[str, Any]) -> Iterable[tuple[str, str, bool]]:
     """(field name, source, is HTML) of each template in one channel's content."""
     for name, value in content.items():
         if isinstance(value, str):
-            yield name, value, name == "html"
+            yield name, value, name in HTML_FIELDS
         elif isinstance(value, dict):
             for key, source in value.items():
                 if isinstance(source, str):
@@ -154,7 +169,8 @@ async def prepare(todo: Iterable[tuple[str, bool]]) -> None:
 
 async def validate(channel: Renders, content: dict[str, Any], sample: dict[str, Any], prefix: str) -> None:
     """At save time: every template of one channel's content compiles, and a trial render
-    with the sample data (any variable it lacks absorbed) stays within every limit.
+    with the sample data (any variable it lacks absorbed) stays within every limit, and makes
+    MJML that compiles.
 
     What fails only for want of data (a missing variable, a type that does not fit) is left
     to send time, where the real data decides.
@@ -166,12 +182,14 @@ async def validate(channel: Renders, content: dict[str, Any], sample: dict[str, 
             exc.field = f"{prefix}.{channel.name}.{name}"
             raise
     try:
-        render(channel, content, {**sample, "data": sample}, trial=True)
+        await settled(lambda: render(channel, content, {**sample, "data": sample}, trial=True))
     except RenderLimit as exc:
         raise InvalidTemplate(exc.message, field=f"{prefix}.{exc.field}") from exc
     except RenderFailed as exc:
         if isinstance(exc.__cause__, SecurityError):
             raise InvalidTemplate(exc.message, field=f"{prefix}.{exc.field}") from exc
+    except InvalidTemplate as exc:  # MJML that does not compile, even with the data missing
+        raise type(exc)(exc.message, field=f"{prefix}.{exc.field}") from exc
     except HeraldError:
         pass
 

@@ -80,14 +80,14 @@ async def delete_versions(session: AsyncSession, app_id: uuid.UUID, kind: Kind, 
     await session.execute(delete(Version).where(*_of(app_id, kind, key)))
 
 
-async def live_layouts(session: AsyncSession, app_id: uuid.UUID, keys: set[str]) -> dict[str, str]:
-    """The live html of these layouts of one app; unpublished ones are missing."""
+async def live_layouts(session: AsyncSession, app_id: uuid.UUID, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """The live content of these layouts of one app (its html or its mjml); unpublished ones are missing."""
     if not keys:
         return {}
     rows = await session.execute(
         select(Layout.key, Layout.content).where(Layout.app_id == app_id, Layout.key.in_(keys))
     )
-    return {key: content["html"] for key, content in rows}
+    return {key: content for key, content in rows}
 
 
 async def drafts_of(session: AsyncSession, app_id: uuid.UUID, kind: Kind) -> list[Version]:

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from herald.channels.registry import Contents
 from herald.kit.bounds import INT32_MAX
 from herald.kit.channels import Channel
 from herald.kit.jsonvalues import JsonObject
+from herald.templates.limits import MJML_MAX_CHARS
 
 SAMPLE_DATA_MAX_BYTES = 16_384
 
@@ -100,12 +101,33 @@ class DiffOut(BaseModel):
 
 
 class LayoutIn(BaseModel):
-    """A shared email frame: an email's html extends it with `{% extends "<key>" %}` and fills its blocks."""
+    """A shared email frame: an email's html extends it with `{% extends "<key>" %}` and fills its blocks.
+
+    Written in html, or in MJML for emails written in MJML (`mjml`): one of the two.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = Field(default=None, max_length=500)
-    html: str = Field(min_length=1, max_length=512_000, description="Jinja html with `{% block %}`s to fill")
+    html: str | None = Field(
+        default=None, min_length=1, max_length=512_000, description="Jinja html with `{% block %}`s to fill"
+    )
+    mjml: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MJML_MAX_CHARS,
+        description="Instead of `html`: Jinja MJML with `{% block %}`s, for emails whose `mjml` extends it",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LayoutIn:
+        if (self.html is None) == (self.mjml is None):
+            raise ValueError("a layout has html or mjml: one of the two")
+        return self
+
+    def source(self) -> tuple[str, str]:
+        """(field, source): the layout as written, in html or in MJML."""
+        return ("mjml", self.mjml) if self.mjml is not None else ("html", self.html or "")
 
 
 class LayoutOut(LayoutIn):
@@ -131,7 +153,7 @@ class PreviewIn(BaseModel):
 
 
 class Problem(BaseModel):
-    kind: Literal["undefined_variable", "limit", "render_error", "invalid_template"]
+    kind: Literal["undefined_variable", "limit", "render_error", "invalid_template", "invalid_mjml"]
     field: str | None
     message: str
     names: list[str] = Field(default_factory=list, description="The undefined variables' names")

@@ -1,9 +1,12 @@
 """Layouts: the shared email frames templates extend, through the same service as /v1/layouts;
-a draft is edited, then published (which updates every live template extending it)."""
+a draft is edited, then published (which updates every live template extending it).
+
+A layout is written in HTML or in MJML (the format choice): the one source box holds either.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -24,7 +27,16 @@ STARTER = "<html>\n<body>\n  {% block content %}{% endblock %}\n</body>\n</html>
 
 class LayoutForm(BaseModel):
     description: str = Field(default="", max_length=500)
+    format: Literal["html", "mjml"] = "html"
     html: str = Field(min_length=1, max_length=512_000)
+
+    def layout(self) -> LayoutIn:
+        return LayoutIn.model_validate({"description": self.description or None, self.format: self.html})
+
+
+def _errors(exc: HeraldError) -> dict[str, str]:
+    """The service's error by control: the source box holds the html or the mjml."""
+    return {"html" if exc.field in (None, "mjml") else exc.field: exc.message}
 
 
 class NewLayout(LayoutForm):
@@ -61,10 +73,9 @@ async def new_layout(request: Request, app: EditorDep) -> Response:
         async with unit_of_work(services_of(request).sessions) as uow:
             if await layouts.exists(uow, app.id, form.key):
                 return await _list(request, app, {"key": f"a layout {form.key} exists already"}, raw)
-            await layouts.save_draft(uow, app.id, form.key, LayoutIn(description=form.description or None,
-                                                                      html=form.html), actor(app))  # fmt: skip
+            await layouts.save_draft(uow, app.id, form.key, form.layout(), actor(app))
     except HeraldError as exc:
-        return await _list(request, app, {exc.field or "html": exc.message}, raw)
+        return await _list(request, app, _errors(exc), raw)
     return redirect(request, f"/apps/{app.id}/layouts/{form.key}", flash=f"The layout {form.key} is saved as a draft.")
 
 
@@ -78,7 +89,8 @@ async def _editor(request: Request, app: AppContext, key: str, form: dict[str, A
         live = await layouts.version_of(uow, app.id, key, "live") if draft is None else None
     shown = draft or live
     assert shown is not None
-    form = form or {"description": shown.description or "", "html": shown.content["html"]}
+    written = "mjml" if "mjml" in shown.content else "html"
+    form = form or {"description": shown.description or "", "format": written, "html": shown.content[written]}
     context = {"tab": "layouts", "key": key, "draft": draft, "shown": shown, "form": form, "errors": errors or {}}
     return await render(request, "templates/layout_editor.html", context, status=422 if errors else 200)
 
@@ -97,12 +109,11 @@ async def save_draft(request: Request, app: EditorDep, key: str = Key) -> Respon
         async with unit_of_work(services_of(request).sessions) as uow:
             if not await layouts.exists(uow, app.id, key):
                 raise NotFound(f"layout {key!r} does not exist")
-            body = LayoutIn(description=form.description or None, html=form.html)
-            await layouts.save_draft(uow, app.id, key, body, actor(app))
+            await layouts.save_draft(uow, app.id, key, form.layout(), actor(app))
     except HeraldError as exc:
         if isinstance(exc, NotFound):
             raise
-        return await _editor(request, app, key, raw, {exc.field or "html": exc.message})
+        return await _editor(request, app, key, raw, _errors(exc))
     return redirect(request, f"/apps/{app.id}/layouts/{key}", flash="The layout's draft is saved.")
 
 

@@ -11,6 +11,7 @@ from herald.kit.errors import HeraldError, RenderLimit
 from herald.notifications.models import SkipReason
 from herald.templates.context import render_context, user_context
 from herald.templates.render import pick, prepare, render, uncompiled
+from herald.templates.responsive import settled
 
 _NO_CONTENT = Skip(SkipReason.NO_CONTENT)
 
@@ -34,7 +35,7 @@ class Render:
         if s.variables:
             ctx.update(s.variables)
         try:
-            rendered = render(s.channel, content, ctx)
+            rendered = await settled(lambda: render(s.channel, content, ctx))
         except HeraldError as exc:
             if isinstance(exc, RenderLimit):
                 await asyncio.sleep(0)  # it may have run for its whole CPU budget: others go first
