@@ -19,7 +19,7 @@ TRACKER = Tracker(TrackingSettings(), Links(CODEC, "https://h.example"))
 
 
 def sending(channel: str, channels: dict[str, Any], locales: dict[str, Any] | None = None, **n: Any) -> Sending:
-    notification = SimpleNamespace(**({"user_id": "42", "critical": False, "template": "welcome"} | n))
+    notification = SimpleNamespace(user_id="42", critical=False) if not n else SimpleNamespace(**n)
     work = SimpleNamespace(
         delivery=SimpleNamespace(id=uuid.uuid4(), channel=channel),
         notification=notification,
@@ -45,23 +45,6 @@ async def test_content_that_names_it_gets_a_link_in_any_locale_or_nested_field()
     s = sending("push", {"push": {"title": "Hi"}}, {"fr": {"push": {"data": {"u": "{{ unsubscribe_url }}"}}}})
     await UnsubscribeLink(TRACKER)(s)
     assert s.variables[UNSUBSCRIBE_VARIABLE].startswith("https://h.example/u/")
-
-
-async def test_the_answer_is_kept_per_content_object_and_never_outlives_it() -> None:
-    """A template's content is one object for all its deliveries: asked again, the same answer;
-    a new version is a new object and is looked at afresh; inline content is always walked."""
-    unnamed = {"sms": {"body": "Shipped"}}
-    for _ in range(2):
-        s = sending("sms", unnamed)
-        await UnsubscribeLink(TRACKER)(s)
-        assert UNSUBSCRIBE_VARIABLE not in s.variables
-    s = sending("sms", {"sms": {"body": "Shipped. Stop: {{ unsubscribe_url }}"}})  # the next version
-    await UnsubscribeLink(TRACKER)(s)
-    assert UNSUBSCRIBE_VARIABLE in s.variables
-    inline = {"sms": {"body": "Stop: {{ unsubscribe_url }}"}}
-    s = sending("sms", inline, template=None)
-    await UnsubscribeLink(TRACKER)(s)
-    assert UNSUBSCRIBE_VARIABLE in s.variables
 
 
 async def test_a_critical_notification_gets_none_even_if_named() -> None:

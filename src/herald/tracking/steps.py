@@ -79,46 +79,13 @@ class PreferencesLink:
 
 def _names_variable(s: Sending, name: str) -> bool:
     """Whether any of the delivery's channel's content (any locale) mentions the variable."""
-    w = s.work
-    if w.notification.template is None:  # inline content: its own objects, never seen again
-        return _MENTIONS.walk(w.channels, w.locales, w.delivery.channel, name)
-    return _MENTIONS.get(w.channels, w.locales, w.delivery.channel, name)
-
-
-class _Mentions:
-    """`_names_variable`'s answers per template content: the send path asks for every delivery,
-    and a template's content is one object for every delivery rendered from its cached
-    version, so a walk of it (about 1% of a push worker's CPU) is made once per version.
-
-    Keyed by the content objects' ids, each entry holding the objects themselves, so that an
-    id cannot be reused by another object while its entry lives; bounded, dropped when full."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._found: dict[tuple[int, int, str, str], tuple[object, object, bool]] = {}
-
-    def get(self, channels: dict[str, object], locales: dict[str, object], channel: str, name: str) -> bool:
-        key = (id(channels), id(locales), channel, name)
-        hit = self._found.get(key)
-        if hit is not None and hit[0] is channels and hit[1] is locales:
-            return hit[2]
-        answer = self.walk(channels, locales, channel, name)
-        if len(self._found) >= self._size:
-            self._found.clear()
-        self._found[key] = (channels, locales, answer)
-        return answer
-
-    @staticmethod
-    def walk(channels: dict[str, object], locales: dict[str, object], channel: str, name: str) -> bool:
-        found = channels.get(channel)
-        return bool(found and _mentions(found, name)) or any(
-            _mentions(variant[channel], name)
-            for variant in locales.values()
-            if isinstance(variant, dict) and channel in variant
-        )
-
-
-_MENTIONS = _Mentions()
+    channel = s.work.delivery.channel
+    found = s.work.channels.get(channel)
+    if found and _mentions(found, name):
+        return True
+    return any(
+        _mentions(variant[channel], name) for variant in s.work.locales.values() if variant and channel in variant
+    )
 
 
 def _mentions(value: object, name: str) -> bool:
