@@ -213,6 +213,19 @@ async def scalar_rows(stack: Stack, sql: str) -> list[tuple[Any, ...]]:
         await engine.dispose()
 
 
+async def fold_rollups(stack: Stack) -> int:
+    """Fold what the API staged for the analytics rollups, as a worker would (this stack runs
+    the API alone); how many staged rows."""
+    from herald.analytics.folding import Folder
+    from herald.kit.db import make_engine
+
+    engine = make_engine(stack.database_url)
+    try:
+        return await Folder(engine, interval=0, batch=10_000).once()
+    finally:
+        await engine.dispose()
+
+
 # -- the generators --
 
 

@@ -39,7 +39,19 @@ import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bench.api_stack import Generated, Sent, Stack, at, generate, scalar_rows, seed, split, start, window_figures
+from bench.api_stack import (
+    Generated,
+    Sent,
+    Stack,
+    at,
+    fold_rollups,
+    generate,
+    scalar_rows,
+    seed,
+    split,
+    start,
+    window_figures,
+)
 from bench.report import run_bench
 from bench.run import machine_busy, versions
 from herald.events.kinds import OUTCOME_RANK
@@ -333,6 +345,7 @@ async def found(stack: Stack) -> dict[str, int]:
     names = ["events", "delivered", "undelivered", "bounced", "soft_bounced", "opened", "opened_unique", "clicked"]
     names += ["clicked_unique", "suppressions"]
     out = {f"log.{k}": int(v) for k, v in zip(names, one[0], strict=True)}
+    await fold_rollups(stack)
     for table in ("analytics_hourly", "analytics_daily"):
         cols = ["delivered", "undelivered", "bounced", "opened", "opened_unique", "clicked", "clicked_unique"]
         row = (await scalar_rows(stack, f"SELECT {', '.join(f'coalesce(sum({c}), 0)' for c in cols)} FROM {table}"))[0]

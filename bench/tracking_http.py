@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.api_stack import Sent, Stack, generate, scalar_rows, seed, split, start, window_figures
+from bench.api_stack import Sent, Stack, fold_rollups, generate, scalar_rows, seed, split, start, window_figures
 from bench.report import run_bench
 from bench.run import machine_busy, versions
 from herald.tracking.tokens import Kind, TokenCodec
@@ -79,6 +79,7 @@ async def counts(stack: Stack) -> dict[str, int]:
     out = {f"{k}": int(n) for k, n, _ in rows} | {f"{k}_deliveries": int(u) for k, _, u in rows}
     events = await scalar_rows(stack, "SELECT kind, count(*) FROM delivery_events GROUP BY kind")
     out |= {f"events_{k}": int(n) for k, n in events}
+    await fold_rollups(stack)
     hourly = await scalar_rows(
         stack, "SELECT coalesce(sum(opened), 0), coalesce(sum(clicked), 0) FROM analytics_hourly"
     )
