@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from bench.chaos_audit import Figures, Ledger, classify, drain, postmortem, unknown_resends
+from bench.chaos_audit import Figures, Ledger, classify, drain, postmortem, rollups, unknown_resends
 from bench.chaos_callbacks import MAILCHIMP_LATE_FAULTS, PROVIDERS, CallbackFaults
 from bench.chaos_callbacks import audit as audit_callbacks
 from bench.chaos_load import PLATFORMS, Driver, Fates, Progress, plan, seed
@@ -319,6 +319,9 @@ async def _exercise(cfg: Config, figures: Figures, dep: Deployment, log: Callabl
         cb, refused = await audit_callbacks(ledger, sandbox.base_url, cfg.callback_faults)
         figures.callbacks, figures.callback_problems = cb.as_json(), cb.problems()
         log(f"{cb.line()} ({time.monotonic() - t_cb:.1f}s to drain and audit)")
+    assert ledger.app_id is not None
+    figures.rollups, figures.rollup_problems = await rollups(dep.herald.database_url, ledger.app_id)
+    log(f"rollups: {figures.rollups}")
     events, deliveries, attempts = await ledger.rows()
     await ledger.close()
     inbox = await sandbox.summary()

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from herald.analytics.folding import Folder
+from herald.analytics.models import HourlyRollup, PendingIncrement
 from herald.apps.models import App
 from herald.kit.db import make_engine
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
@@ -78,6 +80,9 @@ class Figures:
     # The provider callbacks (chaos_callbacks.CallbackAudit as JSON) and what is wrong with them.
     callbacks: dict[str, Any] = field(default_factory=dict)
     callback_problems: list[str] = field(default_factory=list)
+    # The analytics rollups once every staged increment is folded, against the log (`rollups`).
+    rollups: dict[str, int] = field(default_factory=dict)
+    rollup_problems: list[str] = field(default_factory=list)
     lost_examples: list[str] = field(default_factory=list)
     attempts: int = 0
     kills: int = 0
@@ -108,7 +113,8 @@ class Figures:
         if self.dup_raw > self.unknown_resends:
             # Every duplicate must come from a send Herald knew might be one: counted, not hidden.
             out.append(f"{self.dup_raw - self.unknown_resends} duplicates with no counted unknown-outcome resend")
-        return out + [f"callbacks: {p}" for p in self.callback_problems]
+        out += [f"callbacks: {p}" for p in self.callback_problems]
+        return out + [f"rollups: {p}" for p in self.rollup_problems]
 
     def line(self) -> str:
         return (
@@ -122,6 +128,50 @@ class Figures:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+async def rollups(url: str, app_id: uuid.UUID) -> tuple[dict[str, int], list[str]]:
+    """Fold what the killed and restarted processes staged, then hold the rollups to the log:
+    one `accepted` per delivery, one `sent` per delivery a provider took (its final state
+    `delivered`), and nothing left staged. Workers die between staging and folding, and
+    folders between their delete and their commit: only exactly-once folding adds up."""
+    engine = make_engine(url, pool_size=2)
+    try:
+        await Folder(engine, interval=0, batch=10_000).once()
+        async with engine.connect() as conn:
+            counted = (
+                await conn.execute(
+                    select(
+                        func.coalesce(func.sum(HourlyRollup.accepted), 0),
+                        func.coalesce(func.sum(HourlyRollup.sent), 0),
+                    ).where(HourlyRollup.app_id == app_id)
+                )
+            ).one()
+            logged = (
+                await conn.execute(
+                    select(func.count(), func.count().filter(Delivery.state == DeliveryState.DELIVERED)).where(
+                        Delivery.app_id == app_id
+                    )
+                )
+            ).one()
+            staged = (await conn.execute(select(func.count()).select_from(PendingIncrement))).scalar_one()
+    finally:
+        await engine.dispose()
+    figures = {
+        "accepted": int(counted[0]),
+        "sent": int(counted[1]),
+        "deliveries": int(logged[0]),
+        "delivered": int(logged[1]),
+        "staged": int(staged),
+    }
+    problems = []
+    if figures["accepted"] != figures["deliveries"]:
+        problems.append(f"accepted {figures['accepted']} for {figures['deliveries']} deliveries")
+    if figures["sent"] != figures["delivered"]:
+        problems.append(f"sent {figures['sent']} for {figures['delivered']} delivered")
+    if figures["staged"]:
+        problems.append(f"{figures['staged']} increments still staged after the fold")
+    return figures, problems
 
 
 class Ledger:

@@ -73,4 +73,7 @@ async def test_chaos_small(engine: str, tmp_path: Path) -> None:
     assert f.refused > 0, detail  # failing destinations were reported so, and are no phantoms
     if engine == "postgres":
         assert f.restarts == ["redis", "postgres"], detail
+    # The rollups, folded after the kills: one accepted per delivery, one sent per delivered.
+    assert f.rollups["accepted"] == f.rollups["deliveries"] == N and f.rollups["staged"] == 0, detail
+    assert f.rollups["sent"] == f.rollups["delivered"] > 0, detail
     assert not f.problems(), detail
