@@ -24,17 +24,17 @@ import hashlib
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.measure import percentiles
+from bench.plans import Run, explained
 from bench.report import run_bench
 from bench.run import machine_busy, versions
 from herald.activity import export
@@ -348,7 +348,6 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-Run = Callable[[UnitOfWork], Awaitable[Any]]
 
 
 def cases(apps: list[uuid.UUID], end: datetime, samples: list[uuid.UUID], event_id: str) -> dict[str, Run]:
@@ -457,7 +456,7 @@ async def queries(engine: AsyncEngine, built: dict[str, Any], o: Options) -> dic
     times: dict[str, Any] = {}
     plans: dict[str, Any] = {}
     for name, run in runs.items():
-        plans[name] = await _plan(engine, sessions, run)
+        plans[name] = await explained(engine, sessions, run)
         samples = []
         for i in range(o.repeat + 3):
             t0 = time.perf_counter()
@@ -469,42 +468,6 @@ async def queries(engine: AsyncEngine, built: dict[str, Any], o: Options) -> dic
         scans = ", ".join(f"{s['scan']} on {s['on']} ({s['rows']} rows)" for s in plans[name]["scans"])
         print(f"[activity] {name}: p50 {times[name]['p50']:.2f} ms, p95 {times[name]['p95']:.2f} ms; {scans}")
     return {"times": times, "plans": plans}
-
-
-async def _plan(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], run: Run) -> dict[str, Any]:
-    """EXPLAIN ANALYZE of the SELECTs a query runs: its scans, what they read, the time."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if not statement.startswith("EXPLAIN"):
-            statements.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        async with unit_of_work(sessions) as uow:
-            await run(uow)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    scans: list[dict[str, Any]] = []
-    execution_ms = 0.0
-    async with engine.connect() as conn:
-        for statement, parameters in statements:
-            if not statement.lstrip().upper().startswith("SELECT"):
-                continue
-            raw = await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
-            [plan] = raw.scalar_one()
-            execution_ms += plan["Execution Time"]
-            _scans(plan["Plan"], scans)
-    return {"execution_ms": round(execution_ms, 2), "scans": scans}
-
-
-def _scans(node: dict[str, Any], out: list[dict[str, Any]]) -> None:
-    if "Scan" in node["Node Type"] and "Relation Name" in node:
-        on = node.get("Index Name", node["Relation Name"])
-        rows = node["Actual Rows"] * node.get("Actual Loops", 1)
-        out.append({"scan": node["Node Type"], "on": on, "rows": rows})
-    for child in node.get("Plans", []):
-        _scans(child, out)
 
 
 async def main(o: Options) -> dict[str, Any]:

@@ -30,11 +30,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.engines import Postgres
 from bench.measure import percentiles
+from bench.plans import explained
 from bench.report import save
 from bench.run import machine_busy, versions
 from herald.analytics import service
@@ -158,7 +159,7 @@ async def queries(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime
     out: dict[str, Any] = {}
     plans: dict[str, Any] = {}
     for name, run in cases.items():
-        plans[name] = await _plan(engine, sessions, run)
+        plans[name] = await explained(engine, sessions, run)
         times = []
         for i in range(o.repeat + 3):
             t0 = time.perf_counter()
@@ -170,42 +171,6 @@ async def queries(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime
         scans = ", ".join(f"{s['scan']} on {s['on']} ({s['rows']} rows)" for s in plans[name]["scans"])
         print(f"[analytics] {name}: p50 {out[name]['p50']:.2f} ms, p99 {out[name]['p99']:.2f} ms; {scans}")
     return {"times": out, "plans": plans}
-
-
-async def _plan(engine: AsyncEngine, sessions: Any, run: Any) -> dict[str, Any]:
-    """EXPLAIN ANALYZE of the statement(s) a query runs: its scans, what they read, the time."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if not statement.startswith("EXPLAIN"):
-            statements.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        async with unit_of_work(sessions) as uow:
-            await run(uow)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    scans: list[dict[str, Any]] = []
-    execution_ms = 0.0
-    async with engine.connect() as conn:
-        for statement, parameters in statements:
-            if not statement.lstrip().upper().startswith("SELECT"):
-                continue
-            raw = await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
-            [plan] = raw.scalar_one()
-            execution_ms += plan["Execution Time"]
-            _scans(plan["Plan"], scans)
-    return {"execution_ms": round(execution_ms, 2), "scans": scans}
-
-
-def _scans(node: dict[str, Any], out: list[dict[str, Any]]) -> None:
-    if "Scan" in node["Node Type"] and "Relation Name" in node:
-        on = node.get("Index Name", node["Relation Name"])
-        rows = node["Actual Rows"] * node.get("Actual Loops", 1)
-        out.append({"scan": node["Node Type"], "on": on, "rows": rows, "heap_fetches": node.get("Heap Fetches")})
-    for child in node.get("Plans", []):
-        _scans(child, out)
 
 
 def _batch(app: uuid.UUID, size: int, hour: datetime, rng: random.Random, templates: int) -> list[Recorded]:

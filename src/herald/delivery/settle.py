@@ -41,18 +41,7 @@ def lost_send(work: Work, now: datetime) -> AttemptRecord | None:
 def _result(work: Work, owner: str, state: DeliveryState, reason: str | None, **extra: Any) -> Result:
     d, n = work.delivery, work.notification
     extra.setdefault("lost", lost_send(work, utcnow()))
-    target = EventTarget(
-        d.id,
-        d.app_id,
-        n.id,
-        d.channel,
-        n.user_id,
-        n.category,
-        n.template,
-        d.template_version,
-        extra.get("provider"),
-        d.created_at,
-    )
+    target = EventTarget.of(d, n, extra.get("provider"))
     return Result(
         delivery_id=d.id,
         app_id=d.app_id,

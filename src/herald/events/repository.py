@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -46,6 +46,37 @@ class Target:
     # When Herald accepted it: rollups count a delivery's whole story in the hour it was
     # accepted (a cohort), so late and reordered events land in the same bucket as the send.
     created_at: datetime
+
+    @classmethod
+    def of(cls, d: DeliveryFacts, n: NotificationFacts, provider: str | None) -> Target:
+        """The target of a delivery and its notification as the writers hold them (the
+        intake's plan, the worker's claimed rows)."""
+        return cls(d.id, d.app_id, n.id, d.channel, n.user_id, n.category, n.template, d.template_version,
+                   provider, d.created_at)  # fmt: skip
+
+
+class DeliveryFacts(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def app_id(self) -> uuid.UUID: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def template_version(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class NotificationFacts(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def template(self) -> str | None: ...
 
 
 async def targets(

@@ -177,18 +177,7 @@ def accepted_events(plans: Sequence[Plan], inserted: Collection[uuid.UUID]) -> l
         if n.id not in inserted:
             continue
         for d in p.deliveries:
-            target = Target(
-                d.id,
-                d.app_id,
-                n.id,
-                d.channel,
-                n.user_id,
-                n.category,
-                n.template,
-                d.template_version,
-                None,
-                d.created_at,
-            )
+            target = Target.of(d, n, None)
             out.append(lifecycle(EventKind.ACCEPTED, target, d.created_at))
     return out
 
