@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from herald.api.app import create_app
 from herald.runtime import Runtime
-from tests.console.seed import ConsoleClient, Seeded, seed
+from tests.console.logs import Log, make_log
+from tests.console.seed import Browse, ConsoleClient, Seeded, seed, signed_in
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ async def seeded(runtime: Runtime) -> Seeded:
 
 
 @pytest.fixture
-async def browse(runtime: Runtime) -> AsyncIterator[Callable[[], Awaitable[ConsoleClient]]]:
+async def browse(runtime: Runtime) -> AsyncIterator[Browse]:
     """New console clients (browsers) on one Herald app."""
     app = create_app(runtime.api_services())
     made: list[ConsoleClient] = []
@@ -32,7 +33,11 @@ async def browse(runtime: Runtime) -> AsyncIterator[Callable[[], Awaitable[Conso
 
 
 @pytest.fixture
-async def owner(browse: Callable[[], Awaitable[ConsoleClient]], seeded: Seeded) -> ConsoleClient:
-    c = await browse()
-    assert (await c.login(seeded.owner)).status_code == 303
-    return c
+async def owner(browse: Browse, seeded: Seeded) -> ConsoleClient:
+    return await signed_in(browse, seeded.owner)
+
+
+@pytest.fixture
+async def log(runtime: Runtime, seeded: Seeded) -> Log:
+    """The app's notification log, seeded for the Activity, Users and Dead letters pages."""
+    return await make_log(runtime, seeded)

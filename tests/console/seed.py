@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -100,3 +100,14 @@ def fill(path: str, app_id: uuid.UUID) -> str:
     """A route's path with its parameters filled: the app's id, a made-up value for the rest."""
     path = path.replace("{app_id}", str(app_id))
     return re.sub(r"\{(\w+)\}", lambda m: str(uuid.uuid4()) if m.group(1).endswith("_id") else "sample", path)
+
+
+# New console clients (browsers) on one Herald app: the `browse` fixture.
+Browse = Callable[[], Awaitable["ConsoleClient"]]
+
+
+async def signed_in(browse: Browse, email: str) -> ConsoleClient:
+    """A new browser signed in as `email` (with the seeded password)."""
+    c = await browse()
+    assert (await c.login(email)).status_code == 303
+    return c

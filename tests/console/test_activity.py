@@ -7,20 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from herald.runtime import Runtime
-from tests.console.logs import Log, make_log
-from tests.console.seed import ConsoleClient, Seeded
-
-Browse = Callable[[], Awaitable[ConsoleClient]]
-
-
-@pytest.fixture
-async def log(runtime: Runtime, seeded: Seeded) -> Log:
-    return await make_log(runtime, seeded)
+from tests.console.logs import Log
+from tests.console.seed import Browse, ConsoleClient, Seeded
 
 
 def events_listed(html: str) -> set[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from herald.analytics import service
@@ -17,9 +16,8 @@ from herald.kit.clock import utcnow
 from herald.kit.uow import unit_of_work
 from herald.runtime import Runtime
 from tests.analytics.seeding import publish, recorded
-from tests.console.seed import ConsoleClient, Seeded
+from tests.console.seed import Browse, ConsoleClient, Seeded
 
-Browse = Callable[[], Awaitable[ConsoleClient]]
 D = datetime(2026, 3, 10, tzinfo=UTC)
 
 

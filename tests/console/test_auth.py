@@ -5,7 +5,6 @@ cookies that cannot be read by scripts or replayed once revoked."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -19,9 +18,7 @@ from herald.console.models import ConsoleSession
 from herald.kit.clock import utcnow
 from herald.kit.db import transaction
 from herald.runtime import Runtime
-from tests.console.seed import PASSWORD, ConsoleClient, Seeded
-
-Browse = Callable[[], Awaitable[ConsoleClient]]
+from tests.console.seed import PASSWORD, Browse, ConsoleClient, Seeded
 
 
 class Clock:

@@ -3,11 +3,8 @@ without this session's token, with another session's token, or from another orig
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from tests.console.seed import Browse, ConsoleClient, Seeded, console_routes, csrf_of, fill
 
-from tests.console.seed import ConsoleClient, Seeded, console_routes, csrf_of, fill
-
-Browse = Callable[[], Awaitable[ConsoleClient]]
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 

@@ -5,28 +5,13 @@ a 404."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
-import pytest
 from sqlalchemy import select
 
 from herald.notifications.models import Delivery
 from herald.runtime import Runtime
-from tests.console.logs import Log, make_log
-from tests.console.seed import ConsoleClient, Seeded
-
-Browse = Callable[[], Awaitable[ConsoleClient]]
-
-
-@pytest.fixture
-async def log(runtime: Runtime, seeded: Seeded) -> Log:
-    return await make_log(runtime, seeded)
-
-
-async def as_(browse: Browse, email: str) -> ConsoleClient:
-    c = await browse()
-    assert (await c.login(email)).status_code == 303
-    return c
+from tests.console.logs import Log
+from tests.console.seed import Browse, ConsoleClient, Seeded, signed_in
 
 
 async def state_of(runtime: Runtime, delivery_id: object) -> str:
@@ -68,7 +53,7 @@ async def test_inspecting_a_letter_shows_its_error_and_what_it_carried(
 
 
 async def test_an_editor_replays_one(browse: Browse, seeded: Seeded, log: Log, runtime: Runtime) -> None:
-    editor = await as_(browse, seeded.editor)
+    editor = await signed_in(browse, seeded.editor)
     base = f"/console/apps/{seeded.app_id}/dead-letters"
     assert f"{base}/{log.dead}/replay" in (await editor.get(base)).text
     r = await editor.post(f"{base}/{log.dead}/replay")
@@ -85,7 +70,7 @@ async def test_an_editor_replays_one(browse: Browse, seeded: Seeded, log: Log, r
 async def test_replay_all_that_match_confirms_the_count_first(
     browse: Browse, seeded: Seeded, log: Log, runtime: Runtime
 ) -> None:
-    editor = await as_(browse, seeded.editor)
+    editor = await signed_in(browse, seeded.editor)
     base = f"/console/apps/{seeded.app_id}/dead-letters"
     listed = (await editor.get(f"{base}?channel=sms")).text
     assert f'href="{base}/replay?channel=sms"' in listed
@@ -107,7 +92,7 @@ async def test_replay_all_that_match_confirms_the_count_first(
 async def test_a_viewer_sees_no_button_and_cannot_replay(
     browse: Browse, seeded: Seeded, log: Log, runtime: Runtime
 ) -> None:
-    viewer = await as_(browse, seeded.viewer)
+    viewer = await signed_in(browse, seeded.viewer)
     base = f"/console/apps/{seeded.app_id}/dead-letters"
     page = (await viewer.get(f"{base}?channel=sms")).text
     assert "Read-only for you" in page and str(log.dead) in page

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from herald.api.app import create_app
@@ -17,10 +16,8 @@ from herald.monitoring.reporter import Reporter
 from herald.monitoring.throughput import Throughput, minute_of
 from herald.providers.breaker import Breaker
 from herald.runtime import Runtime
-from tests.console.seed import ConsoleClient, Seeded
+from tests.console.seed import Browse, ConsoleClient, Seeded
 from tests.monitoring.seeding import seed
-
-Browse = Callable[[], Awaitable[ConsoleClient]]
 
 
 def queue_row(html: str, channel: str) -> list[str]:

@@ -3,21 +3,11 @@ viewer changes nothing; an editor does not manage settings; an app keeps an owne
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from tests.console.seed import ConsoleClient, Seeded, console_routes, fill
-
-Browse = Callable[[], Awaitable[ConsoleClient]]
-
-
-async def as_(browse: Browse, email: str) -> ConsoleClient:
-    c = await browse()
-    assert (await c.login(email)).status_code == 303
-    return c
+from tests.console.seed import Browse, ConsoleClient, Seeded, console_routes, fill, signed_in
 
 
 async def test_no_page_or_form_of_an_app_reaches_a_non_member(browse: Browse, seeded: Seeded) -> None:
-    outsider = await as_(browse, seeded.outsider)
+    outsider = await signed_in(browse, seeded.outsider)
     routes = [(m, p) for m, p in console_routes({"GET", "POST"}) if "{app_id}" in p]
     assert len(routes) >= 15
     for method, template in routes:
@@ -34,7 +24,7 @@ async def test_a_malformed_app_id_is_a_plain_404(owner: ConsoleClient) -> None:
 
 
 async def test_a_viewer_reads_the_settings_but_cannot_rotate_or_manage_members(browse: Browse, seeded: Seeded) -> None:
-    viewer = await as_(browse, seeded.viewer)
+    viewer = await signed_in(browse, seeded.viewer)
     base = f"/console/apps/{seeded.app_id}/settings"
     for tab in ("integrations", "webhooks", "secrets", "members"):
         page = await viewer.get(f"{base}/{tab}")
@@ -47,7 +37,7 @@ async def test_a_viewer_reads_the_settings_but_cannot_rotate_or_manage_members(b
 
 
 async def test_an_editor_cannot_manage_integrations_or_webhooks(browse: Browse, seeded: Seeded) -> None:
-    editor = await as_(browse, seeded.editor)
+    editor = await signed_in(browse, seeded.editor)
     base = f"/console/apps/{seeded.app_id}/settings"
     assert (await editor.get(f"{base}/integrations/new?kind=twilio")).status_code == 403
     r = await editor.post(f"{base}/integrations/new", {"kind": "smtp", "name": "mine", "cfg_host": "smtp.example.com"})

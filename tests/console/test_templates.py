@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
 
-from tests.console.seed import ConsoleClient, Seeded
+from tests.console.seed import Browse, ConsoleClient, Seeded, signed_in
 
-Browse = Callable[[], Awaitable[ConsoleClient]]
 Form = dict[str, str | list[str]]
 SUBJECT, HTML, SMS = "email__subject", "email__html", "sms__text"
-
-
-async def as_(browse: Browse, email: str) -> ConsoleClient:
-    c = await browse()
-    assert (await c.login(email)).status_code == 303
-    return c
 
 
 def base(seeded: Seeded, app_id: object = None) -> str:
@@ -40,7 +32,7 @@ async def save(c: ConsoleClient, seeded: Seeded, form: Form, key: str = "welcome
 
 
 async def test_an_editor_makes_a_template_saves_its_draft_and_publishes_it(browse: Browse, seeded: Seeded) -> None:
-    editor = await as_(browse, seeded.editor)
+    editor = await signed_in(browse, seeded.editor)
     await make(editor, seeded)
     listed = (await editor.get(base(seeded))).text
     assert "welcome" in listed and "not published" in listed and "yes (v1)" in listed
@@ -179,7 +171,7 @@ async def test_an_email_in_mjml_on_an_mjml_layout_previews_compiled(owner: Conso
 async def test_a_viewer_reads_but_cannot_change_templates(browse: Browse, seeded: Seeded, owner: ConsoleClient) -> None:
     await make(owner, seeded)
     await save(owner, seeded, editor_form(**{SUBJECT: "Hi", "email__text": "x"}))
-    viewer = await as_(browse, seeded.viewer)
+    viewer = await signed_in(browse, seeded.viewer)
     page = await viewer.get(f"{base(seeded)}/welcome/edit")
     assert page.status_code == 200 and "Read-only for you" in page.text and "Save draft" not in page.text
     assert "readonly" in page.text and "Test send" not in page.text
@@ -201,7 +193,7 @@ async def test_a_viewer_reads_but_cannot_change_templates(browse: Browse, seeded
 
 async def test_another_apps_template_is_a_404(browse: Browse, seeded: Seeded, owner: ConsoleClient) -> None:
     await make(owner, seeded)
-    outsider = await as_(browse, seeded.outsider)
+    outsider = await signed_in(browse, seeded.outsider)
     for path in ("/welcome/edit", "/welcome/history", "/welcome/versions/1"):
         assert (await outsider.get(base(seeded) + path)).status_code == 404
         # In their own app, the key does not exist: a 404 too, and nothing of alpha's shows.

@@ -4,29 +4,12 @@ read; another app's user is a 404."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-import pytest
-
 from herald.kit.uow import unit_of_work
 from herald.preferences import service as preferences
 from herald.recipients import service as recipients
 from herald.runtime import Runtime
-from tests.console.logs import Log, make_log
-from tests.console.seed import ConsoleClient, Seeded
-
-Browse = Callable[[], Awaitable[ConsoleClient]]
-
-
-@pytest.fixture
-async def log(runtime: Runtime, seeded: Seeded) -> Log:
-    return await make_log(runtime, seeded)
-
-
-async def as_(browse: Browse, email: str) -> ConsoleClient:
-    c = await browse()
-    assert (await c.login(email)).status_code == 303
-    return c
+from tests.console.logs import Log
+from tests.console.seed import Browse, ConsoleClient, Seeded, signed_in
 
 
 async def test_find_a_user_and_see_everything_about_them(owner: ConsoleClient, seeded: Seeded, log: Log) -> None:
@@ -45,15 +28,15 @@ async def test_find_a_user_and_see_everything_about_them(owner: ConsoleClient, s
 
 
 async def test_another_apps_user_is_not_found(browse: Browse, seeded: Seeded, log: Log) -> None:
-    outsider = await as_(browse, seeded.outsider)
+    outsider = await signed_in(browse, seeded.outsider)
     assert (await outsider.get(f"/console/apps/{seeded.app_id}/users/bob")).status_code == 404
-    owner = await as_(browse, seeded.owner)
+    owner = await signed_in(browse, seeded.owner)
     assert (await owner.get(f"/console/apps/{seeded.app_id}/users/nobody")).status_code == 404
     assert (await owner.get(f"/console/apps/{seeded.app_id}/users/a%00b")).status_code == 404
 
 
 async def test_an_editor_edits_preferences(browse: Browse, seeded: Seeded, log: Log, runtime: Runtime) -> None:
-    editor = await as_(browse, seeded.editor)
+    editor = await signed_in(browse, seeded.editor)
     path = f"/console/apps/{seeded.app_id}/users/bob/preferences"
     form = {"channel-sms": "off", "new-category": "news", "category-new-any": "off", "category-new-email": "on"}
     assert (await editor.post(path, form)).status_code == 303
@@ -77,7 +60,7 @@ async def test_an_editor_edits_preferences(browse: Browse, seeded: Seeded, log: 
 async def test_an_editor_lifts_a_suppression_of_the_users_own_address(
     browse: Browse, seeded: Seeded, log: Log, runtime: Runtime
 ) -> None:
-    editor = await as_(browse, seeded.editor)
+    editor = await signed_in(browse, seeded.editor)
     path = f"/console/apps/{seeded.app_id}/users/bob/suppressions/remove"
     # Bob's page cannot lift someone else's address, nor one that is not suppressed.
     assert (await editor.post(path, {"channel": "email", "address": "ada@example.com"})).status_code == 303
@@ -89,7 +72,7 @@ async def test_an_editor_lifts_a_suppression_of_the_users_own_address(
 
 
 async def test_deleting_a_user_is_confirmed_first(browse: Browse, seeded: Seeded, log: Log, runtime: Runtime) -> None:
-    editor = await as_(browse, seeded.editor)
+    editor = await signed_in(browse, seeded.editor)
     base = f"/console/apps/{seeded.app_id}/users/bob"
     confirm = await editor.get(f"{base}/delete")
     assert confirm.status_code == 200 and "cannot be undone" in confirm.text
@@ -100,7 +83,7 @@ async def test_deleting_a_user_is_confirmed_first(browse: Browse, seeded: Seeded
 
 
 async def test_a_viewer_reads_but_changes_nothing(browse: Browse, seeded: Seeded, log: Log, runtime: Runtime) -> None:
-    viewer = await as_(browse, seeded.viewer)
+    viewer = await signed_in(browse, seeded.viewer)
     base = f"/console/apps/{seeded.app_id}/users/bob"
     page = (await viewer.get(base)).text
     assert "Read-only for you" in page
