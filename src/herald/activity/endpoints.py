@@ -16,8 +16,9 @@ from herald.activity.schemas import TimelineOut
 from herald.api.deps import AppDep, ServicesDep
 from herald.api.errors import AUTHENTICATED, responses
 from herald.api.routing import JsonRoute
+from herald.kit.ids import parse_cursor
 from herald.kit.uow import unit_of_work
-from herald.notifications.endpoints import SearchDep, parse_cursor
+from herald.notifications.endpoints import SearchDep
 
 router = APIRouter(
     prefix="/v1/notifications", tags=["notifications"], route_class=JsonRoute, responses=responses(*AUTHENTICATED)

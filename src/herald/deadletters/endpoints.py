@@ -13,7 +13,7 @@ from herald.deadletters import service
 from herald.deadletters.schemas import DeadLetterOut, DeadLetterPage, ReplayFilter, ReplayOut
 from herald.kit.bounds import Timestamp
 from herald.kit.channels import Channel
-from herald.kit.errors import ValidationFailed
+from herald.kit.ids import parse_cursor
 from herald.kit.uow import unit_of_work
 
 router = APIRouter(
@@ -33,10 +33,7 @@ async def list_dead(
     cursor: str | None = Query(default=None, max_length=64, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> DeadLetterPage:
-    try:
-        before = uuid.UUID(hex=cursor) if cursor else None
-    except ValueError as exc:
-        raise ValidationFailed("invalid cursor", field="cursor") from exc
+    before = parse_cursor(cursor)
     async with unit_of_work(services.sessions) as uow:
         items, last = await service.list_page(
             uow,

@@ -10,7 +10,8 @@ from herald.feed import repository
 from herald.feed.events import FeedEvent, FeedEvents
 from herald.feed.schemas import Counts, FeedItemOut, FeedPage, Mark, Status
 from herald.kit.clock import utcnow
-from herald.kit.errors import NotFound, ValidationFailed
+from herald.kit.errors import NotFound
+from herald.kit.ids import parse_cursor
 from herald.kit.uow import UnitOfWork
 
 
@@ -20,19 +21,10 @@ class FeedItemNotFound(NotFound):
     code = "feed_item_not_found"
 
 
-def _cursor(text: str | None) -> uuid.UUID | None:
-    if not text:
-        return None
-    try:
-        return uuid.UUID(hex=text)
-    except ValueError as exc:
-        raise ValidationFailed("invalid cursor", field="cursor") from exc
-
-
 async def page(
     uow: UnitOfWork, app_id: uuid.UUID, user_id: str, status: Status, cursor: str | None, limit: int
 ) -> FeedPage:
-    rows = await repository.page(uow.session, app_id, user_id, status, _cursor(cursor), limit + 1)
+    rows = await repository.page(uow.session, app_id, user_id, status, parse_cursor(cursor), limit + 1)
     more = len(rows) > limit
     items = [FeedItemOut.model_validate(r) for r in rows[:limit]]
     counts = await repository.counts(uow.session, app_id, user_id)

@@ -7,6 +7,8 @@ import threading
 import time
 import uuid
 
+from herald.kit.errors import ValidationFailed
+
 _lock = threading.Lock()
 _last_ms = 0
 _seq = 0
@@ -50,3 +52,14 @@ def uuid7() -> uuid.UUID:
         seq = _seq
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     return uuid.UUID(int=value)
+
+
+def parse_cursor(cursor: str | None) -> uuid.UUID | None:
+    """A page cursor as a client sends it back (the hex of the last id it saw); None: the
+    first page. Anything else is a 422 on the `cursor` field, not a 500."""
+    if not cursor:
+        return None
+    try:
+        return uuid.UUID(hex=cursor)
+    except ValueError as exc:
+        raise ValidationFailed("invalid cursor", field="cursor") from exc

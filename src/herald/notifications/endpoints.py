@@ -15,6 +15,7 @@ from herald.api.schemas import ErrorBody
 from herald.kit.bounds import Timestamp
 from herald.kit.channels import Channel
 from herald.kit.errors import BatchTooLarge, ValidationFailed, field_of
+from herald.kit.ids import parse_cursor
 from herald.kit.uow import unit_of_work
 from herald.notifications import service
 from herald.notifications.models import DeliveryState
@@ -138,15 +139,6 @@ def search_filters(
 
 
 SearchDep = Annotated[Search, Depends(search_filters)]
-
-
-def parse_cursor(cursor: str | None) -> uuid.UUID | None:
-    if not cursor:
-        return None
-    try:
-        return uuid.UUID(hex=cursor)
-    except ValueError as exc:
-        raise ValidationFailed("invalid cursor", field="cursor") from exc
 
 
 @router.get("", response_model=NotificationPage, summary="Search notifications, newest first")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from herald.api.deps import AppDep, ServicesDep
 from herald.api.errors import AUTHENTICATED, responses
 from herald.api.routing import JsonRoute
-from herald.kit.errors import ValidationFailed
+from herald.kit.ids import parse_cursor
 from herald.kit.uow import unit_of_work
 from herald.webhooks import service
 from herald.webhooks.schemas import (
@@ -33,13 +33,6 @@ router = APIRouter(
 
 Cursor = Query(default=None, max_length=64, description="next_cursor of the previous page")
 Limit = Query(default=50, ge=1, le=500)
-
-
-def _cursor(cursor: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(hex=cursor) if cursor else None
-    except ValueError as exc:
-        raise ValidationFailed("invalid cursor", field="cursor") from exc
 
 
 @router.post("", response_model=EndpointCreated, status_code=201, summary="Register an endpoint; its secret, once")
@@ -108,7 +101,7 @@ async def replay(webhook_id: uuid.UUID, body: ReplayIn, app: AppDep, services: S
 async def list_messages(
     webhook_id: uuid.UUID, app: AppDep, services: ServicesDep, cursor: str | None = Cursor, limit: int = Limit
 ) -> MessagePage:
-    before = _cursor(cursor)
+    before = parse_cursor(cursor)
     async with unit_of_work(services.sessions) as uow:
         items = await service.messages(uow, app.app_id, webhook_id, before, limit)
     return MessagePage(items=items, next_cursor=items[-1].id.hex if len(items) == limit else None)
@@ -118,7 +111,7 @@ async def list_messages(
 async def list_attempts(
     webhook_id: uuid.UUID, app: AppDep, services: ServicesDep, cursor: str | None = Cursor, limit: int = Limit
 ) -> AttemptPage:
-    before = _cursor(cursor)
+    before = parse_cursor(cursor)
     async with unit_of_work(services.sessions) as uow:
         items = await service.attempts(uow, app.app_id, webhook_id, before, limit)
     return AttemptPage(items=items, next_cursor=items[-1].id.hex if len(items) == limit else None)
