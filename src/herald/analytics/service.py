@@ -39,6 +39,7 @@ MAX_PERIOD = timedelta(days=400)
 MAX_HOURLY_PERIOD = timedelta(days=7)
 # Staged rows a reader folds per statement before it reads (`_read`).
 READ_FOLD_BATCH = 10_000
+_FOLDED = "analytics_folded"  # in the session's info: this unit of work has folded
 Interval = Literal["day", "hour"]
 Dimension = Literal["template", "template_version", "channel", "provider"]
 
@@ -248,8 +249,12 @@ async def _read(
     uow: UnitOfWork, app_id: uuid.UUID, pieces: list[Piece], f: Filters, group: str | None
 ) -> list[tuple[Any, list[int]]]:
     """`repository.sums`, after folding what writers staged (`folding`): an answer counts every
-    event committed before the question, whether or not a worker has folded it yet."""
-    await fold_all(await uow.session.connection(), batch=READ_FOLD_BATCH)
+    event committed before the question, whether or not a worker has folded it yet. Once per
+    unit of work: a page that reads totals, a series and three breakdowns folds once."""
+    info = uow.session.info
+    if not info.get(_FOLDED):
+        await fold_all(await uow.session.connection(), batch=READ_FOLD_BATCH)
+        info[_FOLDED] = True
     return await repository.sums(uow.session, app_id, pieces, f, group)
 
 
