@@ -3,9 +3,12 @@ for the end-user routes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from herald import __version__
 from herald.activity.endpoints import router as activity
@@ -19,7 +22,7 @@ from herald.api.me import router as me
 from herald.api.ops import router as ops
 from herald.api.services import ApiServices
 from herald.apps.endpoints import router as apps
-from herald.callbacks.door import CallbackDoor
+from herald.callbacks.door import ROUTE, CallbackDoor, callback_route
 from herald.callbacks.endpoints import router as callbacks
 from herald.callbacks.service import CallbackDesk
 from herald.console.web import create_console
@@ -43,8 +46,28 @@ DESCRIPTION = (
 )
 
 
-def create_app(services: ApiServices) -> FastAPI:
-    app = FastAPI(title="Herald", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+class HeraldApi(FastAPI):
+    """FastAPI with a front door: the providers' callbacks, one receipt a request by the
+    thousand a second, are answered ahead of everything FastAPI puts around an app
+    (`callbacks.door`), behind the same request limits as every other request."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = None if self.front is None else callback_route(scope)
+        if route is None:
+            await super().__call__(scope, receive, send)
+            return
+        assert self.front is not None
+        scope["app"] = self  # what Starlette would set: the handlers read `request.app`
+        scope[ROUTE] = route
+        await self.front(scope, receive, send)
+
+
+def create_app(services: ApiServices) -> HeraldApi:
+    app = HeraldApi(title="Herald", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.services = services
     authenticator = Authenticator(services.sessions, services.pepper, services.vault, services.settings.api)
     app.state.authenticator = authenticator
@@ -69,13 +92,13 @@ def create_app(services: ApiServices) -> FastAPI:
     # The last added is the outermost: the request limits come before anything else.
     for_end_users = [r for router in routers for r in router.routes if isinstance(r, APIRoute) and accepts_end_users(r)]
     app.add_middleware(EndUserCors, authenticator=authenticator, routes=for_end_users)
-    # Providers' callbacks, one receipt a request: answered ahead of the routing (callbacks.door).
-    app.add_middleware(CallbackDoor)
     api = services.settings.api
-    app.add_middleware(
-        RequestLimits,
-        max_body_bytes=api.max_body_bytes,
-        max_header_count=api.max_header_count,
-        max_header_bytes=api.max_header_bytes,
-    )
+    limits = {
+        "max_body_bytes": api.max_body_bytes,
+        "max_header_count": api.max_header_count,
+        "max_header_bytes": api.max_header_bytes,
+    }
+    app.add_middleware(RequestLimits, **limits)
+    # Providers' callbacks, one receipt a request: answered at the front (callbacks.door).
+    app.front = RequestLimits(CallbackDoor(), **limits)
     return app

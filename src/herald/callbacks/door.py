@@ -1,13 +1,17 @@
 """The callbacks' own door into the API: `POST` and `GET /v1/callbacks/{provider}[/{account}]`
-answered by an ASGI middleware, ahead of FastAPI's routing.
+answered in front of the whole application (`api.app.HeraldApi`), ahead of FastAPI's routing
+and its own layers.
 
 Twilio and Vonage post one receipt per request, by the thousand a second. Under that load a
 profile of the API put about a fifth of its CPU per receipt in FastAPI's machinery around the
 handler: the exception middleware, the router's matching, the route's dependency solving and
-its response. The rules of those routes are few and written here once more, the same: NUL
-refused in the path, query and a JSON body (`api.routing`); a domain or storage error answered
-by the app's own exception handlers (`api.errors`), so the codes, statuses and Retry-After are
-the routes'. It sits inside the request limits (413, 431 come first).
+its response; and about a twentieth more in the layers FastAPI puts around every app (its
+server-error, telemetry and body-limit middleware). The rules of those routes are few and
+written here once more, the same: NUL refused in the path, query and a JSON body
+(`api.routing`); a domain or storage error answered by the app's own exception handlers
+(`api.errors`), so the codes, statuses and Retry-After are the routes'. The request limits
+come first (413, 431), as for every request; an exception no handler answers reaches the
+server, which logs it and answers 500, as FastAPI's server-error layer would.
 
 The routes stay declared in `callbacks.endpoints`: the OpenAPI document, `HEAD`, and whatever
 this door does not take (an account that is not a UUID gets FastAPI's 422) go through them.
@@ -19,12 +23,21 @@ import uuid
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from herald.api.routing import JsonRequest, refuse_nul
 from herald.callbacks.endpoints import PREFIX, receive_callback
 
 _METHODS = frozenset({"POST", "GET"})
+# Where the front of the app leaves the route it matched, for the door.
+ROUTE = "herald.callback"
+
+
+def callback_route(scope: Scope) -> tuple[str, uuid.UUID | None] | None:
+    """(provider, account) of a request the door answers; None for any other."""
+    if scope["type"] != "http" or scope["method"] not in _METHODS:
+        return None
+    return _route(scope["path"])
 
 
 def _route(path: str) -> tuple[str, uuid.UUID | None] | None:
@@ -43,17 +56,11 @@ def _route(path: str) -> tuple[str, uuid.UUID | None] | None:
 
 
 class CallbackDoor:
-    """ASGI middleware: callbacks answered here, every other request handed on."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    """ASGI app for the callbacks the front of the API matched (`callback_route`, in the
+    scope under `ROUTE`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = _route(scope["path"]) if scope["type"] == "http" and scope["method"] in _METHODS else None
-        if route is None:
-            await self.app(scope, receive, send)
-            return
-        provider, account = route
+        provider, account = scope[ROUTE]
         request = JsonRequest(scope, receive)
         try:
             await refuse_nul(request, {"provider": provider})

@@ -23,7 +23,7 @@ from typing import Any
 from herald.channels.base import ChannelSpec, Sent
 from herald.delivery.results import AttemptRecord
 from herald.kit.clock import as_utc, utcnow
-from herald.kit.metrics import ATTEMPTS, LOOKUPS, SEND_SECONDS, UNKNOWN_RESENDS
+from herald.kit.metrics import ATTEMPTS, LOOKUPS, SEND_SECONDS, UNKNOWN_RESENDS, child
 from herald.providers.base import Adapter, Lookup, kind_of, lookup_of
 from herald.providers.outcome import Delivered, Outcome, RetryLater, UnknownOutcome, outcome_name, truncate
 from herald.providers.router import Router
@@ -107,8 +107,9 @@ async def _one(adapter: Adapter, message: Any, unknowns: int, note: str | None =
         outcome = UnknownOutcome("adapter_error", truncate(repr(exc)))
     elapsed = time.perf_counter() - t0
     name = outcome_name(outcome)
-    ATTEMPTS.labels(kind_of(adapter), name).inc()
-    SEND_SECONDS.labels(kind_of(adapter)).observe(elapsed)
+    kind = kind_of(adapter)
+    child(ATTEMPTS, kind, name).inc()
+    child(SEND_SECONDS, kind).observe(elapsed)
     detail = getattr(outcome, "detail", None)
     if note:
         detail = f"{note}: {detail}" if detail else note

@@ -105,7 +105,8 @@ class EventLog:
         """Record `events` (only deliveries of `app_id` when it is given: an app's own
         account speaks for that app's deliveries alone), a whole batch in a few statements."""
         summary = Summary()
-        found, outcomes = await repository.targets(uow.session, [e.delivery_id for e in events])
+        conn = await uow.session.connection()
+        found, outcomes = await repository.targets(conn, [e.delivery_id for e in events])
         fresh: dict[tuple[uuid.UUID, str], tuple[Incoming, Target]] = {}
         for e in events:
             target = found.get(e.delivery_id)
@@ -116,7 +117,6 @@ class EventLog:
                 summary.duplicates += 1  # twice in this very batch
         if not fresh:
             return summary
-        conn = await uow.session.connection()
         new = await repository.insert_events(conn, [_row(e, t) for e, t in fresh.values()])
         summary.duplicates += len(fresh) - len(new)
         accepted = [(e, t) for key, (e, t) in fresh.items() if key in new]

@@ -3,7 +3,13 @@ processes on a port of their own (`serve`), and Prometheus scrapes every process
 
 from __future__ import annotations
 
+import functools
+from typing import TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 ATTEMPTS = Counter("herald_attempts", "Provider calls by provider and outcome", ["provider", "outcome"])
 SETTLED = Counter("herald_deliveries_settled", "Deliveries reaching a state, by channel", ["channel", "state"])
@@ -71,3 +77,11 @@ QUEUE_CONSUMER_LAG = Gauge(
     _QUEUE,
 )
 QUEUE_SAMPLED = Gauge("herald_queue_sampled_timestamp_seconds", "When the queue gauges were last sampled")
+
+
+@functools.cache
+def child(metric: M, *labels: str) -> M:
+    """`metric.labels(*labels)`, looked up once per process: `labels()` takes a lock and
+    builds its key on every call, and the send path calls it for every delivery. The label
+    values are small fixed sets (provider kinds, outcomes, channels, states)."""
+    return metric.labels(*labels)

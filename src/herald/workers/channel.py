@@ -21,7 +21,7 @@ from herald.delivery.pipeline import Pipeline, Prepared
 from herald.delivery.recorder import Recorder
 from herald.kit.channels import Channel
 from herald.kit.clock import as_utc, utcnow
-from herald.kit.metrics import SETTLED, UNRECORDED, UNRECORDED_SECONDS
+from herald.kit.metrics import SETTLED, UNRECORDED, UNRECORDED_SECONDS, child
 from herald.notifications.models import DeliveryState
 from herald.queue.transport import Transport
 
@@ -199,7 +199,7 @@ class ChannelWorker:
             result = await self.pipeline.process(p, self.owner)
             await self.recorder.record(result)
             self._unrecorded_seconds.observe(time.perf_counter() - t0)
-            SETTLED.labels(self.channel.value, result.state).inc()
+            child(SETTLED, self.channel.value, result.state).inc()
             if self.on_sent is not None and result.state == DeliveryState.DELIVERED:
                 self.on_sent(self.channel.value, _since_accepted(p))
             if self._acks is not None:
