@@ -52,7 +52,11 @@ class JsonRoute(APIRoute):
 async def refuse_nul(request: Request, path_params: Mapping[str, str] | None = None) -> None:
     """422 for a NUL in the path's parameters (the route's, unless given), the query or a JSON body."""
     params = request.path_params if path_params is None else path_params
-    for name, value in (*params.items(), *request.query_params.multi_items()):
+    # A query's NUL can only arrive percent-encoded (or raw, which servers refuse): a query
+    # without either is not parsed here (providers' receipts by the thousand a second).
+    query = request.scope.get("query_string", b"")
+    queried = request.query_params.multi_items() if b"%00" in query or b"\x00" in query else ()
+    for name, value in (*params.items(), *queried):
         if isinstance(value, str) and "\x00" in value:
             raise ValidationFailed(_NUL_MESSAGE, field=name)
     await _refuse_nul_body(request)
