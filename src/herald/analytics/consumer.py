@@ -32,6 +32,7 @@ from herald.analytics import repository
 from herald.analytics.models import COUNTERS, version_key
 from herald.analytics.repository import Increments, Key
 from herald.events.kinds import SOFT, EventKind
+from herald.events.repository import Target
 from herald.events.service import Recorded
 
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
@@ -100,19 +101,18 @@ def increments(events: Sequence[Recorded]) -> Increments:
 Milestone = tuple[uuid.UUID, uuid.UUID, datetime, str | None, int | None, str, str | None, str]
 
 
-def fold_params(events: Sequence[Recorded]) -> dict[str, list[Any]]:
-    """The parameters of `repository.fold_ctes` for these milestones: a row per counter each
-    one adds to, keyed like `increments`, for the statement to count those it really wrote."""
+def fold_targets(milestones: Iterable[tuple[str, Target]]) -> dict[str, list[Any]]:
+    """The parameters of `repository.fold_ctes` for Herald's own milestones, given as (kind,
+    delivery target) pairs: a row per milestone, keyed like `increments`, for the statement to
+    count those it really wrote. The recorder's hot path builds no event object for them."""
     return fold_arrays(
-        (t.delivery_id, t.app_id, t.created_at, t.template, t.template_version, t.channel, t.provider, name)
-        for r in events
-        for t in (r.target,)
-        for name in counted(r)
+        (t.delivery_id, t.app_id, t.created_at, t.template, t.template_version, t.channel, t.provider, _ALWAYS[kind])
+        for kind, t in milestones
     )
 
 
 def fold_arrays(milestones: Iterable[Milestone]) -> dict[str, list[Any]]:
-    """`fold_params` from bare tuples: the intake's hot path builds no event objects for them."""
+    """`fold_targets` from bare tuples: the intake's hot path builds no target objects either."""
     hours_of: dict[datetime, datetime] = {}  # a batch shares a few instants
     numbers: dict[tuple[Any, ...], int] = {}
     ids: list[uuid.UUID] = []

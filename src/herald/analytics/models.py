@@ -144,4 +144,3 @@ class PendingIncrement(_Counters, Base):
     template_version: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(32))
-

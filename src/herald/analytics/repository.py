@@ -77,7 +77,7 @@ def fold_ctes(source: str) -> str:
     """Data-modifying CTEs (to follow others in a WITH) that stage Herald's own milestones for
     the rollups, counting only the rows whose delivery id the CTE `source` returns: the
     deliveries the statement itself inserted or updated, so a stale result or a notification
-    that lost its dedup race counts nothing. Parameters: `fold_params`. On PostgreSQL this is
+    that lost its dedup race counts nothing. Parameters: `consumer.fold_targets`. On PostgreSQL this is
     how the intake and the recorder stay one statement when no webhook message is owed."""
     key_arrays = ", ".join(f"CAST(:k_{name} AS {sql}[])" for name, sql in _FOLD_KEY_COLUMNS)
     counts = ", ".join(f"count(*) FILTER (WHERE counter = '{c}')" if c in FOLDED else "0" for c in COUNTERS)

@@ -9,6 +9,7 @@ must say where the world reaches Herald.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from fastapi import APIRouter, Request, Response
@@ -32,12 +33,25 @@ class CallbackOut(BaseModel):
     received: int  # events in the callback that name one of Herald's deliveries
 
 
+# A Host header that is a plain name or IPv4 address with at most a port: the URL is then
+# written here as Starlette would (`request.url`), without building its URL object, which
+# cost a twentieth of the API's CPU per Twilio receipt. Anything else goes through Starlette.
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+(?::(?P<port>[0-9]{1,5}))?")
+
+
 def signed_url(request: Request, public_url: str | None) -> str:
     """The URL as the provider called it: its public base, this path, the query as sent."""
-    if not public_url:
+    scope = request.scope
+    path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    query = scope.get("query_string", b"").decode()
+    tail = f"{path}?{query}" if query else path
+    if public_url:
+        return public_url.rstrip("/") + tail
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    plain = _PLAIN_HOST.fullmatch(host.decode("latin-1")) if host is not None else None
+    if plain is None or int(plain["port"] or 0) > 65535:
         return str(request.url)
-    query = request.url.query
-    return public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
+    return f"{scope.get('scheme', 'http')}://{plain[0]}{tail}"
 
 
 async def receive_callback(request: Request, kind: str, account: uuid.UUID | None) -> Response:

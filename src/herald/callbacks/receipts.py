@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 import orjson
 from pydantic import BaseModel
@@ -61,11 +61,20 @@ def delivery_of(key: object) -> uuid.UUID | None:
 
 
 def form_of(body: bytes) -> dict[str, str]:
-    """An application/x-www-form-urlencoded body, blank values kept (they are signed too)."""
+    """An application/x-www-form-urlencoded body, blank values kept (they are signed too).
+
+    `dict(parse_qsl(text, keep_blank_values=True))`, the same for every input, without its
+    argument coercion per field (Twilio posts twenty fields a receipt, thousands a second)."""
     try:
-        return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False))
+        text = body.decode()
     except UnicodeDecodeError as exc:
         raise ValueError("the form is not UTF-8") from exc
+    form: dict[str, str] = {}
+    for pair in text.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            form[unquote(name.replace("+", " "))] = unquote(value.replace("+", " "))
+    return form
 
 
 # Besides the dead addresses (21211 invalid, 21610 STOP, 30005 unknown): 30006, a landline or

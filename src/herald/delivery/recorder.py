@@ -19,11 +19,12 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from herald.analytics.consumer import fold_params
+from herald.analytics.consumer import fold_targets
 from herald.analytics.repository import fold_ctes
 from herald.delivery.results import Result
 from herald.events.kinds import EventKind
-from herald.events.service import EventLog, Recorded, lifecycle
+from herald.events.repository import Target as EventTarget
+from herald.events.service import EventLog, lifecycle
 from herald.kit.clock import utcnow
 from herald.kit.ids import uuid7
 from herald.notifications.models import Attempt, Delivery, DeliveryState
@@ -222,32 +223,40 @@ class Recorder:
                 }
             )
         retiring = [r for r in results if r.retire is not None]
-        milestones = self._milestones(results, now)
+        milestones = self._milestones(results)
         if self._single is not None and not retiring:
             if not milestones:
                 async with self._single.connect() as conn:
                     await self._statements(conn, attempts, updates)
                 return
             assert self._events is not None
-            if await self._events.foldable({(m.target.app_id, m.event.kind) for m in milestones}):
+            if await self._events.foldable({(t.app_id, kind) for kind, t, _ in milestones}):
                 arrays = _columns(attempts, _ATTEMPT_COLUMNS, "a_") | _columns(updates, _OUTCOME_COLUMNS)
+                folded = fold_targets((kind, t) for kind, t, _ in milestones)
                 async with self._single.connect() as conn:
-                    await conn.execute(_RECORD_PG_FOLDED, arrays | fold_params(milestones))
+                    await conn.execute(_RECORD_PG_FOLDED, arrays | folded)
                 return
         async with self._engine.begin() as conn:
             applied = await self._statements(conn, attempts, updates, named=bool(milestones))
             await self._retire(conn, retiring, now)
             if milestones and self._events is not None:
-                await self._events.publish(conn, [m for m in milestones if m.target.delivery_id in applied])
+                recorded = [
+                    lifecycle(kind, t, now, None if kind == EventKind.SENT else reason)
+                    for kind, t, reason in milestones
+                    if t.delivery_id in applied
+                ]
+                await self._events.publish(conn, recorded)
 
-    def _milestones(self, results: list[Result], now: datetime) -> list[Recorded]:
+    def _milestones(self, results: list[Result]) -> list[tuple[str, EventTarget, str | None]]:
+        """(kind, target, reason) of each of Herald's milestones the batch reaches, for the
+        event consumers; no event object yet: the rollups fold them from these alone."""
         if self._events is None:
             return []
-        out = []
+        out: list[tuple[str, EventTarget, str | None]] = []
         for r in results:
             kind = _MILESTONES.get(r.state)
             if kind is not None and r.target is not None:
-                out.append(lifecycle(kind, r.target, now, None if kind == EventKind.SENT else r.reason))
+                out.append((kind, r.target, r.reason))
         return out
 
     async def _statements(

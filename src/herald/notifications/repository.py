@@ -108,7 +108,7 @@ async def insert_plans(
     processes: of two concurrent requests with one event id, exactly one row wins. With
     `outbox`, the queued deliveries also get one outbox row, for them all, in the same
     transaction. `fold` (PostgreSQL only): the parameters of the rollups' counts to add in the
-    same statement (`analytics.consumer.fold_params` of every planned delivery's `accepted`).
+    same statement (`analytics.consumer.fold_arrays` of every planned delivery's `accepted`).
     """
     if not plans:
         return Inserted(set(), [])
