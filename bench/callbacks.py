@@ -60,6 +60,8 @@ from herald.providers import sendgrid, twilio
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNT_SID = "AC" + "0" * 32
 RequestSpec = tuple[str, str, dict[str, str], str]
+# Open loop: the p99 (from each callback's due time) of a server that keeps up with the rate.
+SUSTAINED_P99_MS = 1000.0
 # One event a callback carries that Herald records: (delivery, dedupe, kind, code, address, suppressed).
 Expect = tuple[uuid.UUID, str, str, str | None, str | None, bool]
 
@@ -79,6 +81,9 @@ class Options:
     seed: int = 22
     api_workers: int = 1
     results_dir: Path = REPO / "bench" / "results"
+    # Open loop: Twilio callbacks posted at this rate whatever the answers (as a provider
+    # does), instead of `concurrency` in flight; latency then counts from each one's due time.
+    rate: float | None = None
 
 
 def parse(argv: list[str]) -> Options:
@@ -100,6 +105,13 @@ def parse(argv: list[str]) -> Options:
         default=1,
         help="API processes (uvicorn workers) taking the callbacks; their CPU is summed",
     )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open loop: Twilio callbacks per second, posted whatever the answers (as a provider does);"
+        " default: closed loop, --concurrency in flight",
+    )
     p.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     a = p.parse_args(argv)
     phases = tuple(x for x in a.phases.split(",") if x)
@@ -117,6 +129,7 @@ def parse(argv: list[str]) -> Options:
         a.seed,
         a.api_workers,
         a.results,
+        a.rate,
     )
 
 
@@ -247,6 +260,7 @@ async def phase(stack: Stack, workdir: Path, name: str, runs: list[Run], o: Opti
             stack.base_url,
             split(r.plan.requests, gens),
             duration=o.duration,
+            rate=o.rate if r.provider == "twilio" else None,
             concurrency=conc,
             name=f"{name}-{r.provider}",
             start_at=start_at,
@@ -437,6 +451,12 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         shown = (
             f"{rate:,.0f} events/s; CPU per 1,000 events: API {cpu['api']:.0f} ms, PostgreSQL {cpu['postgres']:.0f} ms"
         )
+        if doc["options"].get("rate") not in (None, "None"):
+            # Open loop: a server that falls behind the offered rate shows as a latency that
+            # grows through the window; keeping up means its p99 stays under a second.
+            p99 = max((f["latency_ms"]["p99"] or 0.0) for f in ph["by_provider"].values())
+            ok = ok and p99 <= SUSTAINED_P99_MS
+            shown += f"; open loop at {float(doc['options']['rate']):,.0f}/s, p99 {p99:,.0f} ms"
         out.append(
             {
                 "target": f"callback ingestion ({name}) >= 3,000 events/s, exact log and rollups",

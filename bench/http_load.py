@@ -11,6 +11,13 @@ seconds, and writes every request's timing to a result file:
   and its latency is counted from that due time, so a server (or a generator) that falls
   behind shows as latency, not as a quietly lower rate (the open pixel and click redirect).
 
+The client is HTTP/1.1 over keep-alive connections written by hand (asyncio streams, each
+request's bytes prepared once): on a two-core machine the generators share the cores with the
+server they load, and aiohttp's client took about as much CPU per request as the server's
+handling of a Twilio receipt, so it held the server's throughput down by its own cost. It
+reads what Herald answers (a status line, headers, a Content-Length or chunked body) and no
+more; anything unexpected closes the connection and counts as an error.
+
 Requests are taken in file order (callbacks: each at most once; `--cycle` starts over, for
 tracking links that may be loaded again). Each row of the result: [index, due (s after the
 start), sent, done, HTTP status or 0 for a transport error].
@@ -24,8 +31,8 @@ import resource
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 # [method, path (with its query), headers, body]
@@ -42,15 +49,68 @@ def dump_requests(path: Path, requests: list[tuple[str, str, dict[str, str], str
     path.write_bytes(orjson.dumps(requests))
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a request's bytes out, its status and body in."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def exchange(self, raw: bytes) -> tuple[int, bool]:
+        """Send one request; (status, whether the connection stays open)."""
+        self.writer.write(raw)
+        line = await self.reader.readuntil(b"\r\n")
+        status = int(line.split(b" ", 2)[1])
+        length, chunked, keep = 0, False, True
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif name == b"connection":
+                keep = b"close" not in value.lower()
+        if chunked:
+            while (size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)) > 0:
+                await self.reader.readexactly(size + 2)
+            await self.reader.readuntil(b"\r\n")
+        elif length:
+            await self.reader.readexactly(length)
+        return status, keep
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def raw_request(host: str, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    """A request's bytes, as a client would send them on a keep-alive connection."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("host", "content-length")]
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
 class Generator:
     def __init__(self, base_url: str, requests: list[Request], *, cycle: bool, connections: int) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.requests = requests
+        url = urlsplit(base_url)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        authority = url.netloc
+        self.requests = [raw_request(authority, m, p, h, b) for m, p, h, b in requests]
         self.cycle = cycle
         self.connections = connections
         self.rows: list[tuple[int, float, float, float, int]] = []
         self.errors: dict[str, int] = {}
         self._next = 0
+        self._idle: list[Connection] = []
+        self._open = 0
+        self._freed = asyncio.Event()
 
     def _take(self) -> int | None:
         n = self._next
@@ -59,37 +119,62 @@ class Generator:
         self._next += 1
         return n
 
-    async def _send(self, session: aiohttp.ClientSession, n: int, due: float, t0: float) -> None:
-        method, path, headers, body = self.requests[n % len(self.requests)]
+    async def _connection(self) -> Connection:
+        """An idle connection, a new one within `connections`, or the next one freed."""
+        while True:
+            if self._idle:
+                return self._idle.pop()
+            if self._open < self.connections:
+                self._open += 1
+                try:
+                    return await Connection.open(self.host, self.port)
+                except BaseException:
+                    self._open -= 1
+                    self._freed.set()
+                    raise
+            self._freed.clear()
+            await self._freed.wait()
+
+    def _release(self, conn: Connection, keep: bool) -> None:
+        if keep:
+            self._idle.append(conn)
+        else:
+            conn.close()
+            self._open -= 1
+        self._freed.set()
+
+    async def _send(self, n: int, due: float, t0: float) -> None:
+        raw = self.requests[n % len(self.requests)]
         sent = time.perf_counter() - t0
-        status = 0
+        status, conn, keep = 0, None, False
         try:
-            async with session.request(
-                method, self.base_url + path, headers=headers, data=body or None, allow_redirects=False
-            ) as resp:
-                await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            conn = await self._connection()
+            async with asyncio.timeout(30):
+                status, keep = await conn.exchange(raw)
+        except (OSError, TimeoutError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
             name = type(exc).__name__
             self.errors[name] = self.errors.get(name, 0) + 1
+        finally:
+            if conn is not None:
+                self._release(conn, keep)
         self.rows.append((n, due, sent, time.perf_counter() - t0, status))
 
-    async def closed(self, session: aiohttp.ClientSession, concurrency: int, duration: float, t0: float) -> None:
+    async def closed(self, concurrency: int, duration: float, t0: float) -> None:
         async def slot() -> None:
             while time.perf_counter() - t0 < duration and (n := self._take()) is not None:
                 now = time.perf_counter() - t0
-                await self._send(session, n, now, t0)
+                await self._send(n, now, t0)
 
         await asyncio.gather(*(slot() for _ in range(concurrency)))
 
-    async def opened(self, session: aiohttp.ClientSession, rate: float, duration: float, t0: float) -> None:
+    async def opened(self, rate: float, duration: float, t0: float) -> None:
         tasks: set[asyncio.Task[None]] = set()
         i = 0
         while (due := i / rate) < duration and (n := self._take()) is not None:
             wait = due - (time.perf_counter() - t0)
             if wait > 0.0005:
                 await asyncio.sleep(wait)
-            task = asyncio.create_task(self._send(session, n, due, t0))
+            task = asyncio.create_task(self._send(n, due, t0))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             i += 1
@@ -97,15 +182,16 @@ class Generator:
             await asyncio.wait(tasks, timeout=30)
 
     async def run(self, *, start_at: float, duration: float, rate: float | None, concurrency: int) -> float:
-        connector = aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=None)
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=["User-Agent"]) as s:
-            await asyncio.sleep(max(0.0, start_at - time.time()))
-            t0 = time.perf_counter()
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        t0 = time.perf_counter()
+        try:
             if rate:
-                await self.opened(s, rate, duration, t0)
+                await self.opened(rate, duration, t0)
             else:
-                await self.closed(s, concurrency, duration, t0)
+                await self.closed(concurrency, duration, t0)
+        finally:
+            for conn in self._idle:
+                conn.close()
         return t0
 
 
