@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 
 from herald.callbacks.endpoints import signed_url
-from herald.callbacks.receipts import form_of
+from herald.callbacks.receipts import form_of, query_of
 
 _PIECES = st.sampled_from(["a", "B", "=", "&", "+", "%", "%2B", "%3D", "%26", "%zz", "%C3%A9", "%FF", "é", " ", "~"])
 
@@ -20,6 +20,14 @@ _PIECES = st.sampled_from(["a", "B", "=", "&", "+", "%", "%2B", "%3D", "%26", "%
 @given(st.lists(_PIECES, max_size=16).map("".join))
 def test_the_form_is_what_parse_qsl_reads(text: str) -> None:
     assert form_of(text.encode()) == dict(parse_qsl(text, keep_blank_values=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES | st.sampled_from(["\xff", "\u20ac"]), max_size=16).map("".join))
+def test_the_query_is_what_starlette_reads(text: str) -> None:
+    raw = text.encode()
+    scope = {"type": "http", "method": "GET", "path": "/", "query_string": raw, "headers": []}
+    assert query_of(raw) == dict(Request(scope).query_params)
 
 
 def test_a_form_that_is_not_utf8_is_refused() -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from herald.api.errors import responses
 from herald.api.routing import JsonRoute
-from herald.callbacks.receipts import Callback
+from herald.callbacks.receipts import Callback, query_of
 from herald.callbacks.service import CallbackDesk
 
 PREFIX = "/v1/callbacks/"
@@ -64,7 +64,7 @@ async def receive_callback(request: Request, kind: str, account: uuid.UUID | Non
         signed_url(request, request.app.state.services.settings.api.public_url),
         await request.body(),
         request.headers,
-        request.query_params,
+        query_of(request.scope.get("query_string", b"")),
     )
     received = await desk.receive(kind, account, callback)
     return Response(b'{"received":%d}' % received, media_type="application/json")
