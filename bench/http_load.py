@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import resource
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,7 +111,7 @@ class Generator:
         self._next = 0
         self._idle: list[Connection] = []
         self._open = 0
-        self._freed = asyncio.Event()
+        self._waiters: deque[asyncio.Future[Connection | None]] = deque()
 
     def _take(self) -> int | None:
         n = self._next
@@ -120,7 +121,9 @@ class Generator:
         return n
 
     async def _connection(self) -> Connection:
-        """An idle connection, a new one within `connections`, or the next one freed."""
+        """An idle connection, a new one within `connections`, or else the next one released
+        (handed to the longest waiting request: a wake-up of every waiter per release cost
+        more CPU than the requests, once hundreds waited)."""
         while True:
             if self._idle:
                 return self._idle.pop()
@@ -130,18 +133,30 @@ class Generator:
                     return await Connection.open(self.host, self.port)
                 except BaseException:
                     self._open -= 1
-                    self._freed.set()
+                    self._hand(None)
                     raise
-            self._freed.clear()
-            await self._freed.wait()
+            waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            conn = await waiter
+            if conn is not None:
+                return conn  # else a connection closed: room to open one
 
     def _release(self, conn: Connection, keep: bool) -> None:
-        if keep:
-            self._idle.append(conn)
-        else:
+        if not keep:
             conn.close()
             self._open -= 1
-        self._freed.set()
+            self._hand(None)
+        elif not self._hand(conn):
+            self._idle.append(conn)
+
+    def _hand(self, conn: Connection | None) -> bool:
+        """Give `conn` (or, with None, the room a closed one left) to the first live waiter."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return True
+        return False
 
     async def _send(self, n: int, due: float, t0: float) -> None:
         raw = self.requests[n % len(self.requests)]
