@@ -300,6 +300,19 @@ async def test_what_the_door_leaves_to_the_routes_is_answered_as_before(h: Heral
     assert (await h.client.head(f"{BASE}/v1/callbacks/twilio")).status_code == 200
 
 
+async def test_the_door_keeps_the_request_limits(h: Herald) -> None:
+    # The front door answers callbacks ahead of FastAPI's layers, not ahead of the limits.
+    limit = h.runtime.settings.api.max_body_bytes
+    r = await h.client.post(f"{BASE}/v1/callbacks/twilio", content=b"x" * (limit + 1))
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    headers = {f"x-pad-{i}": "y" for i in range(h.runtime.settings.api.max_header_count + 1)}
+    r = await h.client.post(f"{BASE}/v1/callbacks/twilio", content=b"", headers=headers)
+    assert r.status_code == 431
+    # Unsigned, inside the limits: the provider's signature check answers, nothing recorded.
+    r = await h.client.post(f"{BASE}/v1/callbacks/twilio", content=b"MessageStatus=delivered")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "invalid_signature"
+
+
 async def test_the_door_refuses_nul_and_answers_storage_trouble_as_the_app_does(h: Herald) -> None:
     r = await h.client.post(f"{BASE}/v1/callbacks/twilio?x=%00", content=b"")
     assert r.status_code == 422 and r.json()["error"]["field"] == "x"
