@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Generator
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -33,6 +34,30 @@ EMAIL_TEMPLATE = {
     },
     "locales": {"fr": {"email": {"subject": "Commande {{ order_id }} expédiée", "text": "Bonjour {{ user.name }}"}}},
 }
+
+
+class LoopTicks:
+    """Counts the event loop's turns while in use (`async with LoopTicks() as ticks`): a test's
+    proof that work it awaited left the loop free, or gave it turns."""
+
+    def __init__(self, interval: float = 0.0) -> None:
+        self.interval = interval
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(self.interval)
+
+    async def __aenter__(self) -> LoopTicks:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        assert self._task is not None
+        self._task.cancel()
 
 
 class Herald:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import tracemalloc
 from typing import Any
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from herald.notifications import service as notifications_service
-from tests.harness import Herald
+from tests.harness import Herald, LoopTicks
 from tests.templates.hostile import HOSTILE
 
 PEAK_BYTES = 32 * 1024 * 1024
@@ -129,32 +128,20 @@ async def test_a_limit_broken_at_intake_is_a_render_error_for_that_item(herald: 
 async def test_planning_a_batch_gives_the_event_loop_turns(herald: Herald, monkeypatch: pytest.MonkeyPatch) -> None:
     await herald.user()
     await herald.template()
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
     seen: list[int] = []
     plan_one = notifications_service._plan_one
+    items = [
+        {"event_id": f"e{n}", "user_id": "42", "template": "order-shipped", "data": {"order_id": n}} for n in range(4)
+    ]
+    async with LoopTicks() as ticks:
 
-    def counting(*args: Any) -> Any:
-        seen.append(ticks)
-        return plan_one(*args)
+        def counting(*args: Any) -> Any:
+            seen.append(ticks.count)
+            return plan_one(*args)
 
-    monkeypatch.setattr(notifications_service, "_plan_one", counting)
-    monkeypatch.setattr(notifications_service, "PLAN_SLICE_SECONDS", 0.0)
-    task = asyncio.create_task(ticker())
-    try:
-        items = [
-            {"event_id": f"e{n}", "user_id": "42", "template": "order-shipped", "data": {"order_id": n}}
-            for n in range(4)
-        ]
+        monkeypatch.setattr(notifications_service, "_plan_one", counting)
+        monkeypatch.setattr(notifications_service, "PLAN_SLICE_SECONDS", 0.0)
         r = await herald.client.post("/v1/notifications/batch", json={"notifications": items})
-    finally:
-        task.cancel()
     assert r.status_code == 200 and r.json()["accepted"] == 4
     # Nothing else awaits between two items: only the planner's own turns let the ticker run.
     assert len(seen) == 4 and all(b > a for a, b in itertools.pairwise(seen))

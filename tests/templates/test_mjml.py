@@ -3,7 +3,6 @@ with `invalid_mjml` when it does not compile; the compiled shapes are the whole 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from herald.kit.errors import InvalidMjml, RenderLimit
 from herald.templates import responsive
 from herald.templates.render import render
 from herald.templates.responsive import compile_mjml, settled, shape
-from tests.harness import Herald
+from tests.harness import Herald, LoopTicks
 
 MJML = """<mjml>
   <mj-head><mj-style>.note { color: #a1b2c3; }</mj-style></mj-head>
@@ -206,20 +205,10 @@ def test_nothing_is_read_from_files_or_the_network(tmp_path: Path) -> None:
 async def test_the_event_loop_is_free_while_mjml_compiles() -> None:
     sections = "".join(f"<mj-section><mj-column><mj-text>{n}</mj-text></mj-column></mj-section>" for n in range(400))
     big = {"subject": "s", "mjml": f"<mjml><mj-body>{sections}</mj-body></mjml>"}
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.001)
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0)
-    html = await rendered(big, {})
-    ticker.cancel()
+    async with LoopTicks(0.001) as ticks:
+        html = await rendered(big, {})
     assert ">399</div>" in html
-    assert ticks >= 3  # the loop ran while the compiler process worked
+    assert ticks.count >= 3  # the loop ran while the compiler process worked
 
 
 async def test_text_that_mjml_copies_into_an_attribute_is_escaped_there() -> None:
