@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 
 from herald.channels.registry import CHANNELS
 from herald.kit.errors import field_of
+from herald.templates import linking
 from herald.templates.render import HTML_FIELDS
 from herald.templates.schemas import TemplateIn
 
@@ -87,9 +88,8 @@ def id_of(dotted: str | None, locale: str | None = None) -> str:
 
 
 def layout_of(content: dict[str, Any]) -> str:
-    email = (content.get("channels") or {}).get("email") or {}
-    body = next((email[f] for f in HTML_FIELDS if email.get(f)), "")
-    found = _EXTENDS.match(body)
+    written = linking.body((content.get("channels") or {}).get("email"))
+    found = _EXTENDS.match(written[1]) if written else None
     return found.group(1) if found else ""
 
 
