@@ -28,7 +28,7 @@ from herald.analytics.models import (
     RollupModel,
     version_key,
 )
-from herald.kit.db import upsert_insert
+from herald.kit.db import unnest_arrays, upsert_insert
 
 # A key: (app_id, bucket, template, template_version, channel, provider). The bucket is a datetime
 # (an hour) or a date (a day, a month's first).
@@ -71,6 +71,7 @@ _FOLD_KEY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("counter", "text"),
 )
 FOLD_KEY_NAMES = tuple(name for name, _ in _FOLD_KEY_COLUMNS)
+_FOLD_MILESTONE_COLUMNS = (("id", "uuid"), ("key", "int"))
 
 
 def fold_ctes(source: str) -> str:
@@ -79,11 +80,11 @@ def fold_ctes(source: str) -> str:
     deliveries the statement itself inserted or updated, so a stale result or a notification
     that lost its dedup race counts nothing. Parameters: `consumer.fold_targets`. On PostgreSQL this is
     how the intake and the recorder stay one statement when no webhook message is owed."""
-    key_arrays = ", ".join(f"CAST(:k_{name} AS {sql}[])" for name, sql in _FOLD_KEY_COLUMNS)
+    key_arrays = unnest_arrays(_FOLD_KEY_COLUMNS, "k_")
     counts = ", ".join(f"count(*) FILTER (WHERE counter = '{c}')" if c in FOLDED else "0" for c in COUNTERS)
     keys = "app_id, hour, " + ", ".join(DIMENSIONS)
     rows = (
-        f"fold_rows AS (SELECT k.* FROM unnest(CAST(:m_id AS uuid[]), CAST(:m_key AS int[])) AS v(id, key)"  # noqa: S608
+        f"fold_rows AS (SELECT k.* FROM unnest({unnest_arrays(_FOLD_MILESTONE_COLUMNS, 'm_')}) AS v(id, key)"  # noqa: S608
         f" JOIN unnest({key_arrays}) WITH ORDINALITY AS k({', '.join(FOLD_KEY_NAMES)}, n) ON k.n = v.key"
         f" WHERE v.id IN (SELECT id FROM {source}))"
     )

@@ -26,6 +26,7 @@ from herald.events.kinds import EventKind
 from herald.events.repository import Target as EventTarget
 from herald.events.service import EventLog, lifecycle
 from herald.kit.clock import utcnow
+from herald.kit.db import column_arrays
 from herald.kit.ids import uuid7
 from herald.notifications.models import Attempt, Delivery, DeliveryState
 from herald.recipients.models import Device
@@ -116,10 +117,6 @@ _OUTCOME_COLUMNS: tuple[str, ...] = (
     *("b_id", "b_owner", "b_state", "b_unknowns", "b_reason", "b_attempts", "b_available_at"),
     *("b_provider", "b_pmid", "b_finished_at", "b_now"),
 )
-
-
-def _columns(rows: list[dict[str, Any]], names: tuple[str, ...], prefix: str = "") -> dict[str, list[Any]]:
-    return {prefix + n: [r[n] for r in rows] for n in names}
 
 
 class Recorder:
@@ -231,7 +228,7 @@ class Recorder:
                 return
             assert self._events is not None
             if await self._events.foldable({(t.app_id, kind) for kind, t, _ in milestones}):
-                arrays = _columns(attempts, _ATTEMPT_COLUMNS, "a_") | _columns(updates, _OUTCOME_COLUMNS)
+                arrays = column_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | column_arrays(updates, _OUTCOME_COLUMNS)
                 folded = fold_targets((kind, t) for kind, t, _ in milestones)
                 async with self._single.connect() as conn:
                     await conn.execute(_RECORD_PG_FOLDED, arrays | folded)
@@ -270,7 +267,7 @@ class Recorder:
         """Write the batch; with `named`, the ids of the deliveries it wrote (else empty)."""
         ids = [u["b_id"] for u in updates]
         if conn.dialect.name == "postgresql":
-            arrays = _columns(attempts, _ATTEMPT_COLUMNS, "a_") | _columns(updates, _OUTCOME_COLUMNS)
+            arrays = column_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | column_arrays(updates, _OUTCOME_COLUMNS)
             if not named:
                 await conn.execute(_RECORD_PG, arrays)
                 return set()

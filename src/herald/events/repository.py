@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.events.kinds import OUTCOME_RANK
 from herald.events.models import DeliveryEvent, Engagement
-from herald.kit.db import in_list, upsert_insert
+from herald.kit.db import column_arrays, in_list, unnest_arrays, upsert_insert
 from herald.notifications.models import Delivery, Notification
 
 _E = cast(Table, DeliveryEvent.__table__)
@@ -118,14 +118,16 @@ async def targets(
 # driver, however many events. The generic statement below costs SQLAlchemy a parameter set
 # per row to build and process, which was the largest part of the API's CPU in a batch of
 # receipts after the HTTP itself.
-_EVENT_COLUMNS = ("id", "app_id", "delivery_id", "kind", "source", "code", "detail", "occurred_at", "recorded_at",
-                  "dedupe")  # fmt: skip
-_EVENT_TYPES = ("uuid", "uuid", "uuid", "text", "text", "text", "text", "timestamptz", "timestamptz", "text")
+_EVENT_COLUMNS = (
+    *(("id", "uuid"), ("app_id", "uuid"), ("delivery_id", "uuid"), ("kind", "text"), ("source", "text")),
+    *(("code", "text"), ("detail", "text"), ("occurred_at", "timestamptz"), ("recorded_at", "timestamptz")),
+    ("dedupe", "text"),
+)
+_EVENT_NAMES = tuple(name for name, _ in _EVENT_COLUMNS)
 _INSERT_EVENTS_PG = text(
-    f"INSERT INTO delivery_events ({', '.join(_EVENT_COLUMNS)})"  # noqa: S608 (constant names)
-    " SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(_EVENT_COLUMNS, _EVENT_TYPES, strict=True))
-    + ") ON CONFLICT (delivery_id, dedupe) DO NOTHING RETURNING delivery_id, dedupe"
+    f"INSERT INTO delivery_events ({', '.join(_EVENT_NAMES)})"  # noqa: S608 (constant names)
+    f" SELECT * FROM unnest({unnest_arrays(_EVENT_COLUMNS)})"
+    " ON CONFLICT (delivery_id, dedupe) DO NOTHING RETURNING delivery_id, dedupe"
 ).columns(delivery_id=Uuid(), dedupe=String())
 
 
@@ -135,8 +137,7 @@ async def insert_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> se
     if not rows:
         return set()
     if conn.dialect.name == "postgresql":
-        arrays = {c: [r[c] for r in rows] for c in _EVENT_COLUMNS}
-        return {(row[0], row[1]) for row in await conn.execute(_INSERT_EVENTS_PG, arrays)}
+        return {(row[0], row[1]) for row in await conn.execute(_INSERT_EVENTS_PG, column_arrays(rows, _EVENT_NAMES))}
     # SQLite: one statement, the rows as its parameters (SQLAlchemy's "insertmanyvalues"),
     # compiled once per process; a `.values(rows)` statement would compile for every batch.
     result = await conn.execute(_insert_events(conn), rows)
@@ -156,13 +157,13 @@ _ADVANCE = (
 )
 # The same on PostgreSQL as one statement over arrays (each delivery once in a batch).
 _RANK_SQL = "CASE d.outcome " + " ".join(f"WHEN '{o}' THEN {r}" for o, r in OUTCOME_RANK.items()) + " ELSE 0 END"
+_MOVE = (("d_id", "uuid"), ("d_rank", "int"), ("d_outcome", "text"), ("d_code", "text"), ("d_at", "timestamptz"))
+_MOVE_NAMES = tuple(name for name, _ in _MOVE)
 _ADVANCE_PG = text(
     "UPDATE deliveries AS d SET outcome = v.outcome, outcome_code = v.code, outcome_at = v.at"  # noqa: S608 (constants)
-    " FROM unnest(CAST(:d_id AS uuid[]), CAST(:d_rank AS int[]), CAST(:d_outcome AS text[]),"
-    " CAST(:d_code AS text[]), CAST(:d_at AS timestamptz[])) AS v(id, rank, outcome, code, at)"
+    f" FROM unnest({unnest_arrays(_MOVE)}) AS v(id, rank, outcome, code, at)"
     f" WHERE d.id = v.id AND v.rank > {_RANK_SQL}"
 )
-_MOVE = ("d_id", "d_rank", "d_outcome", "d_code", "d_at")
 
 
 async def advance_outcomes(conn: AsyncConnection, moves: list[dict[str, Any]]) -> None:
@@ -171,7 +172,7 @@ async def advance_outcomes(conn: AsyncConnection, moves: list[dict[str, Any]]) -
     if not moves:
         return
     if conn.dialect.name == "postgresql":
-        await conn.execute(_ADVANCE_PG, {k: [m[k] for m in moves] for k in _MOVE})
+        await conn.execute(_ADVANCE_PG, column_arrays(moves, _MOVE_NAMES))
     else:
         await conn.execute(_ADVANCE, moves)
 

@@ -6,7 +6,7 @@ The same models and migrations serve SQLite (embedded default) and PostgreSQL (p
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -180,6 +180,18 @@ def in_list(column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str, 
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def column_arrays(rows: Sequence[Mapping[str, Any]], names: Iterable[str], prefix: str = "") -> dict[str, list[Any]]:
+    """Rows as one list per column, each named `prefix + column`: the parameters of a statement
+    that unnests arrays (`unnest_arrays`), one parameter set whatever the batch's size."""
+    return {prefix + n: [r[n] for r in rows] for n in names}
+
+
+def unnest_arrays(columns: Iterable[tuple[str, str]], prefix: str = "") -> str:
+    """`CAST(:name AS type[]), ...` for PostgreSQL's `unnest(...)` over (column, SQL type) pairs:
+    a batch as one array per column, encoded by the driver, in a statement prepared once."""
+    return ", ".join(f"CAST(:{prefix}{name} AS {sql}[])" for name, sql in columns)
 
 
 def dialect_name(on: AsyncSession | AsyncConnection) -> str:
