@@ -56,14 +56,14 @@ class HeraldApi(FastAPI):
         self.front: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = None if self.front is None else callback_route(scope)
-        if route is None:
+        front = self.front
+        route = None if front is None else callback_route(scope)
+        if front is None or route is None:
             await super().__call__(scope, receive, send)
             return
-        assert self.front is not None
         scope["app"] = self  # what Starlette would set: the handlers read `request.app`
         scope[ROUTE] = route
-        await self.front(scope, receive, send)
+        await front(scope, receive, send)
 
 
 def create_app(services: ApiServices) -> HeraldApi:
