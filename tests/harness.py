@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from types import TracebackType
 from typing import Any
 
 import httpx
-from sqlalchemy import func, or_, select
+from sqlalchemy import event, func, or_, select
 
 from herald.api.app import create_app
 from herald.apps.service import create_app as create_client_app
@@ -34,6 +35,25 @@ EMAIL_TEMPLATE = {
     },
     "locales": {"fr": {"email": {"subject": "Commande {{ order_id }} expédiée", "text": "Bonjour {{ user.name }}"}}},
 }
+
+
+@contextlib.contextmanager
+def statements_run(runtime: Runtime) -> Iterator[list[str]]:
+    """The statements any of `runtime`'s pools runs meanwhile (the keyed one's too, which
+    runs the hot path's batches on PostgreSQL), whitespace collapsed, in order."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engines = [e.sync_engine for e in (runtime.engine, runtime.keyed_engine) if e is not None]
+    for e in engines:
+        event.listen(e, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        for e in engines:
+            event.remove(e, "before_cursor_execute", record)
 
 
 class LoopTicks:

@@ -36,7 +36,7 @@ from herald.events.service import Consumer, EventLog
 from herald.feed.events import FeedEvents, MemoryFeedEvents, RedisFeedEvents
 from herald.integrations.service import Account, load_accounts
 from herald.kit.channels import Channel
-from herald.kit.db import autocommit, is_sqlite, make_engine, make_sessionmaker
+from herald.kit.db import autocommit, is_sqlite, keyed_engine, make_engine, make_sessionmaker
 from herald.kit.egress import EgressPolicy
 from herald.kit.redis import Keys, connect
 from herald.kit.secrets import Vault
@@ -54,7 +54,7 @@ from herald.queue.embedded import EmbeddedQueue
 from herald.queue.outbox import Outbox
 from herald.queue.redis_streams import RedisTransport
 from herald.queue.relay import run_relay
-from herald.queue.transport import Queue
+from herald.queue.transport import Queue, transport_of
 from herald.ratelimit.gcra import MemoryRateLimiter
 from herald.ratelimit.interface import RateLimiter
 from herald.ratelimit.redis import RedisRateLimiter
@@ -108,6 +108,8 @@ class Runtime:
     provider_configs: dict[str, BaseModel] = field(default_factory=dict)
     # This process's deliveries sent per minute, which its reporter writes out (`monitoring`).
     throughput: Throughput = field(default_factory=Throughput)
+    # PostgreSQL: the pool of the hot path's batch statements (`kit.db.keyed_engine`).
+    keyed_engine: AsyncEngine | None = None
 
     def api_services(self) -> ApiServices:
         """What the API uses of this runtime."""
@@ -228,6 +230,8 @@ class Runtime:
         await self.engine.dispose()
         if self.read_engine.pool is not self.engine.pool:
             await self.read_engine.dispose()
+        if self.keyed_engine is not None:
+            await self.keyed_engine.dispose()
 
 
 def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> list[Step]:
@@ -278,6 +282,9 @@ def build_runtime(
     sessions = make_sessionmaker(engine)
     read_engine = make_engine(url, readonly=True) if is_sqlite(url) else autocommit(engine)
     reads = make_sessionmaker(read_engine)
+    # PostgreSQL: the hot path's batch statements, each one statement, planned once.
+    keyed = None if is_sqlite(url) else keyed_engine(url, pool_size=settings.database_pool_size)
+    keyed_sessions = None if keyed is None else make_sessionmaker(keyed)
     secret = settings.effective_secret_key().get_secret_value()
 
     async def loader(keys: list[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], ContactCard | None]:
@@ -318,7 +325,7 @@ def build_runtime(
     events = EventLog(event_consumers(settings, subscriptions) if consumers is None else consumers)
     recorder = Recorder(
         engine,
-        single=None if is_sqlite(url) else read_engine,
+        single=keyed,
         batch=settings.worker.record_batch,
         interval=settings.worker.record_interval.total_seconds(),
         on_retired=cache.invalidate,
@@ -337,7 +344,7 @@ def build_runtime(
         # On PostgreSQL a batch is written by one statement, atomic by itself, so it runs
         # without BEGIN and COMMIT (two round trips per request); SQLite writes a batch in
         # several statements and keeps the transaction, as do event consumers' writes.
-        sessions if is_sqlite(url) or events.consumers else reads,
+        sessions if keyed_sessions is None or events.consumers else keyed_sessions,
         broker,
         outbox,
         # The contact cache when every change reaches it (Redis, or one process), else the log.
@@ -348,7 +355,7 @@ def build_runtime(
         events=events,
         # PostgreSQL with consumers: a batch whose `accepted` owes no webhook message is
         # again one statement, its rollups' counts folded in, without BEGIN and COMMIT.
-        single=None if is_sqlite(url) or not events.consumers else reads,
+        single=keyed_sessions if events.consumers else None,
     )
     return Runtime(
         settings,
@@ -369,12 +376,15 @@ def build_runtime(
         feed_events=feed_events,
         outbox=outbox,
         # Leases are writes (SQLite's read engine is read-only); on PostgreSQL each is one
-        # statement, atomic by itself, so the autocommit engine saves BEGIN and COMMIT.
-        claim=Claim(engine if is_sqlite(url) else read_engine, broker),
+        # statement, atomic by itself, so an autocommit engine saves BEGIN and COMMIT. Leases
+        # by id are keyed; where the log is the queue, a lease picks the due rows of a
+        # partial index, which only a plan that sees the states' values can use.
+        claim=Claim(engine if keyed is None else read_engine if transport_of(broker) is None else keyed, broker),
         events=events,
         provider_configs=provider_configs
         if provider_configs is not None
         else {kind: parse_config(kind, raw) for kind, raw in settings.providers.items()},
         webhook_subscriptions=subscriptions,
         tracking=tracking,
+        keyed_engine=keyed,
     )

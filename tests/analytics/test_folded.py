@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from herald.analytics.models import DailyRollup, HourlyRollup, MonthlyRollup, PendingIncrement
 from herald.delivery.results import Result
@@ -19,7 +19,7 @@ from herald.events.repository import Target
 from herald.notifications.models import Delivery, DeliveryState
 from herald.webhooks.models import WebhookMessage
 from tests.analytics.seeding import fold
-from tests.harness import Herald
+from tests.harness import Herald, statements_run
 from tests.webhooks.support import subscribe
 
 HOOK = "https://hooks.example.com/herald"
@@ -29,22 +29,17 @@ HOOK = "https://hooks.example.com/herald"
 def watching(h: Herald, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[str], list[str]]]:
     """(transaction commands sent by asyncpg, statements sent by SQLAlchemy) meanwhile."""
     transactions: list[str] = []
-    statements: list[str] = []
     original = asyncpg.Connection.execute
 
     async def execute(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
         transactions.append(query.strip().rstrip(";").upper())
         return await original(self, query, *args, **kwargs)
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
     monkeypatch.setattr(asyncpg.Connection, "execute", execute)
-    event.listen(h.runtime.engine.sync_engine, "before_cursor_execute", record)
     try:
-        yield transactions, statements
+        with statements_run(h.runtime) as statements:
+            yield transactions, statements
     finally:
-        event.remove(h.runtime.engine.sync_engine, "before_cursor_execute", record)
         monkeypatch.undo()
 
 

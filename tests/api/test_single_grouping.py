@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import event
-
 from herald.runtime import Runtime
-from tests.harness import Herald
+from tests.harness import Herald, statements_run
 
 
 async def test_a_flood_of_single_requests_shares_inserts_and_keeps_each_answer(
@@ -17,24 +15,15 @@ async def test_a_flood_of_single_requests_shares_inserts_and_keeps_each_answer(
     await herald.user()
     await herald.template()
     assert (await herald.notify(event_id="warm")).status_code == 202
-    inserts: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "INSERT INTO notifications" in statement:
-            inserts.append(statement)
-
     bodies: list[dict[str, Any]] = [{"event_id": f"flood-{i}"} for i in range(40)]
     bodies[10] = {"event_id": "twice"}
     bodies[30] = {"event_id": "twice"}
     bodies[20] = {"event_id": "no-template", "template": "never-made"}
-    event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with statements_run(runtime) as statements:
         answers = await asyncio.gather(*(herald.notify(**b) for b in bodies))
-    finally:
-        event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
+    inserts = [s for s in statements if "INSERT INTO notifications" in s]
 
     # Fewer writes than requests: those that waited for the intake went in together.
-    print("INSERTS", len(inserts))
     assert 1 <= len(inserts) < len(bodies) - 1, len(inserts)
     by_event = {b["event_id"]: a for b, a in zip(bodies, answers, strict=True) if b["event_id"] != "twice"}
     for body in bodies:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from herald.kit.channels import Channel
 from herald.notifications.models import Delivery, DeliveryState
 from herald.runtime import Runtime
-from tests.harness import EMAIL_TEMPLATE, Herald
+from tests.harness import EMAIL_TEMPLATE, Herald, statements_run
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
@@ -27,16 +26,8 @@ async def test_a_claim_leases_and_loads_in_one_statement(herald: Herald, runtime
     assert runtime.outbox is not None  # PostgreSQL with Redis streams: the outbox is on
     await runtime.outbox.settled()  # the accepts' outbox delete would otherwise land in the window below
 
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    event.listen(runtime.read_engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with statements_run(runtime) as statements:
         jobs = await runtime.claim.take(Channel.EMAIL, "w1", 10, timedelta(seconds=30))
-    finally:
-        event.remove(runtime.read_engine.sync_engine, "before_cursor_execute", record)
 
     assert len(statements) == 1 and statements[0].startswith("WITH leased AS (UPDATE deliveries"), statements
     works = {j.work.notification.id.hex: j.work for j in jobs if j.work is not None}

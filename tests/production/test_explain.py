@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -13,9 +14,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from herald.delivery import recorder
 from herald.delivery import work as work_repo
 from herald.kit.clock import utcnow
+from herald.notifications import repository as notifications_repo
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification
 from herald.queue.models import OutboxEntry
 from herald.runtime import Runtime
+from herald.templates import repository as templates_repo
 from tests.harness import Herald
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -145,3 +148,75 @@ def _record_params(ids: list[uuid.UUID]) -> dict[str, object]:
         "b_finished_at": [now] * n,
         "b_now": [now] * n,
     }
+
+
+# Each index's first column.
+_LEADING = """
+    SELECT c.relname, a.attname FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE ns.nspname = current_schema()
+"""
+
+
+def _keyed_statements() -> dict[str, Executable]:
+    """Every statement the hot path runs on the keyed engine (`kit.db.keyed_engine`)."""
+    q = work_repo._statements("postgresql")
+    return {
+        "intake": notifications_repo._INSERT_PG,
+        "intake, outbox": notifications_repo._INSERT_PG_OUTBOX,
+        "intake, rollups": notifications_repo._INSERT_PG_FOLDED,
+        "intake, outbox and rollups": notifications_repo._INSERT_PG_OUTBOX_FOLDED,
+        "live templates": templates_repo._live_query("postgresql"),
+        # A batch's repeats, read back (`repository.by_event_ids`, `deliveries_of`).
+        "repeats": select(Notification).where(Notification.app_id == APP, Notification.event_id.in_(["a", "b"])),
+        "repeats' deliveries": select(Delivery).where(Delivery.notification_id.in_(IDS)).order_by(Delivery.id),
+        "lease ids": q.lease_ids,
+        "lease and load ids": q.lease_load_ids,
+        "held": q.held,
+        "outcomes": recorder._RECORD_PG,
+        "outcomes, named": recorder._RECORD_PG_RETURNING,
+        "outcomes and rollups": recorder._RECORD_PG_FOLDED,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_keyed_statements()))
+async def test_a_keyed_statement_planned_once_on_empty_tables_walks_indexes(runtime: Runtime, name: str) -> None:
+    """The keyed engine plans each statement once per connection (a generic plan) and keeps
+    the plan until the tables' statistics change: a plan made while the log is empty, as in a
+    new deployment's first minutes, must still find rows by their indexes when it holds millions."""
+    assert runtime.keyed_engine is not None
+    stmt = _keyed_statements()[name]
+    assert isinstance(stmt, ClauseElement)
+    async with runtime.keyed_engine.connect() as conn:
+        compiled = stmt.compile(conn.sync_connection, compile_kwargs={"render_postcompile": True})
+        assert isinstance(compiled, SQLCompiler)
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        assert await raw.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        assert await raw.fetchval("SELECT count(*) FROM deliveries") == 0
+        leading = dict(await raw.fetch(_LEADING))
+        await raw.execute(f"PREPARE keyed AS {compiled.string}")
+        nulls = ", ".join(["NULL"] * len(compiled.positiontup or ()))
+        try:
+            plan = "\n".join(r[0] for r in await raw.fetch(f"EXPLAIN EXECUTE keyed({nulls})"))
+        finally:
+            await raw.execute("DEALLOCATE keyed")
+    assert "Seq Scan" not in plan, plan
+    # A generic plan shows its parameters, a custom one their values.
+    assert "$1" in plan or "Function Scan" in plan, plan
+    # Every index is entered by its leading column: a condition on a later column alone is a
+    # walk over the whole index, cheap on an empty table, ruinous once it fills.
+    for index, condition in _index_conditions(plan):
+        assert re.search(rf"\b{leading[index]}\b", condition), f"{index} entered by {condition}:\n{plan}"
+
+
+def _index_conditions(plan: str) -> list[tuple[str, str]]:
+    """(index, its condition) of every index scan in an EXPLAIN's text."""
+    lines = plan.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if m := re.search(r"Index (?:Only )?Scan (?:using|on) (\w+)", line):
+            condition = next((c for c in lines[i + 1 : i + 4] if "Index Cond:" in c), "")
+            out.append((m.group(1), condition))
+    return out

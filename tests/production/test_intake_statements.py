@@ -9,10 +9,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from herald.runtime import Runtime
-from tests.harness import Herald
+from tests.harness import Herald, statements_run
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
@@ -45,20 +45,12 @@ async def test_a_batch_is_one_statement_and_with_an_endpoint_one_transaction(
         return await original(self, query, *args, **kwargs)
 
     monkeypatch.setattr(asyncpg.Connection, "execute", execute)
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(" ".join(statement.split())[:40])
-
-    event.listen(runtime.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        items = [
-            {"event_id": f"s{i}", "user_id": "42", "template": "order-shipped", "data": {"order_id": i}}
-            for i in range(3)
-        ]
+    items = [
+        {"event_id": f"s{i}", "user_id": "42", "template": "order-shipped", "data": {"order_id": i}} for i in range(3)
+    ]
+    with statements_run(runtime) as run:
         r = await herald.client.post("/v1/notifications/batch", json={"notifications": items})
-    finally:
-        event.remove(runtime.engine.sync_engine, "before_cursor_execute", record)
+    statements = [s[:40] for s in run]
     assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
     # Each delivery the batch created (the template's channels), counted by the statement that wrote it.
     sent = list(transactions)  # the request's (not the reads' and the fold's below)

@@ -10,8 +10,9 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Executable, Update, bindparam, select
+from sqlalchemy import ColumnElement, Executable, Update, bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import InstrumentedAttribute
 
 from herald.kit.db import in_list
 from herald.notifications.models import Delivery, Notification, NotificationRow, idempotency_key
@@ -84,6 +85,9 @@ class Due:
 Pick: TypeAlias = Sequence[uuid.UUID] | Due
 
 
+_Uuid: TypeAlias = ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID]
+
+
 @dataclass(frozen=True, slots=True)
 class _Statements:
     load: Executable
@@ -95,15 +99,31 @@ class _Statements:
     held: Executable
 
 
+def _of_notification(notification_id: _Uuid, app_id: _Uuid) -> ColumnElement[bool]:
+    """A delivery's notification, by its app too: the primary key and the activity index
+    (app_id, id) then both find it at once. By id alone, a plan made while the log was empty
+    (the keyed engine's: see `kit.db.keyed_engine`) could walk the activity index whole."""
+    return (Notification.id == notification_id) & (Notification.app_id == app_id)
+
+
 def _lease_load(lease: Update) -> Executable:
     """A lease and the load of what it took in one statement: the UPDATE ... RETURNING in a
-    CTE, joined to notifications and templates (PostgreSQL)."""
+    CTE, each leased row's notification and template looked up by key (PostgreSQL).
+
+    The lookups are LATERAL with a LIMIT, which PostgreSQL never flattens into a join: each is
+    an index lookup per leased row, whatever the plan's estimates. As a join, a plan made while
+    the log was empty (the keyed engine's, `kit.db.keyed_engine`) hashed the whole
+    notifications table against the leased rows.
+    """
     leased = lease.returning(*_D_COLUMNS, Delivery.notification_id).cte("leased")
+    n = select(*_N_COLUMNS).where(_of_notification(leased.c.notification_id, leased.c.app_id)).limit(1).lateral("n")
+    by_key = (Template.app_id == n.c.app_id) & (Template.key == n.c.template)
+    t = select(Template.content).where(by_key).limit(1).lateral("t")
     return (
-        select(*(leased.c[c.key] for c in _D_COLUMNS), *_N_COLUMNS, Template.content)
+        select(*(leased.c[c.key] for c in _D_COLUMNS), *n.c, t.c.content)
         .select_from(leased)
-        .join(Notification, Notification.id == leased.c.notification_id)
-        .outerjoin(Template, (Template.app_id == Notification.app_id) & (Template.key == Notification.template))
+        .join(n, true())
+        .outerjoin(t, true())
     )
 
 
@@ -117,7 +137,7 @@ def _statements(dialect: str) -> _Statements:
     """
     return _Statements(
         load=select(*_D_COLUMNS, *_N_COLUMNS)
-        .join(Notification, Notification.id == Delivery.notification_id)
+        .join(Notification, _of_notification(Delivery.notification_id, Delivery.app_id))
         .where(in_list(Delivery.id, "ids", dialect), Delivery.lease_owner == bindparam("owner")),
         suppressed=select(Suppression.app_id, Suppression.channel, Suppression.address).where(
             in_list(Suppression.app_id, "apps", dialect),
