@@ -332,7 +332,8 @@ def build_runtime(
         events=events,
     )
     steps = send_steps(settings, limiter, read_engine)
-    pipeline = Pipeline(settings, read_engine, cache, router, steps, SenderDeps(engine, feed_events))
+    # The send path's reads of a claim (work the lease did not load, suppressions) are keyed too.
+    pipeline = Pipeline(settings, keyed or read_engine, cache, router, steps, SenderDeps(engine, feed_events))
     outbox = Outbox(engine if is_sqlite(url) else read_engine, broker) if broker.uses_outbox else None
     t = settings.tracking
     tracking = TrackingService(

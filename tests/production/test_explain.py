@@ -174,6 +174,8 @@ def _keyed_statements() -> dict[str, Executable]:
         "lease ids": q.lease_ids,
         "lease and load ids": q.lease_load_ids,
         "held": q.held,
+        "load": q.load,
+        "suppressed": q.suppressed,
         "outcomes": recorder._RECORD_PG,
         "outcomes, named": recorder._RECORD_PG_RETURNING,
         "outcomes and rollups": recorder._RECORD_PG_FOLDED,
