@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, selec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.analytics.consumer import fold_targets
-from herald.analytics.repository import fold_ctes
+from herald.analytics.repository import fold_ctes, stage_folded
 from herald.delivery.results import Result
 from herald.events.kinds import EventKind
 from herald.events.repository import Target as EventTarget
@@ -221,22 +221,26 @@ class Recorder:
             )
         retiring = [r for r in results if r.retire is not None]
         milestones = self._milestones(results)
-        if self._single is not None and not retiring:
-            if not milestones:
-                async with self._single.connect() as conn:
-                    await self._statements(conn, attempts, updates)
-                return
+        # Counted without event objects when the rollups alone want them (`EventLog.foldable`).
+        folded = None
+        if milestones:
             assert self._events is not None
             if await self._events.foldable({(t.app_id, kind) for kind, t, _ in milestones}):
-                arrays = column_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | column_arrays(updates, _OUTCOME_COLUMNS)
                 folded = fold_targets((kind, t) for kind, t, _ in milestones)
-                async with self._single.connect() as conn:
+        if self._single is not None and not retiring and (folded is not None or not milestones):
+            async with self._single.connect() as conn:
+                if folded is None:
+                    await self._statements(conn, attempts, updates)
+                else:
+                    arrays = column_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | column_arrays(updates, _OUTCOME_COLUMNS)
                     await conn.execute(_RECORD_PG_FOLDED, arrays | folded)
-                return
+            return
         async with self._engine.begin() as conn:
             applied = await self._statements(conn, attempts, updates, named=bool(milestones))
             await self._retire(conn, retiring, now)
-            if milestones and self._events is not None:
+            if folded is not None:
+                await stage_folded(conn, folded, applied)
+            elif milestones and self._events is not None:
                 recorded = [
                     lifecycle(kind, t, now, None if kind == EventKind.SENT else reason)
                     for kind, t, reason in milestones

@@ -87,9 +87,10 @@ class EventLog:
 
     async def foldable(self, keys: Collection[tuple[uuid.UUID, str]]) -> bool:
         """Whether, for Herald's own milestones of these (app id, kind) pairs, every consumer's
-        writes are the rollups' counts alone: then the intake and the recorder count them in
-        their own single statement (`analytics.repository.fold_ctes`), without BEGIN and
-        COMMIT, instead of publishing them in a transaction. A consumer says so by a `quiet`
+        writes are the rollups' counts alone: then the intake and the recorder count them
+        without publishing them (no event objects), on PostgreSQL in their own single statement
+        (`analytics.repository.fold_ctes`, without BEGIN and COMMIT), else in their transaction
+        (`stage_folded`). A consumer says so by a `quiet`
         method (the webhooks: no endpoint wants these); one that cannot never lets it fold."""
         if not self._folding:
             return False

@@ -69,12 +69,15 @@ class Intake:
         return await self._singles.accept(app_id, req)
 
     async def _accept_group(self, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
-        """Into the log, under a slot its caller holds."""
+        """Into the log, under a slot its caller holds.
+
+        When no consumer but the rollups wants the batch's `accepted` (`EventLog.foldable`), its
+        counts are staged from the plan's own tuples, no event objects built: on PostgreSQL by
+        the one statement, without a transaction; on SQLite in the batch's transaction."""
         events = self._events
-        if events is not None and self._single is not None and await events.foldable({(app_id, EventKind.ACCEPTED)}):
-            async with unit_of_work(self._single) as uow:
-                return await accept_batch(
-                    uow, self._broker, self._outbox, self.cards, app_id, reqs, events=events, fold=True
-                )
-        async with unit_of_work(self.sessions) as uow:
-            return await accept_batch(uow, self._broker, self._outbox, self.cards, app_id, reqs, events=events)
+        fold = events is not None and await events.foldable({(app_id, EventKind.ACCEPTED)})
+        sessions = self._single if fold and self._single is not None else self.sessions
+        async with unit_of_work(sessions) as uow:
+            return await accept_batch(
+                uow, self._broker, self._outbox, self.cards, app_id, reqs, events=events, fold=fold
+            )

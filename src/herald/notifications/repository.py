@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import Select, Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.analytics.repository import fold_ctes
+from herald.analytics.repository import fold_ctes, stage_folded
 from herald.kit.db import dialect_name, upsert_insert
 from herald.notifications.intake import NewDelivery, Plan
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
@@ -107,8 +107,9 @@ async def insert_plans(
     `ON CONFLICT DO NOTHING` on (app_id, event_id) makes dedup race-free across API
     processes: of two concurrent requests with one event id, exactly one row wins. With
     `outbox`, the queued deliveries also get one outbox row, for them all, in the same
-    transaction. `fold` (PostgreSQL only): the parameters of the rollups' counts to add in the
-    same statement (`analytics.consumer.fold_arrays` of every planned delivery's `accepted`).
+    transaction. `fold`: the parameters of the rollups' counts of every planned delivery's
+    `accepted` (`analytics.consumer.fold_arrays`), of which those of the deliveries inserted are
+    staged: on PostgreSQL by the same statement, on SQLite in its transaction.
     """
     if not plans:
         return Inserted(set(), [])
@@ -134,6 +135,8 @@ async def insert_plans(
         if outbox:
             queued = [(d.id, d.channel) for d in new if d.state == DeliveryState.QUEUED.value]
             outbox_rows = await write_outbox(session, queued)
+        if fold is not None:
+            await stage_folded(await session.connection(), fold, {d.id for d in new})
     return Inserted(inserted, outbox_rows)
 
 

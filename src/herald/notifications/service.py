@@ -121,8 +121,8 @@ async def accept_batch(
             turn = time.perf_counter() + PLAN_SLICE_SECONDS
 
     plans = [o for o in outcomes if isinstance(o, Plan)]
-    # Folded (PostgreSQL, `EventLog.foldable`): every planned delivery's `accepted` is handed
-    # to the statement, which counts those it inserted; nothing is published after it.
+    # Folded (`EventLog.foldable`): every planned delivery's `accepted` is handed to the insert,
+    # which counts those it inserted; nothing is published after it.
     folded = fold_arrays(_accepted(plans)) if fold else None
     written = await repository.insert_plans(uow.session, plans, outbox=broker.uses_outbox, fold=folded)
     inserted = written.notifications
