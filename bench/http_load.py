@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+# How long an idle keep-alive connection is reused (the server's own limit less a margin).
+_IDLE_REUSE_S = 4.0
 # [method, path (with its query), headers, body]
 Request = tuple[str, str, dict[str, str], bytes]
 
@@ -56,6 +58,13 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.released = time.monotonic()
+
+    def stale(self) -> bool:
+        """Closed by the server, or idle so long it may be closing it (uvicorn closes an idle
+        keep-alive connection after 5 s): a request sent on it could meet the close. A
+        browser retries such a request on a new connection; this client does not reuse one."""
+        return self.reader.at_eof() or time.monotonic() - self.released > _IDLE_REUSE_S
 
     @classmethod
     async def open(cls, host: str, port: int) -> Connection:
@@ -126,7 +135,12 @@ class Generator:
         more CPU than the requests, once hundreds waited)."""
         while True:
             if self._idle:
-                return self._idle.pop()
+                idle = self._idle.pop()
+                if not idle.stale():
+                    return idle
+                idle.close()
+                self._open -= 1
+                continue
             if self._open < self.connections:
                 self._open += 1
                 try:
@@ -142,6 +156,7 @@ class Generator:
                 return conn  # else a connection closed: room to open one
 
     def _release(self, conn: Connection, keep: bool) -> None:
+        conn.released = time.monotonic()
         if not keep:
             conn.close()
             self._open -= 1
