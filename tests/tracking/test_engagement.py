@@ -8,7 +8,10 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
+from starlette.types import Receive, Scope, Send
 
 from herald.events.models import DeliveryEvent, Engagement
 from herald.kit.ids import uuid7
@@ -110,6 +113,40 @@ async def test_bad_tokens_are_404_and_never_redirect(herald: Herald) -> None:
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert "invalid_tracking_link" in page.text
     assert (await herald.client.post(f"/u/{flipped}", content=b"List-Unsubscribe=One-Click")).status_code == 404
+
+
+async def test_the_front_door_answers_opens_and_clicks_within_the_apps_rules(
+    herald: Herald, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opens and clicks are answered ahead of FastAPI (`tracking.door`), not ahead of the
+    request limits, the NUL rule or the app's error answers; HEAD still reaches the routes."""
+    _, msg = await send(herald)
+    click = path(TRACKED.findall(msg.body["html"])[0])
+    pixel = path(PIXEL.findall(msg.body["html"])[0])
+    routed: list[str] = []
+    through = FastAPI.__call__
+
+    async def counted(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
+        routed.append(scope.get("path", ""))
+        await through(app, scope, receive, send)
+
+    monkeypatch.setattr(FastAPI, "__call__", counted)
+    r = await herald.client.get(pixel)
+    assert r.status_code == 200 and r.content[:6] == b"GIF89a" and r.headers["cache-control"] == "no-store, private"
+    r = await herald.client.get(click)
+    assert r.status_code == 302 and r.headers["location"] == "https://shop.example/orders/7?a=1&b=2"
+    assert routed == []  # neither went through FastAPI
+    r = await herald.client.get(f"{pixel[:-4]}%00ab")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "token"
+    r = await herald.client.get("/t/c/x")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "invalid_tracking_link"
+    headers = {f"x-pad-{i}": "y" for i in range(herald.runtime.settings.api.max_header_count + 1)}
+    assert (await herald.client.get(pixel, headers=headers)).status_code == 431
+    assert routed == []
+    assert (await herald.client.head(pixel)).status_code in (200, 405)
+    assert routed == [pixel]  # HEAD is the routes' (and FastAPI's) to answer
+    _, summary = await timeline(herald, str(uuid.UUID(msg.key)))
+    assert (summary["opened"].count, summary["clicked"].count) == (1, 1)
 
 
 async def test_one_click_unsubscribe_writes_the_preference_and_the_next_email_is_skipped(herald: Herald) -> None:

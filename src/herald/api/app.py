@@ -3,6 +3,7 @@ for the end-user routes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -22,7 +23,8 @@ from herald.api.me import router as me
 from herald.api.ops import router as ops
 from herald.api.services import ApiServices
 from herald.apps.endpoints import router as apps
-from herald.callbacks.door import ROUTE, CallbackDoor, callback_route
+from herald.callbacks.door import ROUTE as CALLBACK_ROUTE
+from herald.callbacks.door import CallbackDoor, callback_route
 from herald.callbacks.endpoints import router as callbacks
 from herald.callbacks.service import CallbackDesk
 from herald.console.web import create_console
@@ -36,6 +38,8 @@ from herald.preferences.pages import router as preference_page
 from herald.recipients.endpoints import router as users
 from herald.templates.endpoints import router as templates
 from herald.templates.layout_endpoints import router as layouts
+from herald.tracking.door import ROUTE as TRACKING_ROUTE
+from herald.tracking.door import TrackingDoor, tracking_route
 from herald.tracking.endpoints import me_router as my_deliveries
 from herald.tracking.endpoints import router as tracking
 from herald.webhooks.endpoints import router as webhooks
@@ -46,24 +50,30 @@ DESCRIPTION = (
 )
 
 
+# The front doors: which requests each takes (a match, left in the scope under its key).
+Route = Callable[[Scope], Any]
+
+
 class HeraldApi(FastAPI):
-    """FastAPI with a front door: the providers' callbacks, one receipt a request by the
-    thousand a second, are answered ahead of everything FastAPI puts around an app
-    (`callbacks.door`), behind the same request limits as every other request."""
+    """FastAPI with front doors: the providers' callbacks (`callbacks.door`) and the open
+    pixel and click redirect (`tracking.door`), requests by the thousand a second, are
+    answered ahead of everything FastAPI puts around an app, behind the same request limits
+    as every other request."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.front: ASGIApp | None = None
+        # (which requests, the scope's key for the match, the door behind the request limits)
+        self.doors: list[tuple[Route, str, ASGIApp]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        front = self.front
-        route = None if front is None else callback_route(scope)
-        if front is None or route is None:
-            await super().__call__(scope, receive, send)
-            return
-        scope["app"] = self  # what Starlette would set: the handlers read `request.app`
-        scope[ROUTE] = route
-        await front(scope, receive, send)
+        for route, key, door in self.doors:
+            matched = route(scope)
+            if matched is not None:
+                scope["app"] = self  # what Starlette would set: the handlers read `request.app`
+                scope[key] = matched
+                await door(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(services: ApiServices) -> HeraldApi:
@@ -99,6 +109,9 @@ def create_app(services: ApiServices) -> HeraldApi:
         "max_header_bytes": api.max_header_bytes,
     }
     app.add_middleware(RequestLimits, **limits)
-    # Providers' callbacks, one receipt a request: answered at the front (callbacks.door).
-    app.front = RequestLimits(CallbackDoor(), **limits)
+    # Opens, clicks and providers' callbacks, one event a request: answered at the front.
+    app.doors = [
+        (tracking_route, TRACKING_ROUTE, RequestLimits(TrackingDoor(), **limits)),
+        (callback_route, CALLBACK_ROUTE, RequestLimits(CallbackDoor(), **limits)),
+    ]
     return app

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -99,6 +99,19 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     if field:
         err["field"] = field
     return {"error": err}
+
+
+async def answer(request: Request, exc: Exception) -> Response:
+    """The app's own answer to `exc` (its exception handlers, by the exception's class), for
+    a front door that answers ahead of FastAPI (`api.app.HeraldApi`); raised on when it has
+    none, as a route's would be (the server logs it and answers 500)."""
+    handlers = request.app.exception_handlers
+    for cls in type(exc).__mro__:
+        handler = handlers.get(cls)
+        if handler is not None:
+            response: Response = await handler(request, exc)
+            return response
+    raise exc
 
 
 def install(app: FastAPI) -> None:

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import uuid
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from herald.api.errors import answer
 from herald.api.routing import JsonRequest, refuse_nul
 from herald.callbacks.endpoints import PREFIX, receive_callback
 
@@ -66,17 +65,5 @@ class CallbackDoor:
             await refuse_nul(request, {"provider": provider})
             response = await receive_callback(request, provider, account)
         except Exception as exc:
-            response = await self._handled(request, exc)
+            response = await answer(request, exc)
         await response(scope, receive, send)
-
-    @staticmethod
-    async def _handled(request: Request, exc: Exception) -> Response:
-        """The app's own answer to `exc` (its exception handlers, by the exception's class);
-        raised on when it has none, as a route's would be (ServerErrorMiddleware's 500)."""
-        handlers = request.app.exception_handlers
-        for cls in type(exc).__mro__:
-            handler = handlers.get(cls)
-            if handler is not None:
-                response: Response = await handler(request, exc)
-                return response
-        raise exc
