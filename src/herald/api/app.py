@@ -3,7 +3,6 @@ for the end-user routes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -18,13 +17,13 @@ from herald.api import docs, errors
 from herald.api.auth import Authenticator
 from herald.api.cors import EndUserCors
 from herald.api.deps import accepts_end_users
+from herald.api.doors import MATCHED, Door
 from herald.api.limits import RequestLimits
 from herald.api.me import router as me
 from herald.api.ops import router as ops
 from herald.api.services import ApiServices
 from herald.apps.endpoints import router as apps
-from herald.callbacks.door import ROUTE as CALLBACK_ROUTE
-from herald.callbacks.door import CallbackDoor, callback_route
+from herald.callbacks.door import CallbackDoor
 from herald.callbacks.endpoints import router as callbacks
 from herald.callbacks.service import CallbackDesk
 from herald.console.web import create_console
@@ -38,8 +37,7 @@ from herald.preferences.pages import router as preference_page
 from herald.recipients.endpoints import router as users
 from herald.templates.endpoints import router as templates
 from herald.templates.layout_endpoints import router as layouts
-from herald.tracking.door import ROUTE as TRACKING_ROUTE
-from herald.tracking.door import TrackingDoor, tracking_route
+from herald.tracking.door import TrackingDoor
 from herald.tracking.endpoints import me_router as my_deliveries
 from herald.tracking.endpoints import router as tracking
 from herald.webhooks.endpoints import router as webhooks
@@ -50,28 +48,23 @@ DESCRIPTION = (
 )
 
 
-# The front doors: which requests each takes (a match, left in the scope under its key).
-Route = Callable[[Scope], Any]
-
-
 class HeraldApi(FastAPI):
-    """FastAPI with front doors: the providers' callbacks (`callbacks.door`) and the open
-    pixel and click redirect (`tracking.door`), requests by the thousand a second, are
-    answered ahead of everything FastAPI puts around an app, behind the same request limits
-    as every other request."""
+    """FastAPI with front doors (`api.doors`): the providers' callbacks and the open pixel and
+    click redirect, requests by the thousand a second, are answered ahead of everything
+    FastAPI puts around an app, behind the same request limits as every other request."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # (which requests, the scope's key for the match, the door behind the request limits)
-        self.doors: list[tuple[Route, str, ASGIApp]] = []
+        # Each door, and the door behind the request limits.
+        self.doors: list[tuple[Door[Any], ASGIApp]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        for route, key, door in self.doors:
-            matched = route(scope)
+        for door, limited in self.doors:
+            matched = door.route(scope)
             if matched is not None:
                 scope["app"] = self  # what Starlette would set: the handlers read `request.app`
-                scope[key] = matched
-                await door(scope, receive, send)
+                scope[MATCHED] = matched
+                await limited(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
@@ -110,8 +103,5 @@ def create_app(services: ApiServices) -> HeraldApi:
     }
     app.add_middleware(RequestLimits, **limits)
     # Opens, clicks and providers' callbacks, one event a request: answered at the front.
-    app.doors = [
-        (tracking_route, TRACKING_ROUTE, RequestLimits(TrackingDoor(), **limits)),
-        (callback_route, CALLBACK_ROUTE, RequestLimits(CallbackDoor(), **limits)),
-    ]
+    app.doors = [(door, RequestLimits(door, **limits)) for door in (TrackingDoor(), CallbackDoor())]
     return app

@@ -1,17 +1,8 @@
-"""The callbacks' own door into the API: `POST` and `GET /v1/callbacks/{provider}[/{account}]`
-answered in front of the whole application (`api.app.HeraldApi`), ahead of FastAPI's routing
-and its own layers.
+"""The callbacks' front door (`api.doors`): `POST` and `GET /v1/callbacks/{provider}[/{account}]`.
 
 Twilio and Vonage post one receipt per request, by the thousand a second. Under that load a
 profile of the API put about a fifth of its CPU per receipt in FastAPI's machinery around the
-handler: the exception middleware, the router's matching, the route's dependency solving and
-its response; and about a twentieth more in the layers FastAPI puts around every app (its
-server-error, telemetry and body-limit middleware). The rules of those routes are few and
-written here once more, the same: NUL refused in the path, query and a JSON body
-(`api.routing`); a domain or storage error answered by the app's own exception handlers
-(`api.errors`), so the codes, statuses and Retry-After are the routes'. The request limits
-come first (413, 431), as for every request; an exception no handler answers reaches the
-server, which logs it and answers 500, as FastAPI's server-error layer would.
+handler, and about a twentieth more in the layers FastAPI puts around every app.
 
 The routes stay declared in `callbacks.endpoints`: the OpenAPI document, `HEAD`, and whatever
 this door does not take (an account that is not a UUID gets FastAPI's 422) go through them.
@@ -20,26 +11,21 @@ this door does not take (an account that is not a UUID gets FastAPI's 422) go th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
 
-from herald.api.errors import answer
-from herald.api.routing import JsonRequest, refuse_nul
+from herald.api.doors import Door
 from herald.callbacks.endpoints import PREFIX, receive_callback
 
 _METHODS = frozenset({"POST", "GET"})
-# Where the front of the app leaves the route it matched, for the door.
-ROUTE = "herald.callback"
+# (provider, account)
+Matched = tuple[str, uuid.UUID | None]
 
 
-def callback_route(scope: Scope) -> tuple[str, uuid.UUID | None] | None:
-    """(provider, account) of a request the door answers; None for any other."""
-    if scope["type"] != "http" or scope["method"] not in _METHODS:
-        return None
-    return _route(scope["path"])
-
-
-def _route(path: str) -> tuple[str, uuid.UUID | None] | None:
+def _route(path: str) -> Matched | None:
     """(provider, account) of a callback path this door answers; None for any other path."""
     if not path.startswith(PREFIX):
         return None
@@ -54,16 +40,14 @@ def _route(path: str) -> tuple[str, uuid.UUID | None] | None:
         return None
 
 
-class CallbackDoor:
-    """ASGI app for the callbacks the front of the API matched (`callback_route`, in the
-    scope under `ROUTE`)."""
+class CallbackDoor(Door[Matched]):
+    def route(self, scope: Scope) -> Matched | None:
+        if scope["type"] != "http" or scope["method"] not in _METHODS:
+            return None
+        return _route(scope["path"])
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        provider, account = scope[ROUTE]
-        request = JsonRequest(scope, receive)
-        try:
-            await refuse_nul(request, {"provider": provider})
-            response = await receive_callback(request, provider, account)
-        except Exception as exc:
-            response = await answer(request, exc)
-        await response(scope, receive, send)
+    def path_params(self, matched: Matched) -> Mapping[str, str]:
+        return {"provider": matched[0]}
+
+    async def respond(self, request: Request, matched: Matched) -> Response:
+        return await receive_callback(request, *matched)
