@@ -234,6 +234,16 @@ class Runtime:
             await self.keyed_engine.dispose()
 
 
+def _lease_engine(engine: AsyncEngine, reads: AsyncEngine, keyed: AsyncEngine | None, broker: Queue) -> AsyncEngine:
+    """Leases are writes: on SQLite the write engine (its read engine is read-only). On
+    PostgreSQL each is one statement, atomic by itself, so an autocommit engine saves BEGIN and
+    COMMIT: the keyed one for leases by id; where the log is the queue, a lease picks the due
+    rows of a partial index, which only a plan that sees the states' values can use."""
+    if keyed is None:
+        return engine
+    return keyed if transport_of(broker) is not None else reads
+
+
 def send_steps(settings: Settings, limiter: RateLimiter, reads: AsyncEngine) -> list[Step]:
     """The send path's rules, in the order they apply (each may settle a delivery without a
     provider call): a disabled app's work is held first, a delivery with nowhere to go is
@@ -376,11 +386,7 @@ def build_runtime(
         egress=egress,
         feed_events=feed_events,
         outbox=outbox,
-        # Leases are writes (SQLite's read engine is read-only); on PostgreSQL each is one
-        # statement, atomic by itself, so an autocommit engine saves BEGIN and COMMIT. Leases
-        # by id are keyed; where the log is the queue, a lease picks the due rows of a
-        # partial index, which only a plan that sees the states' values can use.
-        claim=Claim(engine if keyed is None else read_engine if transport_of(broker) is None else keyed, broker),
+        claim=Claim(_lease_engine(engine, read_engine, keyed, broker), broker),
         events=events,
         provider_configs=provider_configs
         if provider_configs is not None

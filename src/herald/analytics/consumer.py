@@ -22,7 +22,7 @@ no query per delivery.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,12 +88,16 @@ def increments(events: Sequence[Recorded]) -> Increments:
             t.channel,
             t.provider or "",
         )
-        row = hourly.get(key)
-        if row is None:
-            row = hourly[key] = [0] * len(COUNTERS)
-        for name in names:
-            row[_INDEX[name]] += 1
+        _count(hourly, key, names)
     return hourly
+
+
+def _count(hourly: Increments, key: Key, names: Iterable[str]) -> None:
+    row = hourly.get(key)
+    if row is None:
+        row = hourly[key] = [0] * len(COUNTERS)
+    for name in names:
+        row[_INDEX[name]] += 1
 
 
 # A milestone to fold: (delivery id, app id, accepted at, template, template version, channel,
@@ -143,3 +147,17 @@ class Rollups:
 
     async def recorded(self, conn: AsyncConnection, events: Sequence[Recorded]) -> None:
         await repository.stage(conn, increments(events))
+
+
+async def stage_folded(conn: AsyncConnection, params: dict[str, Any], written: Collection[uuid.UUID]) -> None:
+    """`repository.fold_ctes` where one statement cannot hold it (SQLite, or a transaction that
+    writes more): the same parameters (`fold_targets`, `fold_arrays`), the milestones of the
+    deliveries in `written` counted here and staged. No event objects are built for them, as
+    on PostgreSQL."""
+    keys = list(zip(*(params[f"k_{name}"] for name in repository.FOLD_KEY_NAMES), strict=True))
+    hourly: Increments = {}
+    for delivery_id, number in zip(params["m_id"], params["m_key"], strict=True):
+        if delivery_id in written:
+            *key, counter = keys[number - 1]
+            _count(hourly, tuple(key), (counter,))
+    await repository.stage(conn, hourly)

@@ -10,7 +10,7 @@ consumer's events (`stage`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -97,23 +97,6 @@ def fold_ctes(source: str) -> str:
 
 # The counters a folded statement adds to: Herald's own milestones.
 FOLDED = frozenset({"accepted", "sent", "failed", "dead"})
-_COUNTER_INDEX = {name: i for i, name in enumerate(COUNTERS)}
-
-
-async def stage_folded(conn: AsyncConnection, params: dict[str, Any], written: Collection[uuid.UUID]) -> None:
-    """`fold_ctes` where one statement cannot hold it (SQLite, or a transaction that writes more):
-    the same parameters (`consumer.fold_targets`), the milestones of the deliveries in `written`
-    counted here and staged. No event objects are built for them, as on PostgreSQL."""
-    keys = list(zip(*(params[f"k_{name}"] for name in FOLD_KEY_NAMES), strict=True))
-    increments: Increments = {}
-    for delivery_id, number in zip(params["m_id"], params["m_key"], strict=True):
-        if delivery_id in written:
-            *key, counter = keys[number - 1]
-            row = increments.get(tuple(key))
-            if row is None:
-                row = increments[tuple(key)] = [0] * len(COUNTERS)
-            row[_COUNTER_INDEX[counter]] += 1
-    await stage(conn, increments)
 
 
 def sqlite_upsert(on: AsyncConnection, t: Table) -> Any:

@@ -19,8 +19,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from herald.analytics.consumer import fold_targets
-from herald.analytics.repository import fold_ctes, stage_folded
+from herald.analytics.consumer import fold_targets, stage_folded
+from herald.analytics.repository import fold_ctes
 from herald.delivery.results import Result
 from herald.events.kinds import EventKind
 from herald.events.repository import Target as EventTarget
@@ -227,7 +227,8 @@ class Recorder:
             assert self._events is not None
             if await self._events.foldable({(t.app_id, kind) for kind, t, _ in milestones}):
                 folded = fold_targets((kind, t) for kind, t, _ in milestones)
-        if self._single is not None and not retiring and (folded is not None or not milestones):
+        publish = bool(milestones) and folded is None
+        if self._single is not None and not retiring and not publish:
             async with self._single.connect() as conn:
                 if folded is None:
                     await self._statements(conn, attempts, updates)
@@ -240,7 +241,8 @@ class Recorder:
             await self._retire(conn, retiring, now)
             if folded is not None:
                 await stage_folded(conn, folded, applied)
-            elif milestones and self._events is not None:
+            elif publish:
+                assert self._events is not None
                 recorded = [
                     lifecycle(kind, t, now, None if kind == EventKind.SENT else reason)
                     for kind, t, reason in milestones

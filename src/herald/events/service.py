@@ -90,8 +90,8 @@ class EventLog:
         writes are the rollups' counts alone: then the intake and the recorder count them
         without publishing them (no event objects), on PostgreSQL in their own single statement
         (`analytics.repository.fold_ctes`, without BEGIN and COMMIT), else in their transaction
-        (`stage_folded`). A consumer says so by a `quiet`
-        method (the webhooks: no endpoint wants these); one that cannot never lets it fold."""
+        (`analytics.consumer.stage_folded`). A consumer says so by a `quiet` method (the
+        webhooks: no endpoint wants these); one that cannot never lets it fold."""
         if not self._folding:
             return False
         for c in self.consumers:

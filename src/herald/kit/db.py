@@ -81,7 +81,7 @@ def is_sqlite(url: str) -> bool:
 
 
 # PostgreSQL sessions for statements that address rows by their keys (`keyed_engine`).
-KEYED_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
+_KEYED_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 
 
 def make_engine(url: str, *, pool_size: int = 10, readonly: bool = False, keyed: bool = False) -> AsyncEngine:
@@ -109,7 +109,7 @@ def make_engine(url: str, *, pool_size: int = 10, readonly: bool = False, keyed:
     # user_id) index, scanning every row of the app, 90 ms a call at 30k rows. Planning
     # each time costs tens of microseconds.
     asyncpg = "+asyncpg" in url
-    settings = KEYED_SETTINGS if keyed else {"plan_cache_mode": "force_custom_plan"}
+    settings = _KEYED_SETTINGS if keyed else {"plan_cache_mode": "force_custom_plan"}
     connect_args = {"server_settings": settings} if asyncpg else {}
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=not asyncpg, connect_args=connect_args

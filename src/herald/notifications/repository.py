@@ -11,7 +11,8 @@ import orjson
 from sqlalchemy import Select, Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.analytics.repository import fold_ctes, stage_folded
+from herald.analytics.consumer import stage_folded
+from herald.analytics.repository import fold_ctes
 from herald.kit.db import dialect_name, upsert_insert
 from herald.notifications.intake import NewDelivery, Plan
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
