@@ -19,13 +19,14 @@ from sqlalchemy.sql.expression import ColumnClause
 
 from herald.apps.models import App
 from herald.kit.db import UtcDateTime, make_engine
-from herald.migrations import alembic_config
+from herald.migrations import alembic_config, on_backend
 from herald.models import Base
 from herald.recipients.models import User
 
 
 def _diff(connection: Connection) -> list[object]:
-    ctx = MigrationContext.configure(connection, opts={"compare_type": True})
+    opts = {"compare_type": True, "include_object": on_backend(connection.dialect)}
+    ctx = MigrationContext.configure(connection, opts=opts)
     return list(compare_metadata(ctx, Base.metadata))
 
 

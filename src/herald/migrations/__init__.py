@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Dialect
 
 HERE = Path(__file__).parent
 
@@ -25,3 +27,15 @@ def upgrade(url: str, revision: str = "head") -> None:
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
+
+
+def on_backend(dialect: Dialect) -> Any:
+    """Alembic's `include_object` for autogenerate on `dialect`: the models' objects that
+    `ddl_if` keeps off this backend (an index only PostgreSQL has) are not missing from it.
+    Alembic compares them regardless of `ddl_if`."""
+
+    def include(obj: Any, _name: str | None, _type: str, reflected: bool, _compare_to: Any) -> bool:
+        ddl_if = getattr(obj, "_ddl_if", None)
+        return reflected or ddl_if is None or ddl_if.dialect in (None, dialect.name)
+
+    return include

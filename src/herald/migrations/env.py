@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from herald.kit.db import make_engine
+from herald.migrations import on_backend
 from herald.models import Base
 
 target_metadata = Base.metadata
@@ -19,6 +20,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=on_backend(connection.dialect),
     )
     with context.begin_transaction():
         context.run_migrations()
