@@ -115,8 +115,8 @@ async def _plan(session: AsyncSession, stmt: ClauseElement) -> str:
     assert isinstance(compiled, SQLCompiler)
     params = tuple(compiled.params[k] for k in compiled.positiontup or [])
     if conn.dialect.name == "sqlite":
-        rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)).all()
-        return "\n".join(r[3] for r in rows)
+        steps = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)).all()
+        return "\n".join(str(step[-1]) for step in steps)  # id, parent, notused, detail
     await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
     rows = (await conn.exec_driver_sql(f"EXPLAIN {compiled}", params)).all()
     return "\n".join(r[0] for r in rows)
