@@ -52,7 +52,10 @@ async def shop(runtime: Runtime, console: Console, inbox: Inbox) -> AsyncIterato
     """The app's backend (a shop): Herald's HTTP API over the network, with the app's key and secret."""
     origin = console.url.removesuffix("/console")
     auth = (console.seeded.app_key, console.seeded.app_secret)
-    async with httpx.AsyncClient(base_url=origin, auth=auth, timeout=30) as api:
+    # uvicorn closes a keep-alive connection idle for 5 s, httpx keeps one as long: a call after
+    # a browser step of about that length could be sent as the server closed it (ReadError).
+    limits = httpx.Limits(keepalive_expiry=1)
+    async with httpx.AsyncClient(base_url=origin, auth=auth, timeout=30, limits=limits) as api:
         yield Herald(runtime, api, inbox)
 
 

@@ -26,6 +26,8 @@ from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from herald.kit import sqlite_driver
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -98,7 +100,9 @@ def make_engine(url: str, *, pool_size: int = 10, readonly: bool = False, keyed:
     Queued for the pool's one connection, the next writer starts the moment the last is done.
     """
     if is_sqlite(url):
-        pool = {} if readonly else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+        pool: dict[str, Any] = {} if readonly else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+        if "+aiosqlite" in url:  # a statement per trip to SQLite's thread (kit.sqlite_driver)
+            pool["module"] = sqlite_driver.dbapi()
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_deferred if readonly else _sqlite_begin_immediate)
