@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import uuid
+
+import pytest
 
 from herald.kit.ids import uuid7
 from herald.tracking.links import Links
-from herald.tracking.tokens import Kind, TokenCodec
+from herald.tracking.tokens import ClickSealer, Kind, TokenCodec
 
 CODEC = TokenCodec("test-secret-key")
 LINKS = Links(CODEC, "https://herald.example")
@@ -101,6 +104,26 @@ def test_nothing_to_do_returns_the_html_unchanged() -> None:
     html = "<p>no links</p>"
     assert rewrite(html, opens=False, clicks=False) == html
     assert rewrite(html) == html
+
+
+def test_the_delivery_is_sealed_for_clicks_only_when_a_link_is_tracked(monkeypatch: pytest.MonkeyPatch) -> None:
+    sealed: list[object] = []
+    codec = TokenCodec("test-secret-key")
+    clicks = codec.clicks
+
+    def counted(delivery_id: uuid.UUID) -> ClickSealer:
+        sealed.append(delivery_id)
+        return clicks(delivery_id)
+
+    monkeypatch.setattr(codec, "clicks", counted)
+    links = Links(codec, "https://herald.example")
+    links.rewrite('<p>none</p><a href="mailto:a@example.com">m</a>', DELIVERY, opens=True, clicks=True)
+    assert sealed == []
+    out = links.rewrite(
+        '<a href="https://a.example/1">1</a><a href="https://a.example/2">2</a>', DELIVERY, opens=False, clicks=True
+    )
+    assert sealed == [DELIVERY]  # once for both links
+    assert targets(out) == ["https://a.example/1", "https://a.example/2"]
 
 
 def test_an_unterminated_tag_is_left_alone_quickly() -> None:
