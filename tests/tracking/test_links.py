@@ -9,7 +9,7 @@ import pytest
 
 from herald.kit.ids import uuid7
 from herald.tracking.links import Links
-from herald.tracking.tokens import ClickSealer, Kind, TokenCodec
+from herald.tracking.tokens import Kind, TokenCodec
 
 CODEC = TokenCodec("test-secret-key")
 LINKS = Links(CODEC, "https://herald.example")
@@ -109,13 +109,13 @@ def test_nothing_to_do_returns_the_html_unchanged() -> None:
 def test_the_delivery_is_sealed_for_clicks_only_when_a_link_is_tracked(monkeypatch: pytest.MonkeyPatch) -> None:
     sealed: list[object] = []
     codec = TokenCodec("test-secret-key")
-    clicks = codec.clicks
+    click_head = codec.click_head
 
-    def counted(delivery_id: uuid.UUID) -> ClickSealer:
-        sealed.append(delivery_id)
-        return clicks(delivery_id)
+    def counted(delivery_id: bytes) -> bytes:
+        sealed.append(uuid.UUID(bytes=delivery_id))
+        return click_head(delivery_id)
 
-    monkeypatch.setattr(codec, "clicks", counted)
+    monkeypatch.setattr(codec, "click_head", counted)
     links = Links(codec, "https://herald.example")
     links.rewrite('<p>none</p><a href="mailto:a@example.com">m</a>', DELIVERY, opens=True, clicks=True)
     assert sealed == []

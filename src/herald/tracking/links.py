@@ -29,7 +29,7 @@ import re
 import uuid
 from collections.abc import Callable
 
-from herald.tracking.tokens import MAX_URL, ClickSealer, Kind, TokenCodec, is_web_url
+from herald.tracking.tokens import MAX_URL, Kind, TokenCodec, is_web_url
 
 # A whole `<a ...>` start tag, attribute by attribute, in one match: the first alternative
 # captures an `href` value (double-, single- or un-quoted), the second the opt-out marker,
@@ -77,18 +77,12 @@ class Links:
         """`html` with its links tracked (if `clicks`), its markers removed, and the open
         pixel (if `opens`)."""
         if clicks or MARKER in html or MARKER in html.lower():
-            sealer: ClickSealer | None = None
-
-            def seal(url: str) -> str:
-                """One seal of the delivery id for all the email's links (tokens.ClickSealer),
-                at its first tracked link: an email without one (many are) pays none."""
-                nonlocal sealer
-                if sealer is None:
-                    sealer = self.codec.clicks(delivery_id)
-                return sealer(url)
+            # One seal of the delivery id for all the email's links, at the first one tracked
+            # (tokens.ClickSealer).
+            seal = self.codec.clicks(delivery_id) if clicks else None
 
             def anchor(m: re.Match[str]) -> str:
-                return self._anchor(m, seal if clicks else None)
+                return self._anchor(m, seal)
 
             html = _ANCHOR.sub(anchor, html)
         if opens:

@@ -109,15 +109,21 @@ def unb64(token: str, max_length: int) -> bytes | None:
 
 
 class ClickSealer:
-    """One email's click tokens: its delivery id sealed once, then a MAC and the URL per link."""
+    """One email's click tokens: its delivery id sealed once, at the first link (an email
+    without a tracked link, as many are, pays no seal), then a MAC and the URL per link."""
 
-    __slots__ = ("_head", "_mac")
+    __slots__ = ("_codec", "_delivery_id", "_head", "_mac")
 
-    def __init__(self, head: bytes, mac: hashlib.blake2b) -> None:
-        self._head = _b64(head)
-        self._mac = mac
+    def __init__(self, codec: TokenCodec, delivery_id: bytes) -> None:
+        self._codec = codec
+        self._delivery_id = delivery_id
+        self._head = ""
+        self._mac: hashlib.blake2b | None = None
 
     def __call__(self, url: str) -> str:
+        if self._mac is None:
+            head = self._codec.click_head(self._delivery_id)
+            self._head, self._mac = _b64(head), self._codec._mac(head)
         plain = url.encode()
         mac = self._mac.copy()
         mac.update(plain)
@@ -139,11 +145,13 @@ class TokenCodec:
         return mac
 
     def clicks(self, delivery_id: uuid.UUID | bytes) -> ClickSealer:
-        """The click tokens of one email: one seal here, a MAC per link after."""
-        did = delivery_id if isinstance(delivery_id, bytes) else delivery_id.bytes
+        """The click tokens of one email: one seal (at the first), a MAC per link."""
+        return ClickSealer(self, delivery_id if isinstance(delivery_id, bytes) else delivery_id.bytes)
+
+    def click_head(self, delivery_id: bytes) -> bytes:
+        """A version 2 click token's head: the delivery id sealed, under a fresh nonce."""
         nonce = os.urandom(_NONCE)
-        head = _CLICK_PREFIX + nonce + self._encrypt(nonce, did, _CLICK_AAD)
-        return ClickSealer(head, self._mac(head))
+        return _CLICK_PREFIX + nonce + self._encrypt(nonce, delivery_id, _CLICK_AAD)
 
     def seal(self, kind: Kind, delivery_id: uuid.UUID | bytes, url: str | None = None) -> str:
         """One token: a click's (with its URL) is version 2, as `clicks` makes them; a caller
