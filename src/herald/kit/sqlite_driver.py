@@ -107,7 +107,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         async with self._adapt_connection._execute_mutex:
             outcome: _Outcome = await connection._execute(_statement, connection._conn, operation, parameters, many)
         self._description, rows, self._rowcount, self._lastrowid = outcome
-        self._rows = collections.deque(rows) if rows else collections.deque()
+        self._rows = collections.deque(rows or ())
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,11 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def on_backend(dialect: Dialect) -> Any:
+# Alembic's `include_object(object, name, type_, reflected, compare_to)`.
+IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+
+
+def on_backend(dialect: Dialect) -> IncludeObject:
     """Alembic's `include_object` for autogenerate on `dialect`: the models' objects that
     `ddl_if` keeps off this backend (an index only PostgreSQL has) are not missing from it.
     Alembic compares them regardless of `ddl_if`."""
