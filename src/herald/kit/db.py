@@ -6,11 +6,12 @@ The same models and migrations serve SQLite (embedded default) and PostgreSQL (p
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import ARRAY, JSON, ColumnElement, DateTime, Dialect, MetaData, Table, Uuid, any_, bindparam, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -69,6 +70,39 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        """On SQLite, straight to the stored text: SQLAlchemy's chain (this type's
+        `process_bind_param`, then its SQLite `DATETIME`'s `%`-formatting of seven fields) cost
+        2.4 µs more a value, and a delivery binds about ten on its way (measured: 3% of the
+        embedded process's event loop)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_text
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        return _sqlite_datetime
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    """SQLite's stored form, which SQLAlchemy's `DATETIME` writes and reads: naive UTC,
+    `YYYY-MM-DD HH:MM:SS.ffffff` (microseconds always, so that text order is time order)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _sqlite_datetime(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    read = datetime.fromisoformat(value)
+    return read.replace(tzinfo=UTC) if read.tzinfo is None else read.astimezone(UTC)
+
 
 def is_outage(exc: BaseException) -> bool:
     """The database itself is away or saturated (every statement would fail alike), as opposed
@@ -76,6 +110,18 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | DisconnectionError | OSError | TimeoutError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _json_text(value: object) -> str:
+    """JSON columns' text, by orjson: a tenth of `json.dumps`'s time (a delivery writes its
+    notification's data and reads it, its content and its template back). Every free-form value
+    is held within orjson's bounds where it arrives (`kit.jsonvalues`). Datetimes still refuse,
+    as with `json.dumps`, instead of quietly becoming text; keys that are not strings (an int)
+    are written as strings, as `json.dumps` writes them."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME).decode()
+
+
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
 
 
 def is_sqlite(url: str) -> bool:
@@ -103,7 +149,7 @@ def make_engine(url: str, *, pool_size: int = 10, readonly: bool = False, keyed:
         pool: dict[str, Any] = {} if readonly else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
         if "+aiosqlite" in url:  # a statement per trip to SQLite's thread (kit.sqlite_driver)
             pool["module"] = sqlite_driver.dbapi()
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON_CODEC, **pool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_deferred if readonly else _sqlite_begin_immediate)
         return engine
@@ -116,7 +162,12 @@ def make_engine(url: str, *, pool_size: int = 10, readonly: bool = False, keyed:
     settings = _KEYED_SETTINGS if keyed else {"plan_cache_mode": "force_custom_plan"}
     connect_args = {"server_settings": settings} if asyncpg else {}
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=not asyncpg, connect_args=connect_args
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=not asyncpg,
+        connect_args=connect_args,
+        **_JSON_CODEC,
     )
     if asyncpg:
         # SQLAlchemy's pre-ping is BEGIN, ";" and ROLLBACK: three round trips per checkout,
