@@ -28,6 +28,7 @@ from herald.analytics.models import (
     RollupModel,
     version_key,
 )
+from herald.kit.bulk import Bulk
 from herald.kit.db import unnest_arrays, upsert_insert
 
 # A key: (app_id, bucket, template, template_version, channel, provider). The bucket is a datetime
@@ -37,6 +38,7 @@ Key = tuple[Any, ...]
 Increments = dict[Key, list[int]]
 # A key's columns in the staging table.
 _STAGED = ("app_id", "hour", *DIMENSIONS)
+_STAGE = Bulk(insert(PendingIncrement), (*_STAGED, *COUNTERS))
 _PENDING = PendingIncrement.__tablename__
 
 
@@ -110,11 +112,7 @@ def sqlite_upsert(on: AsyncConnection, t: Table) -> Any:
 
 async def stage(conn: AsyncConnection, increments: Increments) -> None:
     """Stage the increments (one row per key) for the folder to add to the rollups."""
-    if increments:
-        await conn.execute(
-            insert(PendingIncrement),
-            [dict(zip(_STAGED, k, strict=True)) | dict(zip(COUNTERS, increments[k], strict=True)) for k in increments],
-        )
+    await _STAGE.run(conn, [(*key, *counts) for key, counts in increments.items()])
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,9 @@ from herald.delivery.results import Result
 from herald.events.kinds import EventKind
 from herald.events.repository import Target as EventTarget
 from herald.events.service import EventLog, lifecycle
+from herald.kit.bulk import Bulk
 from herald.kit.clock import utcnow
-from herald.kit.db import column_arrays
+from herald.kit.db import tuple_arrays
 from herald.kit.ids import uuid7
 from herald.notifications.models import Attempt, Delivery, DeliveryState
 from herald.recipients.models import Device
@@ -38,7 +39,8 @@ Invalidate = Callable[[uuid.UUID, str], Awaitable[None]]
 
 _D = cast(Table, Delivery.__table__)
 _A = cast(Table, Attempt.__table__)  # a table, not the entity: see notifications.repository
-_UPDATE = (
+# SQLite: each batch by executemany (`kit.bulk`).
+_UPDATE_STATEMENT = (
     update(_D)
     .where(
         _D.c.id == bindparam("b_id"),
@@ -63,7 +65,7 @@ _UPDATE = (
 # PostgreSQL: a whole batch in one statement, attempts and outcomes, with the arrays unnested
 # into rows (an executemany is one server-side execution per row, and a transaction costs a
 # BEGIN and a COMMIT round trip of its own; one statement is atomic by itself). The same
-# guard as `_UPDATE`: only a row still leased to the worker that sent it is written (its
+# guard as `_UPDATE_STATEMENT`: only a row still leased to the worker that sent it is written (its
 # state test a CASE, to keep the plan on the primary key: see queue.lease.still_claimable).
 _RECORD_PG_SQL = """
     WITH attempted AS (
@@ -117,6 +119,8 @@ _OUTCOME_COLUMNS: tuple[str, ...] = (
     *("b_id", "b_owner", "b_state", "b_unknowns", "b_reason", "b_attempts", "b_available_at"),
     *("b_provider", "b_pmid", "b_finished_at", "b_now"),
 )
+_INSERT_ATTEMPTS = Bulk(insert(_A), _ATTEMPT_COLUMNS)
+_UPDATE = Bulk(_UPDATE_STATEMENT, _OUTCOME_COLUMNS)
 
 
 class Recorder:
@@ -186,39 +190,17 @@ class Recorder:
 
     async def _write(self, results: list[Result]) -> None:
         now = utcnow()
-        attempts, updates = [], []
+        attempts: list[tuple[Any, ...]] = []  # in `_ATTEMPT_COLUMNS`' order
+        updates: list[tuple[Any, ...]] = []  # in `_OUTCOME_COLUMNS`' order
         for r in results:
             calls = (r.lost, *r.calls) if r.lost is not None else r.calls
             for i, call in enumerate(calls, start=1):
-                attempts.append(
-                    {
-                        "id": uuid7(),
-                        "delivery_id": r.delivery_id,
-                        "app_id": r.app_id,
-                        "number": r.attempts_before + i,
-                        "provider": call.provider,
-                        "outcome": call.outcome,
-                        "code": call.code,
-                        "detail": call.detail,
-                        "started_at": call.started_at,
-                        "duration_ms": call.duration_ms,
-                    }
-                )
-            updates.append(
-                {
-                    "b_id": r.delivery_id,
-                    "b_owner": r.owner,
-                    "b_state": r.state,
-                    "b_unknowns": r.unknowns,
-                    "b_reason": r.reason,
-                    "b_attempts": r.attempts_before + len(calls),
-                    "b_available_at": r.available_at or now,
-                    "b_provider": r.provider,
-                    "b_pmid": r.provider_message_id,
-                    "b_finished_at": now if r.finished else None,
-                    "b_now": now,
-                }
-            )
+                number = r.attempts_before + i
+                attempt = (uuid7(), r.delivery_id, r.app_id, number, call.provider, call.outcome, call.code)
+                attempts.append((*attempt, call.detail, call.started_at, call.duration_ms))
+            finished = now if r.finished else None
+            outcome = (r.delivery_id, r.owner, r.state, r.unknowns, r.reason, r.attempts_before + len(calls))
+            updates.append((*outcome, r.available_at or now, r.provider, r.provider_message_id, finished, now))
         retiring = [r for r in results if r.retire is not None]
         milestones = self._milestones(results)
         # Counted without event objects when the rollups alone want them (`EventLog.foldable`).
@@ -233,7 +215,7 @@ class Recorder:
                 if folded is None:
                     await self._statements(conn, attempts, updates)
                 else:
-                    arrays = column_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | column_arrays(updates, _OUTCOME_COLUMNS)
+                    arrays = tuple_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | tuple_arrays(updates, _OUTCOME_COLUMNS)
                     await conn.execute(_RECORD_PG_FOLDED, arrays | folded)
             return
         async with self._engine.begin() as conn:
@@ -265,26 +247,25 @@ class Recorder:
     async def _statements(
         self,
         conn: AsyncConnection,
-        attempts: list[dict[str, Any]],
-        updates: list[dict[str, Any]],
+        attempts: list[tuple[Any, ...]],
+        updates: list[tuple[Any, ...]],
         *,
         named: bool = False,
     ) -> set[uuid.UUID]:
         """Write the batch; with `named`, the ids of the deliveries it wrote (else empty)."""
-        ids = [u["b_id"] for u in updates]
+        ids = [u[0] for u in updates]
         if conn.dialect.name == "postgresql":
-            arrays = column_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | column_arrays(updates, _OUTCOME_COLUMNS)
+            arrays = tuple_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | tuple_arrays(updates, _OUTCOME_COLUMNS)
             if not named:
                 await conn.execute(_RECORD_PG, arrays)
                 return set()
             return set((await conn.execute(_RECORD_PG_RETURNING, arrays)).scalars())
-        if attempts:
-            await conn.execute(insert(_A), attempts)
-        written = (await conn.execute(_UPDATE, updates)).rowcount
+        await _INSERT_ATTEMPTS.run(conn, attempts)
+        written = await _UPDATE.run(conn, updates)
         if not named or written == len(ids):
             return set(ids) if named else set()
         # Some were stale (their lease taken over): the rows this batch wrote carry its `now`.
-        now = updates[0]["b_now"]
+        now = updates[0][_OUTCOME_COLUMNS.index("b_now")]
         rows = await conn.execute(select(_D.c.id).where(_D.c.id.in_(ids), _D.c.updated_at == now))
         return set(rows.scalars())
 

@@ -264,6 +264,12 @@ def column_arrays(rows: Sequence[Mapping[str, Any]], names: Iterable[str], prefi
     return {prefix + n: [r[n] for r in rows] for n in names}
 
 
+def tuple_arrays(rows: Sequence[Sequence[Any]], names: Sequence[str], prefix: str = "") -> dict[str, list[Any]]:
+    """`column_arrays` for rows given as tuples in `names`' order."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return {prefix + n: list(c) for n, c in zip(names, columns, strict=True)}
+
+
 def unnest_arrays(columns: Iterable[tuple[str, str]], prefix: str = "") -> str:
     """`CAST(:name AS type[]), ...` for PostgreSQL's `unnest(...)` over (column, SQL type) pairs:
     a batch as one array per column, encoded by the driver, in a statement prepared once."""

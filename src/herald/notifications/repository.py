@@ -5,15 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, insert, select, text, update
+from sqlalchemy import Select, Table, insert, literal_column, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.analytics.consumer import stage_folded
 from herald.analytics.repository import fold_ctes
-from herald.kit.db import dialect_name, upsert_insert
+from herald.kit.bulk import Bulk
+from herald.kit.db import dialect_name
 from herald.notifications.intake import NewDelivery, Plan
 from herald.notifications.models import Attempt, Delivery, DeliveryState, Notification, NotificationRow
 from herald.notifications.search import Search
@@ -83,6 +86,15 @@ _JSON_COLUMNS = frozenset({"recipient", "data", "content"})
 _N_NAMES = tuple(f.name for f in fields(NotificationRow))
 _D_NAMES = tuple(f.name for f in fields(NewDelivery))
 
+# SQLite: a batch by executemany (`kit.bulk`), without RETURNING: the rows that went in are
+# told by the count, and looked up only when an event id was already in the log.
+_INSERT_N = Bulk(sqlite.insert(_N).on_conflict_do_nothing(index_elements=["app_id", "event_id"]), _N_NAMES)
+_INSERT_D = Bulk(
+    insert(_D).values({c: literal_column("0") for c in ("attempts", "unknowns", "replays", "retry_base")}), _D_NAMES
+)
+_n_values = attrgetter(*_N_NAMES)
+_d_values = attrgetter(*_D_NAMES)
+
 
 def _arrays(
     rows: Sequence[NotificationRow] | Sequence[NewDelivery], columns: tuple[str, ...], prefix: str
@@ -125,24 +137,21 @@ async def insert_plans(
             return Inserted({row[0] for row in await session.execute(stmt, params)}, [])
         both = (await session.execute(_INSERT_PG_OUTBOX if fold is None else _INSERT_PG_OUTBOX_FOLDED, params)).all()
         return Inserted({n for n, _ in both if n is not None}, [o for _, o in both if o is not None])
-    stmt = upsert_insert(session, _N).on_conflict_do_nothing(index_elements=["app_id", "event_id"]).returning(_N.c.id)
-    result = await session.execute(stmt, [_row(n, _N_NAMES) for n in notifications])
-    inserted = set(result.scalars().all())
+    conn = await session.connection()
+    inserted = {n.id for n in notifications}
+    if await _INSERT_N.run(conn, [_n_values(n) for n in notifications]) < len(notifications):
+        # An event id already in the log: its row kept its own id, so ours is absent.
+        inserted = set((await conn.execute(select(_N.c.id).where(_N.c.id.in_(inserted)))).scalars())
     new = [d for d in deliveries if d.notification_id in inserted]
     outbox_rows: list[int] = []
     if new:
-        counters = {"attempts": 0, "unknowns": 0, "replays": 0, "retry_base": 0}
-        await session.execute(insert(_D), [_row(d, _D_NAMES) | counters for d in new])
+        await _INSERT_D.run(conn, [_d_values(d) for d in new])
         if outbox:
             queued = [(d.id, d.channel) for d in new if d.state == DeliveryState.QUEUED.value]
             outbox_rows = await write_outbox(session, queued)
         if fold is not None:
-            await stage_folded(await session.connection(), fold, {d.id for d in new})
+            await stage_folded(conn, fold, {d.id for d in new})
     return Inserted(inserted, outbox_rows)
-
-
-def _row(obj: NotificationRow | NewDelivery, columns: tuple[str, ...]) -> dict[str, Any]:
-    return {c: getattr(obj, c) for c in columns}
 
 
 async def by_event_ids(session: AsyncSession, app_id: uuid.UUID, event_ids: Iterable[str]) -> dict[str, Notification]:
