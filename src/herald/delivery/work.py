@@ -145,9 +145,9 @@ def _statements(dialect: str) -> _Statements:
             in_list(Suppression.address, "addresses", dialect),
         ),
         lease_ids=lease_by_ids(dialect).returning(Delivery.id),
-        lease_due=lease_due().returning(Delivery.id),
+        lease_due=lease_due(dialect).returning(Delivery.id),
         lease_load_ids=_lease_load(lease_by_ids(dialect)),
-        lease_load_due=_lease_load(lease_due()),
+        lease_load_due=_lease_load(lease_due(dialect)),
         held=held_by_ids(dialect),
     )
 

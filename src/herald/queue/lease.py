@@ -6,7 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, Update, bindparam, case, false, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Update,
+    bindparam,
+    case,
+    false,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from herald.kit.db import UtcDateTime, in_list
 from herald.notifications.models import Delivery, DeliveryState
@@ -84,7 +96,7 @@ def lease_by_ids(dialect: str) -> Update:
     )
 
 
-def lease_due() -> Update:
+def lease_due(dialect: str) -> Update:
     """Lease to `:owner` until `:until` up to `:limit` of `:for_channel`'s claimable rows, oldest
     due first (as of `:now`): where the log is the queue, this is the receive.
 
@@ -93,18 +105,51 @@ def lease_due() -> Update:
     column's own name for its value in an UPDATE.)
     """
     now = bindparam("now", type_=UtcDateTime())
-    due = (
+    due = _due_sqlite(now) if dialect == "sqlite" else _due(now)
+    return (
+        update(Delivery)
+        .where(Delivery.id.in_(due.scalar_subquery()))
+        .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
+    )
+
+
+def _due(now: BindParameter[Any]) -> Select[uuid.UUID]:
+    return (
         select(Delivery.id)
         .where(Delivery.channel == bindparam("for_channel"), claimable(now))
         .order_by(Delivery.available_at)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
-    return (
-        update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()))
-        .values(lease_values(bindparam("owner"), now, bindparam("until", type_=UtcDateTime())))
+
+
+def _due_sqlite(now: BindParameter[Any]) -> Select[uuid.UUID]:
+    """`_due` as SQLite can walk it in order: the queued rows by the claim index (state, channel,
+    available_at), which yields them oldest first and stops at the limit, then the few rows of
+    lapsed leases, merged.
+
+    Written as one condition, SQLite took the OR of both indexes and sorted every due row of
+    the channel for each lease: measured, 740 µs per lease with 5,000 deliveries waiting (the
+    bench's backlog) against 110 µs so, all the while holding the one writer's lock.
+    """
+    channel: BindParameter[str] = bindparam("for_channel")
+    limit: BindParameter[int] = bindparam("limit")
+    queued = (
+        select(Delivery.id, Delivery.available_at)
+        .where(Delivery.state == DeliveryState.QUEUED, Delivery.channel == channel, Delivery.available_at <= now)
+        .order_by(Delivery.available_at)
+        .limit(limit)
+        .subquery()
     )
+    lapsed = (
+        select(Delivery.id, Delivery.available_at)
+        .where(Delivery.state == DeliveryState.SENDING, Delivery.channel == channel, Delivery.lease_until < now)
+        .order_by(Delivery.available_at)
+        .limit(limit)
+        .subquery()
+    )
+    both = union_all(select(queued.c.id, queued.c.available_at), select(lapsed.c.id, lapsed.c.available_at)).subquery()
+    return select(both.c.id).order_by(both.c.available_at).limit(limit)
 
 
 def held_by_ids(dialect: str) -> Select[uuid.UUID]:
