@@ -356,9 +356,7 @@ def build_runtime(
         # without BEGIN and COMMIT (two round trips per request); SQLite writes a batch in
         # several statements and keeps the transaction, as do event consumers' writes.
         sessions if keyed_sessions is None or events.consumers else keyed_sessions,
-        # SQLite: a batch renders before its write transaction holds the one writer's lock.
-        # PostgreSQL has writers to spare, and the keyed session reads the templates there.
-        reads if is_sqlite(url) else None,
+        reads,
         broker,
         outbox,
         # The contact cache when every change reaches it (Redis, or one process), else the log.

@@ -29,16 +29,16 @@ from herald.queue.transport import Broker
 class Intake:
     """Accepts notifications for the API: each answer comes once its notification is committed.
 
-    `sessions` is the intake's unit of work, `reads` where it reads templates before it writes
-    (None: in the unit of work), and `cards` where it reads users and devices; all are the
-    wiring's choice (see `runtime.build_runtime`). `slots` bounds the batches at once,
-    `max_group` the single notifications committed together.
+    `sessions` is the intake's unit of work, `reads` where it reads templates before it writes,
+    and `cards` where it reads users and devices; all are the wiring's choice (see
+    `runtime.build_runtime`). `slots` bounds the batches at once, `max_group` the single
+    notifications committed together.
     """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        reads: async_sessionmaker[AsyncSession] | None,
+        reads: async_sessionmaker[AsyncSession],
         broker: Broker,
         outbox: Outbox | None,
         cards: ContactCache,
@@ -72,20 +72,15 @@ class Intake:
         return await self._singles.accept(app_id, req)
 
     async def _accept_group(self, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
-        """Planned (from `reads` first where there are), then into the log, under a slot its
-        caller holds.
+        """Planned from reads, then into the log, under a slot its caller holds.
 
         When no consumer but the rollups wants the batch's `accepted` (`EventLog.foldable`), its
         counts are staged from the plan's own tuples, no event objects built: on PostgreSQL by
         the one statement, without a transaction; on SQLite in the batch's transaction."""
-        outcomes = None
-        if self._reads is not None:
-            async with self._reads() as reading:
-                outcomes = await plan_batch(reading, self.cards, app_id, reqs)
+        async with self._reads() as reading:
+            outcomes = await plan_batch(reading, self.cards, app_id, reqs)
         events = self._events
         fold = events is not None and await events.foldable({(app_id, EventKind.ACCEPTED)})
         sessions = self._single if fold and self._single is not None else self.sessions
         async with unit_of_work(sessions) as uow:
-            if outcomes is None:
-                outcomes = await plan_batch(uow.session, self.cards, app_id, reqs)
             return await accept_batch(uow, self._broker, self._outbox, app_id, reqs, outcomes, events=events, fold=fold)

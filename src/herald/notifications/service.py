@@ -82,10 +82,10 @@ async def plan_batch(
 
     Users' addresses and devices come from the same contact cards the workers send with
     (invalidated on every change to a user, a device or a preference), so a busy intake
-    reads no user rows from the log. `reads` may be a session of its own (the intake on SQLite,
-    whose write transaction holds the one writer's lock: the recorder's and the claims' writes
-    would queue behind the rendering of the whole batch) or the batch's own. Each delivery
-    records the template version it was rendered from, whatever is published meanwhile.
+    reads no user rows from the log. The templates are read before the batch is written, not
+    in its transaction: on SQLite a write transaction holds the one writer's lock, and the
+    recorder's and the claims' writes would queue behind the rendering of the whole batch. Each
+    delivery records the template version it was rendered from, whatever is published meanwhile.
     """
     user_ids = list(dict.fromkeys(r.user_id for r in reqs if r.user_id))
     # Contacts from the cache and templates from the log at once: two round trips, one wait.
