@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from herald.notifications.intake import prepare_templates
+from herald.notifications import service
 from herald.runtime import Runtime
 from tests.harness import Herald
 
@@ -22,13 +22,14 @@ async def test_other_writes_go_on_while_a_batch_is_rendered(
     await herald.user()
     await herald.template()
     planning, release = asyncio.Event(), asyncio.Event()
+    prepare = service.prepare_templates
 
     async def held(reqs: Any, templates: Any) -> None:
         planning.set()
         await release.wait()
-        await prepare_templates(reqs, templates)
+        await prepare(reqs, templates)
 
-    monkeypatch.setattr("herald.notifications.service.prepare_templates", held)
+    monkeypatch.setattr(service, "prepare_templates", held)
     sent = asyncio.create_task(herald.notify(event_id="held"))
     await asyncio.wait_for(planning.wait(), 10)
 
