@@ -356,7 +356,6 @@ def build_runtime(
         # without BEGIN and COMMIT (two round trips per request); SQLite writes a batch in
         # several statements and keeps the transaction, as do event consumers' writes.
         sessions if keyed_sessions is None or events.consumers else keyed_sessions,
-        reads,
         broker,
         outbox,
         # The contact cache when every change reaches it (Redis, or one process), else the log.

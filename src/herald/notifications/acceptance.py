@@ -21,7 +21,7 @@ from herald.events.service import EventLog
 from herald.kit.grouping import GroupCommit
 from herald.kit.uow import unit_of_work
 from herald.notifications.schemas import NotificationIn
-from herald.notifications.service import Accepted, accept_batch, plan_batch
+from herald.notifications.service import Accepted, accept_batch
 from herald.queue.outbox import Outbox
 from herald.queue.transport import Broker
 
@@ -29,16 +29,14 @@ from herald.queue.transport import Broker
 class Intake:
     """Accepts notifications for the API: each answer comes once its notification is committed.
 
-    `sessions` is the intake's unit of work, `reads` where it reads templates before it writes,
-    and `cards` where it reads users and devices; all are the wiring's choice (see
-    `runtime.build_runtime`). `slots` bounds the batches at once, `max_group` the single
-    notifications committed together.
+    `sessions` is the intake's unit of work and `cards` where it reads users and devices;
+    both are the wiring's choice (see `runtime.build_runtime`). `slots` bounds the writes
+    at once, `max_group` the single notifications committed together.
     """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        reads: async_sessionmaker[AsyncSession],
         broker: Broker,
         outbox: Outbox | None,
         cards: ContactCache,
@@ -49,7 +47,6 @@ class Intake:
         single: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
-        self._reads = reads
         # PostgreSQL: sessions without BEGIN and COMMIT, for a batch written by one statement
         # with its `accepted` counted in it (`EventLog.foldable`: no webhook message owed).
         self._single = single
@@ -72,15 +69,15 @@ class Intake:
         return await self._singles.accept(app_id, req)
 
     async def _accept_group(self, app_id: uuid.UUID, reqs: list[NotificationIn]) -> list[Accepted]:
-        """Planned from reads, then into the log, under a slot its caller holds.
+        """Into the log, under a slot its caller holds.
 
         When no consumer but the rollups wants the batch's `accepted` (`EventLog.foldable`), its
         counts are staged from the plan's own tuples, no event objects built: on PostgreSQL by
         the one statement, without a transaction; on SQLite in the batch's transaction."""
-        async with self._reads() as reading:
-            outcomes = await plan_batch(reading, self.cards, app_id, reqs)
         events = self._events
         fold = events is not None and await events.foldable({(app_id, EventKind.ACCEPTED)})
         sessions = self._single if fold and self._single is not None else self.sessions
         async with unit_of_work(sessions) as uow:
-            return await accept_batch(uow, self._broker, self._outbox, app_id, reqs, outcomes, events=events, fold=fold)
+            return await accept_batch(
+                uow, self._broker, self._outbox, self.cards, app_id, reqs, events=events, fold=fold
+            )

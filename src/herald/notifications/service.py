@@ -15,8 +15,6 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from herald.analytics.consumer import Milestone, fold_arrays
 from herald.cache.interface import ContactCache
 from herald.events import repository as events_repository
@@ -70,35 +68,40 @@ def _plan_one(
     return build_plan(app_id, req, recipient, channels, locales, version=versions.get(req.template or ""))
 
 
-# An item's planning: its plan, the event id of an earlier item of the batch that it repeats, or
-# why it was refused.
-Outcome = Plan | str | HeraldError
-
-
-async def plan_batch(
-    reads: AsyncSession, cards: ContactCache, app_id: uuid.UUID, reqs: list[NotificationIn]
-) -> list[Outcome]:
-    """Every item planned (its recipient, rendered content and deliveries), from reads alone.
+async def accept_batch(
+    uow: UnitOfWork,
+    broker: Broker,
+    outbox: Outbox | None,
+    cards: ContactCache,
+    app_id: uuid.UUID,
+    reqs: list[NotificationIn],
+    *,
+    events: EventLog | None = None,
+    fold: bool = False,
+) -> list[Accepted]:
+    """Plan every item, insert the new ones in bulk, and report each item's fate.
 
     Users' addresses and devices come from the same contact cards the workers send with
     (invalidated on every change to a user, a device or a preference), so a busy intake
-    reads no user rows from the log. The templates are read before the batch is written, not
-    in its transaction: on SQLite a write transaction holds the one writer's lock, and the
-    recorder's and the claims' writes would queue behind the rendering of the whole batch. Each
-    delivery records the template version it was rendered from, whatever is published meanwhile.
+    reads no user rows from the log.
+
+    Duplicates are found by the insert itself (`ON CONFLICT DO NOTHING` on the event id), not
+    by a lookup before it: the log is read back only for the items that did not go in (a
+    repeat, a lost race, or a rejected item whose event id may already be in the log, which
+    is answered as the duplicate it is).
     """
     user_ids = list(dict.fromkeys(r.user_id for r in reqs if r.user_id))
     # Contacts from the cache and templates from the log at once: two round trips, one wait.
     found, found_templates = await asyncio.gather(
         cards.get_many([(app_id, u) for u in user_ids]),
-        live_templates(reads, {(app_id, r.template) for r in reqs if r.template}),
+        live_templates(uow.session, {(app_id, r.template) for r in reqs if r.template}),
     )
     users = {u: found.get((app_id, u)) for u in user_ids}
     templates = {key: content for (_, key), (content, _) in found_templates.items()}
     versions = {key: version for (_, key), (_, version) in found_templates.items()}
     await prepare_templates(reqs, templates)
 
-    outcomes: list[Outcome] = []
+    outcomes: list[Plan | str | HeraldError] = []
     seen: set[str] = set()
     # An item's renders are bounded to a few ms of CPU, a batch of a thousand is not: the
     # event loop gets a turn whenever planning has held it that long.
@@ -116,27 +119,7 @@ async def plan_batch(
         if time.perf_counter() > turn:
             await asyncio.sleep(0)
             turn = time.perf_counter() + PLAN_SLICE_SECONDS
-    return outcomes
 
-
-async def accept_batch(
-    uow: UnitOfWork,
-    broker: Broker,
-    outbox: Outbox | None,
-    app_id: uuid.UUID,
-    reqs: list[NotificationIn],
-    outcomes: list[Outcome],
-    *,
-    events: EventLog | None = None,
-    fold: bool = False,
-) -> list[Accepted]:
-    """Insert the planned items that are new in bulk (`plan_batch`), and report each item's fate.
-
-    Duplicates are found by the insert itself (`ON CONFLICT DO NOTHING` on the event id), not
-    by a lookup before it: the log is read back only for the items that did not go in (a
-    repeat, a lost race, or a rejected item whose event id may already be in the log, which
-    is answered as the duplicate it is).
-    """
     plans = [o for o in outcomes if isinstance(o, Plan)]
     # Folded (`EventLog.foldable`): every planned delivery's `accepted` is handed to the insert,
     # which counts those it inserted; nothing is published after it.
