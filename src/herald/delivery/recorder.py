@@ -195,12 +195,35 @@ class Recorder:
         for r in results:
             calls = (r.lost, *r.calls) if r.lost is not None else r.calls
             for i, call in enumerate(calls, start=1):
-                number = r.attempts_before + i
-                attempt = (uuid7(), r.delivery_id, r.app_id, number, call.provider, call.outcome, call.code)
-                attempts.append((*attempt, call.detail, call.started_at, call.duration_ms))
-            finished = now if r.finished else None
-            outcome = (r.delivery_id, r.owner, r.state, r.unknowns, r.reason, r.attempts_before + len(calls))
-            updates.append((*outcome, r.available_at or now, r.provider, r.provider_message_id, finished, now))
+                attempts.append(
+                    (
+                        uuid7(),
+                        r.delivery_id,
+                        r.app_id,
+                        r.attempts_before + i,
+                        call.provider,
+                        call.outcome,
+                        call.code,
+                        call.detail,
+                        call.started_at,
+                        call.duration_ms,
+                    )
+                )
+            updates.append(
+                (
+                    r.delivery_id,
+                    r.owner,
+                    r.state,
+                    r.unknowns,
+                    r.reason,
+                    r.attempts_before + len(calls),
+                    r.available_at or now,
+                    r.provider,
+                    r.provider_message_id,
+                    now if r.finished else None,
+                    now,
+                )
+            )
         retiring = [r for r in results if r.retire is not None]
         milestones = self._milestones(results)
         # Counted without event objects when the rollups alone want them (`EventLog.foldable`).
@@ -213,13 +236,13 @@ class Recorder:
         if self._single is not None and not retiring and not publish:
             async with self._single.connect() as conn:
                 if folded is None:
-                    await self._statements(conn, attempts, updates)
+                    await self._statements(conn, attempts, updates, now)
                 else:
                     arrays = tuple_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | tuple_arrays(updates, _OUTCOME_COLUMNS)
                     await conn.execute(_RECORD_PG_FOLDED, arrays | folded)
             return
         async with self._engine.begin() as conn:
-            applied = await self._statements(conn, attempts, updates, named=bool(milestones))
+            applied = await self._statements(conn, attempts, updates, now, named=bool(milestones))
             await self._retire(conn, retiring, now)
             if folded is not None:
                 await stage_folded(conn, folded, applied)
@@ -249,11 +272,11 @@ class Recorder:
         conn: AsyncConnection,
         attempts: list[tuple[Any, ...]],
         updates: list[tuple[Any, ...]],
+        now: datetime,
         *,
         named: bool = False,
     ) -> set[uuid.UUID]:
-        """Write the batch; with `named`, the ids of the deliveries it wrote (else empty)."""
-        ids = [u[0] for u in updates]
+        """Write the batch (stamped `now`); with `named`, the ids of the deliveries it wrote (else empty)."""
         if conn.dialect.name == "postgresql":
             arrays = tuple_arrays(attempts, _ATTEMPT_COLUMNS, "a_") | tuple_arrays(updates, _OUTCOME_COLUMNS)
             if not named:
@@ -262,10 +285,10 @@ class Recorder:
             return set((await conn.execute(_RECORD_PG_RETURNING, arrays)).scalars())
         await _INSERT_ATTEMPTS.run(conn, attempts)
         written = await _UPDATE.run(conn, updates)
+        ids = [u[0] for u in updates]  # b_id
         if not named or written == len(ids):
             return set(ids) if named else set()
         # Some were stale (their lease taken over): the rows this batch wrote carry its `now`.
-        now = updates[0][_OUTCOME_COLUMNS.index("b_now")]
         rows = await conn.execute(select(_D.c.id).where(_D.c.id.in_(ids), _D.c.updated_at == now))
         return set(rows.scalars())
 
