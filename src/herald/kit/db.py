@@ -60,15 +60,11 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database")
-        value = value.astimezone(UTC)
+        value = _utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else _read_utc(value)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         """On SQLite, straight to the stored text: SQLAlchemy's chain (this type's
@@ -85,23 +81,26 @@ class UtcDateTime(TypeDecorator[datetime]):
         return _sqlite_datetime
 
 
+def _utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is refused (its zone would be a guess)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def _read_utc(value: datetime) -> datetime:
+    """A stored datetime as aware UTC: naive ones (SQLite's) are UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _sqlite_text(value: datetime | None) -> str | None:
     """SQLite's stored form, which SQLAlchemy's `DATETIME` writes and reads: naive UTC,
     `YYYY-MM-DD HH:MM:SS.ffffff` (microseconds always, so that text order is time order)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the database")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
+    return None if value is None else _utc(value).isoformat(" ", "microseconds")[:26]
 
 
 def _sqlite_datetime(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    read = datetime.fromisoformat(value)
-    return read.replace(tzinfo=UTC) if read.tzinfo is None else read.astimezone(UTC)
+    return None if value is None else _read_utc(datetime.fromisoformat(value))
 
 
 def is_outage(exc: BaseException) -> bool:
