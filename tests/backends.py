@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
 import redis
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from herald.kit.db import make_engine
 from herald.migrations import upgrade
 
 PG_ADMIN = os.environ.get("HERALD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -88,3 +93,15 @@ def clear_redis(prefix: str) -> None:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@asynccontextmanager
+async def engine_with_tables(url: str, metadata: MetaData) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test's database with `metadata`'s own tables, dropped afterwards."""
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield engine
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+    await engine.dispose()

@@ -107,6 +107,17 @@ class Herald:
         }
         return await self.client.post("/v1/notifications", json=payload)
 
+    async def queued(self, n: int) -> list[uuid.UUID]:
+        """`n` email deliveries to the default user and template, committed `queued` and due."""
+        await self.user()
+        await self.template()
+        made = []
+        for _ in range(n):
+            r = await self.notify()
+            assert r.status_code == 202, r.text
+            made.append(uuid.UUID(r.json()["deliveries"][0]["id"]))
+        return made
+
     async def pending(self) -> int:
         """Deliveries due now that are not settled: queued and due, or sending."""
         now = utcnow()

@@ -63,18 +63,6 @@ def claim(runtime: Runtime, queue: Queue) -> Claim:
     return Claim(runtime.claim.engine, queue)
 
 
-async def queued(herald: Herald, n: int) -> list[uuid.UUID]:
-    """`n` email deliveries, committed `queued` and due."""
-    await herald.user()
-    await herald.template()
-    made = []
-    for _ in range(n):
-        r = await herald.notify()
-        assert r.status_code == 202, r.text
-        made.append(uuid.UUID(r.json()["deliveries"][0]["id"]))
-    return made
-
-
 async def rows(runtime: Runtime, ids: list[uuid.UUID]) -> dict[uuid.UUID, Delivery]:
     async with runtime.sessions() as session:
         return {d.id: d for d in (await session.scalars(select(Delivery).where(Delivery.id.in_(ids)))).all()}
@@ -83,7 +71,7 @@ async def rows(runtime: Runtime, ids: list[uuid.UUID]) -> dict[uuid.UUID, Delive
 async def test_a_claim_leases_what_was_published_and_hands_it_out_once(
     herald: Herald, runtime: Runtime, claim: Claim, queue: Queue
 ) -> None:
-    first, second = await queued(herald, 2)
+    first, second = await herald.queued(2)
     await queue.publish({EMAIL: [first, second, first]})  # a duplicate, as a relay's republish makes
     jobs = await claim.take(EMAIL, "w1", 10, MINUTE)
     assert [j.delivery_id for j in jobs] == [first, second]
@@ -100,7 +88,7 @@ async def test_a_claim_leases_what_was_published_and_hands_it_out_once(
 async def test_entries_of_settled_or_unknown_deliveries_are_stale_and_acked_away(
     herald: Herald, claim: Claim, queue: Queue
 ) -> None:
-    [delivery] = await queued(herald, 1)
+    [delivery] = await herald.queued(1)
     await herald.drain()
     assert len(herald.inbox.entries()) == 1
     await queue.publish({EMAIL: [delivery, uuid.uuid4()]})
@@ -113,7 +101,7 @@ async def test_entries_of_settled_or_unknown_deliveries_are_stale_and_acked_away
 async def test_an_entry_of_a_delivery_another_worker_holds_stays_pending(
     herald: Herald, claim: Claim, queue: Queue
 ) -> None:
-    [delivery] = await queued(herald, 1)
+    [delivery] = await herald.queued(1)
     await queue.publish({EMAIL: [delivery]})
     assert [j.delivery_id for j in await claim.take(EMAIL, "w1", 10, HOUR)] == [delivery]
     await queue.publish({EMAIL: [delivery]})  # announced again, by the reconciler say
@@ -126,7 +114,7 @@ async def test_an_entry_of_a_delivery_another_worker_holds_stays_pending(
 async def test_a_dead_workers_delivery_is_taken_over_and_marked(
     herald: Herald, runtime: Runtime, claim: Claim, queue: Queue
 ) -> None:
-    [delivery] = await queued(herald, 1)
+    [delivery] = await herald.queued(1)
     await queue.publish({EMAIL: [delivery]})
     await claim.take(EMAIL, "dead", 10, HOUR)
     assert await expire_orphaned_leases(runtime.sessions) == 1  # its lease ran out
@@ -137,7 +125,7 @@ async def test_a_dead_workers_delivery_is_taken_over_and_marked(
 
 
 async def test_a_retry_is_claimed_only_once_due(herald: Herald, runtime: Runtime, claim: Claim, queue: Queue) -> None:
-    due, later = await queued(herald, 2)
+    due, later = await herald.queued(2)
     now = utcnow()
     retries = [(due, now - timedelta(seconds=1)), (later, now + HOUR)]
     await _requeue(runtime, retries)  # as the send path leaves two retries
@@ -158,7 +146,7 @@ async def _requeue(runtime: Runtime, retries: list[tuple[uuid.UUID, datetime]]) 
 async def test_a_worker_delivers_through_the_queue_with_the_shared_claim(
     herald: Herald, runtime: Runtime, claim: Claim, queue: Queue
 ) -> None:
-    deliveries = await queued(herald, 3)
+    deliveries = await herald.queued(3)
     worker = ChannelWorker(
         EMAIL, claim, runtime.pipeline, runtime.recorder, concurrency=8, claim_batch=8, lease=30.0, poll_interval=0.02
     )

@@ -4,7 +4,6 @@ sorting every due row."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -20,19 +19,8 @@ from herald.runtime import Runtime
 from tests.harness import Herald
 
 
-async def _queued(herald: Herald, n: int) -> list[uuid.UUID]:
-    await herald.user()
-    await herald.template()
-    made = []
-    for _ in range(n):
-        r = await herald.notify()
-        assert r.status_code == 202, r.text
-        made.append(uuid.UUID(r.json()["deliveries"][0]["id"]))
-    return made
-
-
 async def test_the_oldest_due_go_first_lapsed_leases_among_them(herald: Herald, runtime: Runtime) -> None:
-    ids = await _queued(herald, 6)
+    ids = await herald.queued(6)
     now = utcnow()
     # Due at -6..-1 minutes in reverse order of creation; the fourth is leased, its lease lapsed;
     # the fifth is leased and live; the last is not due yet.

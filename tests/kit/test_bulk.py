@@ -18,6 +18,7 @@ from sqlalchemy.sql.expression import literal_column
 
 from herald.kit.bulk import Bulk
 from herald.kit.db import JsonType, UtcDateTime, make_engine
+from tests import backends
 
 _meta = MetaData()
 
@@ -50,13 +51,8 @@ ROWS: list[tuple[Any, ...]] = [
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(_meta.create_all)
-    yield engine
-    async with engine.begin() as conn:
-        await conn.run_sync(_meta.drop_all)
-    await engine.dispose()
+    async with backends.engine_with_tables(database_url, _meta) as engine:
+        yield engine
 
 
 async def test_rows_hold_what_sqlalchemys_executemany_writes(engine: AsyncEngine) -> None:

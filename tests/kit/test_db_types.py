@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.kit.db import UtcDateTime, make_engine
+from tests import backends
 
 _meta = MetaData()
 _stamps = Table("stamps", _meta, Column("id", Integer, primary_key=True), Column("at", UtcDateTime()))
@@ -28,13 +29,8 @@ VALUES = [
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(_meta.create_all)
-    yield engine
-    async with engine.begin() as conn:
-        await conn.run_sync(_meta.drop_all)
-    await engine.dispose()
+    async with backends.engine_with_tables(database_url, _meta) as engine:
+        yield engine
 
 
 async def test_values_come_back_as_the_same_instant_in_utc(engine: AsyncEngine) -> None:
