@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,9 +27,37 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 _LIVE: set[Proc] = set()
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out as the local end of outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port that nothing on loopback listens on right now."""
-    with socket.socket() as s:
+    """A TCP port that nothing on loopback is bound to right now, outside the ephemeral range.
+
+    The port is chosen here and bound later by another process, sometimes seconds later (the
+    chaos run starts the simulators in between, which must know the API's URL). A port from
+    `bind(0)` lies in the ephemeral range, so any outgoing connection on the machine (another
+    test's, under pytest-xdist) could take it as its local end meanwhile, and the server then
+    fails to start: CI saw `herald run` exit with uvicorn's startup failure that way. Ports
+    below the range are never taken by a connect; two callers meet only by drawing the same
+    random number while neither has bound yet.
+    """
+    low, high = _ephemeral_range()
+    lo, hi = (10000, low - 1) if low - 1 - 10000 >= 1000 else (high + 1, 65535)
+    for _ in range(100):
+        port = random.randint(lo, hi)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # everything tried was taken: the kernel's choice, as before
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
