@@ -131,9 +131,10 @@ async def test_rate_limit_skips_when_the_category_says_so(herald: Herald) -> Non
     first = await herald.notify(category="marketing")
     second = await herald.notify(category="marketing")
     await herald.drain()
-    assert (await herald.notification(first.json()["id"]))["status"] == "delivered"
-    d = (await herald.notification(second.json()["id"]))["deliveries"][0]
-    assert (d["state"], d["reason"]) == ("skipped", "rate_limited")
+    # One takes the hour's one slot, the other is skipped, not deferred. Which one is the
+    # claim's and the sends' order: both may be claimed in one batch, sent side by side.
+    found = [(await herald.notification(n.json()["id"]))["deliveries"][0] for n in (first, second)]
+    assert sorted((d["state"], d["reason"]) for d in found) == [("delivered", None), ("skipped", "rate_limited")]
 
 
 async def test_killed_workers_lease_is_picked_up_again(herald: Herald) -> None:
