@@ -1,6 +1,14 @@
 """Every model, imported once so that the metadata (and Alembic) sees the whole schema."""
 
-from herald.analytics.models import DailyRollup, HourlyRollup, MonthlyRollup, PendingIncrement
+from herald.analytics.models import (
+    DailyLevel,
+    DailyRollup,
+    HourlyLevel,
+    HourlyRollup,
+    MonthlyLevel,
+    MonthlyRollup,
+    PendingIncrement,
+)
 from herald.apps.models import App
 from herald.console.models import ConsoleLoginThrottle, ConsoleMembership, ConsoleSession, ConsoleUser
 from herald.events.models import DeliveryEvent, Engagement
@@ -24,15 +32,18 @@ __all__ = [
     "ConsoleMembership",
     "ConsoleSession",
     "ConsoleUser",
+    "DailyLevel",
     "DailyRollup",
     "Delivery",
     "DeliveryEvent",
     "Device",
     "Engagement",
     "FeedItem",
+    "HourlyLevel",
     "HourlyRollup",
     "Integration",
     "Layout",
+    "MonthlyLevel",
     "MonthlyRollup",
     "Notification",
     "OutboxEntry",

@@ -1,5 +1,5 @@
-"""Migration 0011 on each backend: the monthly table starts from the rollups 0010 had already
-counted (a year's queries read it: nothing counted before is lost)."""
+"""Migrations 0011 and 0019 on each backend: the monthly table, and the coarser levels, start
+from the rollups already counted (a year's queries read them: nothing counted before is lost)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from typing import Any
 from alembic import command
 from sqlalchemy import Uuid, column, insert, select, table
 
-from herald.analytics.models import COUNTERS, DailyRollup, HourlyRollup
+from herald.analytics.models import COUNTERS, LEVELS, DailyRollup, HourlyRollup
 from herald.analytics.repository import TABLES
 from herald.kit.clock import utcnow
 from herald.kit.db import UtcDateTime, make_engine
 from herald.kit.ids import uuid7
 from herald.migrations import alembic_config
+from tests.test_migrations import seed_app_with_user
 
 _APPS_0010 = table(
     "apps",
@@ -90,4 +91,74 @@ def test_0011_fills_the_monthly_table_from_the_old_rollups(database_url: str) ->
         (feb, "b", "", "email", "smtp", 9, 11),
     ]
     command.downgrade(cfg, "0010")
+    command.upgrade(cfg, "head")
+
+
+async def _rollups_0018(url: str) -> uuid.UUID:
+    """An app and its rollups as 0018 holds them: two templates, two channels, two hours."""
+    app = uuid7()
+    await seed_app_with_user(url, app)
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            rows = []
+            for i, (template, channel) in enumerate([("a", "email"), ("b", "email"), ("a", "sms")]):
+                for when in (datetime(2026, 1, 31, 23, tzinfo=UTC), datetime(2026, 2, 1, 0, tzinfo=UTC)):
+                    rows.append((template, channel, when, i + 1))
+            for name, bucket in (("hourly", "hour"), ("daily", "day"), ("monthly", "month")):
+                t = TABLES[name]
+                seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+                for template, channel, when, sent in rows:
+                    at = when if bucket == "hour" else when.date() if bucket == "day" else when.date().replace(day=1)
+                    row = _row(app, bucket, at, template, sent) | {"channel": channel}
+                    key = (at, template, channel)
+                    if key in seen:
+                        seen[key]["sent"] += sent
+                        seen[key]["accepted"] += sent + 1
+                    else:
+                        seen[key] = row
+                await conn.execute(insert(t.model), list(seen.values()))
+        return app
+    finally:
+        await engine.dispose()
+
+
+def test_0019_fills_every_level_from_the_rollups(database_url: str) -> None:
+    cfg = alembic_config(database_url)
+    command.downgrade(cfg, "0018")
+    app = asyncio.run(_rollups_0018(database_url))
+    command.upgrade(cfg, "head")
+
+    async def levels() -> dict[tuple[str, str], list[tuple[Any, ...]]]:
+        engine = make_engine(database_url)
+        out: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        try:
+            async with engine.connect() as conn:
+                for name in ("hourly_levels", "monthly_levels"):
+                    c = TABLES[name].model.__table__.c
+                    for level in LEVELS:
+                        keys = [c[TABLES[name].bucket], c.template, c.template_version, c.channel, c.provider]
+                        stmt = select(*keys, c.sent).where(c.app_id == app, c.level == level).order_by(*keys)
+                        out[(name, level)] = [tuple(r) for r in await conn.execute(stmt)]
+        finally:
+            await engine.dispose()
+        return out
+
+    found = asyncio.run(levels())
+    h1, h2 = datetime(2026, 1, 31, 23, tzinfo=UTC), datetime(2026, 2, 1, 0, tzinfo=UTC)
+    jan, feb = date(2026, 1, 1), date(2026, 2, 1)
+    # sent: ("a", email) 1, ("b", email) 2, ("a", sms) 3 in each of the two hours.
+    assert found[("hourly_levels", "all")] == [(h1, "", "", "", "", 6), (h2, "", "", "", "", 6)]
+    assert found[("hourly_levels", "template")] == [
+        (h1, "a", "", "", "", 4), (h1, "b", "", "", "", 2), (h2, "a", "", "", "", 4), (h2, "b", "", "", "", 2)
+    ]  # fmt: skip
+    assert found[("monthly_levels", "channel")] == [
+        (jan, "", "", "email", "", 3), (jan, "", "", "sms", "", 3),
+        (feb, "", "", "email", "", 3), (feb, "", "", "sms", "", 3),
+    ]  # fmt: skip
+    assert found[("monthly_levels", "provider")] == [(jan, "", "", "", "smtp", 6), (feb, "", "", "", "smtp", 6)]
+    assert found[("monthly_levels", "template_version")] == [
+        (jan, "a", "", "", "", 4), (jan, "b", "", "", "", 2), (feb, "a", "", "", "", 4), (feb, "b", "", "", "", 2)
+    ]  # fmt: skip
+    command.downgrade(cfg, "0018")
     command.upgrade(cfg, "head")

@@ -3,9 +3,11 @@
 Writers only append increments (`models.PendingIncrement` says why). A fold takes a batch of
 staged rows, sums them per key, adds the sums to the hourly, daily and monthly tables and
 deletes the rows, all in one transaction: a row is counted exactly once, whoever folds it and
-whatever crashes. On PostgreSQL a folder locks the oldest rows no other folder holds (SKIP
-LOCKED), so any number of processes fold side by side; each table's keys are written in sorted
-order, hourly then daily then monthly, so two folders never deadlock on the rows they share.
+whatever crashes. Each increment is also added at the coarser levels (`models.LEVELS`: the
+app's totals, each dimension alone), which the queries that name only those read. On
+PostgreSQL a folder locks the oldest rows no other folder holds (SKIP LOCKED), so any number of
+processes fold side by side; each table's keys are written in sorted order, hourly then daily
+then monthly, then the levels' likewise, so two folders never deadlock on the rows they share.
 
 Who folds: every worker process and the scheduler, each `analytics.fold_interval` (a second).
 A reader folds first (`fold_all`, waiting for rows another folder holds), so its answer
@@ -24,8 +26,8 @@ from typing import Any
 from sqlalchemy import Row, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from herald.analytics.models import COUNTERS, PendingIncrement
-from herald.analytics.repository import TABLES, Key, sqlite_upsert
+from herald.analytics.models import COUNTERS, LEVELS, PendingIncrement
+from herald.analytics.repository import TABLES, Key, leveled, sqlite_upsert
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +42,45 @@ _PG_BUCKETS = {
 }
 
 
+def _pg_levels() -> str:
+    """The CTE `leveled`: each moved row once per level (`LEVELS`), its dropped dimensions ""."""
+    rows = ", ".join(
+        "(" + ", ".join([f"'{name}'", *(f"m.{d}" if d in kept else "''" for d in _DIMS)]) + ")"
+        for name, kept in LEVELS.items()
+    )
+    counters = ", ".join(f"m.{c}" for c in COUNTERS)
+    dims = ", ".join(f"l.{d}" for d in _DIMS)
+    return (
+        f"leveled AS (SELECT m.app_id, m.hour, l.level, {dims}, {counters} FROM moved AS m"  # noqa: S608
+        f" CROSS JOIN LATERAL (VALUES {rows}) AS l(level, {', '.join(_DIMS)}))"
+    )
+
+
 def _pg_fold(skip_locked: bool) -> Any:
     moved = ", ".join(f"p.{c}" for c in ("app_id", "hour", *_DIMS, *COUNTERS))
     names = list(TABLES)
-    parts = []
+    parts = [_pg_levels()]
     for i, name in enumerate(names):
-        t, bucket = TABLES[name], _PG_BUCKETS[name]
+        t, bucket = TABLES[name], _PG_BUCKETS[name.removesuffix("_levels")]
         keys = ", ".join(t.keys)
+        source, level = ("leveled", ["level"]) if t.leveled else ("moved", [])
+        grouped = ", ".join(["app_id", *level, bucket, *_DIMS])
         # Sorted as Python sorts the keys (text in code point order: COLLATE "C").
-        order = ", ".join(["app_id", t.bucket, *(f'{d} COLLATE "C"' for d in _DIMS)])
+        order = ", ".join(
+            ["app_id", *(f'{n} COLLATE "C"' for n in level), t.bucket, *(f'{d} COLLATE "C"' for d in _DIMS)]
+        )
         sums = ", ".join(f"sum({c})" for c in COUNTERS)
         sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS)
         # Each table waits on the one before (a filter over its CTE's rows), so every folder
-        # locks hourly rows, then daily, then monthly, whatever order PostgreSQL runs CTEs in.
+        # locks hourly rows, then daily, then monthly, then the levels' in the same order,
+        # whatever order PostgreSQL runs CTEs in.
         guard = f" WHERE (SELECT count(*) FROM fold_{names[i - 1]}) >= 0" if i else ""  # noqa: S608
+        selected = ", ".join(["app_id", *level, f"{bucket} AS {t.bucket}", *_DIMS])
         # Only this module's constant names go into the text; the limit is a bound value.
         parts.append(
             f"fold_{name} AS (INSERT INTO {t.name} AS r ({keys}, {', '.join(COUNTERS)})"  # noqa: S608
-            f" SELECT * FROM (SELECT app_id, {bucket} AS {t.bucket}, {', '.join(_DIMS)}, {sums} FROM moved{guard}"
-            f" GROUP BY app_id, {bucket}, {', '.join(_DIMS)}) AS s ORDER BY {order}"
+            f" SELECT * FROM (SELECT {selected}, {sums} FROM {source}{guard}"
+            f" GROUP BY {grouped}) AS s ORDER BY {order}"
             f" ON CONFLICT ({keys}) DO UPDATE SET {sets} RETURNING 1)"
         )
     lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
@@ -99,7 +121,7 @@ async def fold(conn: AsyncConnection, *, limit: int, wait: bool = False) -> int:
 
 
 def _sums(rows: Sequence[Row[Any]]) -> dict[str, dict[Key, list[int]]]:
-    """The staged rows' sums per table and key."""
+    """The staged rows' sums per table and key (the levels' keys: app, level, bucket, dimensions)."""
     out: dict[str, dict[Key, list[int]]] = {name: {} for name in TABLES}
     for row in rows:
         hour = row.hour.astimezone(UTC)
@@ -107,22 +129,40 @@ def _sums(rows: Sequence[Row[Any]]) -> dict[str, dict[Key, list[int]]]:
         dims = tuple(getattr(row, d) for d in _DIMS)
         counts = [getattr(row, c) for c in COUNTERS]
         for name, bucket in (("hourly", hour), ("daily", day), ("monthly", day.replace(day=1))):
-            key = (row.app_id, bucket, *dims)
-            sums = out[name].get(key)
-            if sums is None:
-                out[name][key] = list(counts)
-            else:
-                for i, n in enumerate(counts):
-                    sums[i] += n
+            _add(out[name], (row.app_id, bucket, *dims), counts)
+            for level, kept in leveled(dims):
+                _add(out[f"{name}_levels"], (row.app_id, level, bucket, *kept), counts)
     return out
+
+
+def _add(into: dict[Key, list[int]], key: Key, counts: list[int]) -> None:
+    sums = into.get(key)
+    if sums is None:
+        into[key] = list(counts)
+    else:
+        for i, n in enumerate(counts):
+            sums[i] += n
+
+
+# A reader's fold takes every staged row first, waiting for those folders hold.
+_PG_TAKE = text("SELECT id FROM analytics_pending ORDER BY id LIMIT :most FOR UPDATE")
 
 
 async def fold_all(conn: AsyncConnection, *, batch: int, most: int = 100_000) -> int:
     """Fold what is staged (up to `most` rows, in batches) in `conn`'s transaction, waiting for
-    rows other folders hold: a reader's fold, before it reads."""
+    rows other folders hold: a reader's fold, before it reads.
+
+    On PostgreSQL the rows are locked first, all of them, before any batch is folded: a
+    reader that waited for a folder's rows between its batches would hold the rollup rows its
+    first batches locked (the transaction is one) while that folder waited for them, a deadlock
+    (the levels' rows, which every fold adds to, made it certain). Its batches then pass by
+    no one's rows but their own."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        await conn.execute(_PG_TAKE, {"most": most})
     done = 0
     while done < most:
-        n = await fold(conn, limit=min(batch, most - done), wait=True)
+        n = await fold(conn, limit=min(batch, most - done), wait=not postgres)
         done += n
         if n < batch:
             break

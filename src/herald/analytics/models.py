@@ -16,9 +16,10 @@ as NULLs would break the uniqueness of the key on both backends.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.kit.db import Base, UtcDateTime
@@ -118,7 +119,78 @@ class MonthlyRollup(_Counters, _Dimensions, Base):
     month: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
-RollupModel = type[HourlyRollup] | type[DailyRollup] | type[MonthlyRollup]
+# The coarser levels the folder also counts at, each keeping the dimensions named (the others
+# are ""): a query that filters and groups by exactly those reads that level's rows, a few per
+# bucket, instead of every combination's (a busy app's year: 13 monthly rows for its totals,
+# not 7,800). The levels are the console's and the API's usual questions: the app's totals
+# and series, by template (and its versions), by channel, by provider (within a channel).
+# Only the folder writes rollups (the hot path stages its increments), so the levels cost it a
+# few more rows per fold and the hot path nothing.
+LEVELS: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "template": ("template",),
+    "template_version": ("template", "template_version"),
+    "channel": ("channel",),
+    "provider": ("provider",),
+    "channel_provider": ("channel", "provider"),
+}
+
+
+def level_of(dimensions: Iterable[str]) -> str | None:
+    """The level that keeps exactly `dimensions` (what a query filters and groups by); None:
+    only the combinations' rows have them."""
+    wanted = frozenset(dimensions)
+    return next((name for name, kept in LEVELS.items() if frozenset(kept) == wanted), None)
+
+
+class _Level:
+    """A level's row: the level's name, then the same dimensions ("" where the level drops one).
+    Keyed by the level before the bucket, so that a level's period is one range of its key."""
+
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class HourlyLevel(_Counters, _Level, _Dimensions, Base):
+    __tablename__ = "analytics_hourly_levels"
+    __table_args__ = (
+        PrimaryKeyConstraint("app_id", "level", "hour", *DIMENSIONS),
+        Index("ix_analytics_hourly_levels_template", "app_id", "level", "template", "hour"),
+    )
+
+    app_id: Mapped[uuid.UUID] = _app()
+    hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+
+
+class DailyLevel(_Counters, _Level, _Dimensions, Base):
+    __tablename__ = "analytics_daily_levels"
+    __table_args__ = (
+        PrimaryKeyConstraint("app_id", "level", "day", *DIMENSIONS),
+        Index("ix_analytics_daily_levels_template", "app_id", "level", "template", "day"),
+    )
+
+    app_id: Mapped[uuid.UUID] = _app()
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class MonthlyLevel(_Counters, _Level, _Dimensions, Base):
+    __tablename__ = "analytics_monthly_levels"
+    __table_args__ = (
+        PrimaryKeyConstraint("app_id", "level", "month", *DIMENSIONS),
+        Index("ix_analytics_monthly_levels_template", "app_id", "level", "template", "month"),
+    )
+
+    app_id: Mapped[uuid.UUID] = _app()
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+RollupModel = (
+    type[HourlyRollup]
+    | type[DailyRollup]
+    | type[MonthlyRollup]
+    | type[HourlyLevel]
+    | type[DailyLevel]
+    | type[MonthlyLevel]
+)
 
 
 class PendingIncrement(_Counters, Base):

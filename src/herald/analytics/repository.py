@@ -21,11 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from herald.analytics.models import (
     COUNTERS,
     DIMENSIONS,
+    LEVELS,
+    DailyLevel,
     DailyRollup,
+    HourlyLevel,
     HourlyRollup,
+    MonthlyLevel,
     MonthlyRollup,
     PendingIncrement,
     RollupModel,
+    level_of,
     version_key,
 )
 from herald.kit.bulk import Bulk
@@ -46,6 +51,7 @@ _PENDING = PendingIncrement.__tablename__
 class Table:
     model: RollupModel
     bucket: str  # the bucket's column: hour, day or month
+    leveled: bool = False  # a table of the coarser levels (`models.LEVELS`), keyed by the level first
 
     @property
     def name(self) -> str:
@@ -53,7 +59,7 @@ class Table:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return ("app_id", self.bucket, *DIMENSIONS)
+        return ("app_id", "level", self.bucket, *DIMENSIONS) if self.leveled else ("app_id", self.bucket, *DIMENSIONS)
 
 
 # Every table, in the order folders write them (the same for every folder: see `folding`).
@@ -61,7 +67,19 @@ TABLES: dict[str, Table] = {
     "hourly": Table(HourlyRollup, "hour"),
     "daily": Table(DailyRollup, "day"),
     "monthly": Table(MonthlyRollup, "month"),
+    "hourly_levels": Table(HourlyLevel, "hour", leveled=True),
+    "daily_levels": Table(DailyLevel, "day", leveled=True),
+    "monthly_levels": Table(MonthlyLevel, "month", leveled=True),
 }
+
+
+def leveled(dims: Sequence[Any]) -> list[tuple[str, tuple[Any, ...]]]:
+    """A combination's dimensions (in `DIMENSIONS`' order) at each level: (level, dimensions
+    with "" for those the level drops)."""
+    return [
+        (name, tuple(v if d in kept else "" for d, v in zip(DIMENSIONS, dims, strict=True)))
+        for name, kept in LEVELS.items()
+    ]
 
 
 # What a folded statement counts (`fold_ctes`): each milestone's delivery and the number of its
@@ -136,35 +154,69 @@ Grain = Literal["hour", "day", "month"]
 # taken away (-1): a ragged end may be read as its whole month (or day) less what lies outside.
 Piece = tuple[Grain, datetime, datetime, Literal[1, -1]]
 _TABLES: dict[Grain, Table] = {"hour": TABLES["hourly"], "day": TABLES["daily"], "month": TABLES["monthly"]}
+_LEVEL_TABLES: dict[Grain, Table] = {
+    "hour": TABLES["hourly_levels"],
+    "day": TABLES["daily_levels"],
+    "month": TABLES["monthly_levels"],
+}
 
 
-def _select(grain: Grain, a: datetime, b: datetime, sign: int, app_id: uuid.UUID, f: Filters, group: str | None
-) -> Select[Any]:  # fmt: skip
-    t = _TABLES[grain]
+def _select(
+    grain: Grain,
+    a: datetime,
+    b: datetime,
+    sign: int,
+    app_id: uuid.UUID,
+    f: Filters,
+    group: str | None,
+    level: str | None,
+) -> Select[Any]:
+    t = _TABLES[grain] if level is None else _LEVEL_TABLES[grain]
     c = t.model.__table__.c
     bucket = c[t.bucket]
     lo, hi = (a, b) if grain == "hour" else (a.date(), b.date())
     columns: list[Any] = [c[n] if sign > 0 else (-c[n]).label(n) for n in COUNTERS]
     if group is not None:
         columns.insert(0, c[group].label("k"))
-    stmt = select(*columns).where(c.app_id == app_id, bucket >= lo, bucket < hi)
+    stmt = select(*columns).where(c.app_id == app_id)
+    if level is not None:
+        stmt = stmt.where(c.level == level)
+    stmt = stmt.where(bucket >= lo, bucket < hi)
     for name, value in f.values().items():
         stmt = stmt.where(c[name] == value)
     return stmt
 
 
+def level_for(f: Filters, group: str | None) -> str | None:
+    """The level whose rows answer a query filtered by `f` and grouped by `group` (a dimension
+    or a bucket): the one that keeps exactly the dimensions it names; None: the combinations'."""
+    named = set(f.values())
+    if group in DIMENSIONS:
+        named.add(group)
+    return level_of(named)
+
+
 async def sums(
-    session: AsyncSession, app_id: uuid.UUID, pieces: Sequence[Piece], f: Filters, group: str | None = None
+    session: AsyncSession,
+    app_id: uuid.UUID,
+    pieces: Sequence[Piece],
+    f: Filters,
+    group: str | None = None,
+    *,
+    levels: bool = True,
 ) -> list[tuple[Any, list[int]]]:
     """The counters summed over the pieces of a period, per value of `group` (a dimension, or
     the pieces' bucket: "hour", "day" or "month"), or one total (key None) when `group` is None.
+    From the level that keeps exactly the dimensions the query names (`level_for`), when there
+    is one and `levels`; else from the combinations' rows (the two agree: the folder writes both).
 
     One statement (one snapshot, one round trip), so that a month less some of its days is read
     from rows committed together. A key whose counters all sum to zero had no row within the
     period (every row holds at least one count) and is left out, as if it had not been read."""
     if not pieces:
         return []
-    parts = [_select(g, a, b, sign, app_id, f, group) for g, a, b, sign in pieces]
+    level = level_for(f, group) if levels else None
+    parts = [_select(g, a, b, sign, app_id, f, group, level) for g, a, b, sign in pieces]
     rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     totals = [func.coalesce(func.sum(rows.c[n]), 0) for n in COUNTERS]
     if group is None:
