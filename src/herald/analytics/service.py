@@ -4,9 +4,9 @@ Rollups are hourly, so a period is whole hours: `from` is taken down to its hour
 the end of its hour, and the answer says which period it covers. A period's whole UTC months
 are read from the monthly table, the whole days left at its ends from the daily one and only
 the ragged hours from the hourly one, all in one statement: a year costs about 50 rows per
-combination, not 8,760. Every query reads the combinations' rows, even without a filter or a
-breakdown: the app's own rows (no dimensions) were dropped when every writer of an app locked
-them (5eb2160), before the hot path staged its increments for a folder to add. A daily series
+combination, not 8,760. A query that names only the dimensions one of the coarser levels keeps
+(none, the template, its version, the channel, the provider within a channel: `models.LEVELS`)
+reads that level's rows, a few per bucket, instead of every combination's. A daily series
 covers whole UTC days (its period is widened to them).
 
 Template versions are numbered per template, so a filter by version, or a breakdown by it, is
