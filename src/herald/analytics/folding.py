@@ -121,7 +121,10 @@ async def fold(conn: AsyncConnection, *, limit: int, wait: bool = False) -> int:
 
 
 def _sums(rows: Sequence[Row[Any]]) -> dict[str, dict[Key, list[int]]]:
-    """The staged rows' sums per table and key (the levels' keys: app, level, bucket, dimensions)."""
+    """The staged rows' sums per table and key (the levels' keys: app, level, bucket, dimensions).
+
+    The levels are summed from the combinations' sums, not from every staged row: a fold's rows
+    share few keys, and on SQLite this runs on the event loop that also sends."""
     out: dict[str, dict[Key, list[int]]] = {name: {} for name in TABLES}
     for row in rows:
         hour = row.hour.astimezone(UTC)
@@ -130,8 +133,11 @@ def _sums(rows: Sequence[Row[Any]]) -> dict[str, dict[Key, list[int]]]:
         counts = [getattr(row, c) for c in COUNTERS]
         for name, bucket in (("hourly", hour), ("daily", day), ("monthly", day.replace(day=1))):
             _add(out[name], (row.app_id, bucket, *dims), counts)
-            for level, kept in leveled(dims):
-                _add(out[f"{name}_levels"], (row.app_id, level, bucket, *kept), counts)
+    for name in ("hourly", "daily", "monthly"):
+        levels = out[f"{name}_levels"]
+        for key, counts in out[name].items():
+            for level, kept in leveled(key[2:]):
+                _add(levels, (key[0], level, key[1], *kept), counts)
     return out
 
 
