@@ -208,7 +208,7 @@ async def test_a_real_delivery_counts_in_the_hour_it_was_accepted(herald: Herald
 
 async def test_concurrent_writers_and_folders_count_every_increment_once(runtime: Runtime) -> None:
     """Writers stage the same keys in different orders while three folders and a reader's
-    waiting fold run side by side, in batches smaller than what is staged: the folders share
+    waiting fold run side by side, the folders in batches smaller than what is staged: they share
     the rows out (PostgreSQL's SKIP LOCKED; SQLite's one writer), lock the rollups' rows in the
     same order (no deadlock), and every increment is counted once."""
     c = await client_for(runtime, "app-one")
@@ -228,7 +228,7 @@ async def test_concurrent_writers_and_folders_count_every_increment_once(runtime
 
     async def reader() -> None:
         async with runtime.engine.begin() as conn:
-            await fold_all(conn, batch=2)
+            await fold_all(conn)
 
     await asyncio.gather(*(writer(o) for o in orders), *(folder() for _ in range(3)), reader())
     await fold(runtime)

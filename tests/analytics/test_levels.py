@@ -77,7 +77,7 @@ async def test_every_level_answers_as_the_combinations_rows_do(runtime: Runtime,
     await _seed(runtime)
     [app, *_] = await app_ids(runtime)
     async with runtime.sessions() as session, session.begin():
-        await fold_all(await session.connection(), batch=1000)
+        await fold_all(await session.connection())
         for start, end in PERIODS:
             cut = pieces(datetime.fromisoformat(start), datetime.fromisoformat(end))
             for f, group in QUERIES:

@@ -56,7 +56,7 @@ def _pg_levels() -> str:
     )
 
 
-def _pg_fold(skip_locked: bool) -> Any:
+def _pg_fold(wait: bool) -> Any:
     moved = ", ".join(f"p.{c}" for c in ("app_id", "hour", *_DIMS, *COUNTERS))
     names = list(TABLES)
     parts = [_pg_levels()]
@@ -83,7 +83,9 @@ def _pg_fold(skip_locked: bool) -> Any:
             f" GROUP BY {grouped}) AS s ORDER BY {order}"
             f" ON CONFLICT ({keys}) DO UPDATE SET {sets} RETURNING 1)"
         )
-    lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+    # A folder takes the oldest rows no other transaction holds (folders pass each other by); a
+    # reader waits for them.
+    lock = "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"
     return text(
         f"WITH picked AS (SELECT id FROM analytics_pending ORDER BY id LIMIT :limit {lock}),"  # noqa: S608
         f" moved AS (DELETE FROM analytics_pending AS p USING picked WHERE p.id = picked.id RETURNING {moved}), "
@@ -92,7 +94,7 @@ def _pg_fold(skip_locked: bool) -> Any:
     )
 
 
-_PG_FOLD = {True: _pg_fold(True), False: _pg_fold(False)}
+_PG_FOLD = {wait: _pg_fold(wait) for wait in (False, True)}
 
 
 async def fold(conn: AsyncConnection, *, limit: int, wait: bool = False) -> int:
@@ -150,29 +152,16 @@ def _add(into: dict[Key, list[int]], key: Key, counts: list[int]) -> None:
             sums[i] += n
 
 
-# A reader's fold takes every staged row first, waiting for those folders hold.
-_PG_TAKE = text("SELECT id FROM analytics_pending ORDER BY id LIMIT :most FOR UPDATE")
+async def fold_all(conn: AsyncConnection, *, most: int = 100_000) -> int:
+    """Fold what is staged (up to `most` rows) in `conn`'s transaction, waiting for rows other
+    folders hold: a reader's fold, before it reads.
 
-
-async def fold_all(conn: AsyncConnection, *, batch: int, most: int = 100_000) -> int:
-    """Fold what is staged (up to `most` rows, in batches) in `conn`'s transaction, waiting for
-    rows other folders hold: a reader's fold, before it reads.
-
-    On PostgreSQL the rows are locked first, all of them, before any batch is folded: a
-    reader that waited for a folder's rows between its batches would hold the rollup rows its
-    first batches locked (the transaction is one) while that folder waited for them, a deadlock
-    (the levels' rows, which every fold adds to, made it certain). Its batches then pass by
-    no one's rows but their own."""
-    postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        await conn.execute(_PG_TAKE, {"most": most})
-    done = 0
-    while done < most:
-        n = await fold(conn, limit=min(batch, most - done), wait=not postgres)
-        done += n
-        if n < batch:
-            break
-    return done
+    One statement, so that its locks are taken as every folder's are: the staged rows in id
+    order first, then the rollup rows in sorted key order. A reader that folded in several
+    batches within its one transaction would hold the rollup rows of its first batches while
+    waiting for a folder's staged rows, and that folder could be waiting for those very rollup
+    rows: a deadlock (the levels' rows, which every fold adds to, made it certain)."""
+    return await fold(conn, limit=most, wait=True)
 
 
 class Folder:

@@ -38,8 +38,6 @@ MAX_PERIOD = timedelta(days=400)
 # A week of hours (168 points): every combination's hourly rows are summed per hour, and on a
 # busy app (600 combinations) 31 days of them took 0.6 s (bench/analytics.py); longer: by day.
 MAX_HOURLY_PERIOD = timedelta(days=7)
-# Staged rows a reader folds per statement before it reads (`_read`).
-READ_FOLD_BATCH = 10_000
 _FOLDED = "analytics_folded"  # in the session's info: this unit of work has folded
 Interval = Literal["day", "hour"]
 Dimension = Literal["template", "template_version", "channel", "provider"]
@@ -254,7 +252,7 @@ async def _read(
     unit of work: a page that reads totals, a series and three breakdowns folds once."""
     info = uow.session.info
     if not info.get(_FOLDED):
-        await fold_all(await uow.session.connection(), batch=READ_FOLD_BATCH)
+        await fold_all(await uow.session.connection())
         info[_FOLDED] = True
     return await repository.sums(uow.session, app_id, pieces, f, group)
 
