@@ -27,7 +27,7 @@ from sqlalchemy import Row, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.analytics.models import COUNTERS, LEVELS, PendingIncrement
-from herald.analytics.repository import TABLES, Key, leveled, sqlite_upsert
+from herald.analytics.repository import TABLES, Key, Table, leveled, sqlite_upsert, table
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,9 @@ _P_ID = PendingIncrement.id
 _DIMS = ("template", "template_version", "channel", "provider")
 # Each table's bucket, from a staged row's hour (a timestamptz), in PostgreSQL.
 _PG_BUCKETS = {
-    "hourly": "hour",
-    "daily": "CAST(hour AT TIME ZONE 'UTC' AS date)",
-    "monthly": "CAST(date_trunc('month', hour AT TIME ZONE 'UTC') AS date)",
+    "hour": "hour",
+    "day": "CAST(hour AT TIME ZONE 'UTC' AS date)",
+    "month": "CAST(date_trunc('month', hour AT TIME ZONE 'UTC') AS date)",
 }
 
 
@@ -61,7 +61,8 @@ def _pg_fold(wait: bool) -> Any:
     names = list(TABLES)
     parts = [_pg_levels()]
     for i, name in enumerate(names):
-        t, bucket = TABLES[name], _PG_BUCKETS[name.removesuffix("_levels")]
+        t = TABLES[name]
+        bucket = _PG_BUCKETS[t.bucket]
         keys = ", ".join(t.keys)
         source, level = ("leveled", ["level"]) if t.leveled else ("moved", [])
         grouped = ", ".join(["app_id", *level, bucket, *_DIMS])
@@ -108,8 +109,7 @@ async def fold(conn: AsyncConnection, *, limit: int, wait: bool = False) -> int:
     rows = (await conn.execute(select(_P).order_by(_P.c.id).limit(limit))).all()
     if not rows:
         return 0
-    for name, increments in _sums(rows).items():
-        t = TABLES[name]
+    for t, increments in _sums(rows).items():
         await conn.execute(
             sqlite_upsert(conn, t),
             [
@@ -122,22 +122,24 @@ async def fold(conn: AsyncConnection, *, limit: int, wait: bool = False) -> int:
     return len(rows)
 
 
-def _sums(rows: Sequence[Row[Any]]) -> dict[str, dict[Key, list[int]]]:
+def _sums(rows: Sequence[Row[Any]]) -> dict[Table, dict[Key, list[int]]]:
     """The staged rows' sums per table and key (the levels' keys: app, level, bucket, dimensions).
 
     The levels are summed from the combinations' sums, not from every staged row: a fold's rows
     share few keys, and on SQLite this runs on the event loop that also sends."""
-    out: dict[str, dict[Key, list[int]]] = {name: {} for name in TABLES}
+    out: dict[Table, dict[Key, list[int]]] = {t: {} for t in TABLES.values()}
+    combined = [t for t in TABLES.values() if not t.leveled]
     for row in rows:
         hour = row.hour.astimezone(UTC)
         day = hour.date()
+        buckets = {"hour": hour, "day": day, "month": day.replace(day=1)}
         dims = tuple(getattr(row, d) for d in _DIMS)
         counts = [getattr(row, c) for c in COUNTERS]
-        for name, bucket in (("hourly", hour), ("daily", day), ("monthly", day.replace(day=1))):
-            _add(out[name], (row.app_id, bucket, *dims), counts)
-    for name in ("hourly", "daily", "monthly"):
-        levels = out[f"{name}_levels"]
-        for key, counts in out[name].items():
+        for t in combined:
+            _add(out[t], (row.app_id, buckets[t.bucket], *dims), counts)
+    for t in combined:
+        levels = out[table(t.bucket, leveled=True)]
+        for key, counts in out[t].items():
             for level, kept in leveled(key[2:]):
                 _add(levels, (key[0], level, key[1], *kept), counts)
     return out

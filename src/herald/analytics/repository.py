@@ -153,12 +153,12 @@ Grain = Literal["hour", "day", "month"]
 # A part of a period read from one table: [start, end) on that table's buckets, added (+1) or
 # taken away (-1): a ragged end may be read as its whole month (or day) less what lies outside.
 Piece = tuple[Grain, datetime, datetime, Literal[1, -1]]
-_TABLES: dict[Grain, Table] = {"hour": TABLES["hourly"], "day": TABLES["daily"], "month": TABLES["monthly"]}
-_LEVEL_TABLES: dict[Grain, Table] = {
-    "hour": TABLES["hourly_levels"],
-    "day": TABLES["daily_levels"],
-    "month": TABLES["monthly_levels"],
-}
+_BY_GRAIN = {(t.bucket, t.leveled): t for t in TABLES.values()}
+
+
+def table(grain: str, *, leveled: bool = False) -> Table:
+    """The table of `grain`'s buckets ("hour", "day" or "month"): the combinations', or the levels'."""
+    return _BY_GRAIN[(grain, leveled)]
 
 
 def _select(
@@ -171,20 +171,17 @@ def _select(
     group: str | None,
     level: str | None,
 ) -> Select[Any]:
-    t = _TABLES[grain] if level is None else _LEVEL_TABLES[grain]
+    t = table(grain, leveled=level is not None)
     c = t.model.__table__.c
     bucket = c[t.bucket]
     lo, hi = (a, b) if grain == "hour" else (a.date(), b.date())
     columns: list[Any] = [c[n] if sign > 0 else (-c[n]).label(n) for n in COUNTERS]
     if group is not None:
         columns.insert(0, c[group].label("k"))
-    stmt = select(*columns).where(c.app_id == app_id)
+    where = [c.app_id == app_id, bucket >= lo, bucket < hi, *(c[n] == v for n, v in f.values().items())]
     if level is not None:
-        stmt = stmt.where(c.level == level)
-    stmt = stmt.where(bucket >= lo, bucket < hi)
-    for name, value in f.values().items():
-        stmt = stmt.where(c[name] == value)
-    return stmt
+        where.append(c.level == level)
+    return select(*columns).where(*where)
 
 
 def level_for(f: Filters, group: str | None) -> str | None:
