@@ -18,9 +18,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, PrimaryKeyConstraint, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from herald.kit.db import Base, UtcDateTime
 
@@ -145,17 +146,24 @@ def level_of(dimensions: Iterable[str]) -> str | None:
 
 class _Level:
     """A level's row: the level's name, then the same dimensions ("" where the level drops one).
-    Keyed by the level before the bucket, so that a level's period is one range of its key."""
+    Keyed by the level before the bucket, so that a level's period is one range of its key; a
+    filter by template reads its rows through (app_id, level, template, bucket)."""
 
+    __tablename__: Any
+    bucket: ClassVar[str]  # the bucket's column, named by each table
     level: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (
+            PrimaryKeyConstraint("app_id", "level", cls.bucket, *DIMENSIONS),
+            Index(f"ix_{cls.__tablename__}_template", "app_id", "level", "template", cls.bucket),
+        )
 
 
 class HourlyLevel(_Counters, _Level, _Dimensions, Base):
     __tablename__ = "analytics_hourly_levels"
-    __table_args__ = (
-        PrimaryKeyConstraint("app_id", "level", "hour", *DIMENSIONS),
-        Index("ix_analytics_hourly_levels_template", "app_id", "level", "template", "hour"),
-    )
+    bucket = "hour"
 
     app_id: Mapped[uuid.UUID] = _app()
     hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
@@ -163,10 +171,7 @@ class HourlyLevel(_Counters, _Level, _Dimensions, Base):
 
 class DailyLevel(_Counters, _Level, _Dimensions, Base):
     __tablename__ = "analytics_daily_levels"
-    __table_args__ = (
-        PrimaryKeyConstraint("app_id", "level", "day", *DIMENSIONS),
-        Index("ix_analytics_daily_levels_template", "app_id", "level", "template", "day"),
-    )
+    bucket = "day"
 
     app_id: Mapped[uuid.UUID] = _app()
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -174,10 +179,7 @@ class DailyLevel(_Counters, _Level, _Dimensions, Base):
 
 class MonthlyLevel(_Counters, _Level, _Dimensions, Base):
     __tablename__ = "analytics_monthly_levels"
-    __table_args__ = (
-        PrimaryKeyConstraint("app_id", "level", "month", *DIMENSIONS),
-        Index("ix_analytics_monthly_levels_template", "app_id", "level", "template", "month"),
-    )
+    bucket = "month"
 
     app_id: Mapped[uuid.UUID] = _app()
     month: Mapped[date] = mapped_column(Date, primary_key=True)
