@@ -94,6 +94,10 @@ def test_0011_fills_the_monthly_table_from_the_old_rollups(database_url: str) ->
     command.upgrade(cfg, "head")
 
 
+def _bucket(grain: str, when: datetime) -> Any:
+    return when if grain == "hour" else when.date() if grain == "day" else when.date().replace(day=1)
+
+
 async def _rollups_0018(url: str) -> uuid.UUID:
     """An app and its rollups as 0018 holds them: two templates, two channels, two hours."""
     app = uuid7()
@@ -101,23 +105,15 @@ async def _rollups_0018(url: str) -> uuid.UUID:
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
-            rows = []
-            for i, (template, channel) in enumerate([("a", "email"), ("b", "email"), ("a", "sms")]):
-                for when in (datetime(2026, 1, 31, 23, tzinfo=UTC), datetime(2026, 2, 1, 0, tzinfo=UTC)):
-                    rows.append((template, channel, when, i + 1))
-            for name, bucket in (("hourly", "hour"), ("daily", "day"), ("monthly", "month")):
-                t = TABLES[name]
-                seen: dict[tuple[Any, ...], dict[str, Any]] = {}
-                for template, channel, when, sent in rows:
-                    at = when if bucket == "hour" else when.date() if bucket == "day" else when.date().replace(day=1)
-                    row = _row(app, bucket, at, template, sent) | {"channel": channel}
-                    key = (at, template, channel)
-                    if key in seen:
-                        seen[key]["sent"] += sent
-                        seen[key]["accepted"] += sent + 1
-                    else:
-                        seen[key] = row
-                await conn.execute(insert(t.model), list(seen.values()))
+            # The two hours fall on two days in two months: every key is one row in each table.
+            hours = (datetime(2026, 1, 31, 23, tzinfo=UTC), datetime(2026, 2, 1, 0, tzinfo=UTC))
+            for t in (TABLES["hourly"], TABLES["daily"], TABLES["monthly"]):
+                rows = [
+                    _row(app, t.bucket, _bucket(t.bucket, when), template, sent) | {"channel": channel}
+                    for sent, (template, channel) in enumerate([("a", "email"), ("b", "email"), ("a", "sms")], 1)
+                    for when in hours
+                ]
+                await conn.execute(insert(t.model), rows)
         return app
     finally:
         await engine.dispose()
