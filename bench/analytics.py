@@ -42,7 +42,7 @@ from herald.analytics import service
 from herald.analytics.consumer import Rollups, increments
 from herald.analytics.folding import Folder
 from herald.analytics.models import COUNTERS, DIMENSIONS, LEVELS
-from herald.analytics.repository import TABLES, Filters, Increments, Table
+from herald.analytics.repository import TABLES, Filters, Increments, Table, table
 from herald.apps.service import create_app
 from herald.events.repository import Target
 from herald.events.service import Incoming, Recorded
@@ -101,16 +101,17 @@ def _fill_sql(table: str, bucket: str, series: str, value: str = "b") -> str:
 _COARSER = (("analytics_monthly", "month", "analytics_daily", "CAST(date_trunc('month', day) AS date)"),)
 
 
-def _levels_sql(source: str, bucket: str) -> str:
+def _levels_sql(source: Table) -> str:
     """Every level's rows summed from the combinations' rows of `source` (one statement)."""
+    bucket = source.bucket
     sums = ", ".join(f"sum({c})" for c in COUNTERS)
     columns = ", ".join(("app_id", "level", bucket, *DIMENSIONS, *COUNTERS))
     parts = []
     for level, kept in LEVELS.items():
         dims = ", ".join(d if d in kept else f"'' AS {d}" for d in DIMENSIONS)
         grouped = ", ".join(("app_id", bucket, *kept))
-        parts.append(f"SELECT app_id, '{level}', {bucket}, {dims}, {sums} FROM {source} GROUP BY {grouped}")
-    return f"INSERT INTO {source}_levels ({columns}) " + " UNION ALL ".join(parts)
+        parts.append(f"SELECT app_id, '{level}', {bucket}, {dims}, {sums} FROM {source.name} GROUP BY {grouped}")
+    return f"INSERT INTO {table(bucket, leveled=True).name} ({columns}) " + " UNION ALL ".join(parts)
 
 
 async def fill(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -> dict[str, Any]:
@@ -135,8 +136,9 @@ async def fill(engine: AsyncEngine, app: uuid.UUID, o: Options, end: datetime) -
                 )
             )
         # And every level (`models.LEVELS`), as the folder writes them: sums of the combinations.
-        for source in ("hourly", "daily", "monthly"):
-            await conn.execute(text(_levels_sql(TABLES[source].name, TABLES[source].bucket)))
+        for t in TABLES.values():
+            if not t.leveled:
+                await conn.execute(text(_levels_sql(t)))
     tables = [t.name for t in TABLES.values()]
     async with engine.connect() as conn:
         await conn.execute(text("COMMIT"))

@@ -48,9 +48,9 @@ def free_port() -> int:
     random number while neither has bound yet.
     """
     low, high = _ephemeral_range()
-    lo, hi = (10000, low - 1) if low - 1 - 10000 >= 1000 else (high + 1, 65535)
-    for _ in range(100):
-        port = random.randint(lo, hi)
+    spans = [(lo, hi) for lo, hi in ((10000, low - 1), (high + 1, 65535)) if hi - lo >= 1000]
+    for _ in range(100 if spans else 0):
+        port = random.randint(*spans[0])
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
