@@ -348,8 +348,6 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-
-
 def cases(apps: list[uuid.UUID], end: datetime, samples: list[uuid.UUID], event_id: str) -> dict[str, Run]:
     """Each query, on the largest app (`big`) unless said: the first page and the deep one."""
     big, small = apps[0], apps[-1]

@@ -168,10 +168,14 @@ class Inbox:
 
 # channel -> (sum of seconds, count) of Herald's accept-to-send histogram.
 Waits = dict[str, tuple[float, float]]
+Scraped = dict[str, Waits]  # metric -> its per-channel sums and counts
 WAIT_METRIC = "herald_accept_to_send_seconds"
 # From a delivery's send to its outcome's commit: what a crash would leave to the lease
 # recovery. Its sum per second over the window is how many are unrecorded at any moment.
 UNRECORDED_METRIC = "herald_delivery_unrecorded_seconds"
+# The folders' transactions (analytics): on SQLite each holds the write lock, so their time per
+# second is the share of the window the hot path's writers could be kept waiting by them.
+FOLD_METRIC = "herald_analytics_fold_seconds"
 
 
 @dataclass
@@ -182,12 +186,14 @@ class Window:
     end: float = 0.0
     cpu0: dict[str, float] = field(default_factory=dict)
     cpu1: dict[str, float] = field(default_factory=dict)
-    # Herald's accept-to-send histograms at the window's ends: channel -> (sum s, count).
-    waits0: Waits = field(default_factory=dict)
-    waits1: Waits = field(default_factory=dict)
-    # The workers' unrecorded-send histograms at the window's ends: channel -> (sum s, count).
-    unrecorded0: Waits = field(default_factory=dict)
-    unrecorded1: Waits = field(default_factory=dict)
+    # Herald's own histograms at the window's ends (`first_send_waits`): metric -> its label
+    # (channel) -> (sum s, count).
+    scraped0: Scraped = field(default_factory=dict)
+    scraped1: Scraped = field(default_factory=dict)
+
+    def delta(self, metric: str) -> tuple[Waits, Waits]:
+        """`metric`'s sums and counts at the window's start and end."""
+        return self.scraped0.get(metric, {}), self.scraped1.get(metric, {})
 
 
 def parse_waits(text: str, into: Waits | None = None, metric: str = WAIT_METRIC, label: str = "channel") -> Waits:
@@ -198,7 +204,7 @@ def parse_waits(text: str, into: Waits | None = None, metric: str = WAIT_METRIC,
         if family.name != metric:
             continue
         for sample in family.samples:
-            channel = sample.labels[label]
+            channel = sample.labels.get(label, "")  # "" for a histogram without labels
             seconds, count = out.get(channel, (0.0, 0.0))
             if sample.name == f"{metric}_sum":
                 out[channel] = (seconds + sample.value, count)
@@ -207,14 +213,11 @@ def parse_waits(text: str, into: Waits | None = None, metric: str = WAIT_METRIC,
     return out
 
 
-Scraped = dict[str, Waits]  # metric -> its per-channel sums and counts
-
-
 async def first_send_waits(urls: list[str], token: str = "") -> Scraped:
-    """`parse_waits` of the wait and unrecorded histograms, summed over the processes at
+    """`parse_waits` of the wait, unrecorded and fold histograms, summed over the processes at
     `urls` (the API's /metrics wants its bearer `token`; a worker's port needs none); empty
     if one does not answer (the figures are then left out, not guessed)."""
-    total: Scraped = {WAIT_METRIC: {}, UNRECORDED_METRIC: {}}
+    total: Scraped = {WAIT_METRIC: {}, UNRECORDED_METRIC: {}, FOLD_METRIC: {}}
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(timeout=5, headers=headers) as client:
         for url in urls:
@@ -235,6 +238,16 @@ def mean_unrecorded(w0: Waits, w1: Waits, span: float) -> dict[str, float | None
     return {
         "mean_in_flight": seconds / span if w1 and span > 0 else None,
         "mean_ms": seconds / count * 1000 if count else None,
+    }
+
+
+def mean_folding(w0: Waits, w1: Waits, span: float) -> dict[str, float | None]:
+    """The folders' time in their transactions per second of the window (ms), and each's mean."""
+    s0, n0 = w0.get("", (0.0, 0.0))
+    s1, n1 = w1.get("", (0.0, 0.0))
+    return {
+        "ms_per_s": (s1 - s0) / span * 1000 if w1 and span > 0 else None,
+        "mean_ms": (s1 - s0) / (n1 - n0) * 1000 if n1 > n0 else None,
     }
 
 
@@ -276,20 +289,17 @@ async def run_phase(
         await asyncio.sleep(warmup)
         window.start, window.cpu0 = time.time(), meter.cpu()
         if waits is not None:
-            scraped = await waits()
-            window.waits0, window.unrecorded0 = scraped.get(WAIT_METRIC, {}), scraped.get(UNRECORDED_METRIC, {})
+            window.scraped0 = await waits()
 
     meter.start()
     opener = asyncio.create_task(open_window())
     load = await drive(delivered)
     window.end, window.cpu1 = time.time(), meter.cpu()
     if waits is not None:
-        scraped = await waits()
-        window.waits1, window.unrecorded1 = scraped.get(WAIT_METRIC, {}), scraped.get(UNRECORDED_METRIC, {})
+        window.scraped1 = await waits()
     if not opener.done():  # a phase shorter than its warm-up: measure all of it
         opener.cancel()
-        window.start, window.cpu0, window.waits0 = load.started, window.cpu1, window.waits1
-        window.unrecorded0 = window.unrecorded1
+        window.start, window.cpu0, window.scraped0 = load.started, window.cpu1, window.scraped1
     # Stragglers: wait until everything accepted arrived, or nothing more arrives for 5 s
     # (retries far in the future), or the timeout.
     deadline = time.monotonic() + drain_timeout
@@ -369,9 +379,11 @@ def summarize(
         "a2p_received_less_latency_ms": percentiles([v - latency_ms for v in a2p]),
         "a2p_by_channel_ms": {c: percentiles(v) for c, v in sorted(by_channel.items())},
         # Herald's own part of it: acceptance to the first provider call, as its workers count.
-        "accept_to_send_mean_ms": mean_waits_ms(window.waits0, window.waits1),
+        "accept_to_send_mean_ms": mean_waits_ms(*window.delta(WAIT_METRIC)),
         # What a crash would have left unrecorded, at an average moment of the window.
-        "unrecorded": mean_unrecorded(window.unrecorded0, window.unrecorded1, span),
+        "unrecorded": mean_unrecorded(*window.delta(UNRECORDED_METRIC), span),
+        # The analytics folders' transactions: how long per second of the window, how long each.
+        "folding": mean_folding(*window.delta(FOLD_METRIC), span),
         "cpu_s": cpu,
         "cpu_s_per_1k": per_1k,
         "worker_cpu_ms_per_message": {

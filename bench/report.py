@@ -142,6 +142,11 @@ def _unrecorded(run: Run) -> str:
     return f"{_ms(u.get('mean_in_flight'))} / {_ms(u.get('mean_ms'))}"
 
 
+def _folding(run: Run) -> str:
+    f = run.get("folding", {})
+    return f"{_ms(f.get('ms_per_s'))} / {_ms(f.get('mean_ms'))}"
+
+
 def _per_message(run: Run, channel: str) -> str:
     return _ms(run.get("worker_cpu_ms_per_message", {}).get(channel))
 
@@ -163,6 +168,7 @@ ROWS: list[tuple[str, Any]] = [
     ),
     ("accept->first provider call ms, mean", lambda r: _ms(r.get("accept_to_send_mean_ms", {}).get("all"))),
     ("sends unrecorded at any moment / ms each", _unrecorded),
+    ("analytics folding ms per s / ms each", _folding),
     ("system CPU ms/delivery", lambda r: _ms(r["system_cpu_ms_per_delivery"])),
     ("  + its PostgreSQL backends", lambda r: _ms(r["system_and_db_cpu_ms_per_delivery"])),
     ("machine busy % / unattributed cores", lambda r: f"{r['machine_busy_pct']:.0f}% / {r['unattributed_cores']:.2f}"),

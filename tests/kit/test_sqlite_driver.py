@@ -86,3 +86,24 @@ async def test_server_side_cursors_keep_sqlalchemys_own(engine: AsyncEngine) -> 
 def test_the_adapter_is_what_sqlite_engines_use(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'y.db'}")
     assert isinstance(engine.sync_engine.dialect.dbapi, sqlite_driver.OneTripDbapi)
+
+
+async def test_write_many_runs_its_statements_in_one_trip_within_the_transaction(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (v) VALUES ('a')"))
+        trips.clear()
+        counts = await sqlite_driver.write_many(
+            conn,
+            [
+                ("INSERT INTO t (v) VALUES (?)", [("b",), ("c",), ("d",)]),
+                ("UPDATE t SET v = v || '!' WHERE id >= ?", [(3,)]),
+                ("DELETE FROM t WHERE v = ?", [("a",), ("nothing",)]),
+            ],
+        )
+        assert trips == ["_statements"]
+        assert counts == [3, 2, 1]
+        assert sorted(r.v for r in await conn.execute(text("SELECT v FROM t"))) == ["b", "c!", "d!"]
+        await conn.rollback()  # the writes were the transaction's: rolled back with it
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0

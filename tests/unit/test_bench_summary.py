@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from bench.cluster import Receipt
 from bench.drive import Load
-from bench.measure import CHANNEL_PART, Meter, Window, mean_unrecorded, mean_waits_ms, parse_waits, summarize
+from bench.measure import (
+    CHANNEL_PART,
+    Meter,
+    Window,
+    mean_folding,
+    mean_unrecorded,
+    mean_waits_ms,
+    parse_waits,
+    summarize,
+)
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 
@@ -90,3 +99,18 @@ def test_unrecorded_at_any_moment_is_the_windows_time_unrecorded_per_second() ->
     assert round(got["mean_in_flight"] or 0, 6) == round((100 * 0.03 + 0.5) / 2.0, 6)  # 1.75 at any moment
     assert round(got["mean_ms"] or 0, 6) == round((100 * 0.03 + 0.5) / 101 * 1000, 6)
     assert mean_unrecorded({}, {}, span=2.0) == {"mean_in_flight": None, "mean_ms": None}
+
+
+def test_folding_is_the_folders_time_per_second_of_the_window() -> None:
+    registry = CollectorRegistry()
+    folds = Histogram("herald_analytics_fold_seconds", "", registry=registry)  # no labels
+    folds.observe(4.0)  # before the window
+    before = parse_waits(generate_latest(registry).decode(), metric="herald_analytics_fold_seconds")
+    for seconds in (0.002, 0.004, 0.006):  # three folds over a 3 s window
+        folds.observe(seconds)
+    after = parse_waits(generate_latest(registry).decode(), metric="herald_analytics_fold_seconds")
+    assert after == {"": (4.012, 4.0)}
+    got = mean_folding(before, after, span=3.0)
+    assert round(got["ms_per_s"] or 0, 6) == 4.0  # 12 ms of folding in 3 s
+    assert round(got["mean_ms"] or 0, 6) == 4.0
+    assert mean_folding({}, {}, span=3.0) == {"ms_per_s": None, "mean_ms": None}

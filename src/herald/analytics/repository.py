@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, func, insert, select, union_all
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.analytics.models import (
@@ -34,7 +35,7 @@ from herald.analytics.models import (
     version_key,
 )
 from herald.kit.bulk import Bulk
-from herald.kit.db import unnest_arrays, upsert_insert
+from herald.kit.db import unnest_arrays
 
 # A key: (app_id, bucket, template, template_version, channel, provider). The bucket is a datetime
 # (an hour) or a date (a day, a month's first).
@@ -119,13 +120,18 @@ def fold_ctes(source: str) -> str:
 FOLDED = frozenset({"accepted", "sent", "failed", "dead"})
 
 
-def sqlite_upsert(on: AsyncConnection, t: Table) -> Any:
-    """The upsert that adds a row's counters to `t`'s (SQLite; executemany)."""
-    stmt = upsert_insert(on, t.model)
+def _sqlite_upsert(t: Table) -> Bulk:
+    """The upsert that adds a row's counters to `t`'s, for rows of its keys then `COUNTERS`."""
+    stmt = sqlite.insert(t.model)
     c = t.model.__table__.c
-    return stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[c[k] for k in t.keys], set_={n: c[n] + stmt.excluded[n] for n in COUNTERS}
     )
+    return Bulk(upsert, (*t.keys, *COUNTERS))
+
+
+# Each table's upsert on SQLite (the folder's there; PostgreSQL folds in one statement).
+SQLITE_UPSERTS: dict[Table, Bulk] = {t: _sqlite_upsert(t) for t in TABLES.values()}
 
 
 async def stage(conn: AsyncConnection, increments: Increments) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
@@ -49,6 +50,36 @@ def _statement(conn: sqlite3.Connection, operation: str, parameters: Any, many: 
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
+
+
+def _statements(conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> list[int]:
+    """In SQLite's thread: each statement run for each of its rows; each statement's rowcount."""
+    counts = []
+    for operation, rows in statements:
+        cursor = conn.cursor()
+        try:
+            cursor.executemany(operation, rows)
+            counts.append(cursor.rowcount)
+        finally:
+            cursor.close()
+    return counts
+
+
+async def write_many(conn: AsyncConnection, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> list[int]:
+    """Several writes, each for its rows of driver-ready parameters, in one trip to SQLite's
+    thread and within `conn`'s transaction; each one's rowcount.
+
+    For a transaction that holds the write lock across several statements (the analytics fold):
+    each trip waits its turn on a busy event loop (measured: 3-4 ms each flat out), and every
+    other writer waits for the lock meanwhile."""
+    fairy = await conn.get_raw_connection()
+    adapted = fairy.dbapi_connection
+    if not isinstance(adapted, OneTripConnection):  # another driver: a trip per statement
+        return [(await conn.exec_driver_sql(sql, list(rows))).rowcount for sql, rows in statements]
+    connection = adapted._connection
+    async with adapted._execute_mutex:
+        counts: list[int] = await connection._execute(_statements, connection._conn, statements)
+    return counts
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):

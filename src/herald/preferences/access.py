@@ -76,8 +76,6 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-
-
 class PageKeys:
     """Seals and opens page tokens, and signs their forms (built once per secret key)."""
 
