@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from herald.analytics.consumer import counted, fold_arrays, increments
@@ -239,6 +240,21 @@ async def test_concurrent_writers_and_folders_count_every_increment_once(runtime
     assert staged == 0
     assert sent == {k: 20 for k in keys}
     assert sorted(((r.template, r.channel), r.sent) for r in monthly) == sorted((k, 20) for k in keys)
+
+
+async def test_a_folder_counts_what_it_folded_and_times_each_transaction(runtime: Runtime) -> None:
+    """What an operator reads to see the folders keep up, and (on SQLite) how long they hold
+    the write lock: every staged row folded counted, one observation per transaction."""
+    c = await client_for(runtime, "app-one")
+    await c.aclose()
+    [app] = await app_ids(runtime)
+    for template in ("a", "b", "c", "d", "e"):  # five batches, one staged row each
+        await publish(runtime.engine, [recorded(app, "sent", T0, template=template)])
+    folded0 = REGISTRY.get_sample_value("herald_analytics_folded_increments_total") or 0.0
+    folds0 = REGISTRY.get_sample_value("herald_analytics_fold_seconds_count") or 0.0
+    assert await Folder(runtime.engine, interval=0, batch=2).once() == 5
+    assert REGISTRY.get_sample_value("herald_analytics_folded_increments_total") == folded0 + 5
+    assert REGISTRY.get_sample_value("herald_analytics_fold_seconds_count") == folds0 + 3  # 2, 2, then 1
 
 
 def test_fold_arrays_send_each_key_once_and_a_number_per_delivery() -> None:

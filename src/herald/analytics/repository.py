@@ -16,13 +16,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, func, insert, select, union_all
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald.analytics.models import (
     COUNTERS,
     DIMENSIONS,
-    LEVELS,
     DailyLevel,
     DailyRollup,
     HourlyLevel,
@@ -74,15 +72,6 @@ TABLES: dict[str, Table] = {
 }
 
 
-def leveled(dims: Sequence[Any]) -> list[tuple[str, tuple[Any, ...]]]:
-    """A combination's dimensions (in `DIMENSIONS`' order) at each level: (level, dimensions
-    with "" for those the level drops)."""
-    return [
-        (name, tuple(v if d in kept else "" for d, v in zip(DIMENSIONS, dims, strict=True)))
-        for name, kept in LEVELS.items()
-    ]
-
-
 # What a folded statement counts (`fold_ctes`): each milestone's delivery and the number of its
 # key (from 1), and each distinct key once, so a batch's values are encoded per key, not per
 # delivery (a recorder batch of 500 deliveries has a few keys).
@@ -118,20 +107,6 @@ def fold_ctes(source: str) -> str:
 
 # The counters a folded statement adds to: Herald's own milestones.
 FOLDED = frozenset({"accepted", "sent", "failed", "dead"})
-
-
-def _sqlite_upsert(t: Table) -> Bulk:
-    """The upsert that adds a row's counters to `t`'s, for rows of its keys then `COUNTERS`."""
-    stmt = sqlite.insert(t.model)
-    c = t.model.__table__.c
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[c[k] for k in t.keys], set_={n: c[n] + stmt.excluded[n] for n in COUNTERS}
-    )
-    return Bulk(upsert, (*t.keys, *COUNTERS))
-
-
-# Each table's upsert on SQLite (the folder's there; PostgreSQL folds in one statement).
-SQLITE_UPSERTS: dict[Table, Bulk] = {t: _sqlite_upsert(t) for t in TABLES.values()}
 
 
 async def stage(conn: AsyncConnection, increments: Increments) -> None:
