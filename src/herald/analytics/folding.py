@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from herald.analytics.models import COUNTERS, LEVELS, PendingIncrement
 from herald.analytics.repository import TABLES, Table
 from herald.kit import sqlite_driver
-from herald.kit.metrics import FOLD_SECONDS, FOLDED
+from herald.kit.metrics import FOLD_SECONDS, FOLDED_INCREMENTS
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _pg_fold(wait: bool) -> Any:
     for i, name in enumerate(names):
         t = TABLES[name]
         level = ["level"] if t.leveled else []
-        # Sorted as Python sorts the keys (text in code point order: COLLATE "C").
+        # Every folder sorts alike (text in code point order: COLLATE "C"), so none deadlocks another.
         order = ", ".join(
             ["app_id", *(f'{n} COLLATE "C"' for n in level), t.bucket, *(f'{d} COLLATE "C"' for d in _DIMS)]
         )
@@ -183,7 +183,7 @@ class Folder:
                 started = time.perf_counter()
                 n = await fold(conn, limit=self._batch)
         FOLD_SECONDS.observe(time.perf_counter() - started)
-        FOLDED.inc(n)
+        FOLDED_INCREMENTS.inc(n)
         return n
 
     async def once(self) -> int:

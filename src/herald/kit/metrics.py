@@ -36,7 +36,7 @@ FOLD_SECONDS = Histogram(
     "its commit; on SQLite it holds the write lock meanwhile, and its sum per second is that share of the time",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-FOLDED = Counter("herald_analytics_folded_increments", "Staged increments a folder added to the rollups")
+FOLDED_INCREMENTS = Counter("herald_analytics_folded_increments", "Staged increments a folder added to the rollups")
 ACCEPT_TO_SEND_SECONDS = Histogram(
     "herald_accept_to_send_seconds",
     "From acceptance (or the scheduled time) to a delivery's first provider call, by channel; "
