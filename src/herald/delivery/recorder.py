@@ -189,6 +189,23 @@ class Recorder:
                 await self._on_retired(r.app_id, r.user_id)
 
     async def _write(self, results: list[Result]) -> None:
+        """Write the batch, each delivery once: a second result for a delivery already in it (a
+        worker whose lease ran out mid-send and that claimed the delivery again holds two, under
+        one owner) follows in a write of its own, after the first has settled the delivery, so
+        it logs its attempt and writes and counts nothing, as any stale result. In one
+        statement both would pass the lease test, the row would be written once and its
+        milestone counted twice."""
+        first: list[Result] = []
+        again: list[Result] = []
+        seen: set[uuid.UUID] = set()
+        for r in results:
+            (again if r.delivery_id in seen else first).append(r)
+            seen.add(r.delivery_id)
+        await self._write_batch(first)
+        if again:
+            await self._write(again)
+
+    async def _write_batch(self, results: list[Result]) -> None:
         now = utcnow()
         attempts: list[tuple[Any, ...]] = []  # in `_ATTEMPT_COLUMNS`' order
         updates: list[tuple[Any, ...]] = []  # in `_OUTCOME_COLUMNS`' order
