@@ -11,7 +11,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from herald.kit import sqlite_driver
 from herald.kit.db import make_engine
@@ -107,3 +107,15 @@ async def test_write_many_runs_its_statements_in_one_trip_within_the_transaction
         assert sorted(r.v for r in await conn.execute(text("SELECT v FROM t"))) == ["b", "c!", "d!"]
         await conn.rollback()  # the writes were the transaction's: rolled back with it
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+
+
+async def test_write_many_refuses_another_adapters_connection(tmp_path: Path) -> None:
+    """Its one trip needs this module's connection; SQLAlchemy's own adapter would take a trip
+    per statement unnoticed, so it is refused rather than served slowly."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'plain.db'}")
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(TypeError, match="this module's connection"):
+                await sqlite_driver.write_many(conn, [("SELECT 1", [()])])
+    finally:
+        await engine.dispose()

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from herald.analytics.models import COUNTERS, LEVELS, PendingIncrement
+from herald.analytics.models import COUNTERS, DIMENSIONS, LEVELS, PendingIncrement
 from herald.analytics.repository import TABLES, Table
 from herald.kit import sqlite_driver
 from herald.kit.metrics import FOLD_SECONDS, FOLDED_INCREMENTS
@@ -36,7 +36,6 @@ from herald.kit.metrics import FOLD_SECONDS, FOLDED_INCREMENTS
 log = logging.getLogger(__name__)
 
 _PENDING = PendingIncrement.__tablename__
-_DIMS = ("template", "template_version", "channel", "provider")
 # Each table's bucket, from a staged row's hour: a timestamptz in PostgreSQL; in SQLite the text
 # `kit.db.UtcDateTime` stores (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC), whose first ten characters
 # are the day as a `Date` column stores it.
@@ -54,10 +53,10 @@ def _leveled(source: str, where: str = "") -> str:
     """A SELECT of `source`'s rows once per level (`LEVELS`), each with the dimensions its level
     drops as "" (a VALUES row of flags per level: the same SQL on both backends)."""
     flags = ", ".join(
-        "(" + ", ".join([f"'{name}'", *("1" if d in kept else "0" for d in _DIMS)]) + ")"
+        "(" + ", ".join([f"'{name}'", *("1" if d in kept else "0" for d in DIMENSIONS)]) + ")"
         for name, kept in LEVELS.items()
     )
-    dims = ", ".join(f"CASE WHEN l.column{i} = 1 THEN m.{d} ELSE '' END AS {d}" for i, d in enumerate(_DIMS, 2))
+    dims = ", ".join(f"CASE WHEN l.column{i} = 1 THEN m.{d} ELSE '' END AS {d}" for i, d in enumerate(DIMENSIONS, 2))
     counters = ", ".join(f"m.{c}" for c in COUNTERS)
     return (
         f"SELECT m.app_id, m.hour, l.column1 AS level, {dims}, {counters}"  # noqa: S608
@@ -70,10 +69,9 @@ def _upsert(t: Table, source: str, buckets: dict[str, str], *, where: str = "", 
 
     Only this module's constant names go into the text; values are bound."""
     bucket = buckets[t.bucket]
-    level = ["level"] if t.leveled else []
     keys = ", ".join(t.keys)
-    selected = ", ".join(["app_id", *level, f"{bucket} AS {t.bucket}", *_DIMS])
-    grouped = ", ".join(["app_id", *level, bucket, *_DIMS])
+    selected = ", ".join(f"{bucket} AS {k}" if k == t.bucket else k for k in t.keys)
+    grouped = ", ".join(bucket if k == t.bucket else k for k in t.keys)
     sums = ", ".join(f"sum({c})" for c in COUNTERS)
     sets = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in COUNTERS)
     # `WHERE true`: SQLite would read an ON right after the FROM as a join's.
@@ -85,16 +83,14 @@ def _upsert(t: Table, source: str, buckets: dict[str, str], *, where: str = "", 
 
 
 def _pg_fold(wait: bool) -> Any:
-    moved = ", ".join(f"p.{c}" for c in ("app_id", "hour", *_DIMS, *COUNTERS))
+    moved = ", ".join(f"p.{c}" for c in ("app_id", "hour", *DIMENSIONS, *COUNTERS))
     names = list(TABLES)
     parts = [f"leveled AS ({_leveled('moved')})"]
     for i, name in enumerate(names):
         t = TABLES[name]
-        level = ["level"] if t.leveled else []
-        # Every folder sorts alike (text in code point order: COLLATE "C"), so none deadlocks another.
-        order = ", ".join(
-            ["app_id", *(f'{n} COLLATE "C"' for n in level), t.bucket, *(f'{d} COLLATE "C"' for d in _DIMS)]
-        )
+        # Every folder sorts the keys alike (text in code point order: COLLATE "C"), so none
+        # deadlocks another.
+        order = ", ".join(k if k in ("app_id", t.bucket) else f'{k} COLLATE "C"' for k in t.keys)
         # Each table waits on the one before (a filter over its CTE's rows), so every folder
         # locks hourly rows, then daily, then monthly, then the levels' in the same order,
         # whatever order PostgreSQL runs CTEs in.
@@ -174,14 +170,10 @@ class Folder:
     async def _fold_batch(self) -> int:
         # Timed from the connection in hand (not the wait for it) to the commit's end: how long
         # the fold holds its connection, and on SQLite the write lock.
-        if self._single is not None:
-            async with self._single.connect() as conn:
-                started = time.perf_counter()
-                n = await fold(conn, limit=self._batch)
-        else:
-            async with self._engine.begin() as conn:
-                started = time.perf_counter()
-                n = await fold(conn, limit=self._batch)
+        opened = self._single.connect() if self._single is not None else self._engine.begin()
+        async with opened as conn:
+            started = time.perf_counter()
+            n = await fold(conn, limit=self._batch)
         FOLD_SECONDS.observe(time.perf_counter() - started)
         FOLDED_INCREMENTS.inc(n)
         return n

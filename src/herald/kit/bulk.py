@@ -64,10 +64,6 @@ class Bulk:
         found = self._compiled[dialect.name] = _Compiled(compiled.string, tuple(plan))
         return found
 
-    def sql(self, dialect: Dialect) -> str:
-        """The statement's text for `dialect`'s driver (its parameters: `parameters`)."""
-        return self._compile(dialect).sql
-
     def parameters(self, dialect: Dialect, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Each row as the driver takes it: in the SQL's order, each value processed."""
         plan = self._compile(dialect).plan
@@ -81,5 +77,6 @@ class Bulk:
         SQLite counts them. asyncpg's executemany counts nothing: -1 there, DB-API's "unknown"."""
         if not rows:
             return 0
-        result = await conn.exec_driver_sql(self.sql(conn.dialect), self.parameters(conn.dialect, rows))
+        sql = self._compile(conn.dialect).sql
+        result = await conn.exec_driver_sql(sql, self.parameters(conn.dialect, rows))
         return result.rowcount

@@ -74,8 +74,8 @@ async def write_many(conn: AsyncConnection, statements: Sequence[tuple[str, Sequ
     other writer waits for the lock meanwhile."""
     fairy = await conn.get_raw_connection()
     adapted = fairy.dbapi_connection
-    if not isinstance(adapted, OneTripConnection):  # another driver: a trip per statement
-        return [(await conn.exec_driver_sql(sql, list(rows))).rowcount for sql, rows in statements]
+    if not isinstance(adapted, OneTripConnection):  # every SQLite engine is `kit.db.make_engine`'s
+        raise TypeError(f"write_many wants this module's connection, not {type(adapted).__name__}")
     connection = adapted._connection
     async with adapted._execute_mutex:
         counts: list[int] = await connection._execute(_statements, connection._conn, statements)
