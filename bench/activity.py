@@ -24,7 +24,7 @@ import hashlib
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.measure import percentiles
 from bench.plans import Run, explained
 from bench.report import run_bench
-from bench.run import machine_busy, versions
+from bench.run import header
 from herald.activity import export
 from herald.activity import service as activity
 from herald.apps.service import create_app
@@ -469,13 +469,7 @@ async def queries(engine: AsyncEngine, built: dict[str, Any], o: Options) -> dic
 
 
 async def main(o: Options) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "system": "activity",
-        "started_at": datetime.now(UTC).isoformat(),
-        "busy_before_pct": round(await machine_busy() * 100, 1),
-        "options": {k: str(v) for k, v in asdict(o).items()},
-        "versions": versions(),
-    }
+    doc = await header("activity", o)
     t0 = time.monotonic()
     url, built = await prepare(o)
     doc["database"] = {"name": url.rsplit("/", 1)[1], "prepare_s": round(time.monotonic() - t0, 1), **built}

@@ -25,7 +25,7 @@ import random
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from bench.engines import Postgres
 from bench.measure import percentiles
 from bench.plans import explained
 from bench.report import save
-from bench.run import machine_busy, versions
+from bench.run import header
 from herald.analytics import service
 from herald.analytics.consumer import Rollups, increments
 from herald.analytics.folding import Folder
@@ -297,13 +297,7 @@ def _direct_params(hourly: Increments) -> dict[str, list[Any]]:
 
 
 async def main(o: Options) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "system": "analytics",
-        "started_at": datetime.now(UTC).isoformat(),
-        "busy_before_pct": round(await machine_busy() * 100, 1),
-        "options": {k: str(v) for k, v in asdict(o).items()},
-        "versions": versions(),
-    }
+    doc = await header("analytics", o)
     pg = Postgres.shared(o.pg_url)
     url = await pg.create_database(f"bench_analytics_{uuid.uuid4().hex[:8]}")
     try:

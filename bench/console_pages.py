@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -38,7 +38,7 @@ from bench.deploy import _delete_prefix
 from bench.engines import Redis
 from bench.measure import percentiles
 from bench.report import run_bench
-from bench.run import machine_busy, versions
+from bench.run import header
 from herald.console import service as console
 from herald.console.errors import ConsoleUserExists
 from herald.console.schemas import Role
@@ -189,13 +189,7 @@ async def time_pages(base_url: str, paths: dict[str, str], repeat: int) -> dict[
 
 
 async def main(o: Options) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "system": "console-pages",
-        "started_at": datetime.now(UTC).isoformat(),
-        "busy_before_pct": round(await machine_busy() * 100, 1),
-        "options": {k: str(v) for k, v in asdict(o).items()},
-        "versions": versions(),
-    }
+    doc = await header("console-pages", o)
     built_options = log_bench.Options(notifications=o.notifications, days=o.days, pg_url=o.pg_url)
     t0 = time.monotonic()
     url, built = await log_bench.prepare(built_options)

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.measure import percentiles
 from bench.report import save
-from bench.run import machine_busy, versions
+from bench.run import header
 from herald.analytics.folding import Folder
 from herald.analytics.models import COUNTERS
 from herald.analytics.repository import Increments, stage
@@ -83,13 +83,7 @@ def _second(app: uuid.UUID, hour: datetime, o: Options, rng: random.Random) -> l
 
 
 async def main(o: Options) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "system": "folding-sqlite",
-        "started_at": datetime.now(UTC).isoformat(),
-        "busy_before_pct": round(await machine_busy() * 100, 1),
-        "options": {k: str(v) for k, v in asdict(o).items()},
-        "versions": versions(),
-    }
+    doc = await header("folding-sqlite", o)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/herald.db"
         await asyncio.to_thread(upgrade, url)

@@ -239,6 +239,18 @@ async def machine_busy(seconds: float = 1.0) -> float:
     return (m.cpu_seconds() - before) / seconds / _cpus()
 
 
+async def header(system: str, options: Any) -> dict[str, Any]:
+    """What a bench's results document opens with: which bench, when, how busy the machine was
+    before it ran, its options (a dataclass) and the versions measured."""
+    return {
+        "system": system,
+        "started_at": datetime.now(UTC).isoformat(),
+        "busy_before_pct": round(await machine_busy() * 100, 1),
+        "options": {k: str(v) for k, v in dataclasses.asdict(options).items()},
+        "versions": versions(),
+    }
+
+
 async def _part(doc: dict[str, Any], name: str, work: Awaitable[Any]) -> Any:
     """One part of the bench; a failure is reported and recorded, and the other parts still run."""
     try:
